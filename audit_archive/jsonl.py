@@ -1,0 +1,167 @@
+"""Streaming Relaxed Extended JSON lines into a deterministic gzip file.
+
+Lines are what ``mongoexport`` writes and ``mongoimport`` / ``json_util.loads`` read.
+The encoder walks each document once with fast paths for the common types (pymongo's
+``json_util.dumps`` is a generic per-value Python walk and the main cost of the
+naive pattern) and falls back to ``json_util`` for rare BSON types, so rare values are
+written exactly as pymongo writes them. gzip: header mtime 0 and no file name, so the
+same events always give the same bytes, and sha256 of the compressed bytes is computed
+as they are written: the file is never read twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import math
+import zlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from bson import ObjectId, json_util
+from bson.binary import Binary
+
+from .canonical import RELAXED_JSON_OPTIONS
+
+GZIP_LEVEL = 6
+_FLUSH_BYTES = 1 << 20
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
+def _date(value: dt.datetime) -> dict[str, Any]:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    if value >= _EPOCH and value.year <= 9999:
+        millis = value.microsecond // 1000
+        frac = f".{millis:03d}" if millis else ""
+        return {"$date": value.strftime("%Y-%m-%dT%H:%M:%S") + frac + "Z"}
+    return _extended(value)
+
+
+def _extended(value: Any) -> Any:
+    return json.loads(json_util.dumps(value, json_options=RELAXED_JSON_OPTIONS))
+
+
+def relaxed_value(value: Any) -> Any:
+    """A BSON value as the JSON data of Relaxed Extended JSON v2."""
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:
+        return value
+    if t is dict:
+        return {k: relaxed_value(v) for k, v in value.items()}
+    if t is float:
+        return value if math.isfinite(value) else _extended(value)
+    if t is dt.datetime:
+        return _date(value)
+    if t is ObjectId:
+        return {"$oid": str(value)}
+    if t is list:
+        return [relaxed_value(v) for v in value]
+    if t is bytes:
+        return {"$binary": {"base64": base64.b64encode(value).decode(), "subType": "00"}}
+    if t is Binary:
+        return {
+            "$binary": {
+                "base64": base64.b64encode(value).decode(),
+                "subType": f"{value.subtype:02x}",
+            }
+        }
+    if isinstance(value, Mapping):
+        return {k: relaxed_value(v) for k, v in value.items()}
+    return _extended(value)  # Int64, Decimal128, Regex, Timestamp, DatetimeMS, Code, ...
+
+
+def relaxed_line(document: Mapping[str, Any]) -> str:
+    """One JSONL line (with its newline) for one whole stored document."""
+    return _dumps(relaxed_value(document)) + "\n"
+
+
+def parse_line(line: str | bytes) -> dict[str, Any]:
+    """Read a JSONL line back into BSON-typed values (the inverse of relaxed_line)."""
+    return json_util.loads(line, json_options=RELAXED_JSON_OPTIONS)
+
+
+@dataclass(frozen=True)
+class WrittenFile:
+    path: str
+    sha256: str
+    bytes: int
+    bytes_uncompressed: int
+    lines: int
+
+
+class GzipJsonlWriter:
+    """Append lines; compressed bytes go to disk and into a running sha256."""
+
+    def __init__(self, path: str | Path, level: int = GZIP_LEVEL) -> None:
+        self.path = str(path)
+        self._file: IO[bytes] = open(self.path, "wb")  # noqa: SIM115 - closed in close()
+        # wbits=31: a gzip wrapper with mtime 0 and no file name.
+        self._compressor = zlib.compressobj(level, zlib.DEFLATED, 31, 9)
+        self._sha = hashlib.sha256()
+        self._pending: list[str] = []
+        self._pending_len = 0
+        self.bytes = 0
+        self.bytes_uncompressed = 0
+        self.lines = 0
+
+    def write_line(self, line: str) -> None:
+        self._pending.append(line)
+        self._pending_len += len(line)
+        self.lines += 1
+        if self._pending_len >= _FLUSH_BYTES:
+            self._flush()
+
+    def _emit(self, data: bytes) -> None:
+        if data:
+            self._file.write(data)
+            self._sha.update(data)
+            self.bytes += len(data)
+
+    def _flush(self) -> None:
+        if self._pending:
+            raw = "".join(self._pending).encode("utf-8")
+            self.bytes_uncompressed += len(raw)
+            self._emit(self._compressor.compress(raw))
+            self._pending.clear()
+            self._pending_len = 0
+
+    def close(self) -> WrittenFile:
+        self._flush()
+        self._emit(self._compressor.flush())
+        self._file.close()
+        return WrittenFile(
+            self.path, self._sha.hexdigest(), self.bytes, self.bytes_uncompressed, self.lines
+        )
+
+    def abort(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> GzipJsonlWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self._file.closed:
+            self.abort()
+
+
+def iter_gzip_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Decompress a gzip byte stream chunk by chunk and yield its lines (bounded memory)."""
+    decompressor = zlib.decompressobj(31)
+    rest = b""
+    for chunk in chunks:
+        data = rest + decompressor.decompress(chunk)
+        lines = data.split(b"\n")
+        rest = lines.pop()
+        yield from lines
+    data = rest + decompressor.flush()
+    if data:
+        yield from data.split(b"\n")
+    if not decompressor.eof:
+        raise ValueError("truncated gzip stream")

@@ -1,0 +1,250 @@
+"""Environment -> validated settings. Pure: no I/O, no clients.
+
+Two groups, read at different moments (SPEC section 6): ``DefinitionSettings`` shape the
+Dagster definitions and are read when the code location loads; ``Settings`` (connections
+and secrets) are read when a run starts, so one process can serve any environment.
+Every problem raises ConfigError naming the variable, never echoing a secret.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import unquote
+
+from .errors import ConfigError
+from .layout import parse_day
+
+MIN_SIGNING_KEY_BYTES = 32
+MIN_PART_SIZE_MIB = 5  # S3's floor for every multipart part but the last
+
+DEFAULTS: dict[str, str] = {
+    "MONGODB_URI": "mongodb://127.0.0.1:27017/dezky",
+    "AUDIT_EVENTS_COLLECTION": "auditevents",
+    "AUDIT_BATCHES_COLLECTION": "archivebatches",
+    "AUDIT_COLD_ENDPOINT": "",
+    "AUDIT_COLD_REGION": "us-east-1",
+    "AUDIT_COLD_BUCKET": "dezky-audit",
+    "AUDIT_COLD_PREFIX": "audit",
+    "AUDIT_COLD_ACCESS_KEY": "",
+    "AUDIT_COLD_SECRET_KEY": "",
+    "AUDIT_COLD_SSE": "false",
+    "AUDIT_COLD_OBJECT_LOCK_MODE": "",
+    "AUDIT_COLD_OBJECT_LOCK_DAYS": "",
+    "AUDIT_COLD_PART_SIZE_MIB": "64",
+    "AUDIT_HOT_RETENTION_DAYS": "90",
+    "AUDIT_SIGNING_KEY": "",
+    "AUDIT_SIGNING_KEYS_PREVIOUS": "",
+    "AUDIT_PURGE_BATCH_SIZE": "5000",
+    "AUDIT_LEASE_SECONDS": "60",
+    "AUDIT_WORK_DIR": "",
+    "ARCHIVE_ENABLED": "false",
+    "ARCHIVE_RUN_HOUR_UTC": "3",
+    "ARCHIVE_START_DATE": "2024-01-01",
+}
+
+SECRET_VARIABLES = ("AUDIT_SIGNING_KEY", "AUDIT_SIGNING_KEYS_PREVIOUS", "AUDIT_COLD_SECRET_KEY")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_COLLECTION = re.compile(r"^[^$\x00]+$")
+
+
+def _get(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name)
+    return DEFAULTS[name] if value is None or value.strip() == "" else value.strip()
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    value = _get(env, name).lower()
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off"):
+        return False
+    raise ConfigError(name, f"expected true or false, got {value!r}")
+
+
+def _int(env: Mapping[str, str], name: str, lo: int, hi: int | None = None) -> int:
+    raw = _get(env, name)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(name, f"expected a whole number, got {raw!r}") from None
+    if value < lo or (hi is not None and value > hi):
+        bounds = f"from {lo} to {hi}" if hi is not None else f"at least {lo}"
+        raise ConfigError(name, f"must be {bounds}, got {value}")
+    return value
+
+
+def _day(env: Mapping[str, str], name: str) -> dt.date:
+    try:
+        return parse_day(_get(env, name))
+    except ValueError as e:
+        raise ConfigError(name, str(e)) from None
+
+
+def database_from_uri(uri: str) -> str:
+    """The database named by the URI's path (the SPEC puts it there)."""
+    if not uri.startswith(("mongodb://", "mongodb+srv://")):
+        raise ConfigError("MONGODB_URI", "must start with mongodb:// or mongodb+srv://")
+    rest = uri.split("://", 1)[1]
+    rest = rest.rsplit("@", 1)[-1]  # credentials may contain '/'
+    path = rest.split("/", 1)[1] if "/" in rest else ""
+    database = unquote(path.split("?", 1)[0])
+    if not database:
+        raise ConfigError("MONGODB_URI", "names no database: add it as the path (…/dezky)")
+    if re.search(r'[/\\. "$]', database):
+        raise ConfigError("MONGODB_URI", f"database name {database!r} is not valid")
+    return database
+
+
+@dataclass(frozen=True)
+class DefinitionSettings:
+    """Variables that shape the Dagster definitions (read when the code location loads)."""
+
+    start_date: dt.date
+    run_hour_utc: int
+    enabled: bool
+    retention_days: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> DefinitionSettings:
+        env = os.environ if env is None else env
+        return cls(
+            start_date=_day(env, "ARCHIVE_START_DATE"),
+            run_hour_utc=_int(env, "ARCHIVE_RUN_HOUR_UTC", 0, 23),
+            enabled=_bool(env, "ARCHIVE_ENABLED"),
+            retention_days=_int(env, "AUDIT_HOT_RETENTION_DAYS", 0, 36500),
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs; secrets are kept out of repr."""
+
+    mongodb_uri: str = field(repr=False)
+    database: str
+    events_collection: str
+    batches_collection: str
+    cold_endpoint: str | None
+    cold_region: str
+    cold_bucket: str
+    cold_prefix: str
+    cold_access_key: str | None = field(repr=False)
+    cold_secret_key: str | None = field(repr=False)
+    cold_sse: bool
+    object_lock_mode: str | None
+    object_lock_days: int | None
+    part_size_bytes: int
+    retention_days: int
+    signing_key: str = field(repr=False)
+    previous_keys: tuple[str, ...] = field(repr=False)
+    purge_batch_size: int
+    lease_seconds: int
+    work_dir: str | None
+    start_date: dt.date
+
+    @classmethod
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, require_signing_key: bool = True
+    ) -> Settings:
+        env = os.environ if env is None else env
+        uri = _get(env, "MONGODB_URI")
+        events = _get(env, "AUDIT_EVENTS_COLLECTION")
+        batches = _get(env, "AUDIT_BATCHES_COLLECTION")
+        for name, value in (
+            ("AUDIT_EVENTS_COLLECTION", events),
+            ("AUDIT_BATCHES_COLLECTION", batches),
+        ):
+            if not _COLLECTION.match(value) or value.startswith("system."):
+                raise ConfigError(name, f"{value!r} is not a valid collection name")
+        if events == batches:
+            raise ConfigError(
+                "AUDIT_BATCHES_COLLECTION", "must differ from AUDIT_EVENTS_COLLECTION"
+            )
+        endpoint = _get(env, "AUDIT_COLD_ENDPOINT") or None
+        if endpoint and not endpoint.startswith(("http://", "https://")):
+            raise ConfigError("AUDIT_COLD_ENDPOINT", "must be an http:// or https:// URL")
+        bucket = _get(env, "AUDIT_COLD_BUCKET")
+        if not _BUCKET.match(bucket) or ".." in bucket:
+            raise ConfigError("AUDIT_COLD_BUCKET", f"{bucket!r} is not a valid S3 bucket name")
+        access = _get(env, "AUDIT_COLD_ACCESS_KEY") or None
+        secret = _get(env, "AUDIT_COLD_SECRET_KEY") or None
+        if bool(access) != bool(secret):
+            missing = "AUDIT_COLD_SECRET_KEY" if access else "AUDIT_COLD_ACCESS_KEY"
+            raise ConfigError(
+                missing, "set both AUDIT_COLD_ACCESS_KEY and AUDIT_COLD_SECRET_KEY, or neither"
+            )
+        lock_mode = _get(env, "AUDIT_COLD_OBJECT_LOCK_MODE").upper() or None
+        lock_days: int | None = None
+        if lock_mode is not None:
+            if lock_mode not in ("GOVERNANCE", "COMPLIANCE"):
+                raise ConfigError(
+                    "AUDIT_COLD_OBJECT_LOCK_MODE", "must be GOVERNANCE, COMPLIANCE or empty"
+                )
+            if not _get(env, "AUDIT_COLD_OBJECT_LOCK_DAYS"):
+                raise ConfigError(
+                    "AUDIT_COLD_OBJECT_LOCK_DAYS",
+                    "required when AUDIT_COLD_OBJECT_LOCK_MODE is set",
+                )
+            lock_days = _int(env, "AUDIT_COLD_OBJECT_LOCK_DAYS", 1, 36500)
+        key = env.get("AUDIT_SIGNING_KEY") or ""
+        if require_signing_key:
+            if not key:
+                raise ConfigError(
+                    "AUDIT_SIGNING_KEY", "is required (an HMAC key of at least 32 bytes)"
+                )
+            if len(key.encode("utf-8")) < MIN_SIGNING_KEY_BYTES:
+                raise ConfigError(
+                    "AUDIT_SIGNING_KEY",
+                    f"is too short: at least {MIN_SIGNING_KEY_BYTES} bytes needed",
+                )
+        previous = tuple(
+            k.strip()
+            for k in (env.get("AUDIT_SIGNING_KEYS_PREVIOUS") or "").split(",")
+            if k.strip()
+        )
+        return cls(
+            mongodb_uri=uri,
+            database=database_from_uri(uri),
+            events_collection=events,
+            batches_collection=batches,
+            cold_endpoint=endpoint,
+            cold_region=_get(env, "AUDIT_COLD_REGION"),
+            cold_bucket=bucket,
+            cold_prefix=_get(env, "AUDIT_COLD_PREFIX").strip("/"),
+            cold_access_key=access,
+            cold_secret_key=secret,
+            cold_sse=_bool(env, "AUDIT_COLD_SSE"),
+            object_lock_mode=lock_mode,
+            object_lock_days=lock_days,
+            part_size_bytes=_int(env, "AUDIT_COLD_PART_SIZE_MIB", MIN_PART_SIZE_MIB, 5120) << 20,
+            retention_days=_int(env, "AUDIT_HOT_RETENTION_DAYS", 0, 36500),
+            signing_key=key,
+            previous_keys=previous,
+            purge_batch_size=_int(env, "AUDIT_PURGE_BATCH_SIZE", 1, 100_000),
+            lease_seconds=_int(env, "AUDIT_LEASE_SECONDS", 5, 86400),
+            work_dir=_get(env, "AUDIT_WORK_DIR") or None,
+            start_date=_day(env, "ARCHIVE_START_DATE"),
+        )
+
+    @property
+    def verification_keys(self) -> tuple[str, ...]:
+        return tuple(k for k in (self.signing_key, *self.previous_keys) if k)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never be shown: for redact()."""
+        out = [*self.verification_keys]
+        if self.cold_secret_key:
+            out.append(self.cold_secret_key)
+        password = uri_password(self.mongodb_uri)
+        if password:
+            out.append(password)
+        return tuple(out)
+
+
+def uri_password(uri: str) -> str | None:
+    m = re.match(r"^mongodb(?:\+srv)?://[^:@/]*:([^@/]*)@", uri)
+    return unquote(m.group(1)) if m else None
