@@ -1,0 +1,576 @@
+"""One day's archive, as the six steps the Dagster ops call.
+
+Each step takes and returns a small frozen descriptor (paths, counts, hashes), never
+events and never a secret, because Dagster pickles op outputs into its storage. Files
+live in a per-run work directory that the steps of one run share (in-process executor).
+
+Safety rules, in the order they bite:
+- a day is claimed with a lease in Mongo before anything is written, and each step
+  re-checks it, so racing runs of a day give one result;
+- events are deleted only after their part is uploaded, confirmed and recorded, and
+  only the events that part holds (seq runs checked by count inside a transaction, or
+  exact _ids);
+- a re-run first finishes any purge an earlier run left half done (membership read back
+  from the recorded, checksum-verified object), then archives what is left as the next
+  part, so every crash point converges.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import heapq
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import bson
+
+from . import layout
+from .canonical import EVENT_CODEC_OPTIONS, event_hash
+from .chain import ChainTracker, Link
+from .clients import Stores
+from .cold import Confirmation, ObjectMismatch
+from .errors import ChainBreakError, LeaseError, StorageError
+from .jsonl import GzipJsonlWriter, iter_gzip_lines, parse_line, relaxed_line
+from .manifest import PartSummary, build_manifest, key_id, manifest_bytes, sign_manifest
+from .merkle import MerkleBuilder
+
+Log = Callable[[str], None]
+PROGRESS_EVERY = 50_000
+JSONL_CONTENT_TYPE = "application/gzip"
+MANIFEST_CONTENT_TYPE = "application/json"
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+# -- descriptors passed between ops ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Extracted:
+    day: str
+    part: int
+    owner: str
+    workdir: str
+    events_path: str
+    neighbors_path: str
+    event_count: int
+    start_seq: int | None
+    end_seq: int | None
+    predecessor: Link | None
+    successor: Link | None
+    recovered_parts: tuple[int, ...] = ()
+    recovered_deleted: int = 0
+
+
+@dataclass(frozen=True)
+class Encoded:
+    extracted: Extracted
+    summary: PartSummary
+    jsonl_path: str | None
+    runs_path: str
+
+
+@dataclass(frozen=True)
+class Signed:
+    encoded: Encoded
+    manifest_path: str
+    manifest_key: str
+    manifest_sha256: str
+    manifest_bytes: int
+    key_id: str
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    signed: Signed
+    confirmations: tuple[Confirmation, ...]
+    skipped_existing: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Recorded:
+    uploaded: Uploaded
+    record: dict[str, Any] = field(hash=False)
+    inserted: bool
+
+
+@dataclass(frozen=True)
+class Purged:
+    day: str
+    part: int
+    deleted: int
+    batches: int
+    exact_fallbacks: int
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Nothing to write for this day; ``reason`` says why (shown to the operator)."""
+
+    day: str
+    reason: str
+    recovered_parts: tuple[int, ...] = ()
+    recovered_deleted: int = 0
+
+
+# -- leases -------------------------------------------------------------------------
+
+
+class LeaseKeeper:
+    """Holds the day's lease for the duration of a step, renewing it in the background.
+
+    ``lost`` turns true if a renewal fails (another run took over after we stalled); the
+    step checks it before every irreversible action.
+    """
+
+    def __init__(self, stores: Stores, day: str, owner: str) -> None:
+        self.hot = stores.hot
+        self.seconds = stores.settings.lease_seconds
+        self.day, self.owner = day, owner
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.seconds / 3):
+            try:
+                if not self.hot.renew_lease(self.day, self.owner, self.seconds):
+                    self.lost = True
+                    return
+            except Exception:  # a blip: the next beat tries again before expiry
+                continue
+
+    def check(self) -> None:
+        if self.lost or not self.hot.renew_lease(self.day, self.owner, self.seconds):
+            self.lost = True
+            raise LeaseError(
+                f"run lost the lease on {self.day} (another run took it over); it stopped "
+                "before changing anything further. Re-run the day if it is not archived."
+            )
+
+    def __enter__(self) -> LeaseKeeper:
+        self.check()
+        self._thread = threading.Thread(target=self._beat, daemon=True, name="lease-renewal")
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+def acquire_lease(
+    stores: Stores, day: str, owner: str, wait_seconds: float, log: Log = _quiet
+) -> None:
+    deadline = time.monotonic() + wait_seconds
+    announced = False
+    while True:
+        lease = stores.hot.acquire_lease(day, owner, stores.settings.lease_seconds)
+        if lease.owner == owner:
+            return
+        if time.monotonic() >= deadline:
+            raise LeaseError(
+                f"{day} is being archived by run {lease.owner} (on {lease.host}); it did not "
+                f"finish within {wait_seconds:.0f}s. Wait for it, or re-run once it has ended."
+            )
+        if not announced:
+            log(f"{day} is being archived by run {lease.owner}; waiting for it to finish")
+            announced = True
+        time.sleep(0.5)
+
+
+# -- step 1: extract ------------------------------------------------------------------
+
+
+def _workdir(stores: Stores, day: str, owner: str) -> Path:
+    root = Path(stores.settings.work_dir or tempfile.gettempdir()) / "audit-archive"
+    root.mkdir(parents=True, exist_ok=True)
+    for stale in root.glob(f"{day}-*"):  # earlier attempts at this day; we hold its lease
+        if stale.name != f"{day}-{owner}":
+            shutil.rmtree(stale, ignore_errors=True)
+    path = root / f"{day}-{owner}"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def extract(
+    stores: Stores,
+    day: dt.date,
+    owner: str,
+    now: dt.datetime,
+    *,
+    lease_wait_seconds: float = 600,
+    log: Log = _quiet,
+) -> Extracted | Skip:
+    """Claim the day, finish any interrupted purge, and stage the next part's events."""
+    day_text = layout.format_day(day)
+    retention = stores.settings.retention_days
+    if not layout.is_due(day, now, retention):
+        due = layout.due_at(day, retention)
+        return Skip(
+            day_text,
+            f"{day_text} is not due yet: it leaves the {retention}-day hot window at "
+            f"{due:%Y-%m-%d %H:%M} UTC. Nothing was archived or deleted.",
+        )
+    hot = stores.hot
+    hot.ensure_indexes()
+    acquire_lease(stores, day_text, owner, lease_wait_seconds, log)
+    try:
+        with LeaseKeeper(stores, day_text, owner) as keeper:
+            recovered, recovered_deleted = _finish_interrupted_purges(stores, day, keeper, log)
+            records = hot.records(day_text)
+            bounds = hot.day_seq_bounds(day)
+            if bounds is None and records:
+                hot.release_lease(day_text, owner)
+                parts = ", ".join(str(r["part"]) for r in records)
+                return Skip(
+                    day_text,
+                    f"{day_text} is already archived (part {parts}) and has no new events: "
+                    "nothing changed.",
+                    recovered,
+                    recovered_deleted,
+                )
+            part = max((r["part"] for r in records), default=0) + 1
+            workdir = _workdir(stores, day_text, owner)
+            events_path = workdir / f"part-{part:04d}.events.bson"
+            neighbors_path = workdir / f"part-{part:04d}.neighbors.jsonl"
+            count, lo, hi = 0, None, None
+            predecessor = successor = None
+            with open(events_path, "wb") as events_file, open(neighbors_path, "w") as nb:
+                if bounds is not None:
+                    lo, hi = bounds
+                    for raw in hot.iter_day_raw(day, lo, hi):
+                        events_file.write(raw.raw)
+                        count += 1
+                        if count % PROGRESS_EVERY == 0:
+                            log(f"extracted {count:,} events of {day_text}")
+                    archived = hot.archived_edges()
+                    for link in _merge_links(
+                        hot.iter_foreign_links(day, lo, hi),
+                        (e for e in archived if lo <= e.seq <= hi),
+                    ):
+                        nb.write(json.dumps([link.seq, link.prev_hash, link.hash]) + "\n")
+                    predecessor = _closest(
+                        hot.hot_predecessor(lo), [e for e in archived if e.seq < lo], max
+                    )
+                    successor = _closest(
+                        hot.hot_successor(hi), [e for e in archived if e.seq > hi], min
+                    )
+            return Extracted(
+                day=day_text,
+                part=part,
+                owner=owner,
+                workdir=str(workdir),
+                events_path=str(events_path),
+                neighbors_path=str(neighbors_path),
+                event_count=count,
+                start_seq=lo,
+                end_seq=hi,
+                predecessor=predecessor,
+                successor=successor,
+                recovered_parts=recovered,
+                recovered_deleted=recovered_deleted,
+            )
+    except BaseException:
+        release(stores, day_text, owner)
+        raise
+
+
+def _closest(hot_link: Link | None, archived: list[Link], pick: Callable) -> Link | None:
+    candidates = [link for link in (hot_link, *archived[-1:], *archived[:1]) if link is not None]
+    if not candidates:
+        return None
+    return pick(candidates, key=lambda link: link.seq)
+
+
+def _merge_links(*streams: Iterator[Link]) -> Iterator[Link]:
+    """Merge sorted link streams; the same event seen twice (recorded, purge pending) once."""
+    last: Link | None = None
+    for link in heapq.merge(*streams, key=lambda x: x.seq):
+        if last is not None and link.seq == last.seq and link.hash == last.hash:
+            continue
+        last = link
+        yield link
+
+
+def _finish_interrupted_purges(
+    stores: Stores, day: dt.date, keeper: LeaseKeeper, log: Log
+) -> tuple[tuple[int, ...], int]:
+    """A recorded part whose events are still in hot: an earlier run stopped mid-purge.
+    Its membership is read back from the object (checksum verified against the record)."""
+    hot = stores.hot
+    day_text = layout.format_day(day)
+    parts, deleted = [], 0
+    for rec in hot.records(day_text):
+        if not rec.get("eventCount"):
+            continue
+        if not hot.count_day_in_seq_range(day, rec["startSeq"], rec["endSeq"]):
+            continue
+        log(f"part {rec['part']} of {day_text} is recorded but still in hot: finishing its purge")
+        ids = list(_recorded_ids(stores, rec))
+        keeper.check()
+        for i in range(0, len(ids), stores.settings.purge_batch_size):
+            deleted += hot.delete_ids(ids[i : i + stores.settings.purge_batch_size])
+        parts.append(rec["part"])
+    if parts:
+        log(f"finished the interrupted purge of part(s) {parts}: {deleted:,} events deleted")
+    return tuple(parts), deleted
+
+
+def _recorded_ids(stores: Stores, record: dict[str, Any]) -> Iterator[Any]:
+    sha = hashlib.sha256()
+
+    def chunks() -> Iterator[bytes]:
+        for chunk in stores.cold.iter_chunks(record["jsonlKey"]):
+            sha.update(chunk)
+            yield chunk
+
+    ids = [parse_line(line)["_id"] for line in iter_gzip_lines(chunks()) if line]
+    if sha.hexdigest() != record["jsonlSha256"]:
+        raise StorageError(
+            f"{record['jsonlKey']} does not match its batch record (sha256 differs); its "
+            "events were left in hot. Run audit-archive verify and investigate."
+        )
+    return iter(ids)
+
+
+# -- step 2: encode -----------------------------------------------------------------
+
+
+def _read_neighbors(path: str) -> Iterator[Link]:
+    with open(path) as f:
+        for line in f:
+            seq, prev_hash, hash_ = json.loads(line)
+            yield Link(seq, prev_hash, hash_)
+
+
+def _iter_events(path: str) -> Iterator[dict[str, Any]]:
+    with open(path, "rb") as f:
+        yield from bson.decode_file_iter(f, EVENT_CODEC_OPTIONS)
+
+
+def encode(extracted: Extracted, prefix: str, batch_size: int, log: Log = _quiet) -> Encoded:
+    """Stream staged events into JSONL.gz while checking the chain and building the
+    Merkle root and chainEdges; raise ChainBreakError (after writing nothing to S3)."""
+    x = extracted
+    runs_path = os.path.join(x.workdir, f"part-{x.part:04d}.runs.json")
+    if x.event_count == 0:
+        Path(runs_path).write_text("[]")
+        summary = PartSummary(x.day, x.part, 0, None, None, None, None, [], None, None, None, 0, 0)
+        return Encoded(x, summary, None, runs_path)
+    key = layout.jsonl_key(prefix, x.day, x.part)
+    jsonl_path = os.path.join(x.workdir, f"part-{x.part:04d}.jsonl.gz")
+    tracker = ChainTracker(x.predecessor)
+    merkle = MerkleBuilder()
+    runs: list[list[int]] = []  # [lo, hi, count]: seq runs with no foreign event inside
+    first_prev = last_hash = None
+    neighbors = _read_neighbors(x.neighbors_path)
+    next_neighbor = next(neighbors, None)
+    in_run = False
+    with GzipJsonlWriter(jsonl_path) as writer:
+        for doc in _iter_events(x.events_path):
+            seq = doc["seq"]
+            while next_neighbor is not None and next_neighbor.seq <= seq:
+                tracker.add(next_neighbor)
+                in_run = False
+                next_neighbor = next(neighbors, None)
+            stored = doc.get("hash")
+            tracker.add(Link(seq, doc.get("prevHash"), stored, True), event_hash(doc) == stored)
+            merkle.add(stored if isinstance(stored, str) and len(stored) == 64 else "0" * 64)
+            writer.write_line(relaxed_line(doc))
+            if first_prev is None:
+                first_prev = doc.get("prevHash")
+            last_hash = stored
+            if in_run and runs[-1][2] < batch_size:
+                runs[-1][1] = seq
+                runs[-1][2] += 1
+            else:
+                runs.append([seq, seq, 1])
+                in_run = True
+            if writer.lines % PROGRESS_EVERY == 0:
+                log(f"encoded {writer.lines:,} of {x.event_count:,} events of {x.day}")
+        while next_neighbor is not None:  # cannot happen (neighbors are within range)
+            tracker.add(next_neighbor)
+            next_neighbor = next(neighbors, None)
+        tracker.finish(x.successor)
+        written = writer.close()
+    if written.lines != x.event_count:
+        raise StorageError(f"staged {x.event_count} events but encoded {written.lines}")
+    if tracker.breaks:
+        raise ChainBreakError(tracker.breaks)
+    Path(runs_path).write_text(json.dumps(runs))
+    summary = PartSummary(
+        day=x.day,
+        part=x.part,
+        event_count=written.lines,
+        start_seq=x.start_seq,
+        end_seq=x.end_seq,
+        first_prev_hash=first_prev,
+        last_hash=last_hash,
+        chain_edges=tracker.edges,
+        merkle_root=merkle.root(),
+        jsonl_key=key,
+        jsonl_sha256=written.sha256,
+        jsonl_bytes=written.bytes,
+        jsonl_bytes_uncompressed=written.bytes_uncompressed,
+    )
+    return Encoded(x, summary, jsonl_path, runs_path)
+
+
+# -- step 3: sign ---------------------------------------------------------------------
+
+
+def sign(encoded: Encoded, prefix: str, signing_key: str) -> Signed:
+    s = encoded.summary
+    manifest = sign_manifest(build_manifest(s), signing_key)
+    data = manifest_bytes(manifest)
+    key = layout.manifest_key(prefix, s.day, s.part)
+    path = os.path.join(encoded.extracted.workdir, f"part-{s.part:04d}.manifest.json")
+    Path(path).write_bytes(data)
+    return Signed(
+        encoded, path, key, hashlib.sha256(data).hexdigest(), len(data), key_id(signing_key)
+    )
+
+
+# -- step 4: upload and confirm ----------------------------------------------------------
+
+
+def upload_and_confirm(stores: Stores, signed: Signed, log: Log = _quiet) -> Uploaded:
+    """Upload both objects (JSONL first, so a manifest never names a missing object) and
+    confirm size and checksum. An identical object already there (an earlier attempt that
+    crashed before recording) is confirmed, not rewritten."""
+    s = signed.encoded.summary
+    x = signed.encoded.extracted
+    hot, cold = stores.hot, stores.cold
+    with LeaseKeeper(stores, x.day, x.owner) as keeper:
+        if any(r["part"] == s.part for r in hot.records(x.day)):
+            raise StorageError(
+                f"part {s.part} of {x.day} was recorded by another run while this one worked; "
+                "nothing was uploaded or deleted. Re-run the day to converge."
+            )
+        objects = []
+        if s.event_count:
+            objects.append(
+                (
+                    s.jsonl_key,
+                    signed.encoded.jsonl_path,
+                    s.jsonl_bytes,
+                    s.jsonl_sha256,
+                    JSONL_CONTENT_TYPE,
+                )
+            )
+        objects.append(
+            (
+                signed.manifest_key,
+                signed.manifest_path,
+                signed.manifest_bytes,
+                signed.manifest_sha256,
+                MANIFEST_CONTENT_TYPE,
+            )
+        )
+        confirmations, skipped = [], []
+        for key, path, size, sha, content_type in objects:
+            keeper.check()
+            try:
+                confirmations.append(cold.confirm(key, size, sha, path))
+                skipped.append(key)
+                log(f"{key} is already in the bucket with the same bytes; not rewritten")
+                continue
+            except ObjectMismatch:
+                pass
+            cold.put_file(key, path, size, sha, content_type)
+            try:
+                confirmations.append(cold.confirm(key, size, sha, path))
+            except ObjectMismatch as e:
+                raise StorageError(f"upload not confirmed: {e}; nothing was deleted") from None
+    return Uploaded(signed, tuple(confirmations), tuple(skipped))
+
+
+# -- step 5: record -----------------------------------------------------------------
+
+
+def batch_record(uploaded: Uploaded, run_id: str, archived_at: dt.datetime) -> dict[str, Any]:
+    signed = uploaded.signed
+    s = signed.encoded.summary
+    return {
+        "day": s.day,
+        "part": s.part,
+        "archivedAt": archived_at,
+        "runId": run_id,
+        "startSeq": s.start_seq,
+        "endSeq": s.end_seq,
+        "eventCount": s.event_count,
+        "jsonlKey": s.jsonl_key,
+        "manifestKey": signed.manifest_key,
+        "jsonlSha256": s.jsonl_sha256,
+        "manifestSha256": signed.manifest_sha256,
+        "bytesCompressed": s.jsonl_bytes,
+        "bytesUncompressed": s.jsonl_bytes_uncompressed,
+        # Beyond the SPEC's fields: what later runs need without reading S3.
+        "merkleRoot": s.merkle_root,
+        "chainEdges": s.chain_edges,
+        "keyId": signed.key_id,
+    }
+
+
+def record(stores: Stores, uploaded: Uploaded, run_id: str) -> Recorded:
+    x = uploaded.signed.encoded.extracted
+    doc = batch_record(uploaded, run_id, dt.datetime.now(dt.UTC).replace(microsecond=0))
+    with LeaseKeeper(stores, x.day, x.owner):
+        inserted = stores.hot.insert_record(doc)
+    if not inserted:
+        existing = next(r for r in stores.hot.records(x.day) if r["part"] == doc["part"])
+        if existing.get("manifestSha256") != doc["manifestSha256"]:
+            raise StorageError(
+                f"part {doc['part']} of {x.day} is already recorded with a different "
+                "manifest; nothing was deleted. Run audit-archive verify for the day."
+            )
+        doc = existing
+    return Recorded(uploaded, doc, inserted)
+
+
+# -- step 6: purge ------------------------------------------------------------------
+
+
+def purge(stores: Stores, recorded: Recorded, log: Log = _quiet) -> Purged:
+    """Delete exactly the recorded part's events from hot, in bounded batches."""
+    x = recorded.uploaded.signed.encoded.extracted
+    runs = json.loads(Path(recorded.uploaded.signed.encoded.runs_path).read_text())
+    deleted = fallbacks = 0
+    day = layout.parse_day(x.day)
+    with LeaseKeeper(stores, x.day, x.owner) as keeper:
+        for i, (lo, hi, count) in enumerate(runs, 1):
+            keeper.check()
+            if stores.hot.delete_seq_run(day, lo, hi, count):
+                deleted += count
+            else:  # something else matches the run (or no transactions): exact ids
+                fallbacks += 1
+                deleted += stores.hot.delete_ids(_ids_in_run(x.events_path, lo, hi))
+            if i % 20 == 0:
+                log(f"purged {deleted:,} of {x.event_count:,} events of {x.day}")
+    release(stores, x.day, x.owner)
+    shutil.rmtree(x.workdir, ignore_errors=True)
+    return Purged(x.day, x.part, deleted, len(runs), fallbacks)
+
+
+def _ids_in_run(events_path: str, lo: int, hi: int) -> list[Any]:
+    return [d["_id"] for d in _iter_events(events_path) if lo <= d["seq"] <= hi]
+
+
+def release(stores: Stores, day: str, owner: str) -> None:
+    try:
+        stores.hot.release_lease(day, owner)
+    except Exception:  # the lease expires by itself
+        pass

@@ -1,0 +1,124 @@
+"""Build the Mongo and S3 clients from Settings, and check them before any work.
+
+Used by the Dagster resources and the CLI alike, so both fail the same way: a
+ConfigError that names the variable and never echoes a secret.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from pymongo import MongoClient
+from pymongo.errors import ConfigurationError, OperationFailure, PyMongoError
+
+from .cold import ColdStore
+from .errors import ConfigError
+from .hot import HotStore
+from .redact import redact
+from .settings import Settings
+
+MONGO_TIMEOUT_MS = 5000
+
+
+def mongo_client(settings: Settings) -> MongoClient:
+    try:
+        return MongoClient(
+            settings.mongodb_uri,
+            serverSelectionTimeoutMS=MONGO_TIMEOUT_MS,
+            connectTimeoutMS=MONGO_TIMEOUT_MS,
+            retryReads=True,
+            retryWrites=True,
+            appname="audit-archive",
+        )
+    except (ConfigurationError, ValueError) as e:
+        raise ConfigError("MONGODB_URI", redact(str(e), settings.secrets)) from None
+
+
+def s3_client(settings: Settings):  # -> botocore S3 client
+    config = Config(
+        region_name=settings.cold_region,
+        retries={"max_attempts": 8, "mode": "standard"},
+        connect_timeout=5,
+        read_timeout=60,
+        s3={"addressing_style": "path" if settings.cold_endpoint else "auto"},
+        # We send SHA-256 checksums ourselves; do not add CRC32 trailers that some
+        # S3-compatible servers reject.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=settings.cold_endpoint,
+        aws_access_key_id=settings.cold_access_key,
+        aws_secret_access_key=settings.cold_secret_key,
+        config=config,
+    )
+
+
+@dataclass
+class Stores:
+    hot: HotStore
+    cold: ColdStore
+    settings: Settings
+
+    def close(self) -> None:
+        self.hot.client.close()
+
+
+def open_stores(settings: Settings, *, check: bool = True) -> Stores:
+    """Clients for both tiers; with ``check``, prove both are reachable and usable."""
+    hot = HotStore(
+        mongo_client(settings),
+        settings.database,
+        settings.events_collection,
+        settings.batches_collection,
+    )
+    cold = ColdStore(
+        s3_client(settings),
+        settings.cold_bucket,
+        sse=settings.cold_sse,
+        lock_mode=settings.object_lock_mode,
+        lock_days=settings.object_lock_days,
+        part_size=settings.part_size_bytes,
+    )
+    stores = Stores(hot, cold, settings)
+    if check:
+        try:
+            check_stores(stores)
+        except BaseException:
+            stores.close()
+            raise
+    return stores
+
+
+def check_stores(stores: Stores) -> None:
+    secrets = stores.settings.secrets
+    try:
+        stores.hot.ping()
+        stores.hot.events.find_one({}, {"_id": 1})
+    except OperationFailure as e:
+        if e.code in (13, 18):
+            raise ConfigError(
+                "MONGODB_URI", "authentication failed: check the user and password in the URI"
+            ) from None
+        raise ConfigError("MONGODB_URI", redact(f"MongoDB refused: {e}", secrets)) from None
+    except PyMongoError as e:
+        raise ConfigError(
+            "MONGODB_URI", redact(f"MongoDB is not reachable: {type(e).__name__}", secrets)
+        ) from None
+    try:
+        problem = stores.cold.bucket_error()
+    except EndpointConnectionError:
+        raise ConfigError(
+            "AUDIT_COLD_ENDPOINT", f"S3 endpoint {stores.settings.cold_endpoint} is not reachable"
+        ) from None
+    except (BotoCoreError, ClientError) as e:
+        raise ConfigError("AUDIT_COLD_ENDPOINT", redact(f"S3 error: {e}", secrets)) from None
+    if problem:
+        variable = "AUDIT_COLD_ACCESS_KEY" if "denied" in problem else "AUDIT_COLD_BUCKET"
+        if "Object Lock" in problem:
+            variable = "AUDIT_COLD_OBJECT_LOCK_MODE"
+        raise ConfigError(variable, problem)

@@ -1,0 +1,240 @@
+"""S3-compatible cold storage: put with checksums, confirm, read, list. Never deletes.
+
+Every PUT carries its SHA-256 (``x-amz-checksum-sha256``), so the server rejects a body
+corrupted in flight; confirmation then compares size and checksum from a HEAD, and reads
+the object back when a server does not report checksums. Multipart uploads that fail are
+aborted, so no incomplete upload is left behind. The job needs no s3:DeleteObject.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+CHUNK = 1 << 20
+
+
+def b64(hex_digest: str) -> str:
+    return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    key: str
+    bytes: int
+    sha256: str
+    method: str  # "checksum" (server-computed SHA-256) or "read-back"
+
+
+class ObjectMismatch(Exception):
+    """An object in the bucket differs from what was written."""
+
+
+def _status(error: ClientError) -> int:
+    return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+class ColdStore:
+    """One bucket through one boto3 client."""
+
+    def __init__(
+        self,
+        client: Any,
+        bucket: str,
+        *,
+        sse: bool = False,
+        lock_mode: str | None = None,
+        lock_days: int | None = None,
+        part_size: int = 64 << 20,
+    ) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.sse = sse
+        self.lock_mode = lock_mode
+        self.lock_days = lock_days
+        self.part_size = part_size
+
+    # -- writes -------------------------------------------------------------------
+
+    def _put_args(self) -> dict[str, Any]:
+        args: dict[str, Any] = {}
+        if self.sse:
+            args["ServerSideEncryption"] = "AES256"
+        if self.lock_mode:
+            args["ObjectLockMode"] = self.lock_mode
+            args["ObjectLockRetainUntilDate"] = dt.datetime.now(dt.UTC) + dt.timedelta(
+                days=self.lock_days or 1
+            )
+        return args
+
+    def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+        self.client.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=data,
+            ContentType=content_type,
+            ChecksumAlgorithm="SHA256",
+            ChecksumSHA256=b64(hashlib.sha256(data).hexdigest()),
+            **self._put_args(),
+        )
+
+    def put_file(self, key: str, path: str, size: int, sha256: str, content_type: str) -> None:
+        if size <= self.part_size:
+            with open(path, "rb") as f:
+                self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=f,
+                    ContentLength=size,
+                    ContentType=content_type,
+                    ChecksumAlgorithm="SHA256",
+                    ChecksumSHA256=b64(sha256),
+                    **self._put_args(),
+                )
+            return
+        self._put_multipart(key, path, content_type)
+
+    def _put_multipart(self, key: str, path: str, content_type: str) -> None:
+        upload = self.client.create_multipart_upload(
+            Bucket=self.bucket,
+            Key=key,
+            ContentType=content_type,
+            ChecksumAlgorithm="SHA256",
+            **self._put_args(),
+        )
+        upload_id = upload["UploadId"]
+        try:
+            parts = []
+            with open(path, "rb") as f:
+                number = 0
+                while chunk := f.read(self.part_size):
+                    number += 1
+                    checksum = base64.b64encode(hashlib.sha256(chunk).digest()).decode()
+                    res = self.client.upload_part(
+                        Bucket=self.bucket,
+                        Key=key,
+                        UploadId=upload_id,
+                        PartNumber=number,
+                        Body=chunk,
+                        ChecksumAlgorithm="SHA256",
+                        ChecksumSHA256=checksum,
+                    )
+                    parts.append(
+                        {"PartNumber": number, "ETag": res["ETag"], "ChecksumSHA256": checksum}
+                    )
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except BaseException:
+            self.abort_upload(key, upload_id)
+            raise
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except Exception:  # best effort; a lifecycle rule can also clean these up
+            pass
+
+    def incomplete_uploads(self, prefix: str = "") -> list[dict[str, Any]]:
+        res = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=prefix)
+        return list(res.get("Uploads") or [])
+
+    # -- reads --------------------------------------------------------------------
+
+    def head(self, key: str) -> dict[str, Any] | None:
+        try:
+            return self.client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
+        except ClientError as e:
+            if _status(e) == 404 or _code(e) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+    def get_bytes(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def iter_chunks(self, key: str, chunk_size: int = CHUNK) -> Iterator[bytes]:
+        body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        try:
+            while chunk := body.read(chunk_size):
+                yield chunk
+        finally:
+            body.close()
+
+    def read_back_sha256(self, key: str) -> tuple[str, int]:
+        sha = hashlib.sha256()
+        size = 0
+        for chunk in self.iter_chunks(key):
+            sha.update(chunk)
+            size += len(chunk)
+        return sha.hexdigest(), size
+
+    def list_keys(self, prefix: str) -> Iterator[dict[str, Any]]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            yield from page.get("Contents") or ()
+
+    # -- confirmation ---------------------------------------------------------------
+
+    def confirm(self, key: str, size: int, sha256: str, path: str | None = None) -> Confirmation:
+        """Existence, size and checksum; raises ObjectMismatch naming what differs."""
+        head = self.head(key)
+        if head is None:
+            raise ObjectMismatch(f"{key} is not in bucket {self.bucket} after upload")
+        if int(head["ContentLength"]) != size:
+            raise ObjectMismatch(f"{key} has {head['ContentLength']} bytes, expected {size}")
+        reported = head.get("ChecksumSHA256")
+        if reported and "-" not in reported:
+            if reported != b64(sha256):
+                raise ObjectMismatch(f"{key}: sha256 reported by the server differs")
+            return Confirmation(key, size, sha256, "checksum")
+        if reported and path is not None:  # composite checksum of a multipart upload
+            if reported != self.composite_checksum(path):
+                raise ObjectMismatch(f"{key}: multipart checksum reported by the server differs")
+            return Confirmation(key, size, sha256, "checksum")
+        actual, actual_size = self.read_back_sha256(key)
+        if actual != sha256 or actual_size != size:
+            raise ObjectMismatch(f"{key}: sha256 of the bytes read back differs")
+        return Confirmation(key, size, sha256, "read-back")
+
+    def composite_checksum(self, path: str) -> str:
+        digests = []
+        with open(path, "rb") as f:
+            while chunk := f.read(self.part_size):
+                digests.append(hashlib.sha256(chunk).digest())
+        combined = base64.b64encode(hashlib.sha256(b"".join(digests)).digest()).decode()
+        return f"{combined}-{len(digests)}"
+
+    # -- bucket checks --------------------------------------------------------------
+
+    def bucket_error(self) -> str | None:
+        """None when the bucket is reachable and usable; otherwise why not."""
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as e:
+            if _status(e) == 404 or _code(e) in ("404", "NoSuchBucket", "NotFound"):
+                return f"bucket {self.bucket!r} does not exist"
+            if _status(e) == 403:
+                return f"access to bucket {self.bucket!r} is denied"
+            return f"bucket {self.bucket!r} cannot be used: {_code(e) or _status(e)}"
+        if self.lock_mode:
+            try:
+                conf = self.client.get_object_lock_configuration(Bucket=self.bucket)
+                enabled = conf.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled")
+            except ClientError:
+                enabled = None
+            if enabled != "Enabled":
+                return f"bucket {self.bucket!r} does not have Object Lock enabled"
+        return None

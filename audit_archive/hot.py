@@ -1,0 +1,233 @@
+"""MongoDB side: the day's events, their chain neighbours, batch records, leases, purge.
+
+Queries only; the rules (what is a part, when to delete) live in archiver.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from bson.raw_bson import RawBSONDocument
+from pymongo import ASCENDING, DESCENDING, DeleteOne, MongoClient
+from pymongo.collection import Collection
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError, OperationFailure
+
+from .canonical import EVENT_CODEC_OPTIONS
+from .chain import Link
+from .layout import day_bounds
+
+CHAINED = {"hash": {"$type": "string"}}
+_LINK_FIELDS = {"_id": 0, "seq": 1, "prevHash": 1, "hash": 1}
+
+
+def day_filter(day: dt.date) -> dict[str, Any]:
+    start, end = day_bounds(day)
+    return {"at": {"$gte": start, "$lt": end}, **CHAINED}
+
+
+def _link(doc: dict[str, Any] | None) -> Link | None:
+    if doc is None:
+        return None
+    return Link(doc.get("seq"), doc.get("prevHash"), doc.get("hash"))
+
+
+@dataclass(frozen=True)
+class Lease:
+    day: str
+    owner: str
+    host: str
+    pid: int
+    expires_at: dt.datetime
+
+
+class HotStore:
+    """The hot database: events, batch records and the archive's own bookkeeping."""
+
+    def __init__(self, client: MongoClient, database: str, events: str, batches: str) -> None:
+        self.client = client
+        self.db: Database = client.get_database(database, codec_options=EVENT_CODEC_OPTIONS)
+        self.events: Collection = self.db[events]
+        self.raw_events: Collection = self.db.get_collection(
+            events,
+            codec_options=EVENT_CODEC_OPTIONS.with_options(document_class=RawBSONDocument),
+        )
+        self.batches: Collection = self.db[batches]
+        self.leases: Collection = self.db[f"{batches}_leases"]
+
+    # -- set-up -------------------------------------------------------------------
+
+    def ensure_indexes(self) -> None:
+        """Idempotent: createIndexes with the same spec is a no-op on the server."""
+        self.events.create_index([("at", ASCENDING), ("seq", ASCENDING)], name="archive_at_seq")
+        self.events.create_index([("seq", ASCENDING)], name="archive_seq")
+        self.batches.create_index(
+            [("day", ASCENDING), ("part", ASCENDING)], unique=True, name="day_part_unique"
+        )
+
+    def ping(self) -> None:
+        self.client.admin.command("ping")
+
+    # -- events -----------------------------------------------------------------
+
+    def day_seq_bounds(self, day: dt.date) -> tuple[int, int] | None:
+        """Lowest and highest seq among the day's chained events still in hot."""
+        flt = day_filter(day)
+        lo = self.events.find_one(flt, {"seq": 1}, sort=[("seq", ASCENDING)])
+        if lo is None:
+            return None
+        hi = self.events.find_one(flt, {"seq": 1}, sort=[("seq", DESCENDING)])
+        return lo["seq"], hi["seq"]
+
+    def iter_day_raw(self, day: dt.date, lo: int, hi: int) -> Iterator[RawBSONDocument]:
+        """The day's chained events in seq order, as raw BSON (decoded later, once)."""
+        flt = {"seq": {"$gte": lo, "$lte": hi}, **day_filter(day)}
+        return self.raw_events.find(flt, batch_size=2000).sort("seq", ASCENDING)
+
+    def iter_foreign_links(self, day: dt.date, lo: int, hi: int) -> Iterator[Link]:
+        """Chained events of other days whose seq falls inside [lo, hi]."""
+        start, end = day_bounds(day)
+        flt = {
+            "seq": {"$gte": lo, "$lte": hi},
+            **CHAINED,
+            "at": {"$not": {"$gte": start, "$lt": end}},
+        }
+        for doc in self.events.find(flt, _LINK_FIELDS, batch_size=5000).sort("seq", ASCENDING):
+            yield Link(doc.get("seq"), doc.get("prevHash"), doc.get("hash"))
+
+    def hot_predecessor(self, seq: int) -> Link | None:
+        return _link(
+            self.events.find_one(
+                {"seq": {"$lt": seq}, **CHAINED}, _LINK_FIELDS, sort=[("seq", DESCENDING)]
+            )
+        )
+
+    def hot_successor(self, seq: int) -> Link | None:
+        return _link(
+            self.events.find_one(
+                {"seq": {"$gt": seq}, **CHAINED}, _LINK_FIELDS, sort=[("seq", ASCENDING)]
+            )
+        )
+
+    def count_day_in_seq_range(self, day: dt.date, lo: int, hi: int) -> int:
+        return self.events.count_documents({"seq": {"$gte": lo, "$lte": hi}, **day_filter(day)})
+
+    def oldest_hot_seq(self) -> int | None:
+        doc = self.events.find_one(CHAINED, {"seq": 1}, sort=[("seq", ASCENDING)])
+        return None if doc is None else doc["seq"]
+
+    # -- purge ------------------------------------------------------------------
+
+    def delete_seq_run(self, day: dt.date, lo: int, hi: int, expected: int) -> bool:
+        """Delete the day's chained events with lo <= seq <= hi, but only if exactly
+        ``expected`` of them match: inside a transaction, aborted otherwise."""
+        flt = {"seq": {"$gte": lo, "$lte": hi}, **day_filter(day)}
+        with self.client.start_session() as session:
+            try:
+                with session.start_transaction():
+                    deleted = self.events.delete_many(flt, session=session).deleted_count
+                    if deleted != expected:
+                        session.abort_transaction()
+                        return False
+            except OperationFailure as e:
+                if "Transaction numbers are only allowed" in str(e) or e.code == 20:
+                    return False  # standalone server without transactions: caller falls back
+                raise
+        return True
+
+    def delete_ids(self, ids: Iterable[Any]) -> int:
+        """Delete exactly these ids (the exact, slower path)."""
+        ops = [DeleteOne({"_id": i, **CHAINED}) for i in ids]
+        if not ops:
+            return 0
+        return self.events.bulk_write(ops, ordered=False).deleted_count
+
+    # -- batch records ---------------------------------------------------------------
+
+    def records(self, day: str | None = None) -> list[dict[str, Any]]:
+        flt = {} if day is None else {"day": day}
+        return list(self.batches.find(flt, {"_id": 0}).sort([("day", 1), ("part", 1)]))
+
+    def insert_record(self, record: dict[str, Any]) -> bool:
+        """True if inserted, False if (day, part) was already recorded."""
+        try:
+            self.batches.insert_one(dict(record))
+        except DuplicateKeyError:
+            return False
+        return True
+
+    def archived_edges(self) -> list[Link]:
+        """Every recorded part's chainEdges, sorted by seq (small: two per part, mostly)."""
+        edges = [
+            Link(e["seq"], e.get("prevHash"), e.get("hash"))
+            for rec in self.batches.find({}, {"chainEdges": 1, "_id": 0})
+            for e in rec.get("chainEdges") or ()
+        ]
+        edges.sort(key=lambda link: link.seq)
+        return edges
+
+    # -- leases -----------------------------------------------------------------
+
+    def acquire_lease(self, day: str, owner: str, seconds: int) -> Lease:
+        """Take the day's lease, or return the holder's lease if someone else has it.
+
+        A lease whose holder died on this host (pid gone) is taken over at once; one held
+        elsewhere is taken over when it expires (the holder renews it while working).
+        """
+        now = dt.datetime.now(dt.UTC)
+        mine = {"owner": owner, "host": socket.gethostname(), "pid": os.getpid()}
+        expires = now + dt.timedelta(seconds=seconds)
+        current = self.leases.find_one({"_id": day})
+        takeover = current is not None and (
+            current["owner"] == owner
+            or current["expiresAt"] <= now
+            or (current.get("host") == mine["host"] and not _pid_alive(current.get("pid")))
+        )
+        try:
+            if current is None:
+                self.leases.insert_one({"_id": day, **mine, "expiresAt": expires})
+            elif takeover:
+                res = self.leases.update_one(
+                    {"_id": day, "owner": current["owner"], "expiresAt": current["expiresAt"]},
+                    {"$set": {**mine, "expiresAt": expires}},
+                )
+                if res.matched_count != 1:
+                    return self._lease(self.leases.find_one({"_id": day}))
+            else:
+                return self._lease(current)
+        except DuplicateKeyError:
+            return self._lease(self.leases.find_one({"_id": day}))
+        return Lease(day, owner, mine["host"], mine["pid"], expires)
+
+    def renew_lease(self, day: str, owner: str, seconds: int) -> bool:
+        expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
+        res = self.leases.update_one({"_id": day, "owner": owner}, {"$set": {"expiresAt": expires}})
+        return res.matched_count == 1
+
+    def release_lease(self, day: str, owner: str) -> None:
+        self.leases.delete_one({"_id": day, "owner": owner})
+
+    @staticmethod
+    def _lease(doc: dict[str, Any] | None) -> Lease:
+        if doc is None:  # released between our two reads: report it as just expired
+            return Lease("", "", "", 0, dt.datetime.now(dt.UTC))
+        return Lease(
+            doc["_id"], doc["owner"], doc.get("host", ""), doc.get("pid", 0), doc["expiresAt"]
+        )
+
+
+def _pid_alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,235 @@
+"""The six ops of ``audit_archive_job``: each unpacks the context, calls one step of
+archiver.py, and reports what it did as metadata for the Dagster UI."""
+
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from dagster import (
+    AssetKey,
+    AssetMaterialization,
+    AssetObservation,
+    Failure,
+    MetadataValue,
+    OpExecutionContext,
+    Out,
+    Output,
+    op,
+)
+
+from . import archiver, layout
+from .errors import AuditArchiveError, ChainBreakError, format_seq_ranges
+from .redact import redact
+from .resources import ArchiveResource
+
+COLD_ARCHIVE_ASSET = AssetKey("cold_archive")
+
+
+def _failure(exc: BaseException, step: str, secrets: tuple[str, ...]) -> Failure:
+    if isinstance(exc, ChainBreakError):
+        return Failure(
+            description=str(exc),
+            metadata={"chain_break_seqs": format_seq_ranges(exc.seqs), "deleted": 0},
+        )
+    if isinstance(exc, AuditArchiveError):
+        return Failure(description=redact(str(exc), secrets))
+    return Failure(
+        description=redact(
+            f"{step} failed: {type(exc).__name__}: {exc}. Nothing was deleted unless the "
+            "purge had started; re-running the day is safe and converges.",
+            secrets,
+        )
+    )
+
+
+@contextmanager
+def _operator_errors(
+    archive: ArchiveResource, step: str, lease: tuple[str, str] | None = None
+) -> Iterator[None]:
+    """Turn any exception into a Failure an operator can act on, with secrets masked
+    (driver exceptions can embed a URI with its password), and hand the day's lease
+    back so a re-run need not wait for it to expire."""
+    try:
+        yield
+    except Failure:
+        if lease is not None:
+            archiver.release(archive.stores, *lease)
+        raise
+    except Exception as e:
+        if lease is not None:
+            archiver.release(archive.stores, *lease)
+        raise _failure(e, step, archive.stores.settings.secrets) from None
+
+
+def _ratio(compressed: int, uncompressed: int) -> float:
+    return round(uncompressed / compressed, 2) if compressed else 0.0
+
+
+@op(out=Out(archiver.Extracted, is_required=False))
+def extract_chained(context: OpExecutionContext, archive: ArchiveResource) -> Iterator[Any]:
+    """Claim the day, finish any purge an earlier run left half done, and stage the
+    day's chained events (as raw BSON) for the next part."""
+    started = time.monotonic()
+    day = layout.parse_day(context.partition_key)
+    with _operator_errors(archive, "extract_chained"):
+        result = archiver.extract(
+            archive.stores, day, context.run_id, dt.datetime.now(dt.UTC), log=context.log.info
+        )
+    meta: dict[str, Any] = {
+        "day": context.partition_key,
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    if result.recovered_parts:
+        meta["recovered_parts"] = list(result.recovered_parts)
+        meta["recovered_deleted"] = result.recovered_deleted
+    if isinstance(result, archiver.Skip):
+        # No output: the five downstream ops are skipped, and the UI says why.
+        context.log.info(result.reason)
+        if "not due" not in result.reason:
+            context.log_event(
+                AssetObservation(
+                    COLD_ARCHIVE_ASSET,
+                    partition=context.partition_key,
+                    metadata={**meta, "changed": "nothing", "reason": result.reason},
+                )
+            )
+        return
+    meta.update(
+        part=result.part,
+        events=result.event_count,
+        seq_range=_seq_range(result.start_seq, result.end_seq),
+    )
+    yield Output(result, metadata=meta)
+
+
+def _seq_range(lo: int | None, hi: int | None) -> str:
+    return "none" if lo is None else f"{lo}-{hi}"
+
+
+@op
+def to_jsonl_gz(
+    context: OpExecutionContext, archive: ArchiveResource, extracted: archiver.Extracted
+) -> Output[archiver.Encoded]:
+    """Stream the staged events into deterministic gzip JSONL, checking every event's
+    hash and every chain link, and computing the Merkle root and chainEdges."""
+    started = time.monotonic()
+    settings = archive.stores.settings
+    with _operator_errors(archive, "to_jsonl_gz", (extracted.day, extracted.owner)):
+        encoded = archiver.encode(
+            extracted, settings.cold_prefix, settings.purge_batch_size, log=context.log.info
+        )
+    s = encoded.summary
+    seconds = time.monotonic() - started
+    return Output(
+        encoded,
+        metadata={
+            "events": s.event_count,
+            "bytes_uncompressed": MetadataValue.int(s.jsonl_bytes_uncompressed),
+            "bytes_compressed": MetadataValue.int(s.jsonl_bytes),
+            "compression_ratio": _ratio(s.jsonl_bytes, s.jsonl_bytes_uncompressed),
+            "jsonl_sha256": s.jsonl_sha256 or "none (empty day)",
+            "merkle_root": s.merkle_root or "none (empty day)",
+            "chain_edges": len(s.chain_edges),
+            "seconds": round(seconds, 3),
+            "events_per_second": round(s.event_count / seconds) if seconds else 0,
+        },
+    )
+
+
+@op
+def sign_manifest(
+    context: OpExecutionContext, archive: ArchiveResource, encoded: archiver.Encoded
+) -> Output[archiver.Signed]:
+    """Build the part's manifest and sign it with HMAC-SHA-256 (AUDIT_SIGNING_KEY)."""
+    settings = archive.stores.settings
+    x = encoded.extracted
+    with _operator_errors(archive, "sign_manifest", (x.day, x.owner)):
+        signed = archiver.sign(encoded, settings.cold_prefix, settings.signing_key)
+    return Output(
+        signed,
+        metadata={
+            "manifest_key": signed.manifest_key,
+            "manifest_sha256": signed.manifest_sha256,
+            "key_id": signed.key_id,
+        },
+    )
+
+
+@op
+def upload_and_confirm(
+    context: OpExecutionContext, archive: ArchiveResource, signed: archiver.Signed
+) -> Output[archiver.Uploaded]:
+    """Upload the JSONL.gz and the manifest with SHA-256 checksums, then confirm that
+    both exist with the right size and checksum."""
+    started = time.monotonic()
+    x = signed.encoded.extracted
+    with _operator_errors(archive, "upload_and_confirm", (x.day, x.owner)):
+        uploaded = archiver.upload_and_confirm(archive.stores, signed, log=context.log.info)
+    s = signed.encoded.summary
+    return Output(
+        uploaded,
+        metadata={
+            "bucket": archive.stores.settings.cold_bucket,
+            "jsonl_key": s.jsonl_key or "none (empty day)",
+            "manifest_key": signed.manifest_key,
+            "bytes": MetadataValue.int(s.jsonl_bytes + signed.manifest_bytes),
+            "confirmed_by": ", ".join(sorted({c.method for c in uploaded.confirmations})),
+            "already_present": len(uploaded.skipped_existing),
+            "seconds": round(time.monotonic() - started, 3),
+        },
+    )
+
+
+def batch_metadata(record: dict[str, Any]) -> dict[str, Any]:
+    """What the UI shows for an archived part (op output and cold_archive asset)."""
+    return {
+        "day": record["day"],
+        "part": record["part"],
+        "events": record["eventCount"],
+        "seq_range": _seq_range(record["startSeq"], record["endSeq"]),
+        "bytes_compressed": MetadataValue.int(record["bytesCompressed"]),
+        "bytes_uncompressed": MetadataValue.int(record["bytesUncompressed"]),
+        "compression_ratio": _ratio(record["bytesCompressed"], record["bytesUncompressed"]),
+        "jsonl_key": record["jsonlKey"] or "none (empty day)",
+        "manifest_key": record["manifestKey"],
+        "manifest_sha256": record["manifestSha256"],
+    }
+
+
+@op
+def record_batch(
+    context: OpExecutionContext, archive: ArchiveResource, uploaded: archiver.Uploaded
+) -> Iterator[Any]:
+    """Insert the batch record (unique on day and part): from here on the part counts as
+    archived, and its events may be deleted from hot."""
+    x = uploaded.signed.encoded.extracted
+    with _operator_errors(archive, "record_batch", (x.day, x.owner)):
+        recorded = archiver.record(archive.stores, uploaded, context.run_id)
+    meta = batch_metadata(recorded.record)
+    yield AssetMaterialization(COLD_ARCHIVE_ASSET, partition=x.day, metadata=meta)
+    yield Output(recorded, metadata={**meta, "inserted": recorded.inserted})
+
+
+@op
+def purge_hot(
+    context: OpExecutionContext, archive: ArchiveResource, recorded: archiver.Recorded
+) -> Output[archiver.Purged]:
+    """Delete exactly the recorded part's events from hot, in bounded batches."""
+    started = time.monotonic()
+    x = recorded.uploaded.signed.encoded.extracted
+    with _operator_errors(archive, "purge_hot", (x.day, x.owner)):
+        purged = archiver.purge(archive.stores, recorded, log=context.log.info)
+    seconds = time.monotonic() - started
+    return Output(
+        purged,
+        metadata={
+            "deleted": purged.deleted,
+            "batches": purged.batches,
+            "exact_id_fallbacks": purged.exact_fallbacks,
+            "seconds": round(seconds, 3),
+            "deletes_per_second": round(purged.deleted / seconds) if seconds else 0,
+        },
+    )
