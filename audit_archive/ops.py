@@ -1,7 +1,6 @@
 """The six ops of ``audit_archive_job``: each unpacks the context, calls one step of
 archiver.py, and reports what it did as metadata for the Dagster UI."""
 
-
 import datetime as dt
 import time
 from collections.abc import Iterator

@@ -1,0 +1,36 @@
+"""``audit-archive check``: validate the configuration and reach both tiers, so a bad
+variable is found when deploying, not at 03:00."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..clients import open_stores
+from ..manifest import key_id
+from ..settings import DefinitionSettings, Settings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "check",
+        help="validate configuration and connectivity (exit 2 naming the bad variable)",
+        description="Validate every variable, connect to MongoDB and S3, check the bucket.",
+    )
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    DefinitionSettings.from_env()
+    settings = Settings.from_env()
+    stores = open_stores(settings)
+    try:
+        stores.hot.ensure_indexes()
+    finally:
+        stores.close()
+    where = settings.cold_endpoint or "AWS S3"
+    print(
+        f"ok: MongoDB database {settings.database!r} reachable; bucket "
+        f"{settings.cold_bucket!r} at {where} usable; signing key id "
+        f"{key_id(settings.signing_key)}"
+    )
+    return 0
