@@ -39,9 +39,10 @@ from .chain import ChainTracker, Link
 from .clients import Stores
 from .cold import Confirmation, ObjectMismatch
 from .errors import ChainBreakError, LeaseError, StorageError
-from .jsonl import GzipJsonlWriter, iter_gzip_lines, parse_line, relaxed_line
+from .jsonl import GzipJsonlWriter, relaxed_line
 from .manifest import PartSummary, build_manifest, key_id, manifest_bytes, sign_manifest
 from .merkle import MerkleBuilder
+from .reader import PartReadError, PartStream
 
 Log = Callable[[str], None]
 PROGRESS_EVERY = 50_000
@@ -330,19 +331,14 @@ def _finish_interrupted_purges(
 
 
 def _recorded_ids(stores: Stores, record: dict[str, Any]) -> Iterator[Any]:
-    sha = hashlib.sha256()
-
-    def chunks() -> Iterator[bytes]:
-        for chunk in stores.cold.iter_chunks(record["jsonlKey"]):
-            sha.update(chunk)
-            yield chunk
-
-    ids = [parse_line(line)["_id"] for line in iter_gzip_lines(chunks()) if line]
-    if sha.hexdigest() != record["jsonlSha256"]:
+    stream = PartStream(stores.cold, record["jsonlKey"])
+    ids = [doc["_id"] for doc in stream.events()]
+    try:
+        stream.check(record["jsonlSha256"], record["bytesCompressed"])
+    except PartReadError as e:
         raise StorageError(
-            f"{record['jsonlKey']} does not match its batch record (sha256 differs); its "
-            "events were left in hot. Run audit-archive verify and investigate."
-        )
+            f"{e}; its events were left in hot. Run audit-archive verify and investigate."
+        ) from None
     return iter(ids)
 
 
