@@ -1,0 +1,107 @@
+"""Configuration: SPEC defaults, and every bad value named by its variable, never echoed
+when it is a secret."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from audit_archive.errors import ConfigError
+from audit_archive.redact import redact
+from audit_archive.settings import DefinitionSettings, Settings
+
+KEY = "s" * 32
+
+
+def test_defaults_are_the_specs() -> None:
+    s = Settings.from_env({"AUDIT_SIGNING_KEY": KEY})
+    assert (s.mongodb_uri, s.database) == ("mongodb://127.0.0.1:27017/dezky", "dezky")
+    assert (s.events_collection, s.batches_collection) == ("auditevents", "archivebatches")
+    assert (s.cold_endpoint, s.cold_region, s.cold_bucket, s.cold_prefix) == (
+        None,
+        "us-east-1",
+        "dezky-audit",
+        "audit",
+    )
+    assert (s.cold_sse, s.retention_days, s.previous_keys) == (False, 90, ())
+    d = DefinitionSettings.from_env({})
+    assert (d.start_date, d.run_hour_utc, d.enabled, d.retention_days) == (
+        dt.date(2024, 1, 1),
+        3,
+        False,
+        90,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({}, "AUDIT_SIGNING_KEY"),
+        ({"AUDIT_SIGNING_KEY": "short"}, "AUDIT_SIGNING_KEY"),
+        ({"MONGODB_URI": "mongodb://h:27017"}, "MONGODB_URI"),
+        ({"MONGODB_URI": "postgres://h/db"}, "MONGODB_URI"),
+        ({"AUDIT_COLD_BUCKET": "Bad_Bucket"}, "AUDIT_COLD_BUCKET"),
+        ({"AUDIT_COLD_ENDPOINT": "minio:9000"}, "AUDIT_COLD_ENDPOINT"),
+        ({"AUDIT_COLD_ACCESS_KEY": "only-half"}, "AUDIT_COLD_SECRET_KEY"),
+        ({"AUDIT_COLD_SSE": "maybe"}, "AUDIT_COLD_SSE"),
+        ({"AUDIT_HOT_RETENTION_DAYS": "ninety"}, "AUDIT_HOT_RETENTION_DAYS"),
+        ({"AUDIT_HOT_RETENTION_DAYS": "-1"}, "AUDIT_HOT_RETENTION_DAYS"),
+        ({"ARCHIVE_START_DATE": "2024/01/01"}, "ARCHIVE_START_DATE"),
+        ({"AUDIT_COLD_OBJECT_LOCK_MODE": "FOREVER"}, "AUDIT_COLD_OBJECT_LOCK_MODE"),
+        ({"AUDIT_COLD_OBJECT_LOCK_MODE": "COMPLIANCE"}, "AUDIT_COLD_OBJECT_LOCK_DAYS"),
+        (
+            {"AUDIT_EVENTS_COLLECTION": "x", "AUDIT_BATCHES_COLLECTION": "x"},
+            "AUDIT_BATCHES_COLLECTION",
+        ),
+    ],
+)
+def test_a_bad_value_names_its_variable(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        Settings.from_env(
+            {"AUDIT_SIGNING_KEY": KEY, **env} if variable != "AUDIT_SIGNING_KEY" else env
+        )
+    assert e.value.variable == variable
+    assert str(e.value).startswith(variable)
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"ARCHIVE_START_DATE": "2024-02-30"}, "ARCHIVE_START_DATE"),
+        ({"ARCHIVE_RUN_HOUR_UTC": "24"}, "ARCHIVE_RUN_HOUR_UTC"),
+        ({"ARCHIVE_ENABLED": "yes please"}, "ARCHIVE_ENABLED"),
+    ],
+)
+def test_definition_variables_are_checked_when_the_location_loads(env, variable) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        DefinitionSettings.from_env(env)
+
+
+def test_a_short_key_is_refused_without_echoing_it() -> None:
+    with pytest.raises(ConfigError) as e:
+        Settings.from_env({"AUDIT_SIGNING_KEY": "hunter2-secret"})
+    assert "hunter2" not in str(e.value)
+
+
+def test_secrets_stay_out_of_repr_and_are_redacted_from_messages() -> None:
+    s = Settings.from_env(
+        {
+            "AUDIT_SIGNING_KEY": KEY,
+            "AUDIT_SIGNING_KEYS_PREVIOUS": "old-key-1, old-key-2",
+            "MONGODB_URI": "mongodb://app:p%40ss-w0rd@db:27017/dezky",
+            "AUDIT_COLD_ACCESS_KEY": "AKIA",
+            "AUDIT_COLD_SECRET_KEY": "s3-secret-value",
+        }
+    )
+    text = repr(s)
+    for secret in (KEY, "old-key-1", "p%40ss", "s3-secret-value"):
+        assert secret not in text
+    assert s.previous_keys == ("old-key-1", "old-key-2")
+    message = (
+        f"failed mongodb://app:p%40ss-w0rd@db:27017 with p@ss-w0rd and {KEY} and s3-secret-value"
+    )
+    cleaned = redact(message, s.secrets)
+    assert "p@ss-w0rd" not in cleaned and "p%40ss-w0rd" not in cleaned
+    assert KEY not in cleaned and "s3-secret-value" not in cleaned
+    assert "mongodb://app:***@db:27017" in cleaned
