@@ -196,26 +196,27 @@ class ColdStore:
         if int(head["ContentLength"]) != size:
             raise ObjectMismatch(f"{key} has {head['ContentLength']} bytes, expected {size}")
         reported = head.get("ChecksumSHA256")
-        if reported and "-" not in reported:
-            if reported != b64(sha256):
-                raise ObjectMismatch(f"{key}: sha256 reported by the server differs")
-            return Confirmation(key, size, sha256, "checksum")
-        if reported and path is not None:  # composite checksum of a multipart upload
-            if reported != self.composite_checksum(path):
-                raise ObjectMismatch(f"{key}: multipart checksum reported by the server differs")
-            return Confirmation(key, size, sha256, "checksum")
+        if reported:
+            # A single PUT reports the object's SHA-256; a multipart upload reports the
+            # composite (SHA-256 of the parts' digests; AWS appends "-<parts>", moto not).
+            base = reported.split("-", 1)[0]
+            if base == b64(sha256):
+                return Confirmation(key, size, sha256, "checksum")
+            if path is not None and size > self.part_size and base == self.composite_checksum(path):
+                return Confirmation(key, size, sha256, "checksum")
+            raise ObjectMismatch(f"{key}: sha256 reported by the server differs")
         actual, actual_size = self.read_back_sha256(key)
         if actual != sha256 or actual_size != size:
             raise ObjectMismatch(f"{key}: sha256 of the bytes read back differs")
         return Confirmation(key, size, sha256, "read-back")
 
     def composite_checksum(self, path: str) -> str:
+        """Base64 SHA-256 of the parts' SHA-256 digests, as S3 reports for multipart."""
         digests = []
         with open(path, "rb") as f:
             while chunk := f.read(self.part_size):
                 digests.append(hashlib.sha256(chunk).digest())
-        combined = base64.b64encode(hashlib.sha256(b"".join(digests)).digest()).decode()
-        return f"{combined}-{len(digests)}"
+        return base64.b64encode(hashlib.sha256(b"".join(digests)).digest()).decode()
 
     # -- bucket checks --------------------------------------------------------------
 
