@@ -12,16 +12,18 @@ from dagster import Definitions
 
 from .jobs import build_archive_job, build_archive_schedule, cold_archive_asset, daily_partitions
 from .resources import ArchiveResource
+from .restore_job import build_restore_job
 from .settings import DefinitionSettings
 
 SETTINGS = DefinitionSettings.from_env()
 PARTITIONS = daily_partitions(SETTINGS)
 audit_archive_job = build_archive_job(PARTITIONS)
 audit_archive_schedule = build_archive_schedule(audit_archive_job, SETTINGS)
+audit_restore_job = build_restore_job(PARTITIONS)
 
 defs = Definitions(
     assets=[cold_archive_asset(PARTITIONS)],
-    jobs=[audit_archive_job],
+    jobs=[audit_archive_job, audit_restore_job],
     schedules=[audit_archive_schedule],
     resources={"archive": ArchiveResource()},
 )

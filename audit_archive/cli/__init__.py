@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 from ..errors import ConfigError
 from ..redact import redact
-from . import check
+from . import check, prove, restore, search
 
-COMMAND_MODULES = [check]
+COMMAND_MODULES = [check, restore, prove, search]
 
 
 def build_parser() -> argparse.ArgumentParser:

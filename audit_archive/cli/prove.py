@@ -1,0 +1,106 @@
+"""``audit-archive prove`` and ``check-proof``: one event with its inclusion proof, and
+the offline check an auditor runs on it (keys from the environment or a key file)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from .. import proof
+from ..clients import open_stores
+from ..prove import ProveError, prove_seq
+from ..settings import Settings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "prove",
+        help="write a JSON proof that archived event N is in its signed part",
+        description=(
+            "Find archived event --seq N, check its part (signature, sha256, Merkle root) and "
+            "write a proof: the event's line, its leaf index, the RFC 6962 audit path and the "
+            "signed manifest. Exit 1: the event is not archived or its part does not check out."
+        ),
+    )
+    p.add_argument("--seq", type=int, required=True, metavar="N", help="the event's seq")
+    p.add_argument(
+        "--out", "-o", metavar="FILE", help="write the proof here (default: standard output)"
+    )
+    p.set_defaults(handler=run_prove)
+
+    c = sub.add_parser(
+        "check-proof",
+        help="verify a proof file offline (exit 0 valid, 1 not)",
+        description=(
+            "Verify a proof written by 'prove', without MongoDB or S3: the event re-hashes, its "
+            "audit path leads to the manifest's merkleRoot, and the manifest's signature holds. "
+            "Keys: AUDIT_SIGNING_KEY and AUDIT_SIGNING_KEYS_PREVIOUS, or --key-file."
+        ),
+    )
+    c.add_argument("file", metavar="FILE", help="the proof ('-' for standard input)")
+    c.add_argument(
+        "--key-file",
+        metavar="PATH",
+        help="read the HMAC key(s) from this file, one per line, instead of the environment",
+    )
+    c.set_defaults(handler=run_check)
+
+
+def run_prove(args: argparse.Namespace) -> int:
+    stores = open_stores(Settings.from_env())
+    try:
+        document = prove_seq(stores, args.seq)
+    except ProveError as e:
+        print(f"audit-archive prove: {e}", file=sys.stderr)
+        return 1
+    finally:
+        stores.close()
+    text = proof.dumps(document)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        m = document["manifest"]
+        print(
+            f"wrote {args.out}: seq {args.seq}, {m['day']} part {m['part']}, leaf "
+            f"{document['leafIndex']} of {document['treeSize']}",
+            file=sys.stderr,
+        )
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _keys(args: argparse.Namespace) -> list[str]:
+    """Verification keys, parsed like Settings does, without requiring the rest of the
+    configuration: check-proof runs where there is no MongoDB or S3."""
+    if args.key_file:
+        lines = Path(args.key_file).read_text(encoding="utf-8").splitlines()
+        return [line.strip() for line in lines if line.strip()]
+    current = os.environ.get("AUDIT_SIGNING_KEY") or ""  # as Settings reads it: unstripped
+    previous = (os.environ.get("AUDIT_SIGNING_KEYS_PREVIOUS") or "").split(",")
+    return [k for k in (current, *(p.strip() for p in previous)) if k]
+
+
+def run_check(args: argparse.Namespace) -> int:
+    keys = _keys(args)
+    if not keys:
+        print(
+            "audit-archive check-proof: no key: set AUDIT_SIGNING_KEY (or "
+            "AUDIT_SIGNING_KEYS_PREVIOUS) or pass --key-file",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text("utf-8")
+    except OSError as e:
+        print(f"audit-archive check-proof: cannot read {args.file}: {e.strerror}", file=sys.stderr)
+        return 2
+    try:
+        document = json.loads(text)
+    except ValueError:
+        document = None
+    result = proof.check_proof(document, keys)
+    print(proof.describe(result), file=sys.stdout if result.ok else sys.stderr)
+    return 0 if result.ok else 1

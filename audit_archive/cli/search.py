@@ -1,0 +1,70 @@
+"""``audit-archive search``: stream archived days and print matching events as JSONL."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..clients import open_stores
+from ..layout import parse_day
+from ..search import Filters, SearchStats, search
+from ..settings import Settings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "search",
+        help="print archived events matching filters as JSONL, without restoring",
+        description=(
+            "Stream every archived part of the days --from..--to (inclusive) and print the "
+            "events that match all given filters, one Relaxed Extended JSON line each, in "
+            "day, part and seq order. A summary goes to standard error. Exit 1 if a part "
+            "failed its signature or sha256 check."
+        ),
+    )
+    p.add_argument("--from", dest="first", required=True, metavar="YYYY-MM-DD")
+    p.add_argument("--to", dest="last", required=True, metavar="YYYY-MM-DD")
+    p.add_argument("--actor", metavar="ID", help="actor.id equals ID")
+    p.add_argument("--action", metavar="A", help="action equals A")
+    p.add_argument("--source", metavar="S", help="source equals S")
+    p.add_argument("--seq", type=int, metavar="N", help="seq equals N")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        first, last = parse_day(args.first), parse_day(args.last)
+    except ValueError as e:
+        print(f"audit-archive search: {e}", file=sys.stderr)
+        return 2
+    if last < first:
+        print(f"audit-archive search: --to {last} is before --from {first}", file=sys.stderr)
+        return 2
+    filters = Filters(actor=args.actor, action=args.action, source=args.source, seq=args.seq)
+    stats = SearchStats()
+    stores = open_stores(Settings.from_env())
+    out = sys.stdout.buffer
+    try:
+        for line in search(stores, first, last, filters, stats):
+            out.write(line + b"\n")
+        out.flush()
+    finally:
+        stores.close()
+    missing = stats.days_without_record
+    print(
+        f"{stats.matches} matching of {stats.events_read} events in {stats.parts} parts, "
+        f"{stats.days} days"
+        + (
+            f"; {len(missing)} days have no record (not archived): {_days(missing)}"
+            if missing
+            else ""
+        ),
+        file=sys.stderr,
+    )
+    for problem in stats.problems:
+        print(f"audit-archive search: {problem}", file=sys.stderr)
+    return 1 if stats.problems else 0
+
+
+def _days(days: list[str]) -> str:
+    return ", ".join(days) if len(days) <= 5 else f"{days[0]} .. {days[-1]}"

@@ -1,0 +1,76 @@
+"""``audit_restore_job``: restore one archived day from the Dagster UI (Jobs ->
+audit_restore_job -> pick the day -> Launch run). One thin op over restore.py; the run
+fails, naming every reason, when the day has no record or fails verification, and then
+nothing is written."""
+
+# No `from __future__ import annotations` here: Dagster reads the op's Config annotation
+# when the op is defined.
+from dagster import (
+    Config,
+    DailyPartitionsDefinition,
+    Failure,
+    JobDefinition,
+    MetadataValue,
+    OpExecutionContext,
+    Output,
+    in_process_executor,
+    job,
+    op,
+)
+from pydantic import Field
+
+from . import restore
+from .redact import redact
+from .resources import ArchiveResource
+
+
+class RestoreConfig(Config):
+    into: str = Field(
+        default=restore.DEFAULT_COLLECTION,
+        description="Target collection in the MONGODB_URI database (never the hot events "
+        "or batches collection).",
+    )
+
+
+@op
+def restore_day(
+    context: OpExecutionContext, config: RestoreConfig, archive: ArchiveResource
+) -> Output[int]:
+    """Check every part of the day (signature, sha256, every event's hash), then upsert
+    its events by _id into the target collection."""
+    stores = archive.stores
+    try:
+        result = restore.restore_day(
+            stores, context.partition_key, config.into, log=context.log.info
+        )
+    except (restore.NoRecordError, restore.RestoreRefused, ValueError) as e:
+        raise Failure(description=redact(str(e), stores.settings.secrets)) from None
+    return Output(
+        result.events,
+        metadata={
+            "day": result.day,
+            "collection": f"{result.database}.{result.collection}",
+            "parts": ", ".join(str(p) for p in result.parts),
+            "events": MetadataValue.int(result.events),
+            "inserted": MetadataValue.int(result.inserted),
+            "already_there": MetadataValue.int(result.replaced),
+        },
+    )
+
+
+def build_restore_job(partitions: DailyPartitionsDefinition) -> JobDefinition:
+    @job(
+        name="audit_restore_job",
+        partitions_def=partitions,
+        executor_def=in_process_executor,
+        description=(
+            "Restore one archived UTC day into MongoDB (default collection "
+            f"{restore.DEFAULT_COLLECTION}) after checking signatures, sha256 and every "
+            "event's hash. Idempotent: upserts by _id."
+        ),
+        tags={"audit_archive/kind": "restore"},
+    )
+    def audit_restore_job() -> None:
+        restore_day()
+
+    return audit_restore_job
