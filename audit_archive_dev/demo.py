@@ -15,6 +15,7 @@ import random
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from pymongo import MongoClient
 
@@ -28,8 +29,8 @@ DEMO_KEY = "demo-signing-key-not-for-production-0123456789"
 
 def seed_demo(
     client: MongoClient, database: str, newest_due: dt.date, rng: random.Random
-) -> dict[str, int]:
-    """Two weeks that are due and one that is not; returns events per day."""
+) -> dict[str, Any]:
+    """Two weeks that are due and one that is not: {"first", "last", "counts" per day}."""
     first = newest_due - dt.timedelta(days=13)
     last = newest_due + dt.timedelta(days=7)
     empty = [first + dt.timedelta(days=4), first + dt.timedelta(days=9)]
@@ -40,7 +41,21 @@ def seed_demo(
     for at in ats:
         key = layout.format_day(at.date())
         counts[key] = counts.get(key, 0) + 1
-    return {"first": first, "last": last, "counts": counts}  # type: ignore[return-value]
+    return {"first": first, "last": last, "counts": counts}
+
+
+def _chain_tail(client: MongoClient) -> tuple[int, str]:
+    """Next seq and prevHash: the chain's tail may already be archived, so look at both
+    the hot collection and the batch records' chain edges."""
+    db = client["dezky"]
+    tails = [
+        (d["seq"], d["hash"])
+        for d in db.auditevents.find({"hash": {"$type": "string"}}).sort("seq", -1).limit(1)
+    ]
+    for record in db.archivebatches.find({}, {"chainEdges": 1}):
+        tails += [(e["seq"], e["hash"]) for e in record.get("chainEdges") or ()]
+    seq, last_hash = max(tails)
+    return seq + 1, last_hash
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,6 +98,21 @@ def main(argv: list[str] | None = None) -> int:
                 partition_key=layout.format_day(day), raise_on_error=False
             )
             failures += not result.success
+        # Late events: ingested after their day was archived; a re-run makes them part 2.
+        late_day = seeded["first"] + dt.timedelta(days=3)
+        seed.append(
+            client["dezky"]["auditevents"],
+            seed.day_times(late_day, 4, random.Random(args.seed + 1)),
+            rng=random.Random(args.seed + 2),
+            after=_chain_tail(client),
+        )
+        result = job.execute_in_process(
+            partition_key=layout.format_day(late_day), raise_on_error=False
+        )
+        failures += not result.success
+        print(
+            f"4 late events for {late_day} arrived after it was archived; re-running it made part 2\n"
+        )
         elapsed = time.monotonic() - started
 
         db = client.get_database("dezky", codec_options=EVENT_CODEC_OPTIONS)
