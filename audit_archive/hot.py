@@ -121,22 +121,62 @@ class HotStore:
         doc = self.events.find_one(CHAINED, {"seq": 1}, sort=[("seq", ASCENDING)])
         return None if doc is None else doc["seq"]
 
+    # -- verification (read-only) ----------------------------------------------------
+
+    def chained_within(
+        self, above: int | None, below: int | None
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """The lowest and highest chained events with ``above < seq < below`` (either
+        bound may be open), as ``{seq, prevHash, hash, at}``: the hot side of a link."""
+        seq: dict[str, Any] = {}
+        if above is not None:
+            seq["$gt"] = above
+        if below is not None:
+            seq["$lt"] = below
+        flt = {**CHAINED, **({"seq": seq} if seq else {})}
+        fields = {**_LINK_FIELDS, "at": 1}
+        lo = self.events.find_one(flt, fields, sort=[("seq", ASCENDING)])
+        if lo is None:
+            return None, None
+        hi = self.events.find_one(flt, fields, sort=[("seq", DESCENDING)])
+        return lo, hi
+
+    def chained_days(self, start: dt.datetime, end: dt.datetime) -> Iterator[tuple[dt.date, int]]:
+        """Each UTC day with ``start <= at < end`` that has chained events in hot, with
+        their count: one indexed hop per such day, not a scan of the events."""
+        since = start
+        while since < end:
+            doc = self.events.find_one(
+                {"at": {"$gte": since, "$lt": end}, **CHAINED}, {"at": 1}, sort=[("at", ASCENDING)]
+            )
+            at = None if doc is None else doc.get("at")
+            if not isinstance(at, dt.datetime):
+                return
+            day = at.astimezone(dt.UTC).date()
+            yield day, self.events.count_documents(day_filter(day))
+            since = day_bounds(day)[1]
+
     # -- purge ------------------------------------------------------------------
 
     def delete_seq_run(self, day: dt.date, lo: int, hi: int, expected: int) -> bool:
         """Delete the day's chained events with lo <= seq <= hi, but only if exactly
         ``expected`` of them match: inside a transaction, aborted otherwise."""
         flt = {"seq": {"$gte": lo, "$lte": hi}, **day_filter(day)}
+
+        def delete(session: Any) -> None:
+            deleted = self.events.delete_many(flt, session=session).deleted_count
+            if deleted != expected:
+                raise _CountMismatch  # aborts the transaction: nothing is deleted
+
         with self.client.start_session() as session:
             try:
-                with session.start_transaction():
-                    deleted = self.events.delete_many(flt, session=session).deleted_count
-                    if deleted != expected:
-                        session.abort_transaction()
-                        return False
+                # with_transaction retries transient transaction errors by itself.
+                session.with_transaction(delete)
+            except _CountMismatch:
+                return False
             except OperationFailure as e:
-                if "Transaction numbers are only allowed" in str(e) or e.code == 20:
-                    return False  # standalone server without transactions: caller falls back
+                if e.code == 20 or "Transaction numbers are only allowed" in str(e):
+                    return False  # standalone server without transactions: exact ids
                 raise
         return True
 
@@ -152,6 +192,10 @@ class HotStore:
     def records(self, day: str | None = None) -> list[dict[str, Any]]:
         flt = {} if day is None else {"day": day}
         return list(self.batches.find(flt, {"_id": 0}).sort([("day", 1), ("part", 1)]))
+
+    def archived_days(self, first: str, last: str) -> set[str]:
+        """Days in [first, last] with at least one batch record (the catch-up sensor)."""
+        return set(self.batches.distinct("day", {"day": {"$gte": first, "$lte": last}}))
 
     def insert_record(self, record: dict[str, Any]) -> bool:
         """True if inserted, False if (day, part) was already recorded."""
@@ -219,6 +263,10 @@ class HotStore:
         return Lease(
             doc["_id"], doc["owner"], doc.get("host", ""), doc.get("pid", 0), doc["expiresAt"]
         )
+
+
+class _CountMismatch(Exception):
+    """Something besides the part's events matched a purge run."""
 
 
 def _pid_alive(pid: Any) -> bool:
