@@ -2,8 +2,10 @@
 
 Variables that shape the definitions (ARCHIVE_START_DATE, ARCHIVE_RUN_HOUR_UTC,
 ARCHIVE_ENABLED, AUDIT_HOT_RETENTION_DAYS) are read here, when the location loads, and a
-bad value stops the load with a message naming it. Connections and secrets are read by
-the resources when a run starts.
+bad value stops the load with a message naming it. The connection and secret variables
+are validated here too (no I/O), so a missing or short AUDIT_SIGNING_KEY is an error when
+the code location starts, not at 03:00; the resources read them again, with connectivity
+checks, when each run starts.
 """
 
 from __future__ import annotations
@@ -13,17 +15,21 @@ from dagster import Definitions
 from .jobs import build_archive_job, build_archive_schedule, cold_archive_asset, daily_partitions
 from .resources import ArchiveResource
 from .restore_job import build_restore_job
-from .settings import DefinitionSettings
+from .sensors import build_catchup_sensor
+from .settings import DefinitionSettings, Settings
 
 SETTINGS = DefinitionSettings.from_env()
+Settings.from_env()  # fail at start-up, naming the variable
 PARTITIONS = daily_partitions(SETTINGS)
 audit_archive_job = build_archive_job(PARTITIONS)
 audit_archive_schedule = build_archive_schedule(audit_archive_job, SETTINGS)
+audit_archive_catchup_sensor = build_catchup_sensor(audit_archive_job, PARTITIONS, SETTINGS)
 audit_restore_job = build_restore_job(PARTITIONS)
 
 defs = Definitions(
     assets=[cold_archive_asset(PARTITIONS)],
     jobs=[audit_archive_job, audit_restore_job],
     schedules=[audit_archive_schedule],
+    sensors=[audit_archive_catchup_sensor],
     resources={"archive": ArchiveResource()},
 )

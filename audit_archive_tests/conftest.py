@@ -17,6 +17,10 @@ from audit_archive_tests.harness import KEY_A, RETENTION, Harness, s3_client
 
 _counter = itertools.count(1)
 
+# The code location validates the run-time variables when it loads; test modules may
+# import it at collection time, before a harness sets the per-test environment.
+os.environ.setdefault("AUDIT_SIGNING_KEY", KEY_A)
+
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:

@@ -216,3 +216,48 @@ def test_large_parts_upload_in_multiple_parts_and_confirm(harness: Harness, monk
     )
     assert head["ContentLength"] == record["bytesCompressed"]
     harness.assert_invariant(now=after_due(day))
+
+
+def test_the_code_location_refuses_to_load_without_a_usable_signing_key(tmp_path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUDIT_", "ARCHIVE_"))}
+    for key, problem in ((None, "is required"), ("short-secret-value", "is too short")):
+        run_env = dict(env) if key is None else {**env, "AUDIT_SIGNING_KEY": key}
+        loaded = subprocess.run(
+            [sys.executable, "-c", "import audit_archive.definitions"],
+            env=run_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert loaded.returncode != 0
+        assert f"AUDIT_SIGNING_KEY: {problem}" in loaded.stderr
+        assert "short-secret-value" not in loaded.stderr
+
+
+def test_secrets_never_reach_the_event_log_or_run_config(harness: Harness) -> None:
+    day = due_day(1)
+    harness.seed({day: 10})
+    result = harness.run(day)
+    assert result.success
+    everything = "\n".join(
+        [str(e) for e in result.all_events] + [str(result.dagster_run.run_config)]
+    )
+    for secret in (harness.env["AUDIT_SIGNING_KEY"], harness.env["AUDIT_COLD_SECRET_KEY"]):
+        assert secret not in everything
+    outputs = {
+        e.step_key: e.event_specific_data.metadata
+        for e in result.all_events
+        if e.event_type_value == "STEP_OUTPUT"
+    }
+    assert outputs["extract_chained"]["events"].value == 10
+    assert outputs["to_jsonl_gz"]["compression_ratio"].value > 1
+    assert (
+        outputs["sign_manifest"]["manifest_sha256"].value
+        == harness.records(day)[0]["manifestSha256"]
+    )
+    assert outputs["upload_and_confirm"]["confirmed_by"].value == "checksum"
+    assert (
+        outputs["record_batch"]["seq_range"].value
+        == f"{harness.records(day)[0]['startSeq']}-{harness.records(day)[0]['endSeq']}"
+    )
+    assert outputs["purge_hot"]["deleted"].value == 10
