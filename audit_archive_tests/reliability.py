@@ -1,0 +1,126 @@
+"""Helpers shared by the reliability and security tests (issue 7): custom chained
+events, run outcomes, a checksum-verifying S3 server and the fault proxy fixtures."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from bson import ObjectId
+
+from audit_archive.canonical import event_hash
+from audit_archive_dev import seed
+from audit_archive_dev.embedded import ServerProcess, create_bucket, free_port
+from audit_archive_tests.harness import Harness, s3_client
+
+ROOT = Path(__file__).resolve().parent.parent
+MIB = 1 << 20
+
+
+def append_events(
+    harness: Harness,
+    ats: Iterable[dt.datetime],
+    payload: Callable[[int], dict[str, Any]] = lambda i: {},
+    *,
+    insert: bool = True,
+) -> list[dict[str, Any]]:
+    """Chained events continuing the harness's chain, each with ``payload(i)`` merged
+    into a realistic body before hashing (so the chain stays intact)."""
+    first_seq, prev_hash = harness._tail()
+    docs = []
+    for i, at in enumerate(ats):
+        doc = {
+            "_id": ObjectId(),
+            **seed.make_body(harness.rng, at, first_seq + i),
+            **payload(i),
+            "prevHash": prev_hash,
+        }
+        doc["hash"] = event_hash(doc)
+        prev_hash = doc["hash"]
+        docs.append(doc)
+    if insert:
+        for doc in docs:  # one by one: big documents stay under the message size limit
+            harness.events.insert_one(doc)
+    harness.seeded += docs
+    return docs
+
+
+def random_text(harness: Harness, n_bytes: int) -> str:
+    """Incompressible ASCII of about ``n_bytes`` (base64 of random bytes): gzip keeps
+    about three quarters of it, so a few of these make a multi-part upload."""
+    return base64.b64encode(harness.rng.randbytes(n_bytes * 3 // 4)).decode()
+
+
+def failure_messages(result: Any) -> str:
+    """Every failure message of a Dagster run result, joined (what the UI shows)."""
+    out = []
+    for e in result.all_events:
+        if not e.is_failure:
+            continue
+        error = getattr(e.event_specific_data, "error", None) if e.event_specific_data else None
+        out.append(str(error.message if error else e.message))
+    return "\n".join(out)
+
+
+def all_run_text(result: Any) -> str:
+    """Every message and metadata value the run produced (to look for secrets)."""
+    out = []
+    for e in result.all_events:
+        out.append(str(e.message))
+        data = e.event_specific_data
+        if data is not None:
+            out.append(repr(data))
+    return "\n".join(out)
+
+
+def start_strict_s3(log_path: Path | None = None) -> ServerProcess:
+    """moto's S3 server with S3's BadDigest check (see strict_s3.py), own process."""
+    import time
+    import urllib.request
+
+    port = free_port()
+    out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "-m", "audit_archive_tests.strict_s3", "-H", "127.0.0.1", "-p", str(port)],
+        cwd=ROOT,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    server = ServerProcess("strict S3", port, process, log_path)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("strict S3 server exited at start-up")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1):
+                return server
+        except OSError:
+            time.sleep(0.1)
+    server.stop()
+    raise RuntimeError("strict S3 server did not start")
+
+
+def use_s3_endpoint(harness: Harness, monkeypatch: Any, endpoint: str, archive_url: str) -> None:
+    """Point the harness's reads at ``endpoint`` and the archive at ``archive_url``."""
+    create_bucket(endpoint, harness.bucket)
+    harness.s3 = s3_client(endpoint)
+    harness.env["AUDIT_COLD_ENDPOINT"] = archive_url
+    monkeypatch.setenv("AUDIT_COLD_ENDPOINT", archive_url)
+
+
+def day_of(events: Iterable[dict[str, Any]], day: dt.date) -> list[dict[str, Any]]:
+    return [e for e in events if isinstance(e.get("at"), dt.datetime) and e["at"].date() == day]
+
+
+def iter_days(first: dt.date, count: int) -> Iterator[dt.date]:
+    for i in range(count):
+        yield first + dt.timedelta(days=i)
