@@ -1,9 +1,9 @@
 """Search archived days in place: stream every recorded part of a day range and yield
 the lines of the events that match, without restoring anything.
 
-Memory is bounded by one line (plus gzip's window) whatever the range: parts are
-streamed chunk by chunk (reader.PartStream) and matching lines are yielded as they are
-found. Each part's manifest signature is checked before it is read, and its sha256 and
+Memory is bounded by one read chunk (1 MiB of gzip, decompressed) whatever the number
+of days: parts are streamed chunk by chunk (reader.PartStream) and matching lines are
+yielded as they are found, never collected. Each part's manifest signature is checked before it is read, and its sha256 and
 size once it has been read; a part that fails is reported in ``SearchStats.problems``
 (its events may already have been yielded: search finds, ``restore`` and ``prove``
 are the commands that vouch).

@@ -1,0 +1,253 @@
+"""`audit-archive search` finds archived events in place, in bounded memory; the README's
+DuckDB recipe reads the same archive in place (over S3 with httpfs, and from files)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import os
+import re
+import tracemalloc
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import duckdb_extension_httpfs
+import pytest
+from pymongo import MongoClient
+
+from audit_archive import layout
+from audit_archive.cli import main
+from audit_archive.clients import open_stores
+from audit_archive.jsonl import parse_line
+from audit_archive.search import Filters, SearchStats, search
+from audit_archive.settings import Settings
+from audit_archive_dev.embedded import Stack, create_bucket
+from audit_archive_tests.harness import KEY_A, RETENTION, Harness, due_day, s3_client, same_value
+
+DAYS = [due_day(k) for k in range(10, 4, -1)]  # six archived days, oldest first
+PER_DAY = 150
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+@pytest.fixture(scope="module")
+def archived(stack: Stack, mongo_client: MongoClient, tmp_path_factory) -> Iterator[Harness]:
+    """Six archived days (plus hot events after them), shared by the read-only tests."""
+    env = {
+        **stack.env(database="dbsearchmodule", bucket="b-search-module"),
+        "AUDIT_SIGNING_KEY": KEY_A,
+        "AUDIT_HOT_RETENTION_DAYS": str(RETENTION),
+        "AUDIT_WORK_DIR": str(tmp_path_factory.mktemp("search-work")),
+    }
+    with pytest.MonkeyPatch.context() as mp:
+        for variable in list(os.environ):
+            if variable.startswith(("AUDIT_", "ARCHIVE_")) or variable == "MONGODB_URI":
+                mp.delenv(variable)
+        for variable, value in env.items():
+            mp.setenv(variable, value)
+        create_bucket(stack.s3_endpoint, env["AUDIT_COLD_BUCKET"])
+        h = Harness(env, mongo_client, s3_client(stack.s3_endpoint))
+        h.seed({**{day: PER_DAY for day in DAYS}, due_day(4): 20})
+        for day in DAYS:
+            assert h.run(day).success
+        yield h
+    mongo_client.drop_database(h.settings.database)
+
+
+def scan(h: Harness, first: dt.date, last: dt.date, **want: Any) -> list[int]:
+    """The seqs a direct scan of the seeded events finds: the answer search must give."""
+    out = []
+    for e in h.seeded:
+        fields = {"actor": e["actor"]["id"], "action": e["action"], "source": e["source"]}
+        fields["seq"] = e["seq"]
+        if first <= e["at"].date() <= last and all(fields[k] == v for k, v in want.items()):
+            out.append(e["seq"])
+    return sorted(out)
+
+
+def found(first: dt.date, last: dt.date, stats: SearchStats | None = None, **want: Any):
+    stores = open_stores(Settings.from_env())
+    try:
+        return [parse_line(line) for line in search(stores, first, last, Filters(**want), stats)]
+    finally:
+        stores.close()
+
+
+def test_filters_combine_and_match_a_direct_scan(archived: Harness) -> None:
+    h = archived
+    first, last = DAYS[1], DAYS[4]
+    in_range = [e for e in h.seeded if first <= e["at"].date() <= last]
+    actor = Counter(e["actor"]["id"] for e in in_range).most_common(1)[0][0]
+    action = next(e["action"] for e in in_range if e["actor"]["id"] == actor)
+    source, some_seq = in_range[7]["source"], in_range[7]["seq"]
+    cases = [
+        {},
+        {"actor": actor},
+        {"action": action},
+        {"source": source},
+        {"actor": actor, "action": action},
+        {"source": source, "action": action},
+        {"seq": some_seq},
+        {"seq": some_seq, "source": source},
+        {"actor": "nobody"},
+    ]
+    for want in cases:
+        expected = scan(h, first, last, **want)
+        events = found(first, last, **want)
+        assert [e["seq"] for e in events] == expected, want
+    assert len(scan(h, first, last)) == 4 * PER_DAY
+    assert len(scan(h, first, last, actor=actor, action=action)) >= 1
+
+
+def test_found_events_are_the_archived_documents(archived: Harness) -> None:
+    h = archived
+    by_id = {e["_id"]: e for e in h.seeded}
+    events = found(DAYS[0], DAYS[-1], source="billing")
+    assert events and all(same_value(e, by_id[e["_id"]]) for e in events)
+
+
+def test_the_cli_prints_jsonl_in_seq_order_and_reports_days_without_record(
+    archived: Harness, capsysbinary
+) -> None:
+    h = archived
+    first, last = DAYS[0] - dt.timedelta(days=1), DAYS[2]
+    action = h.seeded[0]["action"]
+
+    code = main(["search", "--from", str(first), "--to", str(last), "--action", action])
+
+    out, err = capsysbinary.readouterr()
+    assert code == 0
+    lines = out.decode().splitlines()
+    assert [parse_line(line)["seq"] for line in lines] == scan(h, first, last, action=action)
+    archived_lines = {
+        line
+        for day in DAYS[:3]
+        for line in gzip.decompress(h.get(layout.jsonl_key("audit", day, 1))).decode().splitlines()
+    }
+    assert set(lines) <= archived_lines, "the archive's own lines, unchanged"
+    assert f"{len(lines)} matching of {3 * PER_DAY} events in 3 parts, 4 days" in err.decode()
+    assert f"1 days have no record (not archived): {first}" in err.decode()
+
+
+def test_seq_search_reads_only_the_parts_whose_range_holds_it(archived: Harness) -> None:
+    target = next(e for e in archived.seeded if e["at"].date() == DAYS[3])
+    stats = SearchStats()
+    events = found(DAYS[0], DAYS[-1], stats, seq=target["seq"])
+    assert [e["_id"] for e in events] == [target["_id"]]
+    assert stats.parts == 1 and stats.parts_skipped_by_seq == len(DAYS) - 1
+
+
+def test_memory_stays_flat_as_the_day_range_grows(archived: Harness) -> None:
+    def peak(days: int) -> tuple[int, int]:
+        stats = SearchStats()
+        stores = open_stores(archived.settings)
+        try:
+            tracemalloc.start()
+            for _ in search(stores, DAYS[0], DAYS[days - 1], Filters(), stats):
+                pass
+            _, top = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+        finally:
+            stores.close()
+        assert stats.matches == days * PER_DAY
+        return top, days
+
+    peak(1)  # warm-up: first-use caches (boto3 models, codecs) are not the search's memory
+    one, _ = peak(1)
+    many, days = peak(len(DAYS))
+    one_day = min(r["bytesUncompressed"] for r in archived.records())
+    print(f"peak {one} B for 1 day, {many} B for {days}; a day is {one_day} B uncompressed")
+    assert many - one < one_day, f"peak grew by {many - one} B from 1 to {days} days"
+
+
+def test_an_altered_part_is_reported_and_exits_1(harness: Harness, capsys) -> None:
+    day = due_day(2)
+    harness.seed({day: 10})
+    assert harness.run(day).success
+    key = layout.jsonl_key("audit", day, 1)
+    text = gzip.decompress(harness.get(key)).decode().replace('"action":"', '"action":"x', 1)
+    harness.s3.put_object(Bucket=harness.bucket, Key=key, Body=gzip.compress(text.encode()))
+
+    assert main(["search", "--from", str(day), "--to", str(day)]) == 1
+    assert f"{day} part 1: {key}: sha256 differs" in capsys.readouterr().err
+
+
+def test_bad_day_ranges_are_usage_errors(harness: Harness) -> None:
+    assert main(["search", "--from", "2026-08-31", "--to", "2026-08-01"]) == 2
+    assert main(["search", "--from", "2026-8-1", "--to", "2026-08-31"]) == 2
+
+
+# -- DuckDB, reading the archive in place (the README's recipe, run as written) --------------
+
+
+def readme_sql() -> str:
+    """The first ```sql block of the README's DuckDB section."""
+    text = README.read_text()
+    section = text[text.index("### Query the archive in place with DuckDB") :]
+    return re.search(r"```sql\n(.*?)```", section, re.S).group(1)
+
+
+def duckdb_connection() -> duckdb.DuckDBPyConnection:
+    """httpfs from the duckdb-extension-httpfs wheel (no download at test time)."""
+    ext = (
+        Path(duckdb_extension_httpfs.__file__).parent
+        / "extensions"
+        / f"v{duckdb.__version__}"
+        / "httpfs.duckdb_extension"
+    )
+    con = duckdb.connect()
+    con.execute(f"LOAD '{ext}'")
+    return con
+
+
+def recipe(h: Harness, first: dt.date, last: dt.date, actor: str) -> str:
+    endpoint = h.env["AUDIT_COLD_ENDPOINT"].removeprefix("http://")
+    sql = readme_sql()
+    for example, value in {
+        "AKIAEXAMPLE": h.env["AUDIT_COLD_ACCESS_KEY"],
+        "example-secret-key": h.env["AUDIT_COLD_SECRET_KEY"],
+        "minio.internal:9000": endpoint,
+        "s3://dezky-audit/": f"s3://{h.bucket}/",
+        "2026-08-01": str(first),
+        "2026-08-31": str(last),
+        "'u42'": f"'{actor}'",
+    }.items():
+        assert example in sql, f"the README's recipe no longer contains {example!r}"
+        sql = sql.replace(example, value)
+    return sql
+
+
+def test_the_readme_duckdb_recipe_reads_the_archive_in_place_over_s3(archived: Harness) -> None:
+    h = archived
+    first, last = DAYS[1], DAYS[3]
+    actor = Counter(e["actor"]["id"] for e in h.seeded).most_common(1)[0][0]
+
+    rows = duckdb_connection().execute(recipe(h, first, last, actor)).fetchall()
+
+    assert [r[1] for r in rows] == scan(h, first, last, actor=actor)
+    by_seq = {e["seq"]: e for e in h.seeded}
+    for day, seq, at, _source, action, row_actor, *_ in rows:
+        assert layout.format_day(day) == layout.format_day(by_seq[seq]["at"].date())
+        assert at.replace(tzinfo=dt.UTC) == by_seq[seq]["at"]
+        assert (action, row_actor) == (by_seq[seq]["action"], actor)
+
+
+def test_the_readme_duckdb_recipe_works_on_downloaded_files(
+    archived: Harness, tmp_path, monkeypatch
+) -> None:
+    h = archived
+    for key in h.object_keys("audit/"):
+        path = tmp_path / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(h.get(key))
+    monkeypatch.chdir(tmp_path)
+    actor = Counter(e["actor"]["id"] for e in h.seeded).most_common(1)[0][0]
+    sql = recipe(h, DAYS[0], DAYS[-1], actor)
+    # The README's local variant: the same SELECT on the synced folder, no httpfs.
+    query = sql[sql.index("SELECT") :].replace(f"s3://{h.bucket}/audit/", "audit/")
+
+    rows = duckdb.connect().execute(query).fetchall()
+
+    assert [r[1] for r in rows] == scan(h, DAYS[0], DAYS[-1], actor=actor)
