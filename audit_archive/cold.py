@@ -181,9 +181,11 @@ class ColdStore:
             size += len(chunk)
         return sha.hexdigest(), size
 
-    def list_keys(self, prefix: str) -> Iterator[dict[str, Any]]:
+    def list_keys(self, prefix: str, start_after: str = "") -> Iterator[dict[str, Any]]:
+        """Objects under ``prefix`` in key order, from just after ``start_after``."""
         paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+        extra = {"StartAfter": start_after} if start_after else {}
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, **extra):
             yield from page.get("Contents") or ()
 
     # -- confirmation ---------------------------------------------------------------

@@ -17,6 +17,7 @@ from .resources import ArchiveResource
 from .restore_job import build_restore_job
 from .sensors import build_catchup_sensor
 from .settings import DefinitionSettings, Settings
+from .verify_job import build_verify_job, build_verify_schedule
 
 SETTINGS = DefinitionSettings.from_env()
 Settings.from_env()  # fail at start-up, naming the variable
@@ -25,11 +26,13 @@ audit_archive_job = build_archive_job(PARTITIONS)
 audit_archive_schedule = build_archive_schedule(audit_archive_job, SETTINGS)
 audit_archive_catchup_sensor = build_catchup_sensor(audit_archive_job, PARTITIONS, SETTINGS)
 audit_restore_job = build_restore_job(PARTITIONS)
+audit_verify_job = build_verify_job()
+audit_verify_schedule = build_verify_schedule(audit_verify_job, SETTINGS)
 
 defs = Definitions(
     assets=[cold_archive_asset(PARTITIONS)],
-    jobs=[audit_archive_job, audit_restore_job],
-    schedules=[audit_archive_schedule],
+    jobs=[audit_archive_job, audit_restore_job, audit_verify_job],
+    schedules=[audit_archive_schedule, audit_verify_schedule],
     sensors=[audit_archive_catchup_sensor],
     resources={"archive": ArchiveResource()},
 )

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 from ..errors import ConfigError
 from ..redact import redact
-from . import check, prove, restore, search
+from . import archives, check, prove, restore, search, verify
 
-COMMAND_MODULES = [check, restore, prove, search]
+COMMAND_MODULES = [check, verify, archives, restore, prove, search]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,154 @@
+"""``audit-archive archives``: the operator's table of archived batches, newest first.
+
+Read from the batch records (what the archiver wrote and confirmed); ``verify`` is the
+command that checks them against the bucket.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from typing import Any
+
+from pymongo.errors import PyMongoError
+
+from .. import layout
+from ..clients import open_stores
+from ..errors import ConfigError
+from ..settings import Settings
+from .verify import parse_day_arg
+
+COLUMNS = ("day", "part", "archived at", "seq range", "events", "size", "ratio", "manifest")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "archives",
+        help="table of archived batches, newest first",
+        description="One row per archived part, newest first: day, part, archived at, seq "
+        "range, events, compressed size, compression ratio and the first 12 characters of "
+        "the manifest's sha256.",
+    )
+    p.add_argument("--from", dest="first", type=parse_day_arg, metavar="DAY", help="first day")
+    p.add_argument("--to", dest="last", type=parse_day_arg, metavar="DAY", help="last day")
+    p.add_argument("--json", action="store_true", help='one JSON document {"batches", "summary"}')
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.first and args.last and args.last < args.first:
+        print(
+            f"audit-archive archives: --to {args.last} is before --from {args.first}",
+            file=sys.stderr,
+        )
+        return 2
+    settings = Settings.from_env(require_signing_key=False)
+    stores = open_stores(settings, check=False)
+    try:
+        records = stores.hot.records()
+    except PyMongoError as e:
+        raise ConfigError("MONGODB_URI", f"MongoDB is not reachable: {type(e).__name__}") from None
+    finally:
+        stores.close()
+    rows = batches(records, args.first, args.last)
+    if args.json:
+        print(json.dumps({"batches": rows, "summary": summarize(rows)}, indent=2))
+    else:
+        print(format_table(rows))
+    return 0
+
+
+def batches(
+    records: list[dict[str, Any]], first: dt.date | None = None, last: dt.date | None = None
+) -> list[dict[str, Any]]:
+    """Records in the day range as plain rows, newest day and part first."""
+    lo = layout.format_day(first) if first else ""
+    hi = layout.format_day(last) if last else "9999-12-31"
+    rows = []
+    for r in records:
+        day = r.get("day")
+        if not isinstance(day, str) or not lo <= day <= hi:
+            continue
+        compressed = r.get("bytesCompressed") or 0
+        uncompressed = r.get("bytesUncompressed") or 0
+        archived_at = r.get("archivedAt")
+        rows.append(
+            {
+                "day": day,
+                "part": r.get("part"),
+                "archivedAt": _iso(archived_at) if isinstance(archived_at, dt.datetime) else None,
+                "startSeq": r.get("startSeq"),
+                "endSeq": r.get("endSeq"),
+                "eventCount": r.get("eventCount") or 0,
+                "bytesCompressed": compressed,
+                "bytesUncompressed": uncompressed,
+                "compressionRatio": round(uncompressed / compressed, 2) if compressed else None,
+                "manifestKey": r.get("manifestKey"),
+                "manifestSha256": r.get("manifestSha256"),
+            }
+        )
+    rows.sort(key=lambda row: (row["day"], row["part"] or 0), reverse=True)
+    return rows
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    compressed = sum(r["bytesCompressed"] for r in rows)
+    uncompressed = sum(r["bytesUncompressed"] for r in rows)
+    return {
+        "parts": len(rows),
+        "days": len({r["day"] for r in rows}),
+        "events": sum(r["eventCount"] for r in rows),
+        "bytesCompressed": compressed,
+        "bytesUncompressed": uncompressed,
+        "compressionRatio": round(uncompressed / compressed, 2) if compressed else None,
+    }
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "no archived batches in this range"
+    cells = [
+        (
+            r["day"],
+            str(r["part"]),
+            (r["archivedAt"] or "-").replace("T", " "),
+            f"{r['startSeq']}-{r['endSeq']}" if r["eventCount"] else "-",
+            f"{r['eventCount']:,}",
+            human_bytes(r["bytesCompressed"]),
+            f"{r['compressionRatio']:.1f}x" if r["compressionRatio"] else "-",
+            (r["manifestSha256"] or "-")[:12],
+        )
+        for r in rows
+    ]
+    right = {1, 4, 5, 6}  # numbers align right
+    widths = [max(len(c[i]) for c in [COLUMNS, *cells]) for i in range(len(COLUMNS))]
+
+    def line(values: tuple[str, ...]) -> str:
+        return "  ".join(
+            v.rjust(w) if i in right else v.ljust(w)
+            for i, (v, w) in enumerate(zip(values, widths, strict=True))
+        ).rstrip()
+
+    s = summarize(rows)
+    ratio = f", {s['compressionRatio']:.1f}x" if s["compressionRatio"] else ""
+    footer = (
+        f"{s['parts']} parts of {s['days']} days: {s['events']:,} events, "
+        f"{human_bytes(s['bytesCompressed'])} compressed{ratio}"
+    )
+    return "\n".join([line(COLUMNS), *(line(c) for c in cells), "", footer])
+
+
+def human_bytes(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+def _iso(value: dt.datetime) -> str:
+    value = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")

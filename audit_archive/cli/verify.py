@@ -1,0 +1,143 @@
+"""``audit-archive verify``: one status per day, the findings behind it, and a summary.
+
+Exit 0 when every day is ``valid``, ``empty`` or ``not-due``; 1 on any finding; 2 on a
+usage or configuration error. ``--deep`` also reads every event (a progress bar on
+stderr when it is a terminal).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import threading
+import time
+from typing import TextIO
+
+from .. import layout
+from ..clients import open_stores
+from ..settings import Settings
+from ..verify import CLEAN, RangeError, Report, resolve_range, verify
+
+
+def parse_day_arg(text: str) -> dt.date:
+    try:
+        return layout.parse_day(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "verify",
+        help="verify the archive like an auditor: a status per day (exit 1 on any finding)",
+        description="Check every day from --from to --to (default: ARCHIVE_START_DATE to the "
+        "newest due day): manifest signatures, sha256 and sizes against batch records, "
+        "objects against records, the chain across parts, days and the hot tier, and due "
+        "events left in hot. Statuses: valid, empty, modified, chain-break, unverifiable, "
+        "orphan, missing, overdue, not-due.",
+    )
+    p.add_argument("--from", dest="first", type=parse_day_arg, metavar="DAY", help="first day")
+    p.add_argument("--to", dest="last", type=parse_day_arg, metavar="DAY", help="last day")
+    p.add_argument(
+        "--deep",
+        action="store_true",
+        help="also stream every JSONL.gz: sha256, every event's hash and link, chainEdges, "
+        "counts and Merkle root against the content",
+    )
+    p.add_argument("--json", action="store_true", help='one JSON document {"days", "summary"}')
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    try:
+        first, last = resolve_range(settings, dt.datetime.now(dt.UTC), args.first, args.last)
+    except RangeError as e:
+        print(f"audit-archive verify: {e}", file=sys.stderr)
+        return 2
+    stores = open_stores(settings)
+    bar = ProgressBar(sys.stderr) if args.deep and sys.stderr.isatty() else None
+    try:
+        report = verify(stores, first, last, deep=args.deep, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+        stores.close()
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2, default=str))
+    else:
+        print(format_report(report))
+    return report.exit_code
+
+
+def format_report(report: Report) -> str:
+    """One line per day (its findings indented below it), then the summary."""
+    lines = []
+    for day in report.days:
+        status = str(day.status)
+        detail = ""
+        if day.parts:
+            detail = f"{day.parts} part{'s' if day.parts != 1 else ''}, {day.events:,} events"
+        lines.append(f"{day.day}  {status:<12} {detail}".rstrip())
+        for finding in day.findings:
+            lines.append(f"            {finding}")
+    s = report.summary
+    counts = ", ".join(f"{n} {status}" for status, n in s["counts"].items())
+    problems = sum(1 for d in report.days if d.status not in CLEAN)
+    verdict = "ok" if report.ok else f"{problems} day(s) with findings"
+    lines.append("")
+    lines.append(
+        f"{s['days']} days from {s['from']} to {s['to']} ({s['mode']}, newest due "
+        f"{s['newestDueDay']}): {counts}; {s['findings']} finding(s): {verdict}"
+    )
+    read = f", {s['bytesRead']:,} bytes of events read" if s["mode"] == "deep" else ""
+    lines.append(f"{s['parts']} parts, {s['events']:,} archived events{read} in {s['seconds']}s")
+    lines.append(
+        f"tier boundary: highestArchivedSeq {_seq(s['highestArchivedSeq'])}, "
+        f"oldestHotSeq {_seq(s['oldestHotSeq'])}"
+    )
+    for key in s.get("strayObjects", ()):
+        lines.append(f"stray object outside any day folder: {key}")
+    return "\n".join(lines)
+
+
+def _seq(value: int | None) -> str:
+    return "none" if value is None else str(value)
+
+
+class ProgressBar:
+    """``[#####.....]  45%  12.3/27.1 MiB  3/10 parts`` redrawn in place on a terminal."""
+
+    def __init__(self, stream: TextIO, width: int = 30, interval: float = 0.1) -> None:
+        self.stream = stream
+        self.width = width
+        self.interval = interval
+        self._last = 0.0
+        self._drawn = False
+        self._lock = threading.Lock()
+
+    def __call__(self, done: int, total: int, parts_done: int, parts_total: int) -> None:
+        now = time.monotonic()
+        with self._lock:
+            final = parts_done == parts_total
+            if not final and now - self._last < self.interval:
+                return
+            self._last = now
+            fraction = done / total if total else 1.0
+            filled = int(self.width * min(fraction, 1.0))
+            self.stream.write(
+                f"\rreading events [{'#' * filled}{'.' * (self.width - filled)}] "
+                f"{fraction:4.0%}  {done / 2**20:.1f}/{total / 2**20:.1f} MiB  "
+                f"{parts_done}/{parts_total} parts"
+            )
+            self.stream.flush()
+            self._drawn = True
+
+    def close(self) -> None:
+        with self._lock:
+            if self._drawn:
+                self.stream.write("\n")
+                self.stream.flush()
+                self._drawn = False

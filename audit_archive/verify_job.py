@@ -1,0 +1,181 @@
+"""``audit_verify_job`` and its weekly schedule: ``audit-archive verify`` from Dagster.
+
+One thin op over verify.py. Per-day findings become the step's metadata (a table of
+the days with findings, and the JSON report); any finding fails the run, so an operator
+is alerted by whatever Dagster alerting is set up (run failure sensors, Slack, e-mail).
+"""
+
+# No `from __future__ import annotations` here: Dagster reads the op's Config annotation
+# when the op is defined.
+import datetime as dt
+from typing import Any
+
+from dagster import (
+    Config,
+    DefaultScheduleStatus,
+    Failure,
+    JobDefinition,
+    MetadataValue,
+    OpExecutionContext,
+    Output,
+    RunRequest,
+    ScheduleDefinition,
+    ScheduleEvaluationContext,
+    in_process_executor,
+    job,
+    op,
+    schedule,
+)
+from pydantic import Field
+
+from . import layout, verify
+from .redact import redact
+from .resources import ArchiveResource
+from .settings import DefinitionSettings
+
+MAX_TABLE_ROWS = 200  # the UI stays readable; the JSON report lists every day with findings
+
+
+class VerifyConfig(Config):
+    from_day: str | None = Field(
+        default=None, description="First day (YYYY-MM-DD); default ARCHIVE_START_DATE."
+    )
+    to_day: str | None = Field(
+        default=None, description="Last day (YYYY-MM-DD); default the newest due day."
+    )
+    deep: bool = Field(
+        default=False,
+        description="Also stream every JSONL.gz: sha256, every event's hash and link, "
+        "chainEdges, counts and Merkle root against the content.",
+    )
+
+
+def _day(value: str | None, name: str) -> dt.date | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        return layout.parse_day(value.strip())
+    except ValueError as e:
+        raise Failure(description=f"config {name}: {e}") from None
+
+
+def report_metadata(report: verify.Report) -> dict[str, Any]:
+    """What the UI shows for a verification: counts, the tier boundary, the findings."""
+    s = report.summary
+    meta: dict[str, Any] = {
+        "range": f"{s['from']} to {s['to']}",
+        "mode": s["mode"],
+        "days": MetadataValue.int(s["days"]),
+        "findings": MetadataValue.int(s["findings"]),
+        "parts": MetadataValue.int(s["parts"]),
+        "events": MetadataValue.int(s["events"]),
+        "oldestHotSeq": _seq(s["oldestHotSeq"]),
+        "highestArchivedSeq": _seq(s["highestArchivedSeq"]),
+        "seconds": s["seconds"],
+    }
+    for status, count in sorted(s["counts"].items()):
+        meta[f"days_{status.replace('-', '_')}"] = MetadataValue.int(count)
+    bad = report.with_findings()
+    if bad:
+        rows = ["| day | status | findings |", "| --- | --- | --- |"]
+        for d in bad[:MAX_TABLE_ROWS]:
+            text = "<br>".join(_cell(str(f)) for f in d.findings)
+            rows.append(f"| {d.day} | **{d.status}** | {text} |")
+        if len(bad) > MAX_TABLE_ROWS:
+            rows.append(f"| ... | | {len(bad) - MAX_TABLE_ROWS} more days in the JSON report |")
+        meta["findings_by_day"] = MetadataValue.md("\n".join(rows))
+    meta["report"] = MetadataValue.json({"days": [d.as_dict() for d in bad], "summary": dict(s)})
+    return meta
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _seq(value: int | None) -> Any:
+    return "none" if value is None else MetadataValue.int(value)
+
+
+@op(tags={"audit_archive/kind": "verify"})
+def verify_archive(
+    context: OpExecutionContext, config: VerifyConfig, archive: ArchiveResource
+) -> Output[dict]:
+    """Verify every day in the range like `audit-archive verify`; a finding fails the run."""
+    stores = archive.stores
+    first, last = _day(config.from_day, "from_day"), _day(config.to_day, "to_day")
+    try:
+        report = verify.verify(stores, first, last, deep=config.deep)
+    except verify.RangeError as e:
+        raise Failure(description=str(e)) from None
+    meta = report_metadata(report)
+    bad = report.with_findings()
+    for d in bad:
+        context.log.error(
+            redact(
+                f"{d.day} {d.status}: " + "; ".join(map(str, d.findings)), stores.settings.secrets
+            )
+        )
+    if bad:
+        shown = ", ".join(f"{d.day} {d.status}" for d in bad[:10])
+        more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
+        raise Failure(
+            description=redact(
+                f"{len(bad)} day(s) with findings: {shown}{more}. See findings_by_day; "
+                "investigate before anything is restored or deleted.",
+                stores.settings.secrets,
+            ),
+            metadata=meta,
+        )
+    if report.summary.get("strayObjects"):
+        raise Failure(
+            description="objects outside any day folder: "
+            + ", ".join(report.summary["strayObjects"][:10]),
+            metadata=meta,
+        )
+    context.log.info(
+        f"{report.summary['days']} days verified ({report.summary['mode']}): no findings"
+    )
+    return Output(report.summary, metadata=meta)
+
+
+def build_verify_job() -> JobDefinition:
+    @job(
+        name="audit_verify_job",
+        executor_def=in_process_executor,
+        description=(
+            "Verify the archive like an auditor (audit-archive verify): signatures, sha256, "
+            "objects against records, the chain across parts, days and hot, due events left "
+            "in hot. Any finding fails the run. Config: from_day, to_day, deep."
+        ),
+        tags={"audit_archive/kind": "verify"},
+    )
+    def audit_verify_job() -> None:
+        verify_archive()
+
+    return audit_verify_job
+
+
+def verify_cron(settings: DefinitionSettings) -> str:
+    """Sundays, two hours after the daily archive run (so the newest day is in)."""
+    return f"0 {(settings.run_hour_utc + 2) % 24} * * 0"
+
+
+def build_verify_schedule(
+    verify_job: JobDefinition, settings: DefinitionSettings
+) -> ScheduleDefinition:
+    @schedule(
+        name="audit_verify_schedule",
+        job=verify_job,
+        cron_schedule=verify_cron(settings),
+        execution_timezone="UTC",
+        default_status=DefaultScheduleStatus.RUNNING
+        if settings.enabled
+        else DefaultScheduleStatus.STOPPED,
+        description="Weekly manifest-only verification of every day from ARCHIVE_START_DATE "
+        "to the newest due day; on when ARCHIVE_ENABLED=true.",
+    )
+    def audit_verify_schedule(context: ScheduleEvaluationContext) -> RunRequest:
+        week = context.scheduled_execution_time.strftime("%Y-%m-%d")
+        return RunRequest(run_key=f"verify:{week}")
+
+    return audit_verify_schedule
