@@ -75,14 +75,18 @@ class ServerProcess:
 
 def _wait(check, server: ServerProcess, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            log = server.log_path.read_text()[-2000:] if server.log_path else ""
-            raise RuntimeError(f"{server.name} exited at start-up:\n{log}")
-        with contextlib.suppress(Exception):
-            if check():
-                return
-        time.sleep(0.1)
+    try:
+        while time.monotonic() < deadline:
+            if server.process.poll() is not None:
+                log = server.log_path.read_text()[-2000:] if server.log_path else ""
+                raise RuntimeError(f"{server.name} exited at start-up:\n{log}")
+            with contextlib.suppress(Exception):
+                if check():
+                    return
+            time.sleep(0.1)
+    except BaseException:  # Ctrl-C while starting: no orphan server left behind
+        server.stop()
+        raise
     server.stop()
     raise RuntimeError(f"{server.name} did not become ready on port {server.port} in {timeout}s")
 
@@ -155,15 +159,20 @@ def start_mongo(
 
 
 def start_s3(
-    port: int | None = None, *, log_path: Path | None = None, timeout: float = 60
+    port: int | None = None,
+    *,
+    log_path: Path | None = None,
+    timeout: float = 60,
+    env: dict[str, str] | None = None,
 ) -> ServerProcess:
-    """moto's S3 server (moto_server), path-style like MinIO."""
+    """moto's S3 server (moto_server), path-style like MinIO. ``env``: extra variables for
+    the server (e.g. MOTO_RECORDER_FILEPATH, see s3_persist.py)."""
     port = port or free_port()
     _require_free(port, "the embedded S3 server (moto)", "AUDIT_DEV_S3_PORT")
     server = ServerProcess(
         "moto S3",
         port,
-        _spawn([_bin("moto_server"), "-H", "127.0.0.1", "-p", str(port)], log_path),
+        _spawn([_bin("moto_server"), "-H", "127.0.0.1", "-p", str(port)], log_path, env),
         log_path,
     )
 
