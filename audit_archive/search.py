@@ -39,7 +39,8 @@ class Filters:
     source: str | None = None
     seq: int | None = None
 
-    def _needles(self) -> list[bytes]:
+    def needles(self) -> list[bytes]:
+        """Byte strings every matching line must contain (a test before decoding)."""
         out = []
         for value in (self.actor, self.action, self.source):
             if value is not None and _LITERAL.match(value):
@@ -92,7 +93,7 @@ def search(
     stats = stats if stats is not None else SearchStats()
     if last < first:
         raise ValueError(f"--to {last} is before --from {first}")
-    needles = filters._needles()
+    needles = filters.needles()
     keys = stores.settings.verification_keys
     for day in layout.days(first, last):
         day_text = layout.format_day(day)

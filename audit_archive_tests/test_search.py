@@ -7,6 +7,8 @@ import datetime as dt
 import gzip
 import os
 import re
+import subprocess
+import sys
 import tracemalloc
 from collections import Counter
 from collections.abc import Iterator
@@ -172,6 +174,21 @@ def test_an_altered_part_is_reported_and_exits_1(harness: Harness, capsys) -> No
 
     assert main(["search", "--from", str(day), "--to", str(day)]) == 1
     assert f"{day} part 1: {key}: sha256 differs" in capsys.readouterr().err
+
+
+def test_a_reader_that_stops_early_is_not_an_error(archived: Harness) -> None:
+    # `audit-archive search ... | head -1`: the pipe closes while search still writes.
+    cli = "import sys; from audit_archive.cli import main; sys.exit(main())"
+    args = ["search", "--from", str(DAYS[0]), "--to", str(DAYS[-1])]
+    with subprocess.Popen(
+        [sys.executable, "-c", cli, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as proc:
+        first = proc.stdout.readline()
+        proc.stdout.close()
+        err = proc.stderr.read().decode()
+    assert parse_line(first)["seq"] == min(scan(archived, DAYS[0], DAYS[-1]))
+    assert proc.returncode == 0, err
+    assert "error" not in err.lower() and "Traceback" not in err
 
 
 def test_bad_day_ranges_are_usage_errors(harness: Harness) -> None:

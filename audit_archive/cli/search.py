@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 
 from ..clients import open_stores
@@ -48,6 +50,12 @@ def run(args: argparse.Namespace) -> int:
         for line in search(stores, first, last, filters, stats):
             out.write(line + b"\n")
         out.flush()
+    except BrokenPipeError:
+        # The reader has had enough (`search ... | head`): not an error. Point stdout at
+        # /dev/null so the interpreter's final flush does not fail again.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     finally:
         stores.close()
     missing = stats.days_without_record
