@@ -1,0 +1,353 @@
+"""End to end through the real webserver, as an operator uses it: ``./dev ui`` (embedded
+Mongo + S3, demo data, ``dagster dev`` with a temporary DAGSTER_HOME holding the repo's
+dagster.yaml, so the daemon dequeues runs under the real run-queue limits), driven with
+the GraphQL client that ships with Dagster. Then Ctrl-C/SIGTERM must stop everything,
+and a second start must find the same data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import gzip
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from dagster_graphql import DagsterGraphQLClient
+from pymongo import MongoClient
+
+from audit_archive import layout
+from audit_archive.jsonl import parse_line
+from audit_archive.manifest import SignatureStatus, verify_signature
+from audit_archive_dev.demo import DEMO_KEY
+from audit_archive_dev.embedded import free_port, port_is_free
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[1]
+LOCATION = "audit_archive"
+REPOSITORY = "__repository__"
+JOB = "audit_archive_job"
+DONE = {"SUCCESS", "FAILURE", "CANCELED"}
+
+
+@dataclass
+class Ui:
+    process: subprocess.Popen
+    home: Path
+    log: Path
+    port: int
+    mongo_port: int
+    s3_port: int
+    pids: set[int] = field(default_factory=set)
+
+    @property
+    def client(self) -> DagsterGraphQLClient:
+        return DagsterGraphQLClient("127.0.0.1", port_number=self.port, timeout=60)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def query(self, text: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self.client._execute(text, variables)
+
+    @functools.cached_property
+    def mongo(self) -> MongoClient:
+        return MongoClient(f"mongodb://127.0.0.1:{self.mongo_port}/?directConnection=true")
+
+    @property
+    def db(self):
+        return self.mongo["dezky"]
+
+    @property
+    def s3(self):
+        return boto3.client(
+            "s3",
+            endpoint_url=f"http://127.0.0.1:{self.s3_port}",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing-secret-key",
+            region_name="us-east-1",
+        )
+
+
+def _clean_env() -> dict[str, str]:
+    """The test's own environment points at the session servers: none of that leaks in."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AUDIT_", "ARCHIVE_", "DAGSTER_")) and k != "MONGODB_URI"
+    }
+
+
+def start_ui(home: Path, *extra: str, ready: str = "Dagster UI:", timeout: float = 240) -> Ui:
+    port, mongo_port, s3_port = free_port(), free_port(), free_port()
+    log = home.parent / f"{home.name}-{time.monotonic_ns()}.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "audit_archive_dev.ui",
+                "--home",
+                str(home),
+                "--port",
+                str(port),
+                "--mongo-port",
+                str(mongo_port),
+                "--s3-port",
+                str(s3_port),
+                *extra,
+            ],
+            cwd=REPO,
+            env=_clean_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # so a failed test can still kill all of it
+        )
+    ui = Ui(process, home, log, port, mongo_port, s3_port)
+    deadline = time.monotonic() + timeout
+    while ready not in ui.output():
+        if process.poll() is not None or time.monotonic() > deadline:
+            kill_all(ui)
+            pytest.fail(f"./dev ui did not come up:\n{ui.output()[-4000:]}")
+        time.sleep(0.5)
+    return ui
+
+
+def descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            out.add(child)
+            todo.append(child)
+    return out
+
+
+def alive(pids: set[int]) -> set[int]:
+    out = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            out.add(pid)
+    return out
+
+
+def kill_all(ui: Ui) -> None:
+    for pid in [ui.process.pid, *descendants(ui.process.pid), *ui.pids]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    ui.process.wait(10)
+
+
+def stop(ui: Ui, sig: signal.Signals, timeout: float = 90) -> float:
+    """Send ``sig`` to ./dev ui alone (as a terminal's Ctrl-C or `kill` does); return how
+    long until it and every process it started were gone."""
+    ui.pids |= descendants(ui.process.pid)
+    if "mongo" in ui.__dict__:
+        ui.mongo.close()
+    started = time.monotonic()
+    ui.process.send_signal(sig)
+    try:
+        ui.process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        kill_all(ui)
+        pytest.fail(f"./dev ui did not stop on {sig.name}:\n{ui.output()[-3000:]}")
+    while alive(ui.pids) and time.monotonic() - started < 10:
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+@pytest.fixture(scope="module")
+def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
+    home = tmp_path_factory.mktemp("dev-ui") / "home"
+    running = start_ui(home)
+    yield running
+    if running.process.poll() is None:
+        kill_all(running)
+
+
+def launch(ui: Ui, day: str) -> str:
+    return ui.client.submit_job_execution(JOB, tags={"dagster/partition": day})
+
+
+RUN_QUERY = """
+query($runId: ID!) { runOrError(runId: $runId) { __typename
+  ... on Run { runId status startTime endTime tags { key value } } } }
+"""
+
+
+def wait_runs(ui: Ui, run_ids: list[str], timeout: float = 180) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = [ui.query(RUN_QUERY, {"runId": r})["runOrError"] for r in run_ids]
+        if all(r["status"] in DONE for r in runs):
+            return runs
+        if time.monotonic() > deadline:
+            pytest.fail(f"runs did not finish in {timeout}s: {runs}")
+        time.sleep(1)
+
+
+def newest_due() -> dt.date:
+    return layout.newest_due_day(dt.datetime.now(dt.UTC), 90)
+
+
+# -- the tests ----------------------------------------------------------------------------
+
+
+def test_the_code_location_loads_with_job_schedule_sensor_and_partitions(ui: Ui) -> None:
+    data = ui.query(
+        """{ repositoriesOrError { __typename ... on RepositoryConnection { nodes {
+             name location { name } jobs { name } schedules { name scheduleState { status } }
+             sensors { name sensorState { status } } } } } }"""
+    )
+    [repo] = data["repositoriesOrError"]["nodes"]
+    assert repo["location"]["name"] == LOCATION
+    assert JOB in {j["name"] for j in repo["jobs"]}
+    schedules = {s["name"]: s["scheduleState"]["status"] for s in repo["schedules"]}
+    sensors = {s["name"]: s["sensorState"]["status"] for s in repo["sensors"]}
+    # ARCHIVE_ENABLED is not set: both exist, both are off until an operator turns them on.
+    assert schedules["audit_archive_schedule"] == "STOPPED"
+    assert sensors["audit_archive_catchup_sensor"] == "STOPPED"
+
+    keys = ui.query(
+        """query($s: PipelineSelector!) { pipelineOrError(params: $s) { __typename
+             ... on Pipeline { partitionKeysOrError { partitionKeys } } } }""",
+        {
+            "s": {
+                "repositoryLocationName": LOCATION,
+                "repositoryName": REPOSITORY,
+                "pipelineName": JOB,
+            }
+        },
+    )["pipelineOrError"]["partitionKeysOrError"]["partitionKeys"]
+    # The demo's two due weeks, ending at the newest due day: hot days are not partitions.
+    first = newest_due() - dt.timedelta(days=13)
+    assert keys == [layout.format_day(d) for d in layout.days(first, newest_due())]
+
+
+def test_a_partition_launched_twice_archives_once_one_run_at_a_time(ui: Ui) -> None:
+    day = layout.format_day(newest_due() - dt.timedelta(days=12))
+    lo, hi = layout.day_bounds(layout.parse_day(day))
+    seeded = sorted(e["seq"] for e in ui.db.auditevents.find({"at": {"$gte": lo, "$lt": hi}}))
+    assert seeded, "the demo seeds events on this day"
+
+    # Both at once, as an impatient operator (or the schedule and the sensor) would.
+    runs = wait_runs(ui, [launch(ui, day), launch(ui, day)])
+
+    assert [r["status"] for r in runs] == ["SUCCESS", "SUCCESS"], runs
+    first, second = sorted(runs, key=lambda r: r["startTime"])
+    assert second["startTime"] >= first["endTime"], "the queue ran the day's runs one at a time"
+    [record] = list(ui.db.archivebatches.find({"day": day}))  # no second batch
+    assert record["eventCount"] == len(seeded)
+    assert record["runId"] == first["runId"]
+    assert ui.db.auditevents.count_documents({"at": {"$gte": lo, "$lt": hi}}) == 0
+    manifest_raw = ui.s3.get_object(Bucket="dezky-audit", Key=record["manifestKey"])["Body"].read()
+    assert hashlib.sha256(manifest_raw).hexdigest() == record["manifestSha256"]
+    assert verify_signature(json.loads(manifest_raw), [DEMO_KEY]) is SignatureStatus.VALID
+    jsonl = ui.s3.get_object(Bucket="dezky-audit", Key=record["jsonlKey"])["Body"].read()
+    assert hashlib.sha256(jsonl).hexdigest() == record["jsonlSha256"]
+    archived = [parse_line(x)["seq"] for x in gzip.decompress(jsonl).decode().splitlines()]
+    assert archived == seeded
+
+    stats = ui.query(
+        """{ assetNodeOrError(assetKey: {path: ["cold_archive"]}) { __typename
+             ... on AssetNode { partitionStats { numMaterialized numPartitions } } } }"""
+    )["assetNodeOrError"]["partitionStats"]
+    assert stats == {"numMaterialized": 1, "numPartitions": 14}
+
+
+@pytest.mark.slow  # the backfill daemon looks for new backfills every 30 s
+def test_a_backfill_of_missed_days_archives_each_of_them(ui: Ui) -> None:
+    days = [layout.format_day(newest_due() - dt.timedelta(days=n)) for n in (3, 2)]
+    result = ui.query(
+        """mutation($p: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $p) {
+             __typename ... on LaunchBackfillSuccess { backfillId }
+             ... on PythonError { message } } }""",
+        {
+            "p": {
+                "selector": {
+                    "partitionSetName": f"{JOB}_partition_set",
+                    "repositorySelector": {
+                        "repositoryLocationName": LOCATION,
+                        "repositoryName": REPOSITORY,
+                    },
+                },
+                "partitionNames": days,
+            }
+        },
+    )["launchPartitionBackfill"]
+    assert result["__typename"] == "LaunchBackfillSuccess", result
+    query = """query($t: [ExecutionTag!]) { runsOrError(filter: {tags: $t}) {
+                 ... on Runs { results { runId } } } }"""
+    tag = [{"key": "dagster/backfill", "value": result["backfillId"]}]
+    deadline = time.monotonic() + 120
+    while (
+        len(ids := [r["runId"] for r in ui.query(query, {"t": tag})["runsOrError"]["results"]]) < 2
+    ):
+        assert time.monotonic() < deadline, "the backfill did not launch its runs"
+        time.sleep(1)
+    runs = wait_runs(ui, ids)
+    assert {r["status"] for r in runs} == {"SUCCESS"}
+    assert {r["day"] for r in ui.db.archivebatches.find({"day": {"$in": days}})} == set(days)
+
+
+def test_sigterm_stops_everything_and_a_second_start_reuses_the_data(ui: Ui) -> None:
+    events = sorted(e["seq"] for e in ui.db.auditevents.find({}, {"seq": 1}))
+    records = list(ui.db.archivebatches.find({}, {"_id": 0}).sort("day", 1))
+    objects = {
+        o["Key"]: o["ETag"]
+        for o in ui.s3.list_objects_v2(Bucket="dezky-audit").get("Contents") or ()
+    }
+    assert records and objects
+    started = descendants(ui.process.pid)
+    names = " ".join(Path(f"/proc/{p}/cmdline").read_text().replace("\0", " ") for p in started)
+    for expected in ("secantusd", "moto_server", "dagster dev", "dagster_webserver", "_daemon"):
+        assert expected in names, f"{expected} is one of the processes ./dev ui started"
+
+    seconds = stop(ui, signal.SIGTERM)
+
+    assert ui.process.returncode == 0
+    assert alive(ui.pids) == set(), "every process ./dev ui started is gone"
+    assert all(port_is_free(p) for p in (ui.port, ui.mongo_port, ui.s3_port))
+    assert "stopping dagster dev and the embedded servers" in ui.output()
+    print(f"./dev ui stopped in {seconds:.1f}s")
+
+    again = start_ui(ui.home, "--stack-only", ready="stack ready")
+    try:
+        assert "reusing the data" in again.output() and "seeded" not in again.output()
+        assert sorted(e["seq"] for e in again.db.auditevents.find({}, {"seq": 1})) == events
+        assert list(again.db.archivebatches.find({}, {"_id": 0}).sort("day", 1)) == records
+        kept = {
+            o["Key"]: o["ETag"]
+            for o in again.s3.list_objects_v2(Bucket="dezky-audit").get("Contents") or ()
+        }
+        assert kept == objects, "the archived objects survived the restart, byte for byte"
+    finally:
+        stop(again, signal.SIGINT)
+    assert again.process.returncode == 0
+    assert alive(again.pids) == set()
