@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import boto3
+import pymongo
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 from pymongo import MongoClient
@@ -20,14 +21,18 @@ from .hot import HotStore
 from .redact import redact
 from .settings import Settings
 
-MONGO_TIMEOUT_MS = 5000
+MONGO_TIMEOUT_MS = 5000  # start-up check and connection attempts: fail fast when misconfigured
 
 
 def mongo_client(settings: Settings) -> MongoClient:
+    # serverSelectionTimeoutMS stays at pymongo's 30 s default (unless the URI sets it):
+    # a retryable error (a primary stepping down, a dropped connection) is retried once
+    # after selecting a server again, and an election takes ~10 s. A 5 s selection
+    # timeout would turn every election during a run into a failed run. The start-up
+    # check still fails fast (pymongo.timeout in check_stores).
     try:
         return MongoClient(
             settings.mongodb_uri,
-            serverSelectionTimeoutMS=MONGO_TIMEOUT_MS,
             connectTimeoutMS=MONGO_TIMEOUT_MS,
             retryReads=True,
             retryWrites=True,
@@ -97,8 +102,9 @@ def open_stores(settings: Settings, *, check: bool = True) -> Stores:
 def check_stores(stores: Stores) -> None:
     secrets = stores.settings.secrets
     try:
-        stores.hot.ping()
-        stores.hot.events.find_one({}, {"_id": 1})
+        with pymongo.timeout(MONGO_TIMEOUT_MS / 1000):
+            stores.hot.ping()
+            stores.hot.events.find_one({}, {"_id": 1})
     except OperationFailure as e:
         if e.code in (13, 18):
             raise ConfigError(
