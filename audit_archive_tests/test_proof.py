@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 import gzip
 import json
 import random
@@ -28,8 +29,10 @@ DAY = dt.date(2026, 8, 30)
 SIZES = (1, 2, 3, 5, 8, 1000)
 
 
+@functools.cache
 def make_part(n: int, *, first_seq: int = 1000) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """``n`` chained events of DAY and their part's manifest, signed with KEY_A."""
+    """``n`` chained events of DAY and their part's manifest, signed with KEY_A (cached:
+    callers never change them, proofs and their changes are copies)."""
     rng = random.Random(n)
     events = list(
         seed.chain(seed.day_times(DAY, n, rng), first_seq=first_seq, prev_hash="ab" * 32, rng=rng)
