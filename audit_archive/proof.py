@@ -161,7 +161,8 @@ def describe(check: ProofCheck) -> str:
     where = f"seq {check.seq} in {check.day} part {check.part}"
     if check.ok:
         return f"valid: {where} (manifest key id {check.key_id})"
-    return f"INVALID proof for {where}: " + "; ".join(check.problems)
+    about = f" for {where}" if check.seq is not None else ""
+    return f"INVALID proof{about}: " + "; ".join(check.problems)
 
 
 def dumps(proof: Mapping[str, Any]) -> str:

@@ -225,6 +225,23 @@ def test_every_leaf_of_any_tree_size_has_a_valid_proof(data: st.DataObject) -> N
     assert check_proof(proof_for(events, manifest, index), [KEY_A]).ok
 
 
+def test_check_proof_exit_codes_need_no_servers(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.delenv("AUDIT_SIGNING_KEYS_PREVIOUS", raising=False)
+    monkeypatch.setenv("AUDIT_SIGNING_KEY", KEY_A)
+    events, manifest = make_part(5)
+    good, garbage = tmp_path / "good.json", tmp_path / "garbage.json"
+    good.write_text(json.dumps(proof_for(events, manifest, 2)))
+    garbage.write_text("not json at all")
+
+    assert main(["check-proof", str(good)]) == 0
+    assert main(["check-proof", str(garbage)]) == 1
+    assert "INVALID proof: not a proof" in capsys.readouterr().err
+    assert main(["check-proof", str(tmp_path / "missing.json")]) == 2
+    monkeypatch.setenv("AUDIT_SIGNING_KEY", "")
+    assert main(["check-proof", str(good)]) == 2
+    assert "no key" in capsys.readouterr().err
+
+
 # -- end to end: the CLI against the real servers ------------------------------------------
 
 
