@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import heapq
+import itertools
 import json
 import os
 import shutil
@@ -33,19 +34,21 @@ from typing import Any
 
 import bson
 
-from . import layout
-from .canonical import EVENT_CODEC_OPTIONS, event_hash
+from . import fastcodec, layout, timing
+from .canonical import EVENT_CODEC_OPTIONS
 from .chain import ChainTracker, Link
 from .clients import Stores
 from .cold import Confirmation, ObjectMismatch
 from .errors import ChainBreakError, LeaseError, StorageError
-from .jsonl import GzipJsonlWriter, relaxed_line
+from .fastcodec import FAST_CODEC_OPTIONS
+from .jsonl import GzipJsonlWriter
 from .manifest import PartSummary, build_manifest, key_id, manifest_bytes, sign_manifest
 from .merkle import MerkleBuilder
 from .reader import PartReadError, PartStream
 
 Log = Callable[[str], None]
 PROGRESS_EVERY = 50_000
+ENCODE_BATCH = 2000  # events decoded and encoded together: bounded memory, cheap timing
 JSONL_CONTENT_TYPE = "application/gzip"
 MANIFEST_CONTENT_TYPE = "application/json"
 
@@ -249,6 +252,7 @@ def extract(
             neighbors_path = workdir / f"part-{part:04d}.neighbors.jsonl"
             count, lo, hi = 0, None, None
             predecessor = successor = None
+            started = timing.clock()
             with open(events_path, "wb") as events_file, open(neighbors_path, "w") as nb:
                 if bounds is not None:
                     lo, hi = bounds
@@ -269,6 +273,7 @@ def extract(
                     successor = _closest(
                         hot.hot_successor(hi), [e for e in archived if e.seq > hi], min
                     )
+            timing.add("read_decode", timing.clock() - started)
             return Extracted(
                 day=day_text,
                 part=part,
@@ -357,6 +362,14 @@ def _iter_events(path: str) -> Iterator[dict[str, Any]]:
         yield from bson.decode_file_iter(f, EVENT_CODEC_OPTIONS)
 
 
+def _iter_event_batches(path: str, size: int = ENCODE_BATCH) -> Iterator[list[dict[str, Any]]]:
+    """The staged events decoded for fastcodec, a bounded batch at a time."""
+    with open(path, "rb") as f:
+        events = bson.decode_file_iter(f, FAST_CODEC_OPTIONS)
+        while batch := list(itertools.islice(events, size)):
+            yield batch
+
+
 def encode(extracted: Extracted, prefix: str, batch_size: int, log: Log = _quiet) -> Encoded:
     """Stream staged events into JSONL.gz while checking the chain and building the
     Merkle root and chainEdges; raise ChainBreakError (after writing nothing to S3)."""
@@ -375,27 +388,49 @@ def encode(extracted: Extracted, prefix: str, batch_size: int, log: Log = _quiet
     neighbors = _read_neighbors(x.neighbors_path)
     next_neighbor = next(neighbors, None)
     in_run = False
+    clock = timing.clock
+    batches = _iter_event_batches(x.events_path)
     with GzipJsonlWriter(jsonl_path) as writer:
-        for doc in _iter_events(x.events_path):
-            seq = doc["seq"]
-            while next_neighbor is not None and next_neighbor.seq <= seq:
-                tracker.add(next_neighbor)
-                in_run = False
-                next_neighbor = next(neighbors, None)
-            stored = doc.get("hash")
-            tracker.add(Link(seq, doc.get("prevHash"), stored, True), event_hash(doc) == stored)
-            merkle.add(stored if isinstance(stored, str) and len(stored) == 64 else "0" * 64)
-            writer.write_line(relaxed_line(doc))
-            if first_prev is None:
-                first_prev = doc.get("prevHash")
-            last_hash = stored
-            if in_run and runs[-1][2] < batch_size:
-                runs[-1][1] = seq
-                runs[-1][2] += 1
-            else:
-                runs.append([seq, seq, 1])
-                in_run = True
-            if writer.lines % PROGRESS_EVERY == 0:
+        while True:
+            # One bounded batch per step, so each phase is timed a few times per
+            # thousand events (timing.py), not per event.
+            t0 = clock()
+            batch = next(batches, None)
+            t1 = clock()
+            timing.add("read_decode", t1 - t0)
+            if batch is None:
+                break
+            rehashes = [fastcodec.event_hash(doc) for doc in batch]
+            for doc in batch:
+                stored = doc.get("hash")
+                merkle.add(stored if isinstance(stored, str) and len(stored) == 64 else "0" * 64)
+            t2 = clock()
+            writer.write_encoded([fastcodec.line(doc) for doc in batch])
+            t3 = clock()
+            for doc, rehash in zip(batch, rehashes, strict=True):
+                seq = doc["seq"]
+                while next_neighbor is not None and next_neighbor.seq <= seq:
+                    tracker.add(next_neighbor)
+                    in_run = False
+                    next_neighbor = next(neighbors, None)
+                stored = doc.get("hash")
+                tracker.add(Link(seq, doc.get("prevHash"), stored, True), rehash == stored)
+                if first_prev is None:
+                    first_prev = doc.get("prevHash")
+                last_hash = stored
+                if in_run and runs[-1][2] < batch_size:
+                    runs[-1][1] = seq
+                    runs[-1][2] += 1
+                else:
+                    runs.append([seq, seq, 1])
+                    in_run = True
+            t4 = clock()
+            timing.add("hash", t2 - t1)
+            timing.add("compress", writer.compress_seconds)
+            timing.add("encode", t3 - t2 - writer.compress_seconds)
+            timing.add("chain", t4 - t3)
+            writer.compress_seconds = 0.0
+            if writer.lines // PROGRESS_EVERY != (writer.lines - len(batch)) // PROGRESS_EVERY:
                 log(f"encoded {writer.lines:,} of {x.event_count:,} events of {x.day}")
         while next_neighbor is not None:  # cannot happen (neighbors are within range)
             tracker.add(next_neighbor)
@@ -429,12 +464,14 @@ def encode(extracted: Extracted, prefix: str, batch_size: int, log: Log = _quiet
 
 
 def sign(encoded: Encoded, prefix: str, signing_key: str) -> Signed:
+    started = timing.clock()
     s = encoded.summary
     manifest = sign_manifest(build_manifest(s), signing_key)
     data = manifest_bytes(manifest)
     key = layout.manifest_key(prefix, s.day, s.part)
     path = os.path.join(encoded.extracted.workdir, f"part-{s.part:04d}.manifest.json")
     Path(path).write_bytes(data)
+    timing.add("sign", timing.clock() - started)
     return Signed(
         encoded, path, key, hashlib.sha256(data).hexdigest(), len(data), key_id(signing_key)
     )
@@ -480,15 +517,18 @@ def upload_and_confirm(stores: Stores, signed: Signed, log: Log = _quiet) -> Upl
         for key, path, size, sha, content_type in objects:
             keeper.check()
             try:
-                confirmations.append(cold.confirm(key, size, sha, path))
+                with timing.timed("confirm"):
+                    confirmations.append(cold.confirm(key, size, sha, path))
                 skipped.append(key)
                 log(f"{key} is already in the bucket with the same bytes; not rewritten")
                 continue
             except ObjectMismatch:
                 pass
-            cold.put_file(key, path, size, sha, content_type)
+            with timing.timed("upload"):
+                cold.put_file(key, path, size, sha, content_type)
             try:
-                confirmations.append(cold.confirm(key, size, sha, path))
+                with timing.timed("confirm"):
+                    confirmations.append(cold.confirm(key, size, sha, path))
             except ObjectMismatch as e:
                 raise StorageError(f"upload not confirmed: {e}; nothing was deleted") from None
     return Uploaded(signed, tuple(confirmations), tuple(skipped))
@@ -524,7 +564,7 @@ def batch_record(uploaded: Uploaded, run_id: str, archived_at: dt.datetime) -> d
 def record(stores: Stores, uploaded: Uploaded, run_id: str) -> Recorded:
     x = uploaded.signed.encoded.extracted
     doc = batch_record(uploaded, run_id, dt.datetime.now(dt.UTC).replace(microsecond=0))
-    with LeaseKeeper(stores, x.day, x.owner):
+    with LeaseKeeper(stores, x.day, x.owner), timing.timed("record"):
         inserted = stores.hot.insert_record(doc)
     if not inserted:
         existing = next(r for r in stores.hot.records(x.day) if r["part"] == doc["part"])
@@ -546,7 +586,7 @@ def purge(stores: Stores, recorded: Recorded, log: Log = _quiet) -> Purged:
     runs = json.loads(Path(recorded.uploaded.signed.encoded.runs_path).read_text())
     deleted = fallbacks = 0
     day = layout.parse_day(x.day)
-    with LeaseKeeper(stores, x.day, x.owner) as keeper:
+    with LeaseKeeper(stores, x.day, x.owner) as keeper, timing.timed("purge"):
         for i, (lo, hi, count) in enumerate(runs, 1):
             keeper.check()
             if stores.hot.delete_seq_run(day, lo, hi, count):

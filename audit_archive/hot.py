@@ -23,6 +23,11 @@ from .chain import Link
 from .layout import day_bounds
 
 CHAINED = {"hash": {"$type": "string"}}
+# The indexes ensure_indexes creates, named in hints: every archive query is a range on
+# seq (or a day's range on at), and a planner that looks only at the first predicate
+# (SecantusDB does) would otherwise scan the whole collection, once per purge batch.
+AT_SEQ_INDEX = "archive_at_seq"
+SEQ_INDEX = "archive_seq"
 _LINK_FIELDS = {"_id": 0, "seq": 1, "prevHash": 1, "hash": 1}
 
 
@@ -64,8 +69,8 @@ class HotStore:
 
     def ensure_indexes(self) -> None:
         """Idempotent: createIndexes with the same spec is a no-op on the server."""
-        self.events.create_index([("at", ASCENDING), ("seq", ASCENDING)], name="archive_at_seq")
-        self.events.create_index([("seq", ASCENDING)], name="archive_seq")
+        self.events.create_index([("at", ASCENDING), ("seq", ASCENDING)], name=AT_SEQ_INDEX)
+        self.events.create_index([("seq", ASCENDING)], name=SEQ_INDEX)
         self.batches.create_index(
             [("day", ASCENDING), ("part", ASCENDING)], unique=True, name="day_part_unique"
         )
@@ -78,16 +83,16 @@ class HotStore:
     def day_seq_bounds(self, day: dt.date) -> tuple[int, int] | None:
         """Lowest and highest seq among the day's chained events still in hot."""
         flt = day_filter(day)
-        lo = self.events.find_one(flt, {"seq": 1}, sort=[("seq", ASCENDING)])
+        lo = self.events.find_one(flt, {"seq": 1}, sort=[("seq", ASCENDING)], hint=AT_SEQ_INDEX)
         if lo is None:
             return None
-        hi = self.events.find_one(flt, {"seq": 1}, sort=[("seq", DESCENDING)])
+        hi = self.events.find_one(flt, {"seq": 1}, sort=[("seq", DESCENDING)], hint=AT_SEQ_INDEX)
         return lo["seq"], hi["seq"]
 
     def iter_day_raw(self, day: dt.date, lo: int, hi: int) -> Iterator[RawBSONDocument]:
         """The day's chained events in seq order, as raw BSON (decoded later, once)."""
         flt = {"seq": {"$gte": lo, "$lte": hi}, **day_filter(day)}
-        return self.raw_events.find(flt, batch_size=2000).sort("seq", ASCENDING)
+        return self.raw_events.find(flt, batch_size=2000).sort("seq", ASCENDING).hint(SEQ_INDEX)
 
     def iter_foreign_links(self, day: dt.date, lo: int, hi: int) -> Iterator[Link]:
         """Chained events of other days whose seq falls inside [lo, hi]."""
@@ -97,25 +102,34 @@ class HotStore:
             **CHAINED,
             "at": {"$not": {"$gte": start, "$lt": end}},
         }
-        for doc in self.events.find(flt, _LINK_FIELDS, batch_size=5000).sort("seq", ASCENDING):
+        cursor = self.events.find(flt, _LINK_FIELDS, batch_size=5000)
+        for doc in cursor.sort("seq", ASCENDING).hint(SEQ_INDEX):
             yield Link(doc.get("seq"), doc.get("prevHash"), doc.get("hash"))
 
     def hot_predecessor(self, seq: int) -> Link | None:
         return _link(
             self.events.find_one(
-                {"seq": {"$lt": seq}, **CHAINED}, _LINK_FIELDS, sort=[("seq", DESCENDING)]
+                {"seq": {"$lt": seq}, **CHAINED},
+                _LINK_FIELDS,
+                sort=[("seq", DESCENDING)],
+                hint=SEQ_INDEX,
             )
         )
 
     def hot_successor(self, seq: int) -> Link | None:
         return _link(
             self.events.find_one(
-                {"seq": {"$gt": seq}, **CHAINED}, _LINK_FIELDS, sort=[("seq", ASCENDING)]
+                {"seq": {"$gt": seq}, **CHAINED},
+                _LINK_FIELDS,
+                sort=[("seq", ASCENDING)],
+                hint=SEQ_INDEX,
             )
         )
 
     def count_day_in_seq_range(self, day: dt.date, lo: int, hi: int) -> int:
-        return self.events.count_documents({"seq": {"$gte": lo, "$lte": hi}, **day_filter(day)})
+        return self.events.count_documents(
+            {"seq": {"$gte": lo, "$lte": hi}, **day_filter(day)}, hint=SEQ_INDEX
+        )
 
     def oldest_hot_seq(self) -> int | None:
         doc = self.events.find_one(CHAINED, {"seq": 1}, sort=[("seq", ASCENDING)])
@@ -164,7 +178,7 @@ class HotStore:
         flt = {"seq": {"$gte": lo, "$lte": hi}, **day_filter(day)}
 
         def delete(session: Any) -> None:
-            deleted = self.events.delete_many(flt, session=session).deleted_count
+            deleted = self.events.delete_many(flt, session=session, hint=SEQ_INDEX).deleted_count
             if deleted != expected:
                 raise _CountMismatch  # aborts the transaction: nothing is deleted
 
@@ -182,7 +196,7 @@ class HotStore:
 
     def delete_ids(self, ids: Iterable[Any]) -> int:
         """Delete exactly these ids (the exact, slower path)."""
-        ops = [DeleteOne({"_id": i, **CHAINED}) for i in ids]
+        ops = [DeleteOne({"_id": i, **CHAINED}, hint="_id_") for i in ids]
         if not ops:
             return 0
         return self.events.bulk_write(ops, ordered=False).deleted_count

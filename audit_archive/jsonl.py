@@ -16,6 +16,7 @@ import datetime as dt
 import hashlib
 import json
 import math
+import time
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -110,6 +111,7 @@ class GzipJsonlWriter:
         self.bytes = 0
         self.bytes_uncompressed = 0
         self.lines = 0
+        self.compress_seconds = 0.0  # read (and reset) by the archiver's phase timing
 
     def write_line(self, line: str) -> None:
         self._pending.append(line)
@@ -117,6 +119,19 @@ class GzipJsonlWriter:
         self.lines += 1
         if self._pending_len >= _FLUSH_BYTES:
             self._flush()
+
+    def write_encoded(self, lines: list[bytes]) -> None:
+        """Append whole UTF-8 lines (each with its newline), compressed at once."""
+        self._flush()
+        raw = b"".join(lines)
+        self.lines += len(lines)
+        self.bytes_uncompressed += len(raw)
+        self._compress(raw)
+
+    def _compress(self, raw: bytes) -> None:
+        started = time.perf_counter()
+        self._emit(self._compressor.compress(raw))
+        self.compress_seconds += time.perf_counter() - started
 
     def _emit(self, data: bytes) -> None:
         if data:
@@ -128,7 +143,7 @@ class GzipJsonlWriter:
         if self._pending:
             raw = "".join(self._pending).encode("utf-8")
             self.bytes_uncompressed += len(raw)
-            self._emit(self._compressor.compress(raw))
+            self._compress(raw)
             self._pending.clear()
             self._pending_len = 0
 

@@ -1,0 +1,139 @@
+"""fastcodec writes exactly the bytes of the definitions (canonical.py, jsonl.py), for
+every BSON type, and takes its fast path for realistic events."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import struct
+
+import pytest
+from bson import (
+    Binary,
+    Code,
+    DBRef,
+    Decimal128,
+    Int64,
+    MaxKey,
+    MinKey,
+    ObjectId,
+    Regex,
+    Timestamp,
+    decode,
+    encode,
+)
+from bson.datetime_ms import DatetimeMS
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from audit_archive import fastcodec
+from audit_archive.canonical import EVENT_CODEC_OPTIONS, event_hash
+from audit_archive.jsonl import relaxed_line
+from audit_archive_dev import seed
+
+EVERY_TYPE = {
+    "_id": ObjectId("64f0c0ffee0123456789abcd"),
+    "seq": 1446,
+    "big": Int64(2**62),
+    "small_int64": Int64(5),
+    "at": dt.datetime(2026, 8, 30, 12, 0, 0, 123000, tzinfo=dt.UTC),
+    "whole_second": dt.datetime(2026, 8, 30, 12, 0, 0, tzinfo=dt.UTC),
+    "epoch": dt.datetime(1970, 1, 1, tzinfo=dt.UTC),
+    "last_ms_of_9999": DatetimeMS(253402300800000 - 1),
+    "before_1970": dt.datetime(1960, 1, 1, 0, 0, 0, 5000, tzinfo=dt.UTC),
+    "year_999": dt.datetime(999, 3, 4, 5, 6, 7, 8000, tzinfo=dt.UTC),
+    "after_9999": DatetimeMS(253402300800000 + 1000),
+    "before_year_1": DatetimeMS(-62135596800000 - 1000),
+    "floats": [2.0, 0.1, -0.0, 1e300, 1e16, 1e-05, 5e-324, 123456.789],
+    "non_finite": [float("nan"), float("inf"), float("-inf")],
+    "decimal": Decimal128("-1.5E+10"),
+    "bytes": b"\x00\x01\xff",
+    "uuid": Binary(b"\x12" * 16, 4),
+    "user_binary": Binary(b"x", 0x80),
+    "regex": Regex("^a.*z$", "imsx"),
+    "ts": Timestamp(1_700_000_000, 3),
+    "code": Code("function () { return 1; }"),
+    "code_scope": Code("f(x)", {"x": 1.5, "when": dt.datetime(2020, 1, 1, tzinfo=dt.UTC)}),
+    "ref": DBRef("other", ObjectId("64f0c0ffee0123456789abce")),
+    "keys": [MinKey(), MaxKey()],
+    "nested": {"list": [1, "two", None, True, {"deep": ["é", "✓", "\u2028", "\x00\x1f"]}]},
+    "prevHash": "0" * 64,
+    "hash": "f" * 64,
+}
+
+
+def both(doc: dict) -> tuple[dict, dict]:
+    """The document as the reference functions and as fastcodec receive it from Mongo."""
+    raw = encode(doc)
+    return decode(raw, EVENT_CODEC_OPTIONS), decode(raw, fastcodec.FAST_CODEC_OPTIONS)
+
+
+def assert_same_bytes(doc: dict) -> None:
+    reference, fast = both(doc)
+    assert fastcodec.event_hash(fast) == event_hash(reference)
+    assert fastcodec.line(fast) == relaxed_line(reference).encode("utf-8")
+
+
+@pytest.mark.parametrize("field", sorted(k for k in EVERY_TYPE if k not in ("_id", "seq")))
+def test_each_bson_type_hashes_and_writes_as_the_definitions_do(field: str) -> None:
+    assert_same_bytes({"_id": EVERY_TYPE["_id"], "seq": 1, field: EVERY_TYPE[field]})
+
+
+def test_a_document_of_every_type_at_once_matches_the_definitions() -> None:
+    assert_same_bytes(EVERY_TYPE)
+
+
+def test_doubles_are_written_as_python_repr_across_the_whole_range() -> None:
+    rng = random.Random(6)
+    values = [struct.unpack("<d", rng.randbytes(8))[0] for _ in range(3000)]
+    values += [10.0**e * m for e in range(-30, 30) for m in (1, 3, 7)]
+    assert_same_bytes({"_id": 1, "seq": 1, "values": values})
+
+
+def test_realistic_events_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(3)
+    events = list(seed.chain(seed.day_times(dt.date(2026, 8, 30), 300, rng), rng=rng))
+    decoded = [both(e) for e in events]
+
+    def forbidden(_):
+        raise AssertionError("a realistic event took the slow reference path")
+
+    monkeypatch.setattr(fastcodec, "as_event_document", forbidden)
+    for original, (reference, fast) in zip(events, decoded, strict=True):
+        assert fastcodec.event_hash(fast) == original["hash"]
+        assert fastcodec.line(fast) == relaxed_line(reference).encode("utf-8")
+
+
+_keys = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=6
+).filter(lambda k: not k.startswith("$"))
+_leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**31), 2**31 - 1),
+    st.integers(-(2**63), 2**63 - 1).map(Int64),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(st.characters(blacklist_categories=("Cs",)), max_size=12),
+    st.datetimes(
+        min_value=dt.datetime(1, 1, 1), max_value=dt.datetime(9999, 12, 31, 23, 59, 59)
+    ).map(lambda d: d.replace(tzinfo=dt.UTC)),
+    st.integers(-(2**62), 2**62).map(DatetimeMS),
+    st.binary(max_size=8),
+    st.builds(Binary, st.binary(max_size=8), st.sampled_from([0, 3, 4, 5, 0x80])),
+    st.builds(ObjectId, st.binary(min_size=12, max_size=12)),
+    st.builds(Decimal128, st.decimals(min_value=-(10**9), max_value=10**9, places=3).map(str)),
+    st.builds(Timestamp, st.integers(0, 2**31), st.integers(0, 2**31)),
+    st.builds(Regex, st.text("ab^$.*", max_size=5), st.sampled_from(["", "i", "ms"])),
+    st.builds(Code, st.text("abc(){}", max_size=8)),
+)
+_values = st.recursive(
+    _leaves,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(_keys, children, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(_keys, _values, max_size=6))
+def test_any_document_hashes_and_writes_as_the_definitions_do(payload: dict) -> None:
+    assert_same_bytes({"_id": ObjectId(b"\x01" * 12), "seq": 7, **payload})
