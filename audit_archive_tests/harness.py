@@ -23,6 +23,7 @@ from audit_archive import layout
 from audit_archive.canonical import EVENT_CODEC_OPTIONS, event_hash
 from audit_archive.jsonl import parse_line
 from audit_archive.manifest import SignatureStatus, verify_signature
+from audit_archive.merkle import merkle_root
 from audit_archive.settings import Settings
 from audit_archive_dev import seed
 
@@ -157,22 +158,58 @@ class Harness:
     # -- the invariant ------------------------------------------------------------------
 
     def assert_invariant(
-        self, now: dt.datetime | None = None, keys: Iterable[str] | None = None
+        self,
+        now: dt.datetime | None = None,
+        keys: Iterable[str] | None = None,
+        *,
+        left_in_hot: Iterable[Any] = (),
+        off_chain: Iterable[Any] = (),
     ) -> None:
-        """Every seeded chained event of a due day is in exactly one recorded part whose
-        objects match manifest and record; none of them is left in hot; nothing that
-        is not archived was deleted; the chain links across parts and hot."""
+        """The archive's invariant (issue 7), checked from the outside:
+
+        - every seeded chained event of a due day is in exactly one recorded part
+          (``left_in_hot``: _ids the archive must leave in hot instead, e.g. malformed);
+        - every record is unique by (day, part), parts count 1..N per day, and its
+          objects match manifest and record: sha256, sizes, counts, seq range, first and
+          last hashes, Merkle root and chainEdges recomputed from the events; the
+          manifest's signature verifies; every event re-hashes, belongs to the day and
+          the part is in ascending seq;
+        - the bucket holds no object that no record names, and no incomplete upload;
+        - no archived event remains in hot; nothing that is not archived was deleted;
+        - the chain links across all parts and hot, by seq (``off_chain``: _ids that are
+          not part of the chain, e.g. a junk document with a non-integer seq).
+        """
         now = now or dt.datetime.now(dt.UTC)
         keys = tuple(keys or (KEY_A, KEY_B))
+        left_in_hot, off_chain = set(left_in_hot), set(off_chain)
         newest_due = layout.newest_due_day(now, RETENTION)
         archived: dict[Any, dict[str, Any]] = {}
-        for rec in self.records():
+        parts: list[tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]] = []
+        named_keys: set[str] = set()
+        records = self.records()
+        by_day: dict[str, list[int]] = {}
+        for rec in records:
+            by_day.setdefault(rec["day"], []).append(rec["part"])
+        for day, numbers in by_day.items():
+            assert numbers == list(range(1, len(numbers) + 1)), f"{day}: parts {numbers}"
+        for rec in records:
+            named_keys.add(rec["manifestKey"])
             manifest_raw = self.get(rec["manifestKey"])
             assert hashlib.sha256(manifest_raw).hexdigest() == rec["manifestSha256"], rec
             manifest = json.loads(manifest_raw)
             assert verify_signature(manifest, keys) is SignatureStatus.VALID, rec
-            assert manifest["eventCount"] == rec["eventCount"]
+            for mine, theirs in (
+                ("day", "day"),
+                ("part", "part"),
+                ("eventCount", "eventCount"),
+                ("startSeq", "startSeq"),
+                ("endSeq", "endSeq"),
+            ):
+                assert manifest[theirs] == rec[mine], (rec["day"], rec["part"], mine)
+            events: list[dict[str, Any]] = []
             if rec["eventCount"]:
+                named_keys.add(rec["jsonlKey"])
+                assert manifest["jsonl"]["key"] == rec["jsonlKey"]
                 raw = self.get(rec["jsonlKey"])
                 assert (
                     hashlib.sha256(raw).hexdigest()
@@ -180,37 +217,80 @@ class Harness:
                     == manifest["jsonl"]["sha256"]
                 )
                 assert len(raw) == rec["bytesCompressed"] == manifest["jsonl"]["bytes"]
-                events = [parse_line(x) for x in gzip.decompress(raw).decode().splitlines()]
+                text = gzip.decompress(raw)
+                assert len(text) == rec["bytesUncompressed"]
+                events = [parse_line(x) for x in text.decode().splitlines()]
                 assert len(events) == rec["eventCount"]
+                seqs = [e["seq"] for e in events]
+                assert seqs == sorted(set(seqs)), f"part {rec['day']}/{rec['part']} not by seq"
+                assert (seqs[0], seqs[-1]) == (rec["startSeq"], rec["endSeq"])
+                assert manifest["firstPrevHash"] == events[0]["prevHash"]
+                assert manifest["lastHash"] == events[-1]["hash"]
+                assert manifest["merkleRoot"] == merkle_root(e["hash"] for e in events)
                 for e in events:
                     assert e["_id"] not in archived, f"event seq {e['seq']} archived twice"
                     assert event_hash(e) == e["hash"]
                     assert layout.format_day(e["at"].date()) == rec["day"]
                     archived[e["_id"]] = e
+            else:
+                assert manifest["jsonl"] is None and rec["jsonlKey"] is None
+            parts.append((rec, manifest, events))
+        stray = set(self.object_keys()) - named_keys
+        assert not stray, f"objects no record names: {sorted(stray)}"
+        uploads = self.s3.list_multipart_uploads(Bucket=self.bucket).get("Uploads") or []
+        assert not uploads, f"incomplete multipart uploads: {[u['Key'] for u in uploads]}"
+
         hot = {d["_id"]: d for d in self.events.find({})}
+        start_day = self.env.get("ARCHIVE_START_DATE", "2024-01-01")
         for e in self.seeded:
-            day = e["at"].date()
+            at = e.get("at")
             in_archive = e["_id"] in archived
             in_hot = e["_id"] in hot
-            if (
+            if e["_id"] in left_in_hot:
+                assert in_hot and not in_archive, f"{e['_id']} must be left in hot"
+            elif (
                 isinstance(e.get("hash"), str)
-                and day <= newest_due
-                and layout.format_day(day) >= self.env.get("ARCHIVE_START_DATE", "2024-01-01")
+                and isinstance(at, dt.datetime)
+                and at.date() <= newest_due
+                and layout.format_day(at.date()) >= start_day
             ):
-                assert in_archive, f"due event seq {e['seq']} ({day}) is not archived"
+                assert in_archive, f"due event seq {e['seq']} ({at.date()}) is not archived"
             assert not (in_archive and in_hot), f"archived event seq {e['seq']} is still in hot"
-            assert in_archive or in_hot, f"event seq {e['seq']} was deleted without being archived"
+            assert in_archive or in_hot, (
+                f"event seq {e.get('seq')} was deleted without being archived"
+            )
             if in_archive:
                 assert same_value(archived[e["_id"]], e), (
                     f"event seq {e['seq']} changed in the archive"
                 )
+
         chain = sorted(
-            [*archived.values(), *(d for d in hot.values() if isinstance(d.get("hash"), str))],
+            (
+                d
+                for d in [*archived.values(), *hot.values()]
+                if isinstance(d.get("hash"), str)
+                and d["_id"] not in off_chain
+                and isinstance(d.get("seq"), int)
+                and not isinstance(d.get("seq"), bool)
+            ),
             key=lambda d: d["seq"],
         )
         for before, after in itertools.pairwise(chain):
             assert after["prevHash"] == before["hash"], (
                 f"chain breaks between seq {before['seq']} and {after['seq']}"
+            )
+        position = {d["_id"]: i for i, d in enumerate(chain)}
+        for rec, manifest, events in parts:
+            ids = {e["_id"] for e in events}
+            expected = []
+            for e in events:
+                i = position[e["_id"]]
+                before = chain[i - 1]["_id"] if i > 0 else None
+                after = chain[i + 1]["_id"] if i + 1 < len(chain) else None
+                if before not in ids or after not in ids:
+                    expected.append({"seq": e["seq"], "prevHash": e["prevHash"], "hash": e["hash"]})
+            assert manifest["chainEdges"] == expected, (
+                f"chainEdges of {rec['day']} part {rec['part']} do not match its events"
             )
 
 
