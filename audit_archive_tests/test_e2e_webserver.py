@@ -38,6 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 LOCATION = "audit_archive"
 REPOSITORY = "__repository__"
 JOB = "audit_archive_job"
+PARTITION_SET = f"{JOB}_partition_set"
 DONE = {"SUCCESS", "FAILURE", "CANCELED"}
 
 
@@ -192,7 +193,10 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
 
 
 def launch(ui: Ui, day: str) -> str:
-    return ui.client.submit_job_execution(JOB, tags={"dagster/partition": day})
+    """What the UI's launchpad does for a partition: the partition and its set as tags."""
+    return ui.client.submit_job_execution(
+        JOB, tags={"dagster/partition": day, "dagster/partition_set": PARTITION_SET}
+    )
 
 
 RUN_QUERY = """
@@ -274,6 +278,20 @@ def test_a_partition_launched_twice_archives_once_one_run_at_a_time(ui: Ui) -> N
     archived = [parse_line(x)["seq"] for x in gzip.decompress(jsonl).decode().splitlines()]
     assert archived == seeded
 
+    # The job's partitions view: the day is green, every other day still missing.
+    statuses = ui.query(
+        """query($r: RepositorySelector!, $n: String!) {
+             partitionSetOrError(repositorySelector: $r, partitionSetName: $n) { __typename
+               ... on PartitionSet { partitionStatusesOrError { __typename
+                 ... on PartitionStatuses { results { partitionName runStatus } } } } } }""",
+        {
+            "r": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY},
+            "n": PARTITION_SET,
+        },
+    )["partitionSetOrError"]["partitionStatusesOrError"]["results"]
+    assert {s["partitionName"]: s["runStatus"] for s in statuses if s["runStatus"]} == {
+        day: "SUCCESS"
+    }
     stats = ui.query(
         """{ assetNodeOrError(assetKey: {path: ["cold_archive"]}) { __typename
              ... on AssetNode { partitionStats { numMaterialized numPartitions } } } }"""
