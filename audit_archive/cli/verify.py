@@ -89,7 +89,8 @@ def format_report(report: Report) -> str:
     verdict = "ok" if report.ok else f"{problems} day(s) with findings"
     lines.append("")
     lines.append(
-        f"{s['days']} days from {s['from']} to {s['to']} ({s['mode']}, newest due "
+        f"{s['days']} day{'s' if s['days'] != 1 else ''} from {s['from']} to {s['to']} "
+        f"({s['mode']}, newest due "
         f"{s['newestDueDay']}): {counts}; {s['findings']} finding(s): {verdict}"
     )
     read = f", {s['bytesRead']:,} bytes of events read" if s["mode"] == "deep" else ""
