@@ -183,3 +183,15 @@ def test_ports_come_from_the_environment_too(
     monkeypatch.setenv(variable, "not-a-port")
     with pytest.raises(ui.UsageError, match=variable):
         ui.parse_args([])
+
+
+def test_a_second_ui_on_the_same_data_folder_is_refused(tmp_path: Path) -> None:
+    """Two SecantusDB servers on one folder would corrupt it (even on different ports)."""
+    from audit_archive_dev import ui
+
+    refused = f"in use by another ./dev ui \\(pid {os.getpid()}\\)"
+    with ui.home_lock(tmp_path), pytest.raises(ui.UsageError, match=refused):  # noqa: SIM117
+        with ui.home_lock(tmp_path):
+            pass
+    with ui.home_lock(tmp_path):  # released when the first one ends
+        pass
