@@ -4,24 +4,24 @@ canonical.py and jsonl.py produce, at a fraction of their cost.
 canonical.py and jsonl.py are the definitions. They convert every value in Python and
 then run ``json.dumps``, twice per event (hash, line): about 100 us per realistic event
 on a small worker, more than reading it from MongoDB. Here orjson (Rust) walks the
-document and writes the JSON, and our hooks take over exactly where orjson's own output
-would differ from the definitions:
+document and writes the JSON, and hooks take over where orjson's output would differ:
 
-- doubles: orjson writes ``1e-05`` as ``0.00001`` and NaN as ``null``, so events are
-  decoded with ``FAST_CODEC_OPTIONS``, whose type registry makes every double a
-  :class:`Double` (a float subclass), which orjson always hands to the hook, and the hook
-  writes Python's ``repr``;
-- dates: decoded as ``DatetimeMS`` (cheaper than building a datetime) and written from
-  the milliseconds, the date part cached per day;
-- ObjectId, Int64 (int subclasses go to the hook too), bytes and Binary: as the
+- dates are decoded as ``DatetimeMS`` (``FAST_CODEC_OPTIONS``: much cheaper than building
+  timezone-aware datetimes) and written from the milliseconds, the day part cached;
+- ObjectId, Int64 (subclasses of int reach the hook), bytes and Binary are written as the
   definitions write them;
-- anything else (Decimal128, Regex, Timestamp, Code, DBRef, MinKey, a non-finite double,
-  a date outside 1970..9999, a dict subclass, non-string keys ...) makes the whole event
-  go through the definitions instead, after decoding it exactly as
-  ``EVENT_CODEC_OPTIONS`` does. Rare types cost what they cost; results never differ.
+- doubles are written by orjson, which agrees with Python's ``repr`` except for
+  magnitudes below 1e-4 (``0.00001`` for ``1e-05``, ``1e-7`` for ``1e-07``) and
+  non-finite values (``null``). Every such output contains ``<digit>e-``, ``0.0000`` or
+  ``null`` (checked on millions of doubles in test_fastcodec.py), so an output with one
+  of those is thrown away and the definitions write that event (a string that merely
+  contains one costs the slow path, never a wrong byte);
+- anything else (Decimal128, Regex, Timestamp, Code, DBRef, MinKey, a date outside
+  1970..9999, a dict subclass ...) also sends the event to the definitions, after
+  decoding it exactly as ``EVENT_CODEC_OPTIONS`` does.
 
-Only documents decoded with ``FAST_CODEC_OPTIONS`` may be passed here
-(audit_archive_tests/test_fastcodec.py checks both paths agree on every BSON type).
+Only documents decoded with ``FAST_CODEC_OPTIONS`` may be passed here; the tests check
+both paths agree on every BSON type and that realistic events take the fast one.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,43 +37,28 @@ import bson
 import orjson
 from bson import ObjectId
 from bson.binary import Binary
-from bson.codec_options import CodecOptions, DatetimeConversion, TypeDecoder, TypeRegistry
+from bson.codec_options import CodecOptions, DatetimeConversion
 from bson.datetime_ms import DatetimeMS
 from bson.int64 import Int64
 
 from .canonical import EVENT_CODEC_OPTIONS, canonical_json, event_body
 from .jsonl import relaxed_line
 
+FAST_CODEC_OPTIONS: CodecOptions = EVENT_CODEC_OPTIONS.with_options(
+    datetime_conversion=DatetimeConversion.DATETIME_MS
+)
+
 _EPOCH_DAY = dt.date(1970, 1, 1)
 _DAY_MS = 86_400_000
-_END_MS = 253_402_300_800_000  # 10000-01-01T00:00:00Z: dates before it and after 1970 are fast
-
+_END_MS = 253_402_300_800_000  # 10000-01-01T00:00:00Z; dates in [1970, 10000) are fast
 _CANONICAL = (
     orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
 )
 _RELAXED = (
     orjson.OPT_APPEND_NEWLINE | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
 )
-_Fragment = orjson.Fragment
-_float_repr = float.__repr__
-_isfinite = math.isfinite
-
-
-class Double(float):
-    """A BSON double decoded by FAST_CODEC_OPTIONS: a float the encoders can tell apart."""
-
-    __slots__ = ()
-
-
-class _DoubleDecoder(TypeDecoder):
-    bson_type = float
-    transform_bson = Double  # a class attribute, not a method: called as Double(value)
-
-
-FAST_CODEC_OPTIONS: CodecOptions = EVENT_CODEC_OPTIONS.with_options(
-    datetime_conversion=DatetimeConversion.DATETIME_MS,
-    type_registry=TypeRegistry([_DoubleDecoder()]),
-)
+# Where orjson may have written a double differently from Python's repr (see above).
+_MAYBE_OTHER_DOUBLE = re.compile(rb"[0-9]e-|null|0\.0000")
 
 
 class _Rare(Exception):
@@ -81,6 +66,7 @@ class _Rare(Exception):
 
 
 _day_cache: dict[int, str] = {}
+_date_cache: dict[int, str] = {}
 
 
 def _day_prefix(days: int) -> str:
@@ -88,34 +74,34 @@ def _day_prefix(days: int) -> str:
     if text is None:
         day = _EPOCH_DAY + dt.timedelta(days=days)
         text = f"{day.year:04d}-{day.month:02d}-{day.day:02d}T"
-        if len(_day_cache) >= 4096:
+        if len(_day_cache) >= 1024:
             _day_cache.clear()
         _day_cache[days] = text
     return text
 
 
-def _date_text(ms: int, always_fraction: bool) -> str:
-    """``YYYY-MM-DDTHH:MM:SS[.mmm]Z`` for 0 <= ms < _END_MS."""
-    days, rest = divmod(ms, _DAY_MS)
-    seconds, millis = divmod(rest, 1000)
-    hours, seconds = divmod(seconds, 3600)
-    minutes, seconds = divmod(seconds, 60)
-    text = f"{_day_prefix(days)}{hours:02d}:{minutes:02d}:{seconds:02d}"
-    if millis or always_fraction:
-        return f"{text}.{millis:03d}Z"
-    return text + "Z"
+def _date_text(ms: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.mmmZ`` for 0 <= ms < _END_MS (cached: an event's date is
+    written twice, for its hash and for its line)."""
+    text = _date_cache.get(ms)
+    if text is None:
+        days, rest = divmod(ms, _DAY_MS)
+        seconds, millis = divmod(rest, 1000)
+        hours, seconds = divmod(seconds, 3600)
+        minutes, seconds = divmod(seconds, 60)
+        text = f"{_day_prefix(days)}{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}Z"
+        if len(_date_cache) >= 8192:
+            _date_cache.clear()
+        _date_cache[ms] = text
+    return text
 
 
 def _canonical_default(value: Any) -> Any:
     t = type(value)
-    if t is Double:
-        if _isfinite(value):
-            return _Fragment(_float_repr(value))
-        raise _Rare
     if t is DatetimeMS:
         ms = int(value)
         if 0 <= ms < _END_MS:
-            return _date_text(ms, True)
+            return _date_text(ms)
         raise _Rare
     if t is ObjectId:
         return str(value)
@@ -128,14 +114,11 @@ def _canonical_default(value: Any) -> Any:
 
 def _relaxed_default(value: Any) -> Any:
     t = type(value)
-    if t is Double:
-        if _isfinite(value):
-            return _Fragment(_float_repr(value))
-        raise _Rare
     if t is DatetimeMS:
         ms = int(value)
         if 0 <= ms < _END_MS:
-            return {"$date": _date_text(ms, False)}
+            text = _date_text(ms)
+            return {"$date": text if ms % 1000 else text[:-5] + "Z"}  # no ".000"
         raise _Rare
     if t is ObjectId:
         return {"$oid": str(value)}
@@ -164,9 +147,12 @@ def canonical_bytes(document: Mapping[str, Any]) -> bytes:
     body.pop("_id", None)
     body.pop("hash", None)
     try:
-        return orjson.dumps(body, default=_canonical_default, option=_CANONICAL)
+        out = orjson.dumps(body, default=_canonical_default, option=_CANONICAL)
+        if not _MAYBE_OTHER_DOUBLE.search(out):
+            return out
     except orjson.JSONEncodeError:
-        return canonical_json(event_body(as_event_document(document)))
+        pass
+    return canonical_json(event_body(as_event_document(document)))
 
 
 def event_hash(document: Mapping[str, Any]) -> str:
@@ -177,6 +163,9 @@ def event_hash(document: Mapping[str, Any]) -> str:
 def line(document: Mapping[str, Any]) -> bytes:
     """``jsonl.relaxed_line(document)`` as UTF-8, for a FAST_CODEC_OPTIONS document."""
     try:
-        return orjson.dumps(document, default=_relaxed_default, option=_RELAXED)
+        out = orjson.dumps(document, default=_relaxed_default, option=_RELAXED)
+        if not _MAYBE_OTHER_DOUBLE.search(out):
+            return out
     except orjson.JSONEncodeError:
-        return relaxed_line(as_event_document(document)).encode("utf-8")
+        pass
+    return relaxed_line(as_event_document(document)).encode("utf-8")

@@ -7,6 +7,7 @@ import datetime as dt
 import random
 import struct
 
+import orjson
 import pytest
 from bson import (
     Binary,
@@ -88,6 +89,23 @@ def test_doubles_are_written_as_python_repr_across_the_whole_range() -> None:
     values = [struct.unpack("<d", rng.randbytes(8))[0] for _ in range(3000)]
     values += [10.0**e * m for e in range(-30, 30) for m in (1, 3, 7)]
     assert_same_bytes({"_id": 1, "seq": 1, "values": values})
+    for value in values[:50]:
+        assert_same_bytes({"_id": 1, "seq": 1, "value": value})
+
+
+def test_where_orjson_writes_a_double_unlike_repr_the_output_says_so() -> None:
+    """The premise of the fast path, on 200,000 doubles of every magnitude: orjson's
+    text for a double is Python's repr, or it contains a marker that sends the event
+    to the definitions."""
+    rng = random.Random(8)
+    values = [struct.unpack("<d", rng.randbytes(8))[0] for _ in range(150_000)]
+    values += [rng.uniform(1e-6, 1e-3) for _ in range(25_000)]
+    values += [rng.uniform(1e15, 1e17) for _ in range(25_000)]
+    values += [float("nan"), float("inf"), float("-inf"), 0.0001, 1e-05, 1e16, 1e15]
+    for value in values:
+        written = orjson.dumps(value)
+        same = written == repr(value).encode()
+        assert same or fastcodec._MAYBE_OTHER_DOUBLE.search(written), (value, written)
 
 
 def test_realistic_events_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:

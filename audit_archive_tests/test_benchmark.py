@@ -1,0 +1,47 @@
+"""The benchmark runs and reports every field (CI runs it small so it never rots).
+
+Timings are not asserted: they belong to the machine (benchmarks/, README)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PHASES = ("read_decode", "encode", "compress", "hash", "upload", "confirm", "record", "purge")
+MEASURES = ("wall_s", "cpu_s", "startup_cpu_s", "peak_rss_mib")
+
+
+def test_the_benchmark_runs_end_to_end_and_prints_every_field() -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AUDIT_", "ARCHIVE_")) and k != "MONGODB_URI"
+    }  # its own embedded servers, whatever the session points at
+    script = ROOT / "benchmarks" / "bench_archive.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--events", "2000", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+
+    assert result["events"] == 2000
+    assert result["bytes_uncompressed"] > result["bytes_compressed"] > 0
+    for kind in ("floor", "archive", "naive"):
+        for measure in MEASURES:
+            assert isinstance(result[kind][measure], int | float), (kind, measure)
+            assert result[kind][measure] >= 0, (kind, measure)
+    assert result["floor"]["read"] == result["floor"]["deleted"] == 2000
+    assert result["naive"]["deleted"] == 2000
+    assert set(PHASES) <= set(result["archive"]["phases"])
+    assert all(v >= 0 for v in result["archive"]["phases"].values())
+    for ratio in ("archive_wall_vs_floor", "archive_cpu_vs_naive", "archive_rss_vs_naive"):
+        assert result["ratios"][ratio] > 0, ratio
