@@ -23,6 +23,8 @@ from .chain import Link
 from .layout import day_bounds
 
 CHAINED = {"hash": {"$type": "string"}}
+# Documents per getMore while streaming a day: bounds the client's memory (~1 MB).
+DAY_CURSOR_BATCH = 2000
 # The indexes ensure_indexes creates, named in hints: every archive query is a range on
 # seq (or a day's range on at), and a planner that looks only at the first predicate
 # (SecantusDB does) would otherwise scan the whole collection, once per purge batch.
@@ -92,7 +94,8 @@ class HotStore:
     def iter_day_raw(self, day: dt.date, lo: int, hi: int) -> Iterator[RawBSONDocument]:
         """The day's chained events in seq order, as raw BSON (decoded later, once)."""
         flt = {"seq": {"$gte": lo, "$lte": hi}, **day_filter(day)}
-        return self.raw_events.find(flt, batch_size=2000).sort("seq", ASCENDING).hint(SEQ_INDEX)
+        cursor = self.raw_events.find(flt, batch_size=DAY_CURSOR_BATCH)
+        return cursor.sort("seq", ASCENDING).hint(SEQ_INDEX)
 
     def iter_foreign_links(self, day: dt.date, lo: int, hi: int) -> Iterator[Link]:
         """Chained events of other days whose seq falls inside [lo, hi]."""
