@@ -505,7 +505,11 @@ def _check_part(p: _Part, settings: Settings, deep: bool, checksums_kept: bool) 
         _check_events_object(p, settings, deep, checksums_kept)
 
     manifest = p.trusted_manifest
-    if manifest is not None and not _manifest_problems(manifest):
+    in_place = manifest is not None and (manifest.get("day"), manifest.get("part")) == (
+        p.day,
+        p.part,
+    )
+    if manifest is not None and in_place and not _manifest_problems(manifest):
         p.edges = manifest.get("chainEdges")
     elif r is not None and _norm_edges(r.get("chainEdges")) is not None:
         p.edges = r["chainEdges"]  # the archiver's own account, when S3's cannot be used
@@ -995,12 +999,13 @@ def verify(
                 for gap in result.gaps:
                     walk.check_gap(gap)
 
+    # A break is charged to both sides' days (hot events by their `at`), unless one side
+    # is a part already found modified or unverifiable: that explains it.
     by_source = {(p.day, p.part): p for p in all_parts}
     for brk in walk.breaks:
-        archived = [s for s in brk.sides if s.source is not None]
-        tainted = [s for s in archived if s.source in by_source and by_source[s.source].tainted]
-        for side in tainted or archived:
-            day_text, part = side.source  # type: ignore[misc]
+        tainted = [s for s in brk.sides if s.source in by_source and by_source[s.source].tainted]
+        for side in tainted or brk.sides:
+            day_text, part = side.source if side.source is not None else (side.day, None)
             if day_text in reports:
                 finding = Finding(Status.CHAIN_BREAK, brk.message, part, brk.seqs)
                 if finding not in reports[day_text].findings:

@@ -326,6 +326,20 @@ def test_a_manifest_resigned_with_an_unknown_key(archive: Harness, capsys) -> No
     expect(doc, {day: "unverifiable"})
 
 
+def test_a_validly_signed_part_replayed_into_another_day_is_modified(
+    archive: Harness, capsys
+) -> None:
+    source, target = due_day(7), due_day(5)
+    for key in (jsonl_key, manifest_key):
+        put(archive, key(target), archive.get(key(source)))
+
+    code, doc = verify_json(capsys)
+    assert code == 1
+    expect(doc, {target: "modified"})
+    messages = [f["message"] for f in findings(doc, target)]
+    assert any(f"says day {source} part 1, but is stored as day {target}" in m for m in messages)
+
+
 def test_a_day_whose_objects_are_deleted_is_orphan_and_its_neighbours_stay_valid(
     archive: Harness, capsys
 ) -> None:
@@ -420,6 +434,25 @@ def test_an_attacker_holding_the_key_and_the_records_still_breaks_the_chain(
         assert code == 1
         # Nothing tells which side of the broken link was altered: both days are named.
         expect(doc, {day: "chain-break", next_day: "chain-break"})
+
+
+def test_a_forged_hot_event_breaks_the_chain_at_the_tier_boundary(archive: Harness, capsys) -> None:
+    oldest = archive.events.find_one({}, sort=[("seq", 1)])
+    assert oldest["at"].date() == NOT_DUE[0]
+    forged = {**oldest, "prevHash": "e" * 64}
+    forged["hash"] = event_hash(forged)
+    archive.events.replace_one({"_id": oldest["_id"]}, forged)
+    last_before = INTERLEAVED[1]  # its last event is the chain predecessor of the oldest hot
+
+    code, doc = verify_json(capsys)
+    assert code == 1
+    expect(doc, {last_before: "chain-break"})
+    [finding] = findings(doc, last_before)
+    assert f"seq {oldest['seq']} (hot)'s prevHash does not match" in finding["message"]
+
+    code, doc = verify_json(capsys, "--to", str(NOT_DUE[-1]))
+    assert statuses(doc)[str(NOT_DUE[0])] == "chain-break", "the hot side's day is named too"
+    assert statuses(doc)[str(NOT_DUE[1])] == "not-due"
 
 
 def test_due_events_left_in_hot_are_overdue(archive: Harness, capsys) -> None:
