@@ -238,6 +238,32 @@ def test_precedence_picks_the_most_serious_finding_and_lists_them_all() -> None:
     assert day_status([], due=False, parts=0, events=0) is Status.NOT_DUE
 
 
+def test_without_server_checksums_a_rewrite_after_archiving_is_modified() -> None:
+    """On a server that keeps no SHA-256 checksums, manifest-only verification can still
+    tell an events object rewritten after its record was written (Last-Modified)."""
+    from audit_archive.settings import Settings
+    from audit_archive.verify import REWRITE_MARGIN, _check_events_object, _Object, _Part
+
+    settings = Settings.from_env({"AUDIT_SIGNING_KEY": KEY_A})
+    archived_at = dt.datetime(2026, 9, 1, 3, 0, tzinfo=dt.UTC)
+
+    def check(modified: dt.datetime, *, checksums_kept: bool = False) -> list[str]:
+        key = jsonl_key(dt.date(2026, 5, 1))
+        part = _Part("2026-05-01", 1, manifest_key(dt.date(2026, 5, 1)), key)
+        part.record = {"archivedAt": archived_at, "bytesCompressed": 10, "jsonlSha256": "ab"}
+        part.jsonl_object = _Object(key, 10, modified, ("CRC32",))
+        part.head = {}
+        _check_events_object(part, settings, False, checksums_kept)
+        return [f"{f.kind}: {f.message}" for f in part.findings]
+
+    assert check(archived_at - dt.timedelta(seconds=2)) == []
+    assert check(archived_at + REWRITE_MARGIN - dt.timedelta(seconds=1)) == []
+    [later] = check(archived_at + dt.timedelta(days=30))
+    assert later.startswith("modified: ") and "rewritten at 2026-10-01" in later
+    [unchecked] = check(archived_at, checksums_kept=True)
+    assert "without the SHA-256 checksum" in unchecked
+
+
 # -- an untouched archive ---------------------------------------------------------------
 
 
