@@ -23,12 +23,16 @@ class ChainBreakError(AuditArchiveError):
         # (seq, reason) for every event involved, in the order found.
         self.breaks = breaks
         self.seqs = sorted({seq for seq, _ in breaks})
-        shown = "; ".join(f"seq {seq}: {reason}" for seq, reason in breaks[:20])
-        more = f"; and {len(breaks) - 20} more" if len(breaks) > 20 else ""
+        if len(breaks) == 1:
+            seq, reason = breaks[0]
+            what = f"chain break at seq {seq}: {reason}"
+        else:
+            shown = "; ".join(f"seq {seq}: {reason}" for seq, reason in breaks[:20])
+            more = f"; and {len(breaks) - 20} more" if len(breaks) > 20 else ""
+            what = f"chain break at seq {format_seq_ranges(self.seqs)} ({shown}{more})"
         super().__init__(
-            f"chain break at seq {format_seq_ranges(self.seqs)}: {shown}{more}. "
-            "Nothing was deleted. Investigate the events named (audit-archive verify "
-            "--deep shows the archived side), then re-run the day."
+            f"{what}. Nothing was deleted. Investigate the events named (audit-archive "
+            "verify --deep shows the archived side), then re-run the day."
         )
 
 

@@ -82,7 +82,7 @@ def test_a_chain_break_fails_the_run_saying_what_broke_and_what_to_do(
     data = failure.step_failure_data
     # What the UI shows for the failed step: the message, not a chained driver traceback.
     assert data.error.message.split(": ", 1)[1].startswith(
-        f"chain break at seq {victim['seq']}: seq {victim['seq']}: event re-hash mismatch"
+        f"chain break at seq {victim['seq']}: event re-hash mismatch. Nothing was deleted"
     )
     assert "Nothing was deleted" in data.error.message
     assert "re-run the day" in data.error.message
