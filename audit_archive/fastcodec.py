@@ -29,7 +29,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -57,8 +56,20 @@ _CANONICAL = (
 _RELAXED = (
     orjson.OPT_APPEND_NEWLINE | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
 )
-# Where orjson may have written a double differently from Python's repr (see above).
-_MAYBE_OTHER_DOUBLE = re.compile(rb"[0-9]e-|null|0\.0000")
+
+
+def maybe_other_double(written: bytes) -> bool:
+    """Whether orjson may have written a double unlike Python's repr (see above):
+    ``null``, ``0.0000`` or a digit before ``e-``. Substring searches, not a regular
+    expression: a regex with a leading alternation costs more than the whole encoding."""
+    if b"null" in written or b"0.0000" in written:
+        return True
+    at = written.find(b"e-")
+    while at > 0:
+        if 48 <= written[at - 1] <= 57:  # an ASCII digit
+            return True
+        at = written.find(b"e-", at + 2)
+    return False
 
 
 class _Rare(Exception):
@@ -148,7 +159,7 @@ def canonical_bytes(document: Mapping[str, Any]) -> bytes:
     body.pop("hash", None)
     try:
         out = orjson.dumps(body, default=_canonical_default, option=_CANONICAL)
-        if not _MAYBE_OTHER_DOUBLE.search(out):
+        if not maybe_other_double(out):
             return out
     except orjson.JSONEncodeError:
         pass
@@ -164,7 +175,7 @@ def line(document: Mapping[str, Any]) -> bytes:
     """``jsonl.relaxed_line(document)`` as UTF-8, for a FAST_CODEC_OPTIONS document."""
     try:
         out = orjson.dumps(document, default=_relaxed_default, option=_RELAXED)
-        if not _MAYBE_OTHER_DOUBLE.search(out):
+        if not maybe_other_double(out):
             return out
     except orjson.JSONEncodeError:
         pass

@@ -116,15 +116,21 @@ def _floor(spec: dict[str, Any]) -> Callable[[], dict[str, Any]]:
 
 def _archive(spec: dict[str, Any]) -> Callable[[], dict[str, Any]]:
     os.environ.update(spec["archive_env"])
+    from dagster import DagsterInstance
+
     from audit_archive import timing
     from audit_archive.definitions import defs
 
     job = defs.resolve_job_def("audit_archive_job")
+    # A deployment's instance outlives its runs; an in-memory one stands in for it.
+    instance = DagsterInstance.ephemeral()
 
     def work() -> dict[str, Any]:
         timing.reset()
         started = time.perf_counter()
-        result = job.execute_in_process(partition_key=spec["day"], raise_on_error=False)
+        result = job.execute_in_process(
+            partition_key=spec["day"], instance=instance, raise_on_error=False
+        )
         wall = time.perf_counter() - started
         if not result.success:
             failures = [str(e.message) for e in result.all_events if e.is_failure]
