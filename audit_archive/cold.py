@@ -11,11 +11,13 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
+from s3transfer.utils import ReadFileChunk
 
 CHUNK = 1 << 20
 
@@ -42,6 +44,22 @@ def _status(error: ClientError) -> int:
 
 def _code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _part_digests(path: str, part_size: int) -> Iterator[tuple[int, int, bytes]]:
+    """(offset, length, SHA-256) of each multipart part, read CHUNK by CHUNK."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        for offset in range(0, size, part_size):
+            length = min(part_size, size - offset)
+            sha, left = hashlib.sha256(), length
+            while left:
+                piece = f.read(min(CHUNK, left))
+                if not piece:
+                    raise OSError(f"{path} shrank while being uploaded")
+                sha.update(piece)
+                left -= len(piece)
+            yield offset, length, sha.digest()
 
 
 class ColdStore:
@@ -115,23 +133,28 @@ class ColdStore:
         upload_id = upload["UploadId"]
         try:
             parts = []
-            with open(path, "rb") as f:
-                number = 0
-                while chunk := f.read(self.part_size):
-                    number += 1
-                    checksum = base64.b64encode(hashlib.sha256(chunk).digest()).decode()
+            for number, (offset, length, digest) in enumerate(
+                _part_digests(path, self.part_size), 1
+            ):
+                checksum = base64.b64encode(digest).decode()
+                # The part streams from the file: memory stays flat whatever the part size.
+                body = ReadFileChunk.from_filename(path, offset, length, enable_callbacks=False)
+                try:
                     res = self.client.upload_part(
                         Bucket=self.bucket,
                         Key=key,
                         UploadId=upload_id,
                         PartNumber=number,
-                        Body=chunk,
+                        Body=body,
+                        ContentLength=length,
                         ChecksumAlgorithm="SHA256",
                         ChecksumSHA256=checksum,
                     )
-                    parts.append(
-                        {"PartNumber": number, "ETag": res["ETag"], "ChecksumSHA256": checksum}
-                    )
+                finally:
+                    body.close()
+                parts.append(
+                    {"PartNumber": number, "ETag": res["ETag"], "ChecksumSHA256": checksum}
+                )
             self.client.complete_multipart_upload(
                 Bucket=self.bucket,
                 Key=key,
@@ -214,10 +237,7 @@ class ColdStore:
 
     def composite_checksum(self, path: str) -> str:
         """Base64 SHA-256 of the parts' SHA-256 digests, as S3 reports for multipart."""
-        digests = []
-        with open(path, "rb") as f:
-            while chunk := f.read(self.part_size):
-                digests.append(hashlib.sha256(chunk).digest())
+        digests = [digest for _, _, digest in _part_digests(path, self.part_size)]
         return base64.b64encode(hashlib.sha256(b"".join(digests)).digest()).decode()
 
     # -- bucket checks --------------------------------------------------------------
