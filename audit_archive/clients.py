@@ -6,6 +6,7 @@ ConfigError that names the variable and never echoes a secret.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import boto3
@@ -42,6 +43,13 @@ def mongo_client(settings: Settings) -> MongoClient:
         raise ConfigError("MONGODB_URI", redact(str(e), settings.secrets)) from None
 
 
+# One botocore session per process: it caches the parsed service models, which costs
+# most of a second to load per new session. Creating clients from it is guarded because
+# sessions are not thread-safe (the clients are).
+_SESSION_LOCK = threading.Lock()
+_SESSION: boto3.session.Session | None = None
+
+
 def s3_client(settings: Settings):  # -> botocore S3 client
     config = Config(
         region_name=settings.cold_region,
@@ -54,13 +62,17 @@ def s3_client(settings: Settings):  # -> botocore S3 client
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
-    return boto3.session.Session().client(
-        "s3",
-        endpoint_url=settings.cold_endpoint,
-        aws_access_key_id=settings.cold_access_key,
-        aws_secret_access_key=settings.cold_secret_key,
-        config=config,
-    )
+    global _SESSION
+    with _SESSION_LOCK:
+        if _SESSION is None:
+            _SESSION = boto3.session.Session()
+        return _SESSION.client(
+            "s3",
+            endpoint_url=settings.cold_endpoint,
+            aws_access_key_id=settings.cold_access_key,
+            aws_secret_access_key=settings.cold_secret_key,
+            config=config,
+        )
 
 
 @dataclass
