@@ -37,26 +37,41 @@ def mongo_client(stack: Stack) -> Iterator[MongoClient]:
     client.close()
 
 
-@pytest.fixture
-def harness(
-    stack: Stack, mongo_client: MongoClient, monkeypatch: pytest.MonkeyPatch, request
-) -> Iterator[Harness]:
-    """A fresh database and bucket, with the archive's environment pointing at them."""
-    name = re.sub(r"[^a-z0-9]", "", request.node.name.lower())[:30] or "t"
-    unique = f"{name}{next(_counter)}"
+def point_archive_at(
+    stack: Stack,
+    mongo_client: MongoClient,
+    mp: pytest.MonkeyPatch,
+    name: str,
+    work_dir: str,
+    **extra: str,
+) -> Harness:
+    """Point the archive's environment at a fresh database and bucket called ``name``:
+    every AUDIT_/ARCHIVE_ variable cleared, then the test's set through ``mp``."""
     env = {
-        **stack.env(database=f"db{unique}", bucket=f"b-{unique}"),
+        **stack.env(database=f"db{name}", bucket=f"b-{name}"),
         "AUDIT_SIGNING_KEY": KEY_A,
         "AUDIT_HOT_RETENTION_DAYS": str(RETENTION),
-        "AUDIT_WORK_DIR": str(request.getfixturevalue("tmp_path") / "work"),
+        "AUDIT_WORK_DIR": work_dir,
         "AUDIT_LEASE_SECONDS": "10",
+        **extra,
     }
     for variable in list(os.environ):
         if variable.startswith(("AUDIT_", "ARCHIVE_")) or variable == "MONGODB_URI":
-            monkeypatch.delenv(variable)
+            mp.delenv(variable)
     for variable, value in env.items():
-        monkeypatch.setenv(variable, value)
+        mp.setenv(variable, value)
     create_bucket(stack.s3_endpoint, env["AUDIT_COLD_BUCKET"])
-    h = Harness(env, mongo_client, s3_client(stack.s3_endpoint))
+    return Harness(env, mongo_client, s3_client(stack.s3_endpoint))
+
+
+@pytest.fixture
+def harness(
+    stack: Stack, mongo_client: MongoClient, monkeypatch: pytest.MonkeyPatch, request, tmp_path
+) -> Iterator[Harness]:
+    """A fresh database and bucket, with the archive's environment pointing at them."""
+    name = re.sub(r"[^a-z0-9]", "", request.node.name.lower())[:30] or "t"
+    h = point_archive_at(
+        stack, mongo_client, monkeypatch, f"{name}{next(_counter)}", str(tmp_path / "work")
+    )
     yield h
     mongo_client.drop_database(h.settings.database)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
-import os
 import re
 import subprocess
 import sys
@@ -26,8 +25,9 @@ from audit_archive.clients import open_stores
 from audit_archive.jsonl import parse_line
 from audit_archive.search import Filters, SearchStats, search
 from audit_archive.settings import Settings
-from audit_archive_dev.embedded import Stack, create_bucket
-from audit_archive_tests.harness import KEY_A, RETENTION, Harness, due_day, s3_client, same_value
+from audit_archive_dev.embedded import Stack
+from audit_archive_tests.conftest import point_archive_at
+from audit_archive_tests.harness import Harness, due_day, same_value
 
 DAYS = [due_day(k) for k in range(10, 4, -1)]  # six archived days, oldest first
 PER_DAY = 150
@@ -37,20 +37,10 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 @pytest.fixture(scope="module")
 def archived(stack: Stack, mongo_client: MongoClient, tmp_path_factory) -> Iterator[Harness]:
     """Six archived days (plus hot events after them), shared by the read-only tests."""
-    env = {
-        **stack.env(database="dbsearchmodule", bucket="b-search-module"),
-        "AUDIT_SIGNING_KEY": KEY_A,
-        "AUDIT_HOT_RETENTION_DAYS": str(RETENTION),
-        "AUDIT_WORK_DIR": str(tmp_path_factory.mktemp("search-work")),
-    }
     with pytest.MonkeyPatch.context() as mp:
-        for variable in list(os.environ):
-            if variable.startswith(("AUDIT_", "ARCHIVE_")) or variable == "MONGODB_URI":
-                mp.delenv(variable)
-        for variable, value in env.items():
-            mp.setenv(variable, value)
-        create_bucket(stack.s3_endpoint, env["AUDIT_COLD_BUCKET"])
-        h = Harness(env, mongo_client, s3_client(stack.s3_endpoint))
+        h = point_archive_at(
+            stack, mongo_client, mp, "searchmodule", str(tmp_path_factory.mktemp("search-work"))
+        )
         h.seed({**{day: PER_DAY for day in DAYS}, due_day(4): 20})
         for day in DAYS:
             assert h.run(day).success

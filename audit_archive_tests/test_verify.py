@@ -15,7 +15,6 @@ import datetime as dt
 import hashlib
 import io
 import json
-import os
 import re
 import sys
 from collections.abc import Iterator
@@ -35,8 +34,9 @@ from audit_archive.merkle import MerkleBuilder
 from audit_archive.settings import DefinitionSettings
 from audit_archive.verify import PRECEDENCE, Finding, Status, day_status
 from audit_archive.verify_job import build_verify_job, build_verify_schedule
-from audit_archive_dev.embedded import Stack, create_bucket
-from audit_archive_tests.harness import KEY_A, KEY_B, RETENTION, Harness, due_day, s3_client
+from audit_archive_dev.embedded import Stack
+from audit_archive_tests.conftest import point_archive_at
+from audit_archive_tests.harness import KEY_A, KEY_B, Harness, due_day
 
 KEY_UNKNOWN = "an-attackers-own-signing-key-0123456789abcdef"
 
@@ -59,21 +59,14 @@ class Template:
 @pytest.fixture(scope="module")
 def template(stack: Stack, mongo_client: MongoClient, tmp_path_factory) -> Iterator[Template]:
     """The archive every test starts from, built once by the real archive job."""
-    env = {
-        **stack.env(database="dbverifytemplate", bucket="b-verify-template"),
-        "AUDIT_SIGNING_KEY": KEY_A,
-        "AUDIT_HOT_RETENTION_DAYS": str(RETENTION),
-        "AUDIT_WORK_DIR": str(tmp_path_factory.mktemp("verify-template")),
-        "AUDIT_LEASE_SECONDS": "10",
-    }
     with pytest.MonkeyPatch.context() as mp:
-        for variable in list(os.environ):
-            if variable.startswith(("AUDIT_", "ARCHIVE_")) or variable == "MONGODB_URI":
-                mp.delenv(variable)
-        for variable, value in env.items():
-            mp.setenv(variable, value)
-        create_bucket(stack.s3_endpoint, env["AUDIT_COLD_BUCKET"])
-        h = Harness(env, mongo_client, s3_client(stack.s3_endpoint))
+        h = point_archive_at(
+            stack,
+            mongo_client,
+            mp,
+            "verifytemplate",
+            str(tmp_path_factory.mktemp("verify-template")),
+        )
         h.seed({day: 12 for day in DUE if day != EMPTY})
         a, b = (layout.day_bounds(d)[0] + dt.timedelta(hours=23) for d in INTERLEAVED)
         h.append([a, b, a + dt.timedelta(minutes=1), b + dt.timedelta(minutes=1)], gap_rate=0)
