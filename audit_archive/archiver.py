@@ -400,13 +400,15 @@ def encode(extracted: Extracted, prefix: str, batch_size: int, log: Log = _quiet
             timing.add("read_decode", t1 - t0)
             if batch is None:
                 break
-            rehashes = [fastcodec.event_hash(doc) for doc in batch]
+            lines, slow = fastcodec.lines(batch)
+            t2 = clock()
+            writer.write_encoded(lines)
+            t3 = clock()
+            rehashes = fastcodec.event_hashes(batch, slow)
             for doc in batch:
                 stored = doc.get("hash")
                 merkle.add(stored if isinstance(stored, str) and len(stored) == 64 else "0" * 64)
-            t2 = clock()
-            writer.write_encoded([fastcodec.line(doc) for doc in batch])
-            t3 = clock()
+            t4 = clock()
             for doc, rehash in zip(batch, rehashes, strict=True):
                 seq = doc["seq"]
                 while next_neighbor is not None and next_neighbor.seq <= seq:
@@ -424,12 +426,11 @@ def encode(extracted: Extracted, prefix: str, batch_size: int, log: Log = _quiet
                 else:
                     runs.append([seq, seq, 1])
                     in_run = True
-            t4 = clock()
-            timing.add("hash", t2 - t1)
-            timing.add("compress", writer.compress_seconds)
-            timing.add("encode", t3 - t2 - writer.compress_seconds)
-            timing.add("chain", t4 - t3)
-            writer.compress_seconds = 0.0
+            t5 = clock()
+            timing.add("encode", t2 - t1)
+            timing.add("compress", t3 - t2)
+            timing.add("hash", t4 - t3)
+            timing.add("chain", t5 - t4)
             if writer.lines // PROGRESS_EVERY != (writer.lines - len(batch)) // PROGRESS_EVERY:
                 log(f"encoded {writer.lines:,} of {x.event_count:,} events of {x.day}")
         while next_neighbor is not None:  # cannot happen (neighbors are within range)

@@ -152,18 +152,34 @@ def as_event_document(document: Mapping[str, Any]) -> dict[str, Any]:
     return bson.decode(bson.encode(document), EVENT_CODEC_OPTIONS)
 
 
-def canonical_bytes(document: Mapping[str, Any]) -> bytes:
-    """``canonical_json(event_body(document))`` for a FAST_CODEC_OPTIONS document."""
+def _reference_canonical(document: Mapping[str, Any]) -> bytes:
+    return canonical_json(event_body(as_event_document(document)))
+
+
+def _fast_canonical(document: Mapping[str, Any]) -> bytes | None:
     body = dict(document)
     body.pop("_id", None)
     body.pop("hash", None)
     try:
-        out = orjson.dumps(body, default=_canonical_default, option=_CANONICAL)
-        if not maybe_other_double(out):
-            return out
+        return orjson.dumps(body, default=_canonical_default, option=_CANONICAL)
     except orjson.JSONEncodeError:
-        pass
-    return canonical_json(event_body(as_event_document(document)))
+        return None
+
+
+def _fast_line(document: Mapping[str, Any]) -> bytes | None:
+    try:
+        out = orjson.dumps(document, default=_relaxed_default, option=_RELAXED)
+    except orjson.JSONEncodeError:
+        return None
+    return None if maybe_other_double(out) else out
+
+
+def canonical_bytes(document: Mapping[str, Any]) -> bytes:
+    """``canonical_json(event_body(document))`` for a FAST_CODEC_OPTIONS document."""
+    out = _fast_canonical(document)
+    if out is None or maybe_other_double(out):
+        return _reference_canonical(document)
+    return out
 
 
 def event_hash(document: Mapping[str, Any]) -> str:
@@ -173,10 +189,36 @@ def event_hash(document: Mapping[str, Any]) -> str:
 
 def line(document: Mapping[str, Any]) -> bytes:
     """``jsonl.relaxed_line(document)`` as UTF-8, for a FAST_CODEC_OPTIONS document."""
-    try:
-        out = orjson.dumps(document, default=_relaxed_default, option=_RELAXED)
-        if not maybe_other_double(out):
-            return out
-    except orjson.JSONEncodeError:
-        pass
-    return relaxed_line(as_event_document(document)).encode("utf-8")
+    out = _fast_line(document)
+    if out is None:
+        return relaxed_line(as_event_document(document)).encode("utf-8")
+    return out
+
+
+def lines(documents: list[Mapping[str, Any]]) -> tuple[list[bytes], set[int]]:
+    """Each document's line, and the positions of those that took the reference path
+    (pass them to :func:`event_hashes`: the others' doubles are known to be safe)."""
+    out: list[bytes] = []
+    slow: set[int] = set()
+    for i, document in enumerate(documents):
+        written = _fast_line(document)
+        if written is None:
+            slow.add(i)
+            written = relaxed_line(as_event_document(document)).encode("utf-8")
+        out.append(written)
+    return out, slow
+
+
+def event_hashes(documents: list[Mapping[str, Any]], slow: set[int]) -> list[str]:
+    """Each document's hash; ``slow`` from :func:`lines`. A document whose line carries
+    no marker has no double orjson writes unlike repr, in its body either (the body's
+    values are the line's, written by the same orjson), so its canonical bytes need no
+    second check; the dates come from the cache the lines filled."""
+    sha256 = hashlib.sha256
+    out = []
+    for i, document in enumerate(documents):
+        canonical = None if i in slow else _fast_canonical(document)
+        if canonical is None:
+            canonical = _reference_canonical(document)
+        out.append(sha256(canonical).hexdigest())
+    return out

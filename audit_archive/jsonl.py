@@ -16,7 +16,6 @@ import datetime as dt
 import hashlib
 import json
 import math
-import time
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -114,7 +113,6 @@ class GzipJsonlWriter:
         self.bytes = 0
         self.bytes_uncompressed = 0
         self.lines = 0
-        self.compress_seconds = 0.0  # read (and reset) by the archiver's phase timing
 
     def write_line(self, line: str) -> None:
         self._pending.append(line)
@@ -132,9 +130,7 @@ class GzipJsonlWriter:
         self._compress(raw)
 
     def _compress(self, raw: bytes) -> None:
-        started = time.perf_counter()
         self._emit(self._compressor.compress(raw))
-        self.compress_seconds += time.perf_counter() - started
 
     def _emit(self, data: bytes) -> None:
         if data:

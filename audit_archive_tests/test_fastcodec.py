@@ -71,8 +71,12 @@ def both(doc: dict) -> tuple[dict, dict]:
 
 def assert_same_bytes(doc: dict) -> None:
     reference, fast = both(doc)
-    assert fastcodec.event_hash(fast) == event_hash(reference)
-    assert fastcodec.line(fast) == relaxed_line(reference).encode("utf-8")
+    expected_hash, expected_line = event_hash(reference), relaxed_line(reference).encode()
+    assert fastcodec.event_hash(fast) == expected_hash
+    assert fastcodec.line(fast) == expected_line
+    lines, slow = fastcodec.lines([fast])  # the batch API the archiver uses
+    assert lines == [expected_line]
+    assert fastcodec.event_hashes([fast], slow) == [expected_hash]
 
 
 @pytest.mark.parametrize("field", sorted(k for k in EVERY_TYPE if k not in ("_id", "seq")))
@@ -120,6 +124,11 @@ def test_realistic_events_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) ->
     for original, (reference, fast) in zip(events, decoded, strict=True):
         assert fastcodec.event_hash(fast) == original["hash"]
         assert fastcodec.line(fast) == relaxed_line(reference).encode("utf-8")
+    fast_docs = [fast for _, fast in decoded]
+    lines, slow = fastcodec.lines(fast_docs)
+    assert not slow
+    assert lines == [relaxed_line(reference).encode() for reference, _ in decoded]
+    assert fastcodec.event_hashes(fast_docs, slow) == [e["hash"] for e in events]
 
 
 _keys = st.text(
