@@ -256,10 +256,10 @@ def extract(
             with open(events_path, "wb") as events_file, open(neighbors_path, "w") as nb:
                 if bounds is not None:
                     lo, hi = bounds
-                    for raw in hot.iter_day_raw(day, lo, hi):
-                        events_file.write(raw.raw)
-                        count += 1
-                        if count % PROGRESS_EVERY == 0:
+                    for batch in hot.iter_day_raw(day, lo, hi):
+                        events_file.write(batch)
+                        before, count = count, count + _count_documents(batch)
+                        if count // PROGRESS_EVERY != before // PROGRESS_EVERY:
                             log(f"extracted {count:,} events of {day_text}")
                     archived = hot.archived_edges()
                     for link in _merge_links(
@@ -292,6 +292,15 @@ def extract(
     except BaseException:
         release(stores, day_text, owner)
         raise
+
+
+def _count_documents(batch: bytes) -> int:
+    """Documents in concatenated BSON, by their length prefixes."""
+    count = pos = 0
+    while pos < len(batch):
+        pos += int.from_bytes(batch[pos : pos + 4], "little")
+        count += 1
+    return count
 
 
 def _closest(hot_link: Link | None, archived: list[Link], pick: Callable) -> Link | None:

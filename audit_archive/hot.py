@@ -91,10 +91,11 @@ class HotStore:
         hi = self.events.find_one(flt, {"seq": 1}, sort=[("seq", DESCENDING)], hint=AT_SEQ_INDEX)
         return lo["seq"], hi["seq"]
 
-    def iter_day_raw(self, day: dt.date, lo: int, hi: int) -> Iterator[RawBSONDocument]:
-        """The day's chained events in seq order, as raw BSON (decoded later, once)."""
+    def iter_day_raw(self, day: dt.date, lo: int, hi: int) -> Iterator[bytes]:
+        """The day's chained events in seq order, as raw BSON batches (each the server's
+        reply, documents concatenated): staged as they come, decoded later, once."""
         flt = {"seq": {"$gte": lo, "$lte": hi}, **day_filter(day)}
-        cursor = self.raw_events.find(flt, batch_size=DAY_CURSOR_BATCH)
+        cursor = self.events.find_raw_batches(flt, batch_size=DAY_CURSOR_BATCH)
         return cursor.sort("seq", ASCENDING).hint(SEQ_INDEX)
 
     def iter_foreign_links(self, day: dt.date, lo: int, hi: int) -> Iterator[Link]:
