@@ -1,0 +1,187 @@
+"""Chaos: runs SIGKILLed in every step, then run to completion; nothing is lost.
+
+Each run is a real process (forked from a zygote that has imported the project, see
+chaos.py), killed at a random moment after it entered a chosen step, so kills land in
+every one of the six steps. After every kill, every seeded event is still in hot or in
+a recorded part; late events keep arriving between attempts, so there is always work.
+At the end the days are run to completion and the full invariant holds.
+
+The default suite runs a short version; the long loops are marked ``slow``:
+``./dev test -m slow audit_archive_tests/test_chaos.py``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import random
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from audit_archive import layout
+from audit_archive.jsonl import parse_line
+from audit_archive_tests.chaos import STEPS, Zygote
+from audit_archive_tests.harness import Harness, due_day
+from audit_archive_tests.reliability import failure_messages
+
+# How long after a step begins to kill it: up to about that step's duration here, so
+# the kill lands inside it (or, for the shortest steps, just after).
+DELAYS = {
+    "extract": 0.15,
+    "encode": 0.15,
+    "sign": 0.005,
+    "upload_and_confirm": 0.15,
+    "record": 0.02,
+    "purge": 0.6,
+}
+CHAOS_ENV = {"AUDIT_PURGE_BATCH_SIZE": "8", "AUDIT_LEASE_SECONDS": "30"}
+
+
+@pytest.fixture
+def zygote(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> Iterator[Zygote]:
+    for name, value in CHAOS_ENV.items():
+        monkeypatch.setenv(name, value)
+        harness.env[name] = value
+    workdir = Path(tempfile.mkdtemp(prefix="audit-chaos-"))  # markers and the zygote's log
+    z = Zygote(workdir).start(harness.env)
+    yield z
+    z.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def assert_nothing_lost(harness: Harness) -> None:
+    """Mid-chaos safety: every seeded event is in hot or in a recorded, readable part
+    (an archived event may still be in hot: a purge was killed half-way)."""
+    archived = set()
+    for rec in harness.records():
+        if rec["eventCount"]:
+            text = gzip.decompress(harness.get(rec["jsonlKey"])).decode()
+            archived |= {parse_line(line)["_id"] for line in text.splitlines()}
+    hot = {d["_id"] for d in harness.events.find({}, {"_id": 1})}
+    lost = [e["seq"] for e in harness.seeded if e["_id"] not in archived | hot]
+    assert not lost, f"events lost: seq {lost}"
+
+
+def expire_dead_transactions(harness: Harness) -> None:
+    """A run killed inside a purge batch leaves its transaction open on the server;
+    mongod aborts it after transactionLifetimeLimitSeconds (60 s) and a re-run's
+    deletes wait for that. SecantusDB only reaps such transactions when another one
+    starts, so do what the server would do a minute later, now."""
+    harness.client.admin.command("killAllSessions", [])
+
+
+def late_events(harness: Harness, day: dt.date, n: int) -> None:
+    start = layout.day_bounds(day)[0]
+    harness.append([start + dt.timedelta(minutes=harness.rng.randrange(1440)) for _ in range(n)])
+
+
+def kill_loop(
+    harness: Harness, zygote: Zygote, day: dt.date, kills: int, rng: random.Random
+) -> Counter:
+    """``kills`` kills of runs of ``day``: the first round targets each step in turn,
+    later ones a random step; steps never hit are retried at their very start."""
+    landed: Counter = Counter()
+    targets = [*STEPS, *(rng.choice(STEPS) for _ in range(max(0, kills - len(STEPS))))]
+    for target in targets:
+        attempt = zygote.launch(harness.env, str(day))
+        step = zygote.kill_when(attempt, target, rng.uniform(0, DELAYS[target]))
+        if step is not None:
+            landed[step] += 1
+        expire_dead_transactions(harness)
+        assert_nothing_lost(harness)
+        late_events(harness, day, rng.randint(3, 12))
+    for step in STEPS:
+        for _ in range(5):
+            if landed[step]:
+                break
+            attempt = zygote.launch(harness.env, str(day))
+            hit = zygote.kill_when(attempt, step, 0)
+            if hit is not None:
+                landed[hit] += 1
+            expire_dead_transactions(harness)
+            assert_nothing_lost(harness)
+            late_events(harness, day, 5)
+    return landed
+
+
+def finish(harness: Harness, days: list[dt.date]) -> None:
+    for day in days:
+        result = harness.run(day)
+        assert result.success, failure_messages(result)
+
+
+def run_chaos_day(harness: Harness, zygote: Zygote, kills: int, seed: int) -> None:
+    rng = random.Random(seed)
+    day = due_day(2)
+    harness.seed({day: 200, due_day(-2): 5})
+
+    landed = kill_loop(harness, zygote, day, kills, rng)
+
+    print(f"kills by step: {dict(landed)}")
+    assert sum(landed.values()) >= kills
+    assert set(landed) >= set(STEPS), f"every step was killed at least once: {dict(landed)}"
+    finish(harness, [day])
+    assert harness.records(day)[-1]["part"] >= 2, "late events became later parts"
+    harness.assert_invariant()
+
+
+def test_runs_killed_in_every_step_then_completed_lose_nothing(
+    harness: Harness, zygote: Zygote
+) -> None:
+    run_chaos_day(harness, zygote, kills=len(STEPS), seed=7)
+
+
+@pytest.mark.slow
+def test_thirty_random_kills_of_a_day_then_completed_lose_nothing(
+    harness: Harness, zygote: Zygote
+) -> None:
+    run_chaos_day(harness, zygote, kills=30, seed=11)
+
+
+def run_backfill_chaos(harness: Harness, zygote: Zygote, kills: int, seed: int) -> None:
+    """A backfill of several days with concurrent runs (one day twice at once), with
+    random runs killed at random moments, wave after wave, until ``kills`` kills."""
+    rng = random.Random(seed)
+    days = [due_day(n) for n in (4, 3, 2)]
+    harness.seed({d: 80 for d in days} | {due_day(-2): 5})
+    landed: Counter = Counter()
+    for _ in range(kills * 3):
+        if sum(landed.values()) >= kills:
+            break
+        wave = [zygote.launch(harness.env, str(d)) for d in [*days, rng.choice(days)]]
+        victims = rng.sample(wave, k=rng.randint(1, len(wave) - 1))
+        plans = []
+        for victim in victims:  # the others keep running
+            step = rng.choice(STEPS)
+            plans.append((victim, step, rng.uniform(0, DELAYS[step])))
+        landed.update(zygote.kill_many(plans))
+        # Now, not later: a live run of the same day would wait for a dead run's purge
+        # transaction (aborting the live runs' sessions too is one more fault for them).
+        expire_dead_transactions(harness)
+        for attempt in wave:
+            zygote.wait(attempt)
+        assert_nothing_lost(harness)
+        late_events(harness, rng.choice(days), rng.randint(2, 6))
+    print(f"kills by step: {dict(landed)}")
+    assert sum(landed.values()) >= kills
+    finish(harness, days)
+    assert {r["day"] for r in harness.records()} == {layout.format_day(d) for d in days}
+    harness.assert_invariant()
+
+
+def test_a_backfill_with_concurrent_runs_killed_at_random_loses_nothing(
+    harness: Harness, zygote: Zygote
+) -> None:
+    run_backfill_chaos(harness, zygote, kills=2, seed=3)
+
+
+@pytest.mark.slow
+def test_a_long_backfill_with_concurrent_runs_killed_at_random_loses_nothing(
+    harness: Harness, zygote: Zygote
+) -> None:
+    run_backfill_chaos(harness, zygote, kills=24, seed=5)
