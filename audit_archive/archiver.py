@@ -402,7 +402,9 @@ def encode(extracted: Extracted, prefix: str, batch_size: int, log: Log = _quiet
     with GzipJsonlWriter(jsonl_path) as writer:
         while True:
             # One bounded batch per step, so each phase is timed a few times per
-            # thousand events (timing.py), not per event.
+            # thousand events (timing.py), not per event. The previous batch is let go
+            # first, so only one is ever alive.
+            batch = lines = rehashes = doc = None
             t0 = clock()
             batch = next(batches, None)
             t1 = clock()
