@@ -270,22 +270,23 @@ def _seed_copy(uri: str, events_file: Path, events: int) -> None:
         client.close()
 
 
-def _settle(uri: str, timeout: float = 300) -> None:
-    """Wait until the server answers a query promptly: after a bulk load it may still be
-    busy (checkpoints, oplog pruning), which would be charged to the next measurement."""
+def _settle(uri: str, timeout: float = 600) -> None:
+    """Wait until the server answers new connections promptly, three times in a row:
+    after a bulk load and index builds it may still be busy (checkpoints, oplog pruning),
+    which would be charged to the next measurement (or time out its first connection)."""
     from pymongo import MongoClient
 
-    client = MongoClient(uri, serverSelectionTimeoutMS=int(timeout * 1000))
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            started = time.monotonic()
+    deadline = time.monotonic() + timeout
+    prompt = 0
+    while prompt < 3 and time.monotonic() < deadline:
+        started = time.monotonic()
+        client = MongoClient(uri, serverSelectionTimeoutMS=int(timeout * 1000))
+        try:
             client.get_database()[EVENTS_COLLECTION].find_one({}, {"_id": 1})
-            if time.monotonic() - started < 0.5:
-                return
-            time.sleep(1)
-    finally:
-        client.close()
+        finally:
+            client.close()
+        prompt = prompt + 1 if time.monotonic() - started < 0.5 else 0
+        time.sleep(1)
 
 
 def _run_child(kind: str, spec: dict[str, Any], log_path: Path) -> dict[str, Any]:
@@ -361,15 +362,12 @@ def run(events: int, seed_value: int, kinds: tuple[str, ...] = KINDS) -> dict[st
     tmp = Path(tempfile.mkdtemp(prefix="audit-bench-"))
     run_id = uuid.uuid4().hex[:8]
     try:
-        if os.environ.get("MONGODB_URI"):
-            mongo_uri = os.environ["MONGODB_URI"]
-            mongo_label = "external (MONGODB_URI)"
-        else:
-            # A cache that holds a million-event day (the default is 1G).
-            mongo = start_mongo(log_path=tmp / "secantus.log", extra_args=["--cache-size", "4G"])
-            servers.append(mongo)
-            mongo_uri = f"mongodb://127.0.0.1:{mongo.port}/x?directConnection=true"
-            mongo_label = "SecantusDB (embedded, own process)"
+        external_mongo = os.environ.get("MONGODB_URI")
+        mongo_label = (
+            "external (MONGODB_URI)"
+            if external_mongo
+            else "SecantusDB (embedded, own process, a fresh one per measurement)"
+        )
         if os.environ.get("AUDIT_COLD_ENDPOINT") or os.environ.get("AUDIT_COLD_BUCKET"):
             s3 = {
                 "endpoint": os.environ.get("AUDIT_COLD_ENDPOINT", ""),
@@ -397,14 +395,26 @@ def run(events: int, seed_value: int, kinds: tuple[str, ...] = KINDS) -> dict[st
             s3["prefix"] = prefix  # removed again afterwards
         day = layout.newest_due_day(dt.datetime.now(dt.UTC), RETENTION_DAYS)
         day_text = layout.format_day(day)
-        uris = {kind: _with_database(mongo_uri, f"auditbench_{kind}") for kind in KINDS}
+        uris: dict[str, str] = {}
 
         _log(f"generating {events:,} chained events for {day_text}")
         events_file = tmp / "events.bson"
         raw_bytes = _generate(events_file, events, day, seed_value)
 
         results: dict[str, Any] = {}
+        record: dict[str, Any] = {}
         for kind in kinds:
+            mongo = None
+            if external_mongo:
+                mongo_uri = external_mongo
+            else:  # nothing left over from the previous measurement (deletes, oplog)
+                # A cache that holds a million-event day (the default is 1G).
+                mongo = start_mongo(
+                    log_path=tmp / f"secantus-{kind}.log", extra_args=["--cache-size", "4G"]
+                )
+                servers.append(mongo)
+                mongo_uri = f"mongodb://127.0.0.1:{mongo.port}/x?directConnection=true"
+            uris[kind] = _with_database(mongo_uri, f"auditbench_{kind}")
             _log(f"seeding a fresh copy for {kind}")
             _seed_copy(uris[kind], events_file, events)
             spec = {
@@ -434,13 +444,14 @@ def run(events: int, seed_value: int, kinds: tuple[str, ...] = KINDS) -> dict[st
             left = _check_purged(uris[kind], day_text)
             if left:
                 raise SystemExit(f"{kind}: {left} events of {day_text} are still in hot")
+            if kind == "archive":
+                record = _archive_record(uris["archive"])
+                if record["eventCount"] != events:
+                    raise SystemExit(f"archive recorded {record['eventCount']} events")
             _log(f"  {kind}: {results[kind]['wall_s']}s wall, {results[kind]['cpu_s']}s cpu")
-
-        record: dict[str, Any] = {}
-        if "archive" in results:
-            record = _archive_record(uris["archive"])
-            if record["eventCount"] != events:
-                raise SystemExit(f"archive recorded {record['eventCount']} events, not {events}")
+            if mongo is not None:
+                mongo.stop()
+                servers.remove(mongo)
         floor, archive, naive = (results.get(kind, {}) for kind in KINDS)
         return {
             "events": events,
@@ -461,15 +472,28 @@ def run(events: int, seed_value: int, kinds: tuple[str, ...] = KINDS) -> dict[st
             "command": "python benchmarks/bench_archive.py " + " ".join(sys.argv[1:]),
         }
     finally:
-        _cleanup(servers, uris if "uris" in locals() else {}, s3 if "s3" in locals() else None)
+        _cleanup(
+            servers,
+            uris if "uris" in locals() else {},
+            s3 if "s3" in locals() else None,
+            bool(os.environ.get("MONGODB_URI")),
+        )
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _cleanup(servers: list[Any], uris: dict[str, str], s3: dict[str, Any] | None) -> None:
-    if servers:  # embedded: everything goes with the processes
-        for server in servers:
-            server.stop()
-        return
+def _cleanup(
+    servers: list[Any], uris: dict[str, str], s3: dict[str, Any] | None, external_mongo: bool
+) -> None:
+    """Embedded servers go with their data; on external ones, what the benchmark made."""
+    for server in servers:
+        server.stop()
+    if external_mongo:
+        _drop_databases(uris)
+    if s3 is not None and s3.get("prefix"):  # set for an external S3 only
+        _delete_prefix(s3)
+
+
+def _drop_databases(uris: dict[str, str]) -> None:
     with contextlib.suppress(Exception):
         from pymongo import MongoClient
 
@@ -477,16 +501,18 @@ def _cleanup(servers: list[Any], uris: dict[str, str], s3: dict[str, Any] | None
             client = MongoClient(uri)
             client.drop_database(client.get_database().name)
             client.close()
-    if s3 is not None and s3.get("prefix"):
-        with contextlib.suppress(Exception):
-            client = _s3_client(s3)
-            pages = client.get_paginator("list_objects_v2").paginate(
-                Bucket=s3["bucket"], Prefix=s3["prefix"] + "/"
-            )
-            for page in pages:
-                keys = [{"Key": o["Key"]} for o in page.get("Contents") or ()]
-                if keys:
-                    client.delete_objects(Bucket=s3["bucket"], Delete={"Objects": keys})
+
+
+def _delete_prefix(s3: dict[str, Any]) -> None:
+    with contextlib.suppress(Exception):
+        client = _s3_client(s3)
+        pages = client.get_paginator("list_objects_v2").paginate(
+            Bucket=s3["bucket"], Prefix=s3["prefix"] + "/"
+        )
+        for page in pages:
+            keys = [{"Key": o["Key"]} for o in page.get("Contents") or ()]
+            if keys:
+                client.delete_objects(Bucket=s3["bucket"], Delete={"Objects": keys})
 
 
 def _print_table(result: dict[str, Any]) -> None:
