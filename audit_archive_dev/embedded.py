@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +47,18 @@ def _require_free(port: int, what: str, variable: str) -> None:
             f"port {port} for {what} is already in use on 127.0.0.1: stop what uses it, "
             f"or choose another port with {variable}"
         )
+
+
+def _on_a_free_port(start: Callable[[int], ServerProcess], attempts: int = 4) -> ServerProcess:
+    """Start on a free port, choosing again if another process took it in between
+    (parallel test workers choose ports at the same time)."""
+    for attempt in range(attempts):
+        try:
+            return start(free_port())
+        except (PortInUse, RuntimeError):
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _bin(name: str) -> str:
@@ -115,7 +128,17 @@ def start_mongo(
     timeout: float = 60,
 ) -> ServerProcess:
     """SecantusDB (secantusd-py), test commands enabled for configureFailPoint."""
-    port = port or free_port()
+    if port is None:
+        return _on_a_free_port(
+            lambda p: start_mongo(
+                p,
+                storage_path,
+                auth=auth,
+                log_path=log_path,
+                extra_args=extra_args,
+                timeout=timeout,
+            )
+        )
     _require_free(port, "the embedded MongoDB (SecantusDB)", "AUDIT_DEV_MONGO_PORT")
     if storage_path != ":memory:":
         Path(storage_path).mkdir(parents=True, exist_ok=True)
@@ -167,7 +190,8 @@ def start_s3(
 ) -> ServerProcess:
     """moto's S3 server (moto_server), path-style like MinIO. ``env``: extra variables for
     the server (e.g. MOTO_RECORDER_FILEPATH, see s3_persist.py)."""
-    port = port or free_port()
+    if port is None:
+        return _on_a_free_port(lambda p: start_s3(p, log_path=log_path, timeout=timeout, env=env))
     _require_free(port, "the embedded S3 server (moto)", "AUDIT_DEV_S3_PORT")
     server = ServerProcess(
         "moto S3",
