@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import bson
+from botocore.exceptions import ClientError
 
 from . import fastcodec, layout, timing
 from .canonical import EVENT_CODEC_OPTIONS
@@ -42,6 +43,9 @@ from .cold import Confirmation, ObjectMismatch
 from .errors import ChainBreakError, LeaseError, StorageError
 from .fastcodec import FAST_CODEC_OPTIONS
 from .jsonl import GzipJsonlWriter
+from .malformed import describe as describe_malformed
+from .malformed import is_integer_seq
+from .malformed import problem as malformed_problem
 from .manifest import PartSummary, build_manifest, key_id, manifest_bytes, sign_manifest
 from .merkle import MerkleBuilder
 from .reader import PartReadError, PartStream
@@ -75,6 +79,7 @@ class Extracted:
     successor: Link | None
     recovered_parts: tuple[int, ...] = ()
     recovered_deleted: int = 0
+    malformed: tuple[str, ...] = ()  # chained events left in hot, named (malformed.py)
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,7 @@ class Encoded:
     summary: PartSummary
     jsonl_path: str | None
     runs_path: str
+    malformed: tuple[str, ...] = ()  # extract's and encode's, named by _id
 
 
 @dataclass(frozen=True)
@@ -126,6 +132,7 @@ class Skip:
     reason: str
     recovered_parts: tuple[int, ...] = ()
     recovered_deleted: int = 0
+    malformed: tuple[str, ...] = ()
 
 
 # -- leases -------------------------------------------------------------------------
@@ -236,15 +243,24 @@ def extract(
             recovered, recovered_deleted = _finish_interrupted_purges(stores, day, keeper, log)
             records = hot.records(day_text)
             bounds = hot.day_seq_bounds(day)
+            # Malformed chained events are left in hot and named (malformed.py); those
+            # the seq-range queries cannot see are found here, the others while encoding.
+            malformed = hot.malformed_day_events(day, only_odd_seq=bounds is not None)
             if bounds is None and records:
                 hot.release_lease(day_text, owner)
                 parts = ", ".join(str(r["part"]) for r in records)
+                left = (
+                    f" {len(malformed)} malformed event(s) stay in hot: {'; '.join(malformed)}"
+                    if malformed
+                    else ""
+                )
                 return Skip(
                     day_text,
                     f"{day_text} is already archived (part {parts}) and has no new events: "
-                    "nothing changed.",
+                    f"nothing changed.{left}",
                     recovered,
                     recovered_deleted,
+                    tuple(malformed),
                 )
             part = max((r["part"] for r in records), default=0) + 1
             workdir = _workdir(stores, day_text, owner)
@@ -263,7 +279,7 @@ def extract(
                             log(f"extracted {count:,} events of {day_text}")
                     archived = hot.archived_edges()
                     for link in _merge_links(
-                        hot.iter_foreign_links(day, lo, hi),
+                        hot.iter_foreign_links(day, lo, hi, malformed),
                         (e for e in archived if lo <= e.seq <= hi),
                     ):
                         nb.write(json.dumps([link.seq, link.prev_hash, link.hash]) + "\n")
@@ -288,6 +304,7 @@ def extract(
                 successor=successor,
                 recovered_parts=recovered,
                 recovered_deleted=recovered_deleted,
+                malformed=tuple(dict.fromkeys(malformed)),
             )
     except BaseException:
         release(stores, day_text, owner)
@@ -371,6 +388,51 @@ def _iter_events(path: str) -> Iterator[dict[str, Any]]:
         yield from bson.decode_file_iter(f, EVENT_CODEC_OPTIONS)
 
 
+def _without_malformed(
+    batch: list[dict[str, Any]], malformed: list[str], carry: list[Link]
+) -> tuple[list[dict[str, Any]], dict[int, list[Link]]]:
+    """The batch without its malformed events (named into ``malformed``: they stay in
+    hot), and, by the position of the event that follows them, the gaps they leave: a
+    purge run stops at a gap, and a malformed event with an integer seq is still a link
+    of the chain there, checked like any event in hot. ``carry`` holds the links of
+    malformed events at the end of a batch, for the next one (or the end)."""
+    good: list[dict[str, Any]] = []
+    gaps: dict[int, list[Link]] = {}
+    gap = bool(carry)
+    for doc in batch:
+        reason = malformed_problem(doc)
+        if reason is None:
+            if gap:
+                gaps[len(good)] = carry[:]
+                carry.clear()
+                gap = False
+            good.append(doc)
+        else:
+            malformed.append(describe_malformed(doc, reason))
+            if is_integer_seq(doc.get("seq")):
+                carry.append(Link(doc["seq"], doc.get("prevHash"), doc.get("hash")))
+            gap = True
+    return (batch if len(good) == len(batch) else good), gaps
+
+
+def _feed_in_order(
+    tracker: ChainTracker,
+    extra: list[Link],
+    next_neighbor: Link | None,
+    neighbors: Iterator[Link],
+    upto: int | None,
+) -> Link | None:
+    """Feed ``extra`` links and the neighbours up to seq ``upto`` (all when None) to the
+    tracker in seq order; returns the next neighbour not yet fed."""
+    feed = list(extra)
+    while next_neighbor is not None and (upto is None or next_neighbor.seq <= upto):
+        feed.append(next_neighbor)
+        next_neighbor = next(neighbors, None)
+    for link in sorted(feed, key=lambda link: link.seq):
+        tracker.add(link)
+    return next_neighbor
+
+
 def _iter_event_batches(path: str, size: int = ENCODE_BATCH) -> Iterator[list[dict[str, Any]]]:
     """The staged events decoded for fastcodec, a bounded batch at a time."""
     with open(path, "rb") as f:
@@ -387,7 +449,7 @@ def encode(extracted: Extracted, prefix: str, batch_size: int, log: Log = _quiet
     if x.event_count == 0:
         Path(runs_path).write_text("[]")
         summary = PartSummary(x.day, x.part, 0, None, None, None, None, [], None, None, None, 0, 0)
-        return Encoded(x, summary, None, runs_path)
+        return Encoded(x, summary, None, runs_path, x.malformed)
     key = layout.jsonl_key(prefix, x.day, x.part)
     jsonl_path = os.path.join(x.workdir, f"part-{x.part:04d}.jsonl.gz")
     tracker = ChainTracker(x.predecessor)
@@ -397,6 +459,10 @@ def encode(extracted: Extracted, prefix: str, batch_size: int, log: Log = _quiet
     neighbors = _read_neighbors(x.neighbors_path)
     next_neighbor = next(neighbors, None)
     in_run = False
+    malformed = list(x.malformed)
+    skipped = 0  # staged events left out of the part (malformed: left in hot)
+    last_seq = last_id = None  # to name both events of a duplicate seq (a chain break)
+    carry: list[Link] = []  # malformed chain links not yet fed to the tracker
     clock = timing.clock
     batches = _iter_event_batches(x.events_path)
     with GzipJsonlWriter(jsonl_path) as writer:
@@ -411,6 +477,12 @@ def encode(extracted: Extracted, prefix: str, batch_size: int, log: Log = _quiet
             timing.add("read_decode", t1 - t0)
             if batch is None:
                 break
+            staged = len(batch)
+            batch, gaps = _without_malformed(batch, malformed, carry)
+            skipped += staged - len(batch)
+            if not batch:
+                in_run = False
+                continue
             lines, slow = fastcodec.lines(batch)
             t2 = clock()
             writer.write_encoded(lines)
@@ -420,8 +492,15 @@ def encode(extracted: Extracted, prefix: str, batch_size: int, log: Log = _quiet
                 stored = doc.get("hash")
                 merkle.add(stored if isinstance(stored, str) and len(stored) == 64 else "0" * 64)
             t4 = clock()
-            for doc, rehash in zip(batch, rehashes, strict=True):
+            for i, (doc, rehash) in enumerate(zip(batch, rehashes, strict=True)):
                 seq = doc["seq"]
+                if gaps and i in gaps:  # malformed events sat here (left in hot)
+                    in_run = False
+                    next_neighbor = _feed_in_order(tracker, gaps[i], next_neighbor, neighbors, seq)
+                if seq == last_seq:
+                    for dup in ({"_id": last_id, "seq": seq}, doc):
+                        malformed.append(describe_malformed(dup, "duplicate seq"))
+                last_seq, last_id = seq, doc.get("_id")
                 while next_neighbor is not None and next_neighbor.seq <= seq:
                     tracker.add(next_neighbor)
                     in_run = False
@@ -444,15 +523,13 @@ def encode(extracted: Extracted, prefix: str, batch_size: int, log: Log = _quiet
             timing.add("chain", t5 - t4)
             if writer.lines // PROGRESS_EVERY != (writer.lines - len(batch)) // PROGRESS_EVERY:
                 log(f"encoded {writer.lines:,} of {x.event_count:,} events of {x.day}")
-        while next_neighbor is not None:  # cannot happen (neighbors are within range)
-            tracker.add(next_neighbor)
-            next_neighbor = next(neighbors, None)
+        next_neighbor = _feed_in_order(tracker, carry, next_neighbor, neighbors, None)
         tracker.finish(x.successor)
         written = writer.close()
-    if written.lines != x.event_count:
+    if written.lines != x.event_count - skipped:
         raise StorageError(f"staged {x.event_count} events but encoded {written.lines}")
     if tracker.breaks:
-        raise ChainBreakError(tracker.breaks)
+        raise ChainBreakError(tracker.breaks, tuple(dict.fromkeys(malformed)))
     Path(runs_path).write_text(json.dumps(runs))
     summary = PartSummary(
         day=x.day,
@@ -469,7 +546,7 @@ def encode(extracted: Extracted, prefix: str, batch_size: int, log: Log = _quiet
         jsonl_bytes=written.bytes,
         jsonl_bytes_uncompressed=written.bytes_uncompressed,
     )
-    return Encoded(x, summary, jsonl_path, runs_path)
+    return Encoded(x, summary, jsonl_path, runs_path, tuple(dict.fromkeys(malformed)))
 
 
 # -- step 3: sign ---------------------------------------------------------------------
@@ -505,6 +582,7 @@ def upload_and_confirm(stores: Stores, signed: Signed, log: Log = _quiet) -> Upl
                 f"part {s.part} of {x.day} was recorded by another run while this one worked; "
                 "nothing was uploaded or deleted. Re-run the day to converge."
             )
+        _abort_stale_uploads(stores, signed.manifest_key.rsplit("/", 1)[0] + "/", x.day, log)
         objects = []
         if s.event_count:
             objects.append(
@@ -544,6 +622,22 @@ def upload_and_confirm(stores: Stores, signed: Signed, log: Log = _quiet) -> Upl
             except ObjectMismatch as e:
                 raise StorageError(f"upload not confirmed: {e}; nothing was deleted") from None
     return Uploaded(signed, tuple(confirmations), tuple(skipped))
+
+
+def _abort_stale_uploads(stores: Stores, day_prefix: str, day: str, log: Log) -> None:
+    """A run killed in the middle of a multipart upload leaves it incomplete (billed,
+    invisible). We hold the day's lease, so any upload under the day's prefix belongs
+    to an earlier, dead attempt: abort it. Best effort: without the permission to list
+    uploads, a bucket lifecycle rule (AbortIncompleteMultipartUpload) cleans them up."""
+    try:
+        stale = stores.cold.incomplete_uploads(day_prefix)
+    except ClientError as e:
+        log(f"could not list incomplete uploads of {day} ({e.response['Error'].get('Code')})")
+        return
+    for upload in stale:
+        stores.cold.abort_upload(upload["Key"], upload["UploadId"])
+    if stale:
+        log(f"aborted {len(stale)} incomplete upload(s) an earlier attempt at {day} left")
 
 
 # -- step 5: record -----------------------------------------------------------------

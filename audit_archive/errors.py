@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class AuditArchiveError(Exception):
     """Base class: anything this package raises on purpose."""
@@ -19,9 +21,11 @@ class ConfigError(AuditArchiveError):
 class ChainBreakError(AuditArchiveError):
     """The events are not an intact piece of the chain; nothing may be deleted."""
 
-    def __init__(self, breaks: list[tuple[int, str]]) -> None:
-        # (seq, reason) for every event involved, in the order found.
+    def __init__(self, breaks: list[tuple[int, str]], malformed: Sequence[str] = ()) -> None:
+        # (seq, reason) for every event involved, in the order found; ``malformed``
+        # names (by _id) the malformed events around the break, which stay in hot.
         self.breaks = breaks
+        self.malformed = tuple(malformed)
         self.seqs = sorted({seq for seq, _ in breaks})
         if len(breaks) == 1:
             seq, reason = breaks[0]
@@ -30,6 +34,8 @@ class ChainBreakError(AuditArchiveError):
             shown = "; ".join(f"seq {seq}: {reason}" for seq, reason in breaks[:20])
             more = f"; and {len(breaks) - 20} more" if len(breaks) > 20 else ""
             what = f"chain break at seq {format_seq_ranges(self.seqs)} ({shown}{more})"
+        if self.malformed:
+            what += f". Malformed events, left in hot: {'; '.join(self.malformed[:20])}"
         super().__init__(
             f"{what}. Nothing was deleted. Investigate the events named (audit-archive "
             "verify --deep shows the archived side), then re-run the day."

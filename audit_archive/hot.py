@@ -21,6 +21,7 @@ from pymongo.errors import DuplicateKeyError, OperationFailure
 from .canonical import EVENT_CODEC_OPTIONS
 from .chain import Link
 from .layout import day_bounds
+from .malformed import HEX64_PATTERN, WELL_FORMED_SEQ_TYPES, describe, is_integer_seq, problem
 
 CHAINED = {"hash": {"$type": "string"}}
 # Documents per getMore while streaming a day: bounds the client's memory (~1 MB).
@@ -31,6 +32,9 @@ DAY_CURSOR_BATCH = 2000
 AT_SEQ_INDEX = "archive_at_seq"
 SEQ_INDEX = "archive_seq"
 _LINK_FIELDS = {"_id": 0, "seq": 1, "prevHash": 1, "hash": 1}
+_NAMED_FIELDS = {"_id": 1, "seq": 1, "at": 1, "prevHash": 1, "hash": 1}
+INTEGER_SEQ = {"$type": WELL_FORMED_SEQ_TYPES}
+MALFORMED_LISTED = 100  # malformed events named per query (the rest are counted)
 
 
 def day_filter(day: dt.date) -> dict[str, Any]:
@@ -83,8 +87,9 @@ class HotStore:
     # -- events -----------------------------------------------------------------
 
     def day_seq_bounds(self, day: dt.date) -> tuple[int, int] | None:
-        """Lowest and highest seq among the day's chained events still in hot."""
-        flt = day_filter(day)
+        """Lowest and highest seq among the day's well-formed chained events still in hot
+        (integer seq, 64-hex hash): a malformed one must not widen or empty the range."""
+        flt = {**day_filter(day), "seq": INTEGER_SEQ, "hash": {"$regex": HEX64_PATTERN}}
         lo = self.events.find_one(flt, {"seq": 1}, sort=[("seq", ASCENDING)], hint=AT_SEQ_INDEX)
         if lo is None:
             return None
@@ -98,22 +103,56 @@ class HotStore:
         cursor = self.events.find_raw_batches(flt, batch_size=DAY_CURSOR_BATCH)
         return cursor.sort("seq", ASCENDING).hint(SEQ_INDEX)
 
-    def iter_foreign_links(self, day: dt.date, lo: int, hi: int) -> Iterator[Link]:
-        """Chained events of other days whose seq falls inside [lo, hi]."""
+    def iter_foreign_links(
+        self, day: dt.date, lo: int, hi: int, malformed: list[str] | None = None
+    ) -> Iterator[Link]:
+        """Chained events of other days (or of no day) whose seq falls inside [lo, hi].
+
+        One with a seq that is not an integer has no place in the chain and is left out;
+        one without a date ``at`` belongs to no day but still links the chain. Both are
+        named in ``malformed``: no day's run will ever archive them."""
         start, end = day_bounds(day)
         flt = {
             "seq": {"$gte": lo, "$lte": hi},
             **CHAINED,
             "at": {"$not": {"$gte": start, "$lt": end}},
         }
-        cursor = self.events.find(flt, _LINK_FIELDS, batch_size=5000)
+        cursor = self.events.find(flt, _NAMED_FIELDS, batch_size=5000)
         for doc in cursor.sort("seq", ASCENDING).hint(SEQ_INDEX):
-            yield Link(doc.get("seq"), doc.get("prevHash"), doc.get("hash"))
+            reason = problem(doc)
+            if reason is not None and malformed is not None and "hash" not in reason:
+                malformed.append(describe(doc, reason))  # a bad hash: its own day names it
+            if is_integer_seq(doc.get("seq")):
+                yield Link(doc.get("seq"), doc.get("prevHash"), doc.get("hash"))
+
+    def malformed_day_events(self, day: dt.date, *, only_odd_seq: bool) -> list[str]:
+        """The day's chained events whose seq is not an integer and lies outside the
+        integer seqs (missing, null, a string, a double below them...): the seq-range
+        queries never see those. Two index probes tell whether there are any; only then
+        is the day listed. With ``only_odd_seq`` False, every malformed event of the day
+        is listed (cheap when the day's well-formed events are gone)."""
+        flt = day_filter(day)
+        if only_odd_seq:
+            ends = [
+                self.events.find_one(flt, {"seq": 1}, sort=[("seq", way)], hint=AT_SEQ_INDEX)
+                for way in (ASCENDING, DESCENDING)
+            ]
+            if all(d is None or is_integer_seq(d.get("seq")) for d in ends):
+                return []
+            flt = {**flt, "seq": {"$not": INTEGER_SEQ}}
+        out = []
+        for doc in self.events.find(flt, _NAMED_FIELDS, hint=AT_SEQ_INDEX).sort("seq", ASCENDING):
+            reason = problem(doc)
+            if reason is not None:
+                out.append(describe(doc, reason))
+        if len(out) > MALFORMED_LISTED:
+            out = [*out[:MALFORMED_LISTED], f"and {len(out) - MALFORMED_LISTED} more"]
+        return out
 
     def hot_predecessor(self, seq: int) -> Link | None:
         return _link(
             self.events.find_one(
-                {"seq": {"$lt": seq}, **CHAINED},
+                {"seq": {"$lt": seq, **INTEGER_SEQ}, **CHAINED},
                 _LINK_FIELDS,
                 sort=[("seq", DESCENDING)],
                 hint=SEQ_INDEX,
@@ -123,7 +162,7 @@ class HotStore:
     def hot_successor(self, seq: int) -> Link | None:
         return _link(
             self.events.find_one(
-                {"seq": {"$gt": seq}, **CHAINED},
+                {"seq": {"$gt": seq, **INTEGER_SEQ}, **CHAINED},
                 _LINK_FIELDS,
                 sort=[("seq", ASCENDING)],
                 hint=SEQ_INDEX,

@@ -122,9 +122,18 @@ def to_jsonl_gz(
         )
     s = encoded.summary
     seconds = time.monotonic() - started
+    left: dict[str, Any] = {}
+    if encoded.malformed:
+        # Chained events that cannot be archived as they are: named, never deleted.
+        context.log.warning(
+            f"{len(encoded.malformed)} malformed event(s) of {extracted.day} are left in "
+            f"hot (the chain around them verifies): {'; '.join(encoded.malformed)}"
+        )
+        left["malformed_left_in_hot"] = MetadataValue.text("\n".join(encoded.malformed))
     return Output(
         encoded,
         metadata={
+            **left,
             "events": s.event_count,
             "bytes_uncompressed": MetadataValue.int(s.jsonl_bytes_uncompressed),
             "bytes_compressed": MetadataValue.int(s.jsonl_bytes),

@@ -185,3 +185,33 @@ def test_a_long_backfill_with_concurrent_runs_killed_at_random_loses_nothing(
     harness: Harness, zygote: Zygote
 ) -> None:
     run_backfill_chaos(harness, zygote, kills=24, seed=5)
+
+
+def test_a_run_killed_mid_multipart_upload_leaves_nothing_behind_after_the_rerun(
+    harness: Harness, zygote: Zygote, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGKILL gives the client no chance to abort its upload: the next run of the day
+    (holding the day's lease) aborts what an earlier attempt left under the day."""
+    from audit_archive_tests.reliability import MIB, append_events, random_text
+
+    monkeypatch.setenv("AUDIT_COLD_PART_SIZE_MIB", "5")
+    harness.env["AUDIT_COLD_PART_SIZE_MIB"] = "5"
+    day = due_day(2)
+    start = layout.day_bounds(day)[0]
+    append_events(
+        harness,
+        [start + dt.timedelta(hours=h) for h in range(8)],
+        lambda i: {"blob": random_text(harness, MIB)},
+    )
+    attempt = zygote.launch(harness.env, str(day))
+    for _ in range(30_000):  # until the child is in the middle of its multipart upload
+        if harness.s3.list_multipart_uploads(Bucket=harness.bucket).get("Uploads"):
+            break
+        assert attempt.pid not in zygote.exits, "the run ended before uploading in parts"
+    assert zygote.kill(attempt) == "upload_and_confirm"
+    assert harness.s3.list_multipart_uploads(Bucket=harness.bucket).get("Uploads")
+    assert_nothing_lost(harness)
+
+    finish(harness, [day])
+    assert harness.s3.list_multipart_uploads(Bucket=harness.bucket).get("Uploads") is None
+    harness.assert_invariant()

@@ -1,0 +1,51 @@
+"""Chained events that cannot be archived as they are: what is wrong with one, in words.
+
+An event is chained when it has a string ``hash`` (SPEC 1), but a chained event may
+still be malformed: no ``at`` or an ``at`` that is not a date (it belongs to no day),
+a ``seq`` that is not an integer (it has no place in the chain), or a ``hash`` that is
+not 64 hex characters (no event can re-hash to it). Such an event is never archived
+and never deleted; the run names it by ``_id`` and archives the rest of the day only
+when the chain around it still verifies. A duplicate ``seq`` is a chain break (the
+chain cannot say which event is the real one), so it fails the run, deleting nothing.
+
+Pure: no I/O. The queries that find these events live in hot.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from bson.datetime_ms import DatetimeMS
+
+from .chain import HEX64
+
+WELL_FORMED_SEQ_TYPES = ["int", "long"]  # BSON types of a usable seq ($type aliases)
+HEX64_PATTERN = HEX64.pattern
+
+
+def is_integer_seq(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def problem(doc: Mapping[str, Any]) -> str | None:
+    """Why this chained event cannot be archived, or None when it can."""
+    if "at" not in doc:
+        return "has no `at`"
+    if not isinstance(doc["at"], dt.datetime | DatetimeMS):
+        return f"`at` is not a date ({type(doc['at']).__name__})"
+    if "seq" not in doc:
+        return "has no `seq`"
+    if not is_integer_seq(doc["seq"]):
+        return f"`seq` is not an integer ({type(doc['seq']).__name__} {doc['seq']!r})"
+    stored = doc.get("hash")
+    if not isinstance(stored, str) or not HEX64.match(stored):
+        return "`hash` is not 64 lowercase hex characters"
+    return None
+
+
+def describe(doc: Mapping[str, Any], reason: str) -> str:
+    """One line that names the event by ``_id`` (and ``seq`` when it has one)."""
+    seq = f", seq {doc['seq']!r}" if "seq" in doc else ""
+    return f"_id {doc.get('_id')!r}{seq}: {reason}"
