@@ -83,11 +83,14 @@ def late_events(harness: Harness, day: dt.date, n: int) -> None:
 def kill_loop(
     harness: Harness, zygote: Zygote, day: dt.date, kills: int, rng: random.Random
 ) -> Counter:
-    """``kills`` kills of runs of ``day``: the first round targets each step in turn,
-    later ones a random step; steps never hit are retried at their very start."""
+    """Runs of ``day`` killed until ``kills`` kills have landed: the first round targets
+    each step in turn, later ones a random step, at a random moment inside it; a step
+    never hit is then targeted at its very start."""
     landed: Counter = Counter()
-    targets = [*STEPS, *(rng.choice(STEPS) for _ in range(max(0, kills - len(STEPS))))]
-    for target in targets:
+    for attempt_number in range(kills * 3):
+        if sum(landed.values()) >= kills:
+            break
+        target = STEPS[attempt_number] if attempt_number < len(STEPS) else rng.choice(STEPS)
         attempt = zygote.launch(harness.env, str(day))
         step = zygote.kill_when(attempt, target, rng.uniform(0, DELAYS[target]))
         if step is not None:
