@@ -116,7 +116,9 @@ def check_stores(stores: Stores) -> None:
     try:
         with pymongo.timeout(MONGO_TIMEOUT_MS / 1000):
             stores.hot.ping()
-            stores.hot.events.find_one({}, {"_id": 1})
+            # Proves read access without a scan: a server that materializes a result
+            # before its limit (SecantusDB) would read the whole collection for {}.
+            stores.hot.events.find_one({"_id": None}, {"_id": 1})
     except OperationFailure as e:
         if e.code in (13, 18):
             raise ConfigError(

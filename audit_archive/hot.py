@@ -90,11 +90,14 @@ class HotStore:
         """Lowest and highest seq among the day's well-formed chained events still in hot
         (integer seq, 64-hex hash): a malformed one must not widen or empty the range."""
         flt = {**day_filter(day), "seq": INTEGER_SEQ, "hash": {"$regex": HEX64_PATTERN}}
-        lo = self.events.find_one(flt, {"seq": 1}, sort=[("seq", ASCENDING)], hint=AT_SEQ_INDEX)
-        if lo is None:
+        # One pass over the day for both bounds (two sorted find_ones were two passes).
+        bounds = {"_id": None, "lo": {"$min": "$seq"}, "hi": {"$max": "$seq"}}
+        found = list(
+            self.events.aggregate([{"$match": flt}, {"$group": bounds}], hint=AT_SEQ_INDEX)
+        )
+        if not found:
             return None
-        hi = self.events.find_one(flt, {"seq": 1}, sort=[("seq", DESCENDING)], hint=AT_SEQ_INDEX)
-        return lo["seq"], hi["seq"]
+        return found[0]["lo"], found[0]["hi"]
 
     def iter_day_raw(self, day: dt.date, lo: int, hi: int) -> Iterator[bytes]:
         """The day's chained events in seq order, as raw BSON batches (each the server's

@@ -37,6 +37,7 @@ def plot(results: list[dict], out: Path) -> None:
             for x, y in points:
                 mem.annotate(f"{y:.0f}", (x, y), textcoords="offset points", xytext=(0, 6))
     mem.set_xscale("log")
+    mem.set_ylim(bottom=0)
     mem.set_xlabel("events in the day")
     mem.set_ylabel("peak RSS (MiB)")
     mem.set_title("Peak memory")
