@@ -133,7 +133,9 @@ def check_stores(stores: Stores) -> None:
         problem = stores.cold.bucket_error()
     except EndpointConnectionError:
         raise ConfigError(
-            "AUDIT_COLD_ENDPOINT", f"S3 endpoint {stores.settings.cold_endpoint} is not reachable"
+            "AUDIT_COLD_ENDPOINT",
+            # redact: an endpoint may carry userinfo (http://user:secret@host)
+            redact(f"S3 endpoint {stores.settings.cold_endpoint} is not reachable", secrets),
         ) from None
     except (BotoCoreError, ClientError) as e:
         raise ConfigError("AUDIT_COLD_ENDPOINT", redact(f"S3 error: {e}", secrets)) from None

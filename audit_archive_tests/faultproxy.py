@@ -68,6 +68,10 @@ class Seen:
     path: str
     query: str
     outcome: str  # "forwarded 200", "status 503", "drop", "cut", "corrupt -> 400", ...
+    headers: tuple[tuple[str, str], ...] = ()  # the x-amz-* request headers (lower-case)
+
+    def header(self, name: str) -> str | None:
+        return dict(self.headers).get(name.lower())
 
     @property
     def params(self) -> dict[str, list[str]]:
@@ -170,6 +174,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # quiet
         pass
 
+    def _seen(self, method: str, path: str, query: str, outcome: str) -> Seen:
+        amz = tuple(
+            (k.lower(), v) for k, v in self.headers.items() if k.lower().startswith("x-amz-")
+        )
+        return Seen(method, path, query, outcome, amz)
+
     def _read_body(self, limit: int | None = None) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             out = bytearray()
@@ -192,17 +202,17 @@ class _Handler(BaseHTTPRequestHandler):
         if action == "cut":
             length = int(self.headers.get("Content-Length") or 0)
             self._read_body(limit=length // 2)
-            self.owner._record(Seen(method, path, query, "cut"))
+            self.owner._record(self._seen(method, path, query, "cut"))
             self._abort_connection()
             return
         body = self._read_body()
         if action == "drop":
-            self.owner._record(Seen(method, path, query, "drop"))
+            self.owner._record(self._seen(method, path, query, "drop"))
             self._abort_connection()
             return
         if action == "status":
             assert rule is not None
-            self.owner._record(Seen(method, path, query, f"status {rule.status}"))
+            self.owner._record(self._seen(method, path, query, f"status {rule.status}"))
             self._send_error(rule.status, rule.code or _ERROR_CODES.get(rule.status, "Error"))
             return
         if action == "corrupt" and body:
@@ -210,7 +220,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = body[:middle] + bytes([body[middle] ^ 0x01]) + body[middle + 1 :]
         status, headers, payload = self._forward(method, body)
         prefix = "corrupt -> " if action == "corrupt" else "forwarded "
-        self.owner._record(Seen(method, path, query, f"{prefix}{status}"))
+        self.owner._record(self._seen(method, path, query, f"{prefix}{status}"))
         self.send_response(status)
         for name, value in headers:
             if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":

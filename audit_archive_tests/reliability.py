@@ -64,7 +64,11 @@ def failure_messages(result: Any) -> str:
         if not e.is_failure:
             continue
         error = getattr(e.event_specific_data, "error", None) if e.event_specific_data else None
-        out.append(str(error.message if error else e.message))
+        if error is None:
+            out.append(str(e.message))
+        while error is not None:  # a resource's error is the cause of Dagster's own
+            out.append(str(error.message))
+            error = error.cause
     return "\n".join(out)
 
 
@@ -124,3 +128,87 @@ def day_of(events: Iterable[dict[str, Any]], day: dt.date) -> list[dict[str, Any
 def iter_days(first: dt.date, count: int) -> Iterator[dt.date]:
     for i in range(count):
         yield first + dt.timedelta(days=i)
+
+
+def start_secure_mongo(
+    workdir: Path, users: dict[str, tuple[str, list[Any]]], database: str
+) -> tuple[ServerProcess, Path]:
+    """SecantusDB with SCRAM and TLS (certificates made here with trustme).
+
+    As secantusd-py --help says: start without --auth, create the users (name ->
+    (password, roles)), stop, and start again (same storage) with --auth and the TLS
+    files. Returns the server and the CA file clients must trust."""
+    import time
+
+    import trustme
+    from pymongo import MongoClient
+    from pymongo.errors import OperationFailure
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    ca_file, cert_file, key_file = workdir / "ca.pem", workdir / "cert.pem", workdir / "key.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    cert.cert_chain_pems[0].write_to_path(str(cert_file))
+    cert.private_key_pem.write_to_path(str(key_file))
+    storage = workdir / "data"
+    binary = str(Path(sys.executable).parent / "secantusd-py")
+
+    def spawn(port: int, *extra: str) -> ServerProcess:
+        args = [binary, "--host", "127.0.0.1", "--port", str(port), "--storage-path"]
+        args += [str(storage), "--log-level", "WARNING", *extra]
+        log = open(workdir / "secantus.log", "ab")  # noqa: SIM115
+        process = subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        return ServerProcess("SecantusDB (auth, TLS)", port, process, workdir / "secantus.log")
+
+    def wait_ready(server: ServerProcess, **tls: Any) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if server.process.poll() is not None:
+                raise RuntimeError((workdir / "secantus.log").read_text()[-2000:])
+            client = MongoClient(
+                host="127.0.0.1",
+                port=server.port,
+                directConnection=True,
+                serverSelectionTimeoutMS=500,
+                **tls,
+            )
+            try:
+                client.admin.command("ping")
+                return
+            except OperationFailure:  # auth required: it is up
+                return
+            except Exception:
+                time.sleep(0.1)
+            finally:
+                client.close()
+        server.stop()
+        raise RuntimeError("the secure SecantusDB did not start")
+
+    port = free_port()
+    plain = spawn(port)
+    try:
+        wait_ready(plain)
+        client = MongoClient(host="127.0.0.1", port=port, directConnection=True)
+        for user, (password, roles) in users.items():
+            client.admin.command("createUser", user, pwd=password, roles=roles)
+        client.close()
+    finally:
+        plain.stop()
+    secure = spawn(
+        port, "--auth", "--tls-cert-file", str(cert_file), "--tls-key-file", str(key_file)
+    )
+    wait_ready(secure, tls=True, tlsCAFile=str(ca_file))
+    return secure, ca_file
+
+
+def secure_uri(server: ServerProcess, ca_file: Path, user: str, password: str, db: str) -> str:
+    return (
+        f"mongodb://{user}:{password}@127.0.0.1:{server.port}/{db}"
+        f"?authSource=admin&tls=true&tlsCAFile={ca_file}&directConnection=true"
+    )

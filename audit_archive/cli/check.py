@@ -7,6 +7,7 @@ import argparse
 
 from ..clients import open_stores
 from ..manifest import key_id
+from ..redact import redact
 from ..settings import DefinitionSettings, Settings
 
 
@@ -27,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
         stores.hot.ensure_indexes()
     finally:
         stores.close()
-    where = settings.cold_endpoint or "AWS S3"
+    where = redact(settings.cold_endpoint or "AWS S3", settings.secrets)  # userinfo masked
     print(
         f"ok: MongoDB database {settings.database!r} reachable; bucket "
         f"{settings.cold_bucket!r} at {where} usable; signing key id "
