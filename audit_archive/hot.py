@@ -178,7 +178,10 @@ class HotStore:
         )
 
     def oldest_hot_seq(self) -> int | None:
-        doc = self.events.find_one(CHAINED, {"seq": 1}, sort=[("seq", ASCENDING)])
+        # Integer seqs only: a malformed event without one (null sorts first) is no bound.
+        doc = self.events.find_one(
+            {**CHAINED, "seq": INTEGER_SEQ}, {"seq": 1}, sort=[("seq", ASCENDING)]
+        )
         return None if doc is None else doc["seq"]
 
     # -- verification (read-only) ----------------------------------------------------

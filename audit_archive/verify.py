@@ -60,6 +60,9 @@ DEEP_WORKERS = 3  # each holds one 1 MiB chunk and one line: memory stays flat
 REWRITE_MARGIN = dt.timedelta(minutes=10)
 
 
+MALFORMED_LISTING_MAX = 10_000  # overdue events read to name the malformed among them
+
+
 class Status(StrEnum):
     VALID = "valid"
     EMPTY = "empty"
@@ -1020,11 +1023,19 @@ def verify(
         for day, count in stores.hot.chained_days(start, end):
             day_text = layout.format_day(day)
             if day_text in reports:
+                # Malformed events (malformed.py) stay in hot for good: name them. Listing
+                # reads the day's hot events, so only for a day that is mostly archived.
+                malformed = (
+                    stores.hot.malformed_day_events(day, only_odd_seq=False)
+                    if count <= MALFORMED_LISTING_MAX
+                    else []
+                )
+                named = f"; malformed, never archived: {'; '.join(malformed)}" if malformed else ""
                 reports[day_text].findings.append(
                     Finding(
                         Status.OVERDUE,
                         f"{count} chained event(s) of this due day are still in hot: re-run "
-                        "the day to archive them",
+                        f"the day to archive them{named}",
                     )
                 )
 

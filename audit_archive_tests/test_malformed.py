@@ -19,7 +19,9 @@ from bson import Decimal128, Int64, ObjectId
 
 from audit_archive import layout
 from audit_archive.canonical import event_hash
+from audit_archive.clients import open_stores
 from audit_archive.malformed import problem
+from audit_archive.verify import Status, verify
 from audit_archive_dev import seed
 from audit_archive_tests.harness import Harness, due_day
 from audit_archive_tests.reliability import all_run_text, failure_messages
@@ -133,6 +135,16 @@ def test_malformed_events_are_left_in_hot_and_named_while_the_rest_is_archived(
     assert again.success
     assert [r["part"] for r in harness.records(day)] == [1]
     assert repr(docs[15]["_id"]) in all_run_text(again)
+    # verify lists them: the day is overdue for good, and says which events and why.
+    stores = open_stores(harness.settings)
+    try:
+        [report] = verify(stores, day, day).days
+    finally:
+        stores.close()
+    assert report.status == Status.OVERDUE
+    listed = " ".join(f.message for f in report.findings)
+    for doc in (docs[15], *odd):  # the malformed events that belong to this day
+        assert repr(doc["_id"]) in listed, listed
     harness.assert_invariant(
         left_in_hot=[d["_id"] for d in malformed], off_chain=[d["_id"] for d in odd]
     )
