@@ -100,7 +100,8 @@ def test_a_plain_connection_to_the_tls_server_is_refused(
     uri = f"mongodb://{ARCHIVER}:{quoted(ARCHIVER_PASSWORD)}@127.0.0.1:{server.port}/{DATABASE}"
     settings = Settings.from_env(
         {
-            "MONGODB_URI": uri + "?authSource=admin&directConnection=true",
+            "MONGODB_URI": uri
+            + "?authSource=admin&directConnection=true&serverSelectionTimeoutMS=500",
             "AUDIT_SIGNING_KEY": "k" * 40,
         }
     )
