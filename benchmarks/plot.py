@@ -70,13 +70,39 @@ def plot(results: list[dict], out: Path) -> None:
     fig.savefig(out, dpi=110)
 
 
+def _cell(result: dict, kind: str) -> str:
+    if kind not in result:
+        return "not run"
+    r = result[kind]
+    return f"{r['wall_s']:,.1f} s / {r['cpu_s']:,.2f} s / {r['peak_rss_mib']:,.0f} MiB"
+
+
+def table(results: list[dict]) -> str:
+    """The README's table: wall / CPU / peak RSS of each, and the ratios."""
+    lines = [
+        "| events | floor (wall / CPU / peak RSS) | archive | naive "
+        "| archive wall vs floor | archive CPU vs naive | archive RSS vs naive |",
+        "| ---: | --- | --- | --- | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        ratios = r["ratios"]
+        lines.append(
+            f"| {r['events']:,} | {_cell(r, 'floor')} | {_cell(r, 'archive')} "
+            f"| {_cell(r, 'naive')} | {ratios['archive_wall_vs_floor'] or '-'} "
+            f"| {ratios['archive_cpu_vs_naive'] or '-'} | {ratios['archive_rss_vs_naive'] or '-'} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="+", type=Path, help="bench_archive.py --json outputs")
     parser.add_argument("-o", "--out", type=Path, default=Path("benchmarks/results/benchmark.png"))
+    parser.add_argument("--table", action="store_true", help="also print the Markdown table")
     args = parser.parse_args(argv)
-    plot(load(args.results), args.out)
-    print(args.out)
+    results = load(args.results)
+    plot(results, args.out)
+    print(table(results) if args.table else args.out)
     return 0
 
 
