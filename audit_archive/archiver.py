@@ -242,10 +242,14 @@ def extract(
         with LeaseKeeper(stores, day_text, owner) as keeper:
             recovered, recovered_deleted = _finish_interrupted_purges(stores, day, keeper, log)
             records = hot.records(day_text)
-            bounds = hot.day_seq_bounds(day)
+            bounds, odd_seqs = hot.day_scan(day)
             # Malformed chained events are left in hot and named (malformed.py); those
             # the seq-range queries cannot see are found here, the others while encoding.
-            malformed = hot.malformed_day_events(day, only_odd_seq=bounds is not None)
+            malformed = (
+                (hot.malformed_day_events(day, only_odd_seq=True) if odd_seqs else [])
+                if bounds is not None
+                else hot.malformed_day_events(day, only_odd_seq=False)
+            )
             if bounds is None and records:
                 hot.release_lease(day_text, owner)
                 parts = ", ".join(str(r["part"]) for r in records)

@@ -89,15 +89,32 @@ class HotStore:
     def day_seq_bounds(self, day: dt.date) -> tuple[int, int] | None:
         """Lowest and highest seq among the day's well-formed chained events still in hot
         (integer seq, 64-hex hash): a malformed one must not widen or empty the range."""
-        flt = {**day_filter(day), "seq": INTEGER_SEQ, "hash": {"$regex": HEX64_PATTERN}}
-        # One pass over the day for both bounds (two sorted find_ones were two passes).
-        bounds = {"_id": None, "lo": {"$min": "$seq"}, "hi": {"$max": "$seq"}}
-        found = list(
-            self.events.aggregate([{"$match": flt}, {"$group": bounds}], hint=AT_SEQ_INDEX)
-        )
+        return self.day_scan(day)[0]
+
+    def day_scan(self, day: dt.date) -> tuple[tuple[int, int] | None, int]:
+        """One pass over the day's chained events in hot: the bounds of the well-formed
+        ones (see day_seq_bounds), and how many have a seq that is not an integer (the
+        seq-range queries never see those; extract names them only when there are any).
+        One aggregate, because a sorted find_one is a pass of its own on SecantusDB."""
+        is_int = {"$in": [{"$type": "$seq"}, WELL_FORMED_SEQ_TYPES]}
+        well = {"$and": [is_int, {"$regexMatch": {"input": "$hash", "regex": HEX64_PATTERN}}]}
+        pipeline = [
+            {"$match": day_filter(day)},
+            {"$project": {"_id": 0, "seq": 1, "w": well, "i": is_int}},
+            {
+                "$group": {
+                    "_id": None,
+                    "lo": {"$min": {"$cond": ["$w", "$seq", None]}},
+                    "hi": {"$max": {"$cond": ["$w", "$seq", None]}},
+                    "odd": {"$sum": {"$cond": ["$i", 0, 1]}},
+                }
+            },
+        ]
+        found = list(self.events.aggregate(pipeline, hint=AT_SEQ_INDEX))
         if not found:
-            return None
-        return found[0]["lo"], found[0]["hi"]
+            return None, 0
+        lo, hi, odd = found[0]["lo"], found[0]["hi"], found[0]["odd"]
+        return (None if lo is None else (lo, hi)), odd
 
     def iter_day_raw(self, day: dt.date, lo: int, hi: int) -> Iterator[bytes]:
         """The day's chained events in seq order, as raw BSON batches (each the server's
@@ -129,22 +146,15 @@ class HotStore:
                 yield Link(doc.get("seq"), doc.get("prevHash"), doc.get("hash"))
 
     def malformed_day_events(self, day: dt.date, *, only_odd_seq: bool) -> list[str]:
-        """The day's chained events whose seq is not an integer and lies outside the
-        integer seqs (missing, null, a string, a double below them...): the seq-range
-        queries never see those. Two index probes tell whether there are any; only then
-        is the day listed. With ``only_odd_seq`` False, every malformed event of the day
-        is listed (cheap when the day's well-formed events are gone)."""
+        """The day's malformed chained events, named. With ``only_odd_seq``, those whose
+        seq is not an integer (call it when day_scan counted some); otherwise all of
+        them, reading every chained event of the day still in hot (cheap once the day's
+        well-formed events are archived)."""
         flt = day_filter(day)
         if only_odd_seq:
-            ends = [
-                self.events.find_one(flt, {"seq": 1}, sort=[("seq", way)], hint=AT_SEQ_INDEX)
-                for way in (ASCENDING, DESCENDING)
-            ]
-            if all(d is None or is_integer_seq(d.get("seq")) for d in ends):
-                return []
             flt = {**flt, "seq": {"$not": INTEGER_SEQ}}
-        out = []
-        for doc in self.events.find(flt, _NAMED_FIELDS, hint=AT_SEQ_INDEX).sort("seq", ASCENDING):
+        out = []  # no index hint: verify calls this on databases the archive never indexed
+        for doc in self.events.find(flt, _NAMED_FIELDS).sort("seq", ASCENDING):
             reason = problem(doc)
             if reason is not None:
                 out.append(describe(doc, reason))
