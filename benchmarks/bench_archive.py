@@ -286,7 +286,7 @@ def _settle(uri: str, timeout: float = 600) -> None:
         finally:
             client.close()
         prompt = prompt + 1 if time.monotonic() - started < 0.5 else 0
-        time.sleep(1)
+        time.sleep(0.2)
 
 
 def _run_child(kind: str, spec: dict[str, Any], log_path: Path) -> dict[str, Any]:
