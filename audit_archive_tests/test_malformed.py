@@ -166,6 +166,8 @@ def test_a_malformed_event_the_chain_runs_through_fails_the_run_and_is_named(
     assert repr(docs[6]["_id"]) in all_run_text(result) or repr(docs[6]["_id"]) in message
     assert harness.events.count_documents({}) == 12 and harness.records() == []
     assert harness.object_keys() == []
+    # (No invariant here: by construction the chain in hot does not link, which is why
+    # the run refused the day.)
 
 
 def test_a_duplicate_seq_fails_the_run_naming_both_events_by_id(harness: Harness) -> None:
@@ -183,3 +185,4 @@ def test_a_duplicate_seq_fails_the_run_naming_both_events_by_id(harness: Harness
     assert repr(docs[4]["_id"]) in message and repr(twin["_id"]) in message
     assert harness.events.count_documents({}) == 11, "nothing deleted"
     assert harness.records() == []
+    harness.assert_invariant(left_in_hot=[d["_id"] for d in docs], off_chain=[twin["_id"]])

@@ -133,6 +133,7 @@ def test_a_wrong_password_fails_at_start_up_without_echoing_it(
     for secret in (wrong, quoted(wrong)):
         assert secret not in text
     assert secure_harness.events.count_documents({}) == 5 and secure_harness.records() == []
+    secure_harness.assert_invariant(left_in_hot=[e["_id"] for e in secure_harness.seeded])
 
 
 @pytest.mark.parametrize(
@@ -191,6 +192,7 @@ def test_a_bucket_without_object_lock_is_refused_at_start_up(
     assert "AUDIT_COLD_OBJECT_LOCK_MODE" in message and "Object Lock" in message, message
     assert harness.object_keys() == [] and harness.records() == []
     assert harness.events.count_documents({}) == 5
+    harness.assert_invariant(left_in_hot=[e["_id"] for e in harness.seeded])
 
 
 def test_every_put_carries_the_retention_and_locked_objects_cannot_be_deleted_or_overwritten(
