@@ -23,6 +23,11 @@ from .redact import redact
 from .settings import Settings
 
 MONGO_TIMEOUT_MS = 5000  # start-up check and connection attempts: fail fast when misconfigured
+# Also the socket timeout of pymongo's heartbeats: one that times out clears the pool and
+# cancels operations in flight (_OperationCancelled). A server busy for more than 5 s
+# with one long request (SecantusDB reading a million-event day) then failed the run;
+# the start-up check keeps its own 5 s limit (pymongo.timeout in check_stores).
+MONGO_CONNECT_TIMEOUT_MS = 30_000
 
 
 def mongo_client(settings: Settings) -> MongoClient:
@@ -34,7 +39,7 @@ def mongo_client(settings: Settings) -> MongoClient:
     try:
         return MongoClient(
             settings.mongodb_uri,
-            connectTimeoutMS=MONGO_TIMEOUT_MS,
+            connectTimeoutMS=MONGO_CONNECT_TIMEOUT_MS,
             retryReads=True,
             retryWrites=True,
             appname="audit-archive",
