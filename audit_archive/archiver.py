@@ -27,6 +27,7 @@ import shutil
 import tempfile
 import threading
 import time
+from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,13 +36,14 @@ from typing import Any
 import bson
 from botocore.exceptions import ClientError
 
-from . import fastcodec, layout, timing
+from . import bsonpeek, fastcodec, layout, timing
 from .canonical import EVENT_CODEC_OPTIONS
-from .chain import ChainTracker, Link
+from .chain import HEX64, ChainTracker, Link
 from .clients import Stores
 from .cold import Confirmation, ObjectMismatch
 from .errors import ChainBreakError, LeaseError, StorageError
 from .fastcodec import FAST_CODEC_OPTIONS
+from .hot import name_malformed
 from .jsonl import GzipJsonlWriter
 from .malformed import describe as describe_malformed
 from .malformed import is_integer_seq
@@ -53,6 +55,9 @@ from .reader import PartReadError, PartStream
 Log = Callable[[str], None]
 PROGRESS_EVERY = 50_000
 ENCODE_BATCH = 2000  # events decoded and encoded together: bounded memory, cheap timing
+# Holes in a day's seqs are looked up seq by seq ($in) while they hold at most this many
+# seqs, or as many as the day has events; beyond that one range query is cheaper.
+HOLE_LOOKUP_MIN = 100_000
 JSONL_CONTENT_TYPE = "application/gzip"
 MANIFEST_CONTENT_TYPE = "application/json"
 
@@ -242,50 +247,58 @@ def extract(
         with LeaseKeeper(stores, day_text, owner) as keeper:
             recovered, recovered_deleted = _finish_interrupted_purges(stores, day, keeper, log)
             records = hot.records(day_text)
-            bounds, odd_seqs = hot.day_scan(day)
-            # Malformed chained events are left in hot and named (malformed.py); those
-            # the seq-range queries cannot see are found here, the others while encoding.
-            malformed = (
-                (hot.malformed_day_events(day, only_odd_seq=True) if odd_seqs else [])
-                if bounds is not None
-                else hot.malformed_day_events(day, only_odd_seq=False)
-            )
-            if bounds is None and records:
-                hot.release_lease(day_text, owner)
-                parts = ", ".join(str(r["part"]) for r in records)
-                left = (
-                    f" {len(malformed)} malformed event(s) stay in hot: {'; '.join(malformed)}"
-                    if malformed
-                    else ""
-                )
-                return Skip(
-                    day_text,
-                    f"{day_text} is already archived (part {parts}) and has no new events: "
-                    f"nothing changed.{left}",
-                    recovered,
-                    recovered_deleted,
-                    tuple(malformed),
-                )
             part = max((r["part"] for r in records), default=0) + 1
             workdir = _workdir(stores, day_text, owner)
             events_path = workdir / f"part-{part:04d}.events.bson"
             neighbors_path = workdir / f"part-{part:04d}.neighbors.jsonl"
-            count, lo, hi = 0, None, None
+            staged = StagedSeqs()
+            started = timing.clock()
+            # The one read of the day's events: everything else extract asks the server
+            # is an index lookup (SecantusDB answers a find with a pass over what the
+            # index selects, so a second question about the day costs a second read).
+            with open(events_path, "wb") as events_file:
+                for batch in hot.iter_day_raw(day):
+                    events_file.write(batch)
+                    before = staged.count
+                    staged.add(batch)
+                    if staged.count // PROGRESS_EVERY != before // PROGRESS_EVERY:
+                        log(f"extracted {staged.count:,} events of {day_text}")
+            timing.add("read_decode", timing.clock() - started)
+            malformed: list[str] = []
+            if not staged.well_formed:
+                # Nothing archivable (malformed events, if any, stay in hot): name them.
+                malformed = name_malformed(_iter_events(str(events_path)))
+                if records:
+                    hot.release_lease(day_text, owner)
+                    shutil.rmtree(workdir, ignore_errors=True)
+                    parts = ", ".join(str(r["part"]) for r in records)
+                    left = (
+                        f" {len(malformed)} malformed event(s) stay in hot: {'; '.join(malformed)}"
+                        if malformed
+                        else ""
+                    )
+                    return Skip(
+                        day_text,
+                        f"{day_text} is already archived (part {parts}) and has no new events: "
+                        f"nothing changed.{left}",
+                        recovered,
+                        recovered_deleted,
+                        tuple(malformed),
+                    )
+                events_path.write_bytes(b"")  # the day's empty part 1 (SPEC 2)
+                staged = StagedSeqs()
             predecessor = successor = None
             started = timing.clock()
-            with open(events_path, "wb") as events_file, open(neighbors_path, "w") as nb:
-                if bounds is not None:
-                    lo, hi = bounds
-                    for batch in hot.iter_day_raw(day, lo, hi):
-                        events_file.write(batch)
-                        before, count = count, count + _count_documents(batch)
-                        if count // PROGRESS_EVERY != before // PROGRESS_EVERY:
-                            log(f"extracted {count:,} events of {day_text}")
+            with open(neighbors_path, "w") as nb:
+                if staged.lo is not None and staged.hi is not None:
+                    lo, hi = staged.lo, staged.hi
+                    foreign = (
+                        hot.iter_links_in_holes(day, staged.iter_holes(), malformed)
+                        if staged.hole_seqs <= max(HOLE_LOOKUP_MIN, staged.count)
+                        else hot.iter_foreign_links(day, lo, hi, malformed)
+                    )
                     archived = hot.archived_edges()
-                    for link in _merge_links(
-                        hot.iter_foreign_links(day, lo, hi, malformed),
-                        (e for e in archived if lo <= e.seq <= hi),
-                    ):
+                    for link in _merge_links(foreign, (e for e in archived if lo <= e.seq <= hi)):
                         nb.write(json.dumps([link.seq, link.prev_hash, link.hash]) + "\n")
                     predecessor = _closest(
                         hot.hot_predecessor(lo), [e for e in archived if e.seq < lo], max
@@ -293,7 +306,7 @@ def extract(
                     successor = _closest(
                         hot.hot_successor(hi), [e for e in archived if e.seq > hi], min
                     )
-            timing.add("read_decode", timing.clock() - started)
+            timing.add("neighbours", timing.clock() - started)
             return Extracted(
                 day=day_text,
                 part=part,
@@ -301,9 +314,9 @@ def extract(
                 workdir=str(workdir),
                 events_path=str(events_path),
                 neighbors_path=str(neighbors_path),
-                event_count=count,
-                start_seq=lo,
-                end_seq=hi,
+                event_count=staged.count,
+                start_seq=staged.lo,
+                end_seq=staged.hi,
                 predecessor=predecessor,
                 successor=successor,
                 recovered_parts=recovered,
@@ -315,13 +328,42 @@ def extract(
         raise
 
 
-def _count_documents(batch: bytes) -> int:
-    """Documents in concatenated BSON, by their length prefixes."""
-    count = pos = 0
-    while pos < len(batch):
-        pos += int.from_bytes(batch[pos : pos + 4], "little")
-        count += 1
-    return count
+class StagedSeqs:
+    """What extract learns of the staged events from their raw BSON, without decoding
+    them: how many, the lowest and highest integer seq, the holes between consecutive
+    integer seqs (where another day's events may sit in the chain), and whether any
+    event is well-formed enough to archive (malformed.problem: an integer seq and a
+    64-hex hash; the read's filter already guarantees a date ``at``)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.lo: int | None = None
+        self.hi: int | None = None
+        self.holes = array("q")  # flat (below, above) pairs: 16 bytes a hole
+        self.hole_seqs = 0  # seqs strictly inside the holes
+        self.well_formed = False
+
+    def add(self, batch: bytes) -> None:
+        hi = self.hi
+        for start, end in bsonpeek.documents(batch):
+            self.count += 1
+            seq = bsonpeek.int_seq(batch, start, end)
+            if seq is None:
+                continue
+            if not self.well_formed:  # checked until the first one: almost always once
+                stored = bsonpeek.string(batch, start, end, b"hash")
+                self.well_formed = stored is not None and HEX64.match(stored) is not None
+            if hi is None:
+                self.lo = seq
+            elif seq > hi + 1:
+                self.holes.extend((hi, seq))
+                self.hole_seqs += seq - hi - 1
+            hi = seq
+        self.hi = hi
+
+    def iter_holes(self) -> Iterator[tuple[int, int]]:
+        holes = self.holes
+        return ((holes[i], holes[i + 1]) for i in range(0, len(holes), 2))
 
 
 def _closest(hot_link: Link | None, archived: list[Link], pick: Callable) -> Link | None:
@@ -459,7 +501,7 @@ def encode(extracted: Extracted, prefix: str, batch_size: int, log: Log = _quiet
     tracker = ChainTracker(x.predecessor)
     merkle = MerkleBuilder()
     runs: list[list[int]] = []  # [lo, hi, count]: seq runs with no foreign event inside
-    first_prev = last_hash = None
+    first_prev = last_hash = start_seq = None
     neighbors = _read_neighbors(x.neighbors_path)
     next_neighbor = next(neighbors, None)
     in_run = False
@@ -511,8 +553,8 @@ def encode(extracted: Extracted, prefix: str, batch_size: int, log: Log = _quiet
                     next_neighbor = next(neighbors, None)
                 stored = doc.get("hash")
                 tracker.add(Link(seq, doc.get("prevHash"), stored, True), rehash == stored)
-                if first_prev is None:
-                    first_prev = doc.get("prevHash")
+                if start_seq is None:
+                    start_seq, first_prev = seq, doc.get("prevHash")
                 last_hash = stored
                 if in_run and runs[-1][2] < batch_size:
                     runs[-1][1] = seq
@@ -539,8 +581,8 @@ def encode(extracted: Extracted, prefix: str, batch_size: int, log: Log = _quiet
         day=x.day,
         part=x.part,
         event_count=written.lines,
-        start_seq=x.start_seq,
-        end_seq=x.end_seq,
+        start_seq=start_seq,
+        end_seq=last_seq,  # the part's, not the staging's: malformed events stay in hot
         first_prev_hash=first_prev,
         last_hash=last_hash,
         chain_edges=tracker.edges,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,16 +21,20 @@ from pymongo.errors import DuplicateKeyError, OperationFailure
 from .canonical import EVENT_CODEC_OPTIONS
 from .chain import Link
 from .layout import day_bounds
-from .malformed import HEX64_PATTERN, WELL_FORMED_SEQ_TYPES, describe, is_integer_seq, problem
+from .malformed import WELL_FORMED_SEQ_TYPES, describe, is_integer_seq, problem
 
 CHAINED = {"hash": {"$type": "string"}}
 # Documents per getMore while streaming a day: bounds the client's memory (~1 MB).
 DAY_CURSOR_BATCH = 2000
-# The indexes ensure_indexes creates, named in hints: every archive query is a range on
-# seq (or a day's range on at), and a planner that looks only at the first predicate
-# (SecantusDB does) would otherwise scan the whole collection, once per purge batch.
+# The indexes ensure_indexes creates. Every archive query on the events is a range (or an
+# $in) on seq, or a day's range on at, written as the filter's FIRST field: MongoDB's
+# planner picks the index by cost whatever the order, SecantusDB's takes the first field
+# an index serves. No query names an index in a hint: SecantusDB answers a hint by
+# walking the whole index, a pass over every event in hot instead of a range of it.
 AT_SEQ_INDEX = "archive_at_seq"
 SEQ_INDEX = "archive_seq"
+# Seqs asked for per $in query when looking into the holes between a day's seqs.
+HOLE_LOOKUP_CHUNK = 20_000
 _LINK_FIELDS = {"_id": 0, "seq": 1, "prevHash": 1, "hash": 1}
 _NAMED_FIELDS = {"_id": 1, "seq": 1, "at": 1, "prevHash": 1, "hash": 1}
 INTEGER_SEQ = {"$type": WELL_FORMED_SEQ_TYPES}
@@ -86,42 +90,13 @@ class HotStore:
 
     # -- events -----------------------------------------------------------------
 
-    def day_seq_bounds(self, day: dt.date) -> tuple[int, int] | None:
-        """Lowest and highest seq among the day's well-formed chained events still in hot
-        (integer seq, 64-hex hash): a malformed one must not widen or empty the range."""
-        return self.day_scan(day)[0]
-
-    def day_scan(self, day: dt.date) -> tuple[tuple[int, int] | None, int]:
-        """One pass over the day's chained events in hot: the bounds of the well-formed
-        ones (see day_seq_bounds), and how many have a seq that is not an integer (the
-        seq-range queries never see those; extract names them only when there are any).
-        One aggregate, because a sorted find_one is a pass of its own on SecantusDB."""
-        is_int = {"$in": [{"$type": "$seq"}, WELL_FORMED_SEQ_TYPES]}
-        well = {"$and": [is_int, {"$regexMatch": {"input": "$hash", "regex": HEX64_PATTERN}}]}
-        pipeline = [
-            {"$match": day_filter(day)},
-            {"$project": {"_id": 0, "seq": 1, "w": well, "i": is_int}},
-            {
-                "$group": {
-                    "_id": None,
-                    "lo": {"$min": {"$cond": ["$w", "$seq", None]}},
-                    "hi": {"$max": {"$cond": ["$w", "$seq", None]}},
-                    "odd": {"$sum": {"$cond": ["$i", 0, 1]}},
-                }
-            },
-        ]
-        found = list(self.events.aggregate(pipeline, hint=AT_SEQ_INDEX))
-        if not found:
-            return None, 0
-        lo, hi, odd = found[0]["lo"], found[0]["hi"], found[0]["odd"]
-        return (None if lo is None else (lo, hi)), odd
-
-    def iter_day_raw(self, day: dt.date, lo: int, hi: int) -> Iterator[bytes]:
+    def iter_day_raw(self, day: dt.date) -> Iterator[bytes]:
         """The day's chained events in seq order, as raw BSON batches (each the server's
-        reply, documents concatenated): staged as they come, decoded later, once."""
-        flt = {"seq": {"$gte": lo, "$lte": hi}, **day_filter(day)}
-        cursor = self.events.find_raw_batches(flt, batch_size=DAY_CURSOR_BATCH)
-        return cursor.sort("seq", ASCENDING).hint(SEQ_INDEX)
+        reply, documents concatenated): staged as they come, decoded later, once. All of
+        them, malformed ones too (encode names those): one pass, the only one that
+        reads the day's events."""
+        cursor = self.events.find_raw_batches(day_filter(day), batch_size=DAY_CURSOR_BATCH)
+        return cursor.sort("seq", ASCENDING)
 
     def iter_foreign_links(
         self, day: dt.date, lo: int, hi: int, malformed: list[str] | None = None
@@ -131,61 +106,63 @@ class HotStore:
         One with a seq that is not an integer has no place in the chain and is left out;
         one without a date ``at`` belongs to no day but still links the chain. Both are
         named in ``malformed``: no day's run will ever archive them."""
+        return self._foreign_links(day, {"$gte": lo, "$lte": hi}, malformed)
+
+    def iter_links_in_holes(
+        self, day: dt.date, holes: Iterable[tuple[int, int]], malformed: list[str] | None = None
+    ) -> Iterator[Link]:
+        """iter_foreign_links for the seqs strictly inside the given (lo, hi) holes, in
+        ascending order: when a day's events are read, seq is unique (SPEC 1), so the
+        holes between their seqs are the only places another day's events can be.
+        Asked as $in lists, each an index lookup per seq, not a pass over the range."""
+        chunk: list[int] = []
+        for lo, hi in holes:
+            for seq in range(lo + 1, hi):
+                chunk.append(seq)
+                if len(chunk) >= HOLE_LOOKUP_CHUNK:
+                    yield from self._foreign_links(day, {"$in": chunk}, malformed)
+                    chunk = []
+        if chunk:
+            yield from self._foreign_links(day, {"$in": chunk}, malformed)
+
+    def _foreign_links(
+        self, day: dt.date, seq: dict[str, Any], malformed: list[str] | None
+    ) -> Iterator[Link]:
         start, end = day_bounds(day)
-        flt = {
-            "seq": {"$gte": lo, "$lte": hi},
-            **CHAINED,
-            "at": {"$not": {"$gte": start, "$lt": end}},
-        }
+        flt = {"seq": seq, **CHAINED, "at": {"$not": {"$gte": start, "$lt": end}}}
         cursor = self.events.find(flt, _NAMED_FIELDS, batch_size=5000)
-        for doc in cursor.sort("seq", ASCENDING).hint(SEQ_INDEX):
+        for doc in cursor.sort("seq", ASCENDING):
             reason = problem(doc)
             if reason is not None and malformed is not None and "hash" not in reason:
                 malformed.append(describe(doc, reason))  # a bad hash: its own day names it
             if is_integer_seq(doc.get("seq")):
                 yield Link(doc.get("seq"), doc.get("prevHash"), doc.get("hash"))
 
-    def malformed_day_events(self, day: dt.date, *, only_odd_seq: bool) -> list[str]:
-        """The day's malformed chained events, named. With ``only_odd_seq``, those whose
-        seq is not an integer (call it when day_scan counted some); otherwise all of
-        them, reading every chained event of the day still in hot (cheap once the day's
-        well-formed events are archived)."""
-        flt = day_filter(day)
-        if only_odd_seq:
-            flt = {**flt, "seq": {"$not": INTEGER_SEQ}}
-        out = []  # no index hint: verify calls this on databases the archive never indexed
-        for doc in self.events.find(flt, _NAMED_FIELDS).sort("seq", ASCENDING):
-            reason = problem(doc)
-            if reason is not None:
-                out.append(describe(doc, reason))
-        if len(out) > MALFORMED_LISTED:
-            out = [*out[:MALFORMED_LISTED], f"and {len(out) - MALFORMED_LISTED} more"]
-        return out
+    def malformed_day_events(self, day: dt.date) -> list[str]:
+        """The day's malformed chained events still in hot, named, reading every chained
+        event of the day still there (cheap once its well-formed events are archived)."""
+        docs = self.events.find(day_filter(day), _NAMED_FIELDS).sort("seq", ASCENDING)
+        return name_malformed(docs)
 
     def hot_predecessor(self, seq: int) -> Link | None:
-        return _link(
-            self.events.find_one(
-                {"seq": {"$lt": seq, **INTEGER_SEQ}, **CHAINED},
-                _LINK_FIELDS,
-                sort=[("seq", DESCENDING)],
-                hint=SEQ_INDEX,
-            )
-        )
+        return self._nearest({"$lt": seq}, DESCENDING)
 
     def hot_successor(self, seq: int) -> Link | None:
-        return _link(
-            self.events.find_one(
-                {"seq": {"$gt": seq, **INTEGER_SEQ}, **CHAINED},
-                _LINK_FIELDS,
-                sort=[("seq", ASCENDING)],
-                hint=SEQ_INDEX,
-            )
-        )
+        return self._nearest({"$gt": seq}, ASCENDING)
+
+    def _nearest(self, seq_range: dict[str, int], direction: int) -> Link | None:
+        """The nearest chained event with an integer seq in the range. A bare range (no
+        $type beside it, which would take SecantusDB off the index); the rare double
+        seq it also matches is skipped here."""
+        cursor = self.events.find({"seq": seq_range, **CHAINED}, _LINK_FIELDS, batch_size=16)
+        for doc in cursor.sort("seq", direction):
+            if is_integer_seq(doc.get("seq")):
+                cursor.close()
+                return _link(doc)
+        return None
 
     def count_day_in_seq_range(self, day: dt.date, lo: int, hi: int) -> int:
-        return self.events.count_documents(
-            {"seq": {"$gte": lo, "$lte": hi}, **day_filter(day)}, hint=SEQ_INDEX
-        )
+        return self.events.count_documents({"seq": {"$gte": lo, "$lte": hi}, **day_filter(day)})
 
     def oldest_hot_seq(self) -> int | None:
         # Integer seqs only: a malformed event without one (null sorts first) is no bound.
@@ -237,7 +214,7 @@ class HotStore:
         flt = {"seq": {"$gte": lo, "$lte": hi}, **day_filter(day)}
 
         def delete(session: Any) -> None:
-            deleted = self.events.delete_many(flt, session=session, hint=SEQ_INDEX).deleted_count
+            deleted = self.events.delete_many(flt, session=session).deleted_count
             if deleted != expected:
                 raise _CountMismatch  # aborts the transaction: nothing is deleted
 
@@ -336,6 +313,15 @@ class HotStore:
         return Lease(
             doc["_id"], doc["owner"], doc.get("host", ""), doc.get("pid", 0), doc["expiresAt"]
         )
+
+
+def name_malformed(docs: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The malformed ones among chained events, named (at most MALFORMED_LISTED, then
+    how many more)."""
+    out = [describe(doc, reason) for doc in docs if (reason := problem(doc)) is not None]
+    if len(out) > MALFORMED_LISTED:
+        out = [*out[:MALFORMED_LISTED], f"and {len(out) - MALFORMED_LISTED} more"]
+    return out
 
 
 class _CountMismatch(Exception):

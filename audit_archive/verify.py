@@ -1026,7 +1026,7 @@ def verify(
                 # Malformed events (malformed.py) stay in hot for good: name them. Listing
                 # reads the day's hot events, so only for a day that is mostly archived.
                 malformed = (
-                    stores.hot.malformed_day_events(day, only_odd_seq=False)
+                    stores.hot.malformed_day_events(day)
                     if count <= MALFORMED_LISTING_MAX
                     else []
                 )

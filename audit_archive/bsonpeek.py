@@ -1,0 +1,99 @@
+"""Top-level fields of raw BSON documents, read without decoding the documents.
+
+extract stages the day's events as the server's raw BSON (they are decoded once, while
+encoding), yet it needs each event's ``seq``: the holes between them are where other
+days' events may sit in the chain. Decoding a realistic event costs ~10 us; reading its
+``seq`` here costs well under one when ``seq`` directly follows an ObjectId ``_id`` (as
+in every event an application inserts), and a walk of the top-level elements otherwise.
+
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+# Value sizes of the fixed-size BSON element types (bsonspec.org).
+_FIXED = {
+    0x01: 8,  # double
+    0x06: 0,  # undefined
+    0x07: 12,  # ObjectId
+    0x08: 1,  # bool
+    0x09: 8,  # UTC datetime
+    0x0A: 0,  # null
+    0x10: 4,  # int32
+    0x11: 8,  # timestamp
+    0x12: 8,  # int64
+    0x13: 16,  # decimal128
+    0x7F: 0,  # max key
+    0xFF: 0,  # min key
+}
+# Length-prefixed values: what follows the int32 beyond the bytes it counts.
+_PREFIXED_EXTRA = {0x02: 4, 0x0D: 4, 0x0E: 4, 0x05: 5, 0x03: 0, 0x04: 0, 0x0F: 0}
+_INT32, _INT64, _STRING = 0x10, 0x12, 0x02
+_ID_OID = b"\x07_id\x00"  # an ObjectId _id as the first element
+_SEQ_NAME = b"seq\x00"
+
+
+def documents(data: bytes) -> Iterator[tuple[int, int]]:
+    """(start, end) of each document in concatenated BSON (a server's raw batch)."""
+    pos, total = 0, len(data)
+    while pos < total:
+        end = pos + int.from_bytes(data[pos : pos + 4], "little")
+        yield pos, end
+        pos = end
+
+
+def _value_end(data: bytes, kind: int, at: int) -> int:
+    size = _FIXED.get(kind)
+    if size is not None:
+        return at + size
+    extra = _PREFIXED_EXTRA.get(kind)
+    if extra is not None:
+        return at + int.from_bytes(data[at : at + 4], "little", signed=True) + extra
+    if kind == 0x0B:  # regex: two C strings
+        return data.index(0, data.index(0, at) + 1) + 1
+    if kind == 0x0C:  # DBPointer: a string, then an ObjectId
+        return at + 4 + int.from_bytes(data[at : at + 4], "little", signed=True) + 12
+    raise ValueError(f"unknown BSON element type 0x{kind:02x}")
+
+
+def find(data: bytes, start: int, end: int, name: bytes) -> tuple[int, int] | None:
+    """(type, offset of the value) of the top-level element ``name`` of the document
+    at ``data[start:end]``, or None when it has none."""
+    at = start + 4
+    while at < end - 1:
+        kind = data[at]
+        name_end = data.index(0, at + 1)
+        if data[at + 1 : name_end] == name:
+            return kind, name_end + 1
+        at = _value_end(data, kind, name_end + 1)
+    return None
+
+
+def _int_at(data: bytes, kind: int, at: int) -> int | None:
+    if kind == _INT32:
+        return int.from_bytes(data[at : at + 4], "little", signed=True)
+    if kind == _INT64:
+        return int.from_bytes(data[at : at + 8], "little", signed=True)
+    return None
+
+
+def int_seq(data: bytes, start: int, end: int) -> int | None:
+    """The document's ``seq`` if it is a BSON int32 or int64 (malformed.is_integer_seq),
+    else None."""
+    if data.startswith(_ID_OID, start + 4) and data.startswith(_SEQ_NAME, start + 22):
+        return _int_at(data, data[start + 21], start + 26)
+    found = find(data, start, end, b"seq")
+    return None if found is None else _int_at(data, *found)
+
+
+def string(data: bytes, start: int, end: int, name: bytes) -> str | None:
+    """The top-level string field ``name`` of the document, or None (absent, or not a
+    string)."""
+    found = find(data, start, end, name)
+    if found is None or found[0] != _STRING:
+        return None
+    at = found[1]
+    length = int.from_bytes(data[at : at + 4], "little", signed=True)
+    return data[at + 4 : at + 3 + length].decode("utf-8", "replace")
