@@ -7,9 +7,12 @@ import gzip
 import hashlib
 import json
 
-from audit_archive import layout
+import pytest
+
+from audit_archive import archiver, layout
 from audit_archive.canonical import event_hash
 from audit_archive.manifest import SignatureStatus, verify_signature
+from audit_archive_dev import seed
 from audit_archive_tests.harness import KEY_A, Harness, due_day
 
 
@@ -175,6 +178,36 @@ def test_chain_edges_name_the_links_that_leave_the_part(harness: Harness) -> Non
     assert harness.run(other).success
     assert [e["seq"] for e in harness.manifest(other)["chainEdges"]] == [docs[2]["seq"]]
     harness.assert_invariant(now=layout.day_bounds(other)[1] + dt.timedelta(days=90))
+
+
+@pytest.mark.parametrize("lookup", ["seq by seq", "as one range"])
+def test_another_days_event_in_a_hole_of_the_days_seqs_is_checked_as_a_neighbour(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, lookup: str
+) -> None:
+    """The day's events are read alone; the other days' events between them in the chain
+    are found in the holes between the day's seqs: looked up seq by seq, or as one range
+    when the holes are wide (forced here)."""
+    if lookup == "as one range":
+        monkeypatch.setattr(archiver, "HOLE_LOOKUP_MIN", 0)
+    day, other = due_day(9), due_day(8)
+    start = layout.day_bounds(day)[0]
+    before = harness.append([start + dt.timedelta(hours=h) for h in (1, 2)], gap_rate=0)
+    # 500 seqs burned, then an event of the other day that re-hashes but does not link.
+    [foreign] = seed.chain(
+        [layout.day_bounds(other)[0]], first_seq=before[-1]["seq"] + 500, prev_hash="e" * 64
+    )
+    harness.events.insert_one(foreign)
+    harness.seeded.append(foreign)
+    harness.append([start + dt.timedelta(hours=h) for h in (3, 4)], gap_rate=0)
+
+    result = harness.run(day)
+
+    assert not result.success
+    assert (
+        f"seq {foreign['seq']}: prevHash does not match the hash of seq {before[-1]['seq']}"
+        in failure_messages(result)
+    )
+    assert harness.events.count_documents({}) == 5 and harness.records() == []
 
 
 def test_a_tampered_event_fails_the_run_names_its_seq_and_deletes_nothing(harness: Harness) -> None:
