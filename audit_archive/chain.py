@@ -11,17 +11,16 @@ collects the part's ``chainEdges`` as it goes, with one event of look-ahead.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .canonical import ZERO_HASH
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
-@dataclass(frozen=True, slots=True)
-class Link:
-    """A chained event reduced to what the chain needs."""
+class Link(NamedTuple):
+    """A chained event reduced to what the chain needs (a tuple: one is made per event
+    archived, and a frozen dataclass costs several times as much to build)."""
 
     seq: int
     prev_hash: Any

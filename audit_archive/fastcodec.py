@@ -27,8 +27,11 @@ both paths agree on every BSON type and that realistic events take the fast one.
 from __future__ import annotations
 
 import base64
+import bisect
 import datetime as dt
 import hashlib
+import itertools
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -77,7 +80,7 @@ class _Rare(Exception):
 
 
 _day_cache: dict[int, str] = {}
-_date_cache: dict[int, str] = {}
+_minute_cache: dict[int, str] = {}
 
 
 def _day_prefix(days: int) -> str:
@@ -91,20 +94,38 @@ def _day_prefix(days: int) -> str:
     return text
 
 
-def _date_text(ms: int) -> str:
-    """``YYYY-MM-DDTHH:MM:SS.mmmZ`` for 0 <= ms < _END_MS (cached: an event's date is
-    written twice, for its hash and for its line)."""
-    text = _date_cache.get(ms)
+_SECONDS = [f":{second:02d}" for second in range(60)]
+_MILLIS = [f".{millis:03d}Z" for millis in range(1000)]  # formatting one costs more
+_MILLIS_RELAXED = ["Z", *_MILLIS[1:]]  # Relaxed Extended JSON writes no ".000"
+
+
+def _minute_text(minutes: int) -> str:
+    """``YYYY-MM-DDTHH:MM`` (cached: a busy day has many events a minute)."""
+    text = _minute_cache.get(minutes)
     if text is None:
-        days, rest = divmod(ms, _DAY_MS)
-        seconds, millis = divmod(rest, 1000)
-        hours, seconds = divmod(seconds, 3600)
-        minutes, seconds = divmod(seconds, 60)
-        text = f"{_day_prefix(days)}{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}Z"
-        if len(_date_cache) >= 8192:
-            _date_cache.clear()
-        _date_cache[ms] = text
+        days, rest = divmod(minutes, 1440)
+        hours, rest = divmod(rest, 60)
+        text = f"{_day_prefix(days)}{hours:02d}:{rest:02d}"
+        if len(_minute_cache) >= 4096:
+            _minute_cache.clear()
+        _minute_cache[minutes] = text
     return text
+
+
+def _second_text(seconds: int) -> str:
+    minutes, second = divmod(seconds, 60)
+    return _minute_text(minutes) + _SECONDS[second]
+
+
+def _date_text(ms: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.mmmZ`` for 0 <= ms < _END_MS."""
+    seconds, millis = divmod(ms, 1000)
+    return _second_text(seconds) + _MILLIS[millis]
+
+
+def _relaxed_date(ms: int) -> dict[str, str]:
+    seconds, millis = divmod(ms, 1000)
+    return {"$date": _second_text(seconds) + _MILLIS_RELAXED[millis]}
 
 
 def _canonical_default(value: Any) -> Any:
@@ -128,8 +149,7 @@ def _relaxed_default(value: Any) -> Any:
     if t is DatetimeMS:
         ms = int(value)
         if 0 <= ms < _END_MS:
-            text = _date_text(ms)
-            return {"$date": text if ms % 1000 else text[:-5] + "Z"}  # no ".000"
+            return _relaxed_date(ms)
         raise _Rare
     if t is ObjectId:
         return {"$oid": str(value)}
@@ -147,6 +167,47 @@ def _relaxed_default(value: Any) -> Any:
     raise _Rare
 
 
+def _line_view(document: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The document with its top-level ``_id`` and ``at`` already written as the line
+    writes them (every event has both; orjson's ``default`` hook, one Python call per
+    value, costs more than the rest of the line). Other values go through the hook."""
+    oid, at = document.get("_id"), document.get("at")
+    if type(oid) is not ObjectId and type(at) is not DatetimeMS:
+        return document
+    view = dict(document)
+    if type(oid) is ObjectId:
+        view["_id"] = {"$oid": str(oid)}
+    if type(at) is DatetimeMS and 0 <= (ms := int(at)) < _END_MS:
+        view["at"] = _relaxed_date(ms)
+    return view
+
+
+def _body_view(document: Mapping[str, Any]) -> dict[str, Any]:
+    """The hashed body (without ``_id`` and ``hash``), its ``at`` already written."""
+    body = dict(document)
+    body.pop("_id", None)
+    body.pop("hash", None)
+    at = body.get("at")
+    if type(at) is DatetimeMS and 0 <= (ms := int(at)) < _END_MS:
+        body["at"] = _date_text(ms)
+    return body
+
+
+def doubles_written_alike(value: Any) -> bool:
+    """Whether orjson writes every double in ``value`` as Python's repr does: all but the
+    non-finite ones and magnitudes below 1e-4 (checked across the range in
+    test_fastcodec.py). Walked only for a line that carries a marker (a ``null`` is
+    usually just a None)."""
+    t = type(value)
+    if t is float:
+        return math.isfinite(value) and (value == 0 or abs(value) >= 1e-4)
+    if t is dict:
+        return all(doubles_written_alike(v) for v in value.values())
+    if t is list:
+        return all(doubles_written_alike(v) for v in value)
+    return True
+
+
 def as_event_document(document: Mapping[str, Any]) -> dict[str, Any]:
     """The document as EVENT_CODEC_OPTIONS decodes it (for the reference functions)."""
     return bson.decode(bson.encode(document), EVENT_CODEC_OPTIONS)
@@ -157,21 +218,25 @@ def _reference_canonical(document: Mapping[str, Any]) -> bytes:
 
 
 def _fast_canonical(document: Mapping[str, Any]) -> bytes | None:
-    body = dict(document)
-    body.pop("_id", None)
-    body.pop("hash", None)
     try:
-        return orjson.dumps(body, default=_canonical_default, option=_CANONICAL)
+        return orjson.dumps(_body_view(document), default=_canonical_default, option=_CANONICAL)
+    except orjson.JSONEncodeError:
+        return None
+
+
+def _written_line(document: Mapping[str, Any]) -> bytes | None:
+    """orjson's line, unchecked (see maybe_other_double), or None for a rare value."""
+    try:
+        return orjson.dumps(_line_view(document), default=_relaxed_default, option=_RELAXED)
     except orjson.JSONEncodeError:
         return None
 
 
 def _fast_line(document: Mapping[str, Any]) -> bytes | None:
-    try:
-        out = orjson.dumps(document, default=_relaxed_default, option=_RELAXED)
-    except orjson.JSONEncodeError:
+    out = _written_line(document)
+    if out is None or (maybe_other_double(out) and not doubles_written_alike(document)):
         return None
-    return None if maybe_other_double(out) else out
+    return out
 
 
 def canonical_bytes(document: Mapping[str, Any]) -> bytes:
@@ -195,18 +260,43 @@ def line(document: Mapping[str, Any]) -> bytes:
     return out
 
 
+def _marked(written: list[bytes]) -> set[int]:
+    """Positions of the lines that carry a maybe_other_double marker. Searched in the
+    batch joined, then mapped to lines: one search of a long buffer costs a fraction of
+    one per line (lines end with a newline, so no marker spans two)."""
+    joined = b"".join(written)
+    if not maybe_other_double(joined):
+        return set()
+    ends = list(itertools.accumulate(map(len, written)))
+    found: list[int] = []
+    for marker in (b"null", b"0.0000"):
+        at = joined.find(marker)
+        while at >= 0:
+            found.append(at)
+            at = joined.find(marker, at + 1)
+    at = joined.find(b"e-")
+    while at > 0:
+        if 48 <= joined[at - 1] <= 57:  # an ASCII digit
+            found.append(at)
+        at = joined.find(b"e-", at + 2)
+    return {bisect.bisect_right(ends, at) for at in found}
+
+
 def lines(documents: list[Mapping[str, Any]]) -> tuple[list[bytes], set[int]]:
     """Each document's line, and the positions of those that took the reference path
-    (pass them to :func:`event_hashes`: the others' doubles are known to be safe)."""
-    out: list[bytes] = []
-    slow: set[int] = set()
-    for i, document in enumerate(documents):
-        written = _fast_line(document)
-        if written is None:
-            slow.add(i)
-            written = relaxed_line(as_event_document(document)).encode("utf-8")
-        out.append(written)
-    return out, slow
+    (pass them to :func:`event_hashes`: the others' doubles are known to be safe). A
+    line with a marker keeps the fast path when its doubles are all safe (the marker
+    was a None, or text)."""
+    out = [_written_line(document) for document in documents]
+    slow = {i for i, written in enumerate(out) if written is None}
+    if not slow:  # the usual case; a None position is slow already
+        marked = _marked(out)  # type: ignore[arg-type]
+    else:
+        marked = {i for i, written in enumerate(out) if written and maybe_other_double(written)}
+    slow |= {i for i in marked if not doubles_written_alike(documents[i])}
+    for i in slow:
+        out[i] = relaxed_line(as_event_document(documents[i])).encode("utf-8")
+    return out, slow  # type: ignore[return-value]  # every None was replaced
 
 
 def event_hashes(documents: list[Mapping[str, Any]], slow: set[int]) -> list[str]:

@@ -25,12 +25,23 @@ WELL_FORMED_SEQ_TYPES = ["int", "long"]  # BSON types of a usable seq ($type ali
 HEX64_PATTERN = HEX64.pattern
 
 
+_DATE_TYPES = (dt.datetime, DatetimeMS)
+
+
 def is_integer_seq(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def problem(doc: Mapping[str, Any]) -> str | None:
     """Why this chained event cannot be archived, or None when it can."""
+    stored = doc.get("hash")
+    if (  # the usual event, checked at the cost of a few lookups (once per event archived)
+        type(doc.get("seq")) is int
+        and type(doc.get("at")) in _DATE_TYPES
+        and type(stored) is str
+        and HEX64.match(stored)
+    ):
+        return None
     if "at" not in doc:
         return "has no `at`"
     if not isinstance(doc["at"], dt.datetime | DatetimeMS):

@@ -32,6 +32,12 @@ class MerkleBuilder:
     def add(self, event_hash_hex: str) -> None:
         self.add_leaf(leaf_hash(event_hash_hex))
 
+    def add_all(self, event_hashes_hex: Iterable[str]) -> None:
+        """``add`` each, in order (one call per batch of events)."""
+        sha256, fromhex, add_leaf = hashlib.sha256, bytes.fromhex, self.add_leaf
+        for event_hash_hex in event_hashes_hex:
+            add_leaf(sha256(b"\x00" + fromhex(event_hash_hex)).digest())
+
     def add_leaf(self, node: bytes) -> None:
         height = 0
         stack = self._stack

@@ -1026,9 +1026,7 @@ def verify(
                 # Malformed events (malformed.py) stay in hot for good: name them. Listing
                 # reads the day's hot events, so only for a day that is mostly archived.
                 malformed = (
-                    stores.hot.malformed_day_events(day)
-                    if count <= MALFORMED_LISTING_MAX
-                    else []
+                    stores.hot.malformed_day_events(day) if count <= MALFORMED_LISTING_MAX else []
                 )
                 named = f"; malformed, never archived: {'; '.join(malformed)}" if malformed else ""
                 reports[day_text].findings.append(

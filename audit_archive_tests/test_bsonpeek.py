@@ -67,3 +67,21 @@ def test_documents_splits_a_batch_as_the_decoder_does() -> None:
     raw = b"".join(bson.encode(d) for d in docs)
     seqs = [bsonpeek.int_seq(raw, s, e) for s, e in bsonpeek.documents(raw)]
     assert seqs == [d["seq"] for d in bson.decode_all(raw)]
+
+
+def test_a_staged_file_is_read_in_pieces_of_whole_documents(tmp_path) -> None:
+    docs = [{"_id": ObjectId(), "seq": i, "pad": "x" * (i * 37 % 500)} for i in range(300)]
+    docs.append({"_id": ObjectId(), "seq": 300, "big": "y" * 5000})  # bigger than a piece
+    path = tmp_path / "staged.bson"
+    path.write_bytes(b"".join(bson.encode(d) for d in docs))
+    with open(path, "rb") as f:
+        pieces = list(bsonpeek.whole_documents(f, chunk=1024))
+    assert len(pieces) > 10
+    assert [d for piece in pieces for d in bson.decode_all(piece)] == docs
+
+
+def test_a_truncated_staged_file_is_an_error_not_fewer_events(tmp_path) -> None:
+    path = tmp_path / "staged.bson"
+    path.write_bytes(bson.encode({"seq": 1}) + bson.encode({"seq": 2})[:-3])
+    with open(path, "rb") as f, pytest.raises(ValueError, match="truncated"):
+        list(bsonpeek.whole_documents(f))

@@ -11,7 +11,7 @@ import tracemalloc
 
 import pytest
 
-from audit_archive import archiver, hot, layout
+from audit_archive import archiver, bsonpeek, hot, layout
 from audit_archive.clients import open_stores
 from audit_archive.cold import ObjectMismatch
 from audit_archive_tests.harness import Harness, due_day
@@ -146,10 +146,10 @@ def test_bad_configuration_fails_the_run_before_any_io_naming_the_variable(
 
 
 def test_a_days_events_stream_through_bounded_memory(harness: Harness, monkeypatch) -> None:
-    # A small cursor batch, so both day sizes stream through many getMores, as a large
-    # day does with the default batch; both are above the encoder's batch.
+    # A small cursor batch and read chunk, so both day sizes stream through many
+    # getMores and many decoded batches, as a large day does with the defaults.
     monkeypatch.setattr(hot, "DAY_CURSOR_BATCH", 300)
-    assert archiver.ENCODE_BATCH < 2100
+    monkeypatch.setattr(bsonpeek, "READ_CHUNK", 256 * 1024)
     peaks = {}
     for n, day in ((2100, due_day(5)), (4500, due_day(4))):
         harness.seed({day: n})
