@@ -25,28 +25,26 @@ class MerkleBuilder:
     __slots__ = ("_stack", "count")
 
     def __init__(self) -> None:
-        # (height, hash) of perfect subtrees, heights strictly decreasing.
-        self._stack: list[tuple[int, bytes]] = []
+        # Roots of the pending perfect subtrees, largest first: one per set bit of
+        # ``count``, so adding a leaf merges as many as ``count + 1`` has trailing zeros.
+        self._stack: list[bytes] = []
         self.count = 0
 
     def add(self, event_hash_hex: str) -> None:
-        self.add_leaf(leaf_hash(event_hash_hex))
+        self.add_all((event_hash_hex,))
 
     def add_all(self, event_hashes_hex: Iterable[str]) -> None:
-        """``add`` each, in order (one call per batch of events)."""
-        sha256, fromhex, add_leaf = hashlib.sha256, bytes.fromhex, self.add_leaf
+        """``add`` each, in order (one call per batch of events: this runs per event)."""
+        sha256, fromhex, stack, count = hashlib.sha256, bytes.fromhex, self._stack, self.count
         for event_hash_hex in event_hashes_hex:
-            add_leaf(sha256(b"\x00" + fromhex(event_hash_hex)).digest())
-
-    def add_leaf(self, node: bytes) -> None:
-        height = 0
-        stack = self._stack
-        while stack and stack[-1][0] == height:
-            _, left = stack.pop()
-            node = node_hash(left, node)
-            height += 1
-        stack.append((height, node))
-        self.count += 1
+            node = sha256(b"\x00" + fromhex(event_hash_hex)).digest()
+            count += 1
+            merges = count
+            while not merges & 1:
+                node = sha256(b"\x01" + stack.pop() + node).digest()
+                merges >>= 1
+            stack.append(node)
+        self.count = count
 
     def root(self) -> str | None:
         """Hex root, or None for an empty part (the manifest then says null)."""
@@ -54,8 +52,8 @@ class MerkleBuilder:
             return None
         # Folding the pending subtrees right to left gives exactly RFC 6962's split
         # (left subtree = largest power of two smaller than n).
-        node = self._stack[-1][1]
-        for _, left in reversed(self._stack[:-1]):
+        node = self._stack[-1]
+        for left in reversed(self._stack[:-1]):
             node = node_hash(left, node)
         return node.hex()
 
