@@ -172,10 +172,33 @@ def _naive(spec: dict[str, Any]) -> Callable[[], dict[str, Any]]:
     return work
 
 
+def _profiled(setup: Callable[[], Callable[[], dict[str, Any]]], path: str):
+    """``setup`` whose work runs under cProfile, the stats written to ``path`` (the
+    figures of a profiled run are the profiler's too: use it to find hot spots only)."""
+    import cProfile
+
+    def profiled_setup() -> Callable[[], dict[str, Any]]:
+        work = setup()
+
+        def profiled_work() -> dict[str, Any]:
+            profiler = cProfile.Profile()
+            try:
+                return profiler.runcall(work)
+            finally:
+                profiler.dump_stats(path)
+
+        return profiled_work
+
+    return profiled_setup
+
+
 def child_main(kind: str) -> int:
     spec = json.loads(os.environ[SPEC_VARIABLE])
     setup = {"floor": _floor, "archive": _archive, "naive": _naive}[kind]
-    print(json.dumps(_measure(lambda: setup(spec))), flush=True)
+    measured = lambda: setup(spec)  # noqa: E731
+    if spec.get("profile_dir"):
+        measured = _profiled(measured, os.path.join(spec["profile_dir"], f"{kind}.prof"))
+    print(json.dumps(_measure(measured)), flush=True)
     return 0
 
 
@@ -354,7 +377,9 @@ def _ratio(a: dict[str, Any], b: dict[str, Any], measure: str) -> float | None:
     return round(a[measure] / b[measure], 3)
 
 
-def run(events: int, seed_value: int, kinds: tuple[str, ...] = KINDS) -> dict[str, Any]:
+def run(
+    events: int, seed_value: int, kinds: tuple[str, ...] = KINDS, profile_dir: str | None = None
+) -> dict[str, Any]:
     from audit_archive import layout
     from audit_archive_dev.embedded import create_bucket, start_mongo, start_s3
 
@@ -422,6 +447,7 @@ def run(events: int, seed_value: int, kinds: tuple[str, ...] = KINDS) -> dict[st
                 "day": day_text,
                 "s3": s3,
                 "prefix": prefix,
+                "profile_dir": profile_dir,
                 "archive_env": {
                     "MONGODB_URI": uris[kind],
                     "AUDIT_EVENTS_COLLECTION": EVENTS_COLLECTION,
@@ -546,6 +572,12 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(KINDS),
         help="comma-separated subset of floor,archive,naive (default: all three)",
     )
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="run each measured work under cProfile and write DIR/<kind>.prof (read them "
+        "with python -m pstats; a profiled run's figures are inflated by the profiler)",
+    )
     parser.add_argument("--child", choices=KINDS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -555,7 +587,11 @@ def main(argv: list[str] | None = None) -> int:
     kinds = tuple(k for k in KINDS if k in args.only.split(","))
     if not kinds:
         parser.error(f"--only takes a comma-separated subset of {','.join(KINDS)}")
-    result = run(args.events, args.seed, kinds)
+    profile_dir = None
+    if args.profile:
+        profile_dir = str(Path(args.profile).resolve())
+        Path(profile_dir).mkdir(parents=True, exist_ok=True)
+    result = run(args.events, args.seed, kinds, profile_dir)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
