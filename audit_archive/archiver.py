@@ -527,7 +527,7 @@ def encode(extracted: Extracted, prefix: str, batch_size: int, log: Log = _quiet
     skipped = 0  # staged events left out of the part (malformed: left in hot)
     last_seq = last_id = None  # to name both events of a duplicate seq (a chain break)
     carry: list[Link] = []  # malformed chain links not yet fed to the tracker
-    clock = timing.clock
+    clock, sha256 = timing.clock, hashlib.sha256
     batches = _iter_event_batches(x.events_path)
     with GzipJsonlWriter(jsonl_path) as writer, _collector_paused():
         while True:
@@ -547,11 +547,11 @@ def encode(extracted: Extracted, prefix: str, batch_size: int, log: Log = _quiet
             if not batch:
                 in_run = False
                 continue
-            lines, slow = fastcodec.lines(batch)
+            lines, canonicals = fastcodec.encode_batch(batch)
             t2 = clock()
             writer.write_encoded(lines)
             t3 = clock()
-            rehashes = fastcodec.event_hashes(batch, slow)
+            rehashes = [sha256(canonical).hexdigest() for canonical in canonicals]
             merkle.add_all(doc["hash"] for doc in batch)  # well-formed: malformed.problem
             t4 = clock()
             for i, (doc, rehash) in enumerate(zip(batch, rehashes, strict=True)):

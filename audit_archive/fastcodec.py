@@ -6,16 +6,20 @@ then run ``json.dumps``, twice per event (hash, line): about 100 us per realisti
 on a small worker, more than reading it from MongoDB. Here orjson (Rust) walks the
 document and writes the JSON, and hooks take over where orjson's output would differ:
 
+- the top-level ``_id`` (ObjectId) and ``at`` (a date) are written into a copy of the
+  event before orjson runs: every event has both, and orjson's ``default`` hook (one
+  Python call per value) cost more than the rest of the line;
 - dates are decoded as ``DatetimeMS`` (``FAST_CODEC_OPTIONS``: much cheaper than building
-  timezone-aware datetimes) and written from the milliseconds, the day part cached;
-- ObjectId, Int64 (subclasses of int reach the hook), bytes and Binary are written as the
-  definitions write them;
+  timezone-aware datetimes) and written from the milliseconds, from cached minutes and
+  tables of seconds and milliseconds;
+- nested ObjectId, Int64 (subclasses of int reach the hook), bytes and Binary are
+  written by the hooks, as the definitions write them;
 - doubles are written by orjson, which agrees with Python's ``repr`` except for
   magnitudes below 1e-4 (``0.00001`` for ``1e-05``, ``1e-7`` for ``1e-07``) and
   non-finite values (``null``). Every such output contains ``<digit>e-``, ``0.0000`` or
-  ``null`` (checked on millions of doubles in test_fastcodec.py), so an output with one
-  of those is thrown away and the definitions write that event (a string that merely
-  contains one costs the slow path, never a wrong byte);
+  ``null`` (checked on millions of doubles in test_fastcodec.py); a line with one of
+  those keeps the fast path only if every double of the event is safe
+  (doubles_written_alike: a ``null`` is usually a None), else the definitions write it;
 - anything else (Decimal128, Regex, Timestamp, Code, DBRef, MinKey, a date outside
   1970..9999, a dict subclass ...) also sends the event to the definitions, after
   decoding it exactly as ``EVENT_CODEC_OPTIONS`` does.
@@ -29,7 +33,6 @@ from __future__ import annotations
 import base64
 import bisect
 import datetime as dt
-import hashlib
 import itertools
 import math
 from collections.abc import Mapping
@@ -167,32 +170,6 @@ def _relaxed_default(value: Any) -> Any:
     raise _Rare
 
 
-def _line_view(document: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The document with its top-level ``_id`` and ``at`` already written as the line
-    writes them (every event has both; orjson's ``default`` hook, one Python call per
-    value, costs more than the rest of the line). Other values go through the hook."""
-    oid, at = document.get("_id"), document.get("at")
-    if type(oid) is not ObjectId and type(at) is not DatetimeMS:
-        return document
-    view = dict(document)
-    if type(oid) is ObjectId:
-        view["_id"] = {"$oid": str(oid)}
-    if type(at) is DatetimeMS and 0 <= (ms := int(at)) < _END_MS:
-        view["at"] = _relaxed_date(ms)
-    return view
-
-
-def _body_view(document: Mapping[str, Any]) -> dict[str, Any]:
-    """The hashed body (without ``_id`` and ``hash``), its ``at`` already written."""
-    body = dict(document)
-    body.pop("_id", None)
-    body.pop("hash", None)
-    at = body.get("at")
-    if type(at) is DatetimeMS and 0 <= (ms := int(at)) < _END_MS:
-        body["at"] = _date_text(ms)
-    return body
-
-
 def doubles_written_alike(value: Any) -> bool:
     """Whether orjson writes every double in ``value`` as Python's repr does: all but the
     non-finite ones and magnitudes below 1e-4 (checked across the range in
@@ -211,53 +188,6 @@ def doubles_written_alike(value: Any) -> bool:
 def as_event_document(document: Mapping[str, Any]) -> dict[str, Any]:
     """The document as EVENT_CODEC_OPTIONS decodes it (for the reference functions)."""
     return bson.decode(bson.encode(document), EVENT_CODEC_OPTIONS)
-
-
-def _reference_canonical(document: Mapping[str, Any]) -> bytes:
-    return canonical_json(event_body(as_event_document(document)))
-
-
-def _fast_canonical(document: Mapping[str, Any]) -> bytes | None:
-    try:
-        return orjson.dumps(_body_view(document), default=_canonical_default, option=_CANONICAL)
-    except orjson.JSONEncodeError:
-        return None
-
-
-def _written_line(document: Mapping[str, Any]) -> bytes | None:
-    """orjson's line, unchecked (see maybe_other_double), or None for a rare value."""
-    try:
-        return orjson.dumps(_line_view(document), default=_relaxed_default, option=_RELAXED)
-    except orjson.JSONEncodeError:
-        return None
-
-
-def _fast_line(document: Mapping[str, Any]) -> bytes | None:
-    out = _written_line(document)
-    if out is None or (maybe_other_double(out) and not doubles_written_alike(document)):
-        return None
-    return out
-
-
-def canonical_bytes(document: Mapping[str, Any]) -> bytes:
-    """``canonical_json(event_body(document))`` for a FAST_CODEC_OPTIONS document."""
-    out = _fast_canonical(document)
-    if out is None or maybe_other_double(out):
-        return _reference_canonical(document)
-    return out
-
-
-def event_hash(document: Mapping[str, Any]) -> str:
-    """``canonical.event_hash`` for a FAST_CODEC_OPTIONS document."""
-    return hashlib.sha256(canonical_bytes(document)).hexdigest()
-
-
-def line(document: Mapping[str, Any]) -> bytes:
-    """``jsonl.relaxed_line(document)`` as UTF-8, for a FAST_CODEC_OPTIONS document."""
-    out = _fast_line(document)
-    if out is None:
-        return relaxed_line(as_event_document(document)).encode("utf-8")
-    return out
 
 
 def _marked(written: list[bytes]) -> set[int]:
@@ -282,33 +212,46 @@ def _marked(written: list[bytes]) -> set[int]:
     return {bisect.bisect_right(ends, at) for at in found}
 
 
-def lines(documents: list[Mapping[str, Any]]) -> tuple[list[bytes], set[int]]:
-    """Each document's line, and the positions of those that took the reference path
-    (pass them to :func:`event_hashes`: the others' doubles are known to be safe). A
-    line with a marker keeps the fast path when its doubles are all safe (the marker
-    was a None, or text)."""
-    out = [_written_line(document) for document in documents]
-    slow = {i for i, written in enumerate(out) if written is None}
-    if not slow:  # the usual case; a None position is slow already
-        marked = _marked(out)  # type: ignore[arg-type]
-    else:
-        marked = {i for i, written in enumerate(out) if written and maybe_other_double(written)}
-    slow |= {i for i in marked if not doubles_written_alike(documents[i])}
-    for i in slow:
-        out[i] = relaxed_line(as_event_document(documents[i])).encode("utf-8")
-    return out, slow  # type: ignore[return-value]  # every None was replaced
+def encode_batch(documents: list[Mapping[str, Any]]) -> tuple[list[bytes], list[bytes]]:
+    """Each document's JSONL line and the canonical JSON its hash is taken of, byte for
+    byte ``relaxed_line(d)`` (UTF-8) and ``canonical_json(event_body(d))``, for
+    FAST_CODEC_OPTIONS documents (hashing is left to the caller, timed apart).
 
-
-def event_hashes(documents: list[Mapping[str, Any]], slow: set[int]) -> list[str]:
-    """Each document's hash; ``slow`` from :func:`lines`. A document whose line carries
-    no marker has no double orjson writes unlike repr, in its body either (the body's
-    values are the line's, written by the same orjson), so its canonical bytes need no
-    second check; the dates come from the cache the lines filled."""
-    sha256 = hashlib.sha256
-    out = []
+    One pass builds both views of each event (the line's, and the hashed body with its
+    keys sorted by orjson), writing the top-level ``_id`` and ``at`` once. An event
+    takes the definitions' path when orjson cannot write a value of it, or when its line
+    carries a double marker (maybe_other_double) and its doubles are not all safe."""
+    lines: list[bytes] = []
+    canonicals: list[bytes | None] = []
+    slow: list[int] = []
     for i, document in enumerate(documents):
-        canonical = None if i in slow else _fast_canonical(document)
-        if canonical is None:
-            canonical = _reference_canonical(document)
-        out.append(sha256(canonical).hexdigest())
-    return out
+        body = dict(document)
+        oid = body.pop("_id", None)
+        body.pop("hash", None)
+        view = dict(document)
+        if type(oid) is ObjectId:
+            view["_id"] = {"$oid": str(oid)}
+        at = body.get("at")
+        if type(at) is DatetimeMS and 0 <= (ms := int(at)) < _END_MS:
+            seconds, millis = divmod(ms, 1000)
+            text = _second_text(seconds)
+            body["at"] = text + _MILLIS[millis]
+            view["at"] = {"$date": text + _MILLIS_RELAXED[millis]}
+        try:
+            lines.append(orjson.dumps(view, default=_relaxed_default, option=_RELAXED))
+            canonicals.append(orjson.dumps(body, default=_canonical_default, option=_CANONICAL))
+        except orjson.JSONEncodeError:
+            if len(lines) == i:
+                lines.append(b"")
+            canonicals.append(None)
+            slow.append(i)
+    if not slow:
+        marked = _marked(lines)
+    else:
+        marked = {i for i, line in enumerate(lines) if line and maybe_other_double(line)}
+    slow += [i for i in marked if not doubles_written_alike(documents[i])]
+    for i in slow:
+        reference = as_event_document(documents[i])
+        lines[i] = relaxed_line(reference).encode("utf-8")
+        canonicals[i] = canonical_json(event_body(reference))
+    return lines, canonicals  # type: ignore[return-value]  # every None was replaced
