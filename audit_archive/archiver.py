@@ -345,15 +345,17 @@ class StagedSeqs:
         self.well_formed = False
 
     def add(self, batch: bytes) -> None:
+        seqs = bsonpeek.int_seqs(batch)
+        self.count += len(seqs)
+        if not self.well_formed:  # checked until the first one: almost always once
+            self.well_formed = any(
+                seq is not None and HEX64.match(bsonpeek.string(batch, start, end, b"hash") or "")
+                for seq, (start, end) in zip(seqs, bsonpeek.documents(batch), strict=True)
+            )
         hi = self.hi
-        for start, end in bsonpeek.documents(batch):
-            self.count += 1
-            seq = bsonpeek.int_seq(batch, start, end)
+        for seq in seqs:
             if seq is None:
                 continue
-            if not self.well_formed:  # checked until the first one: almost always once
-                stored = bsonpeek.string(batch, start, end, b"hash")
-                self.well_formed = stored is not None and HEX64.match(stored) is not None
             if hi is None:
                 self.lo = seq
             elif seq > hi + 1:

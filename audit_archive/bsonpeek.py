@@ -11,6 +11,7 @@ Pure: no I/O.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -36,6 +37,9 @@ _PREFIXED_EXTRA = {0x02: 4, 0x0D: 4, 0x0E: 4, 0x05: 5, 0x03: 0, 0x04: 0, 0x0F: 0
 _INT32, _INT64, _STRING = 0x10, 0x12, 0x02
 _ID_OID = b"\x07_id\x00"  # an ObjectId _id as the first element
 _SEQ_NAME = b"seq\x00"
+_U32 = struct.Struct("<I").unpack_from
+_I32 = struct.Struct("<i").unpack_from
+_I64 = struct.Struct("<q").unpack_from
 
 
 def documents(data: bytes) -> Iterator[tuple[int, int]]:
@@ -106,6 +110,27 @@ def _int_at(data: bytes, kind: int, at: int) -> int | None:
     if kind == _INT64:
         return int.from_bytes(data[at : at + 8], "little", signed=True)
     return None
+
+
+def int_seqs(data: bytes) -> list[int | None]:
+    """int_seq of each document in concatenated BSON, the usual layout read in place
+    (this runs once per event staged)."""
+    out: list[int | None] = []
+    append, pos, total = out.append, 0, len(data)
+    while pos < total:
+        end = pos + _U32(data, pos)[0]
+        if data.startswith(_ID_OID, pos + 4) and data.startswith(_SEQ_NAME, pos + 22):
+            kind = data[pos + 21]
+            if kind == _INT32:
+                append(_I32(data, pos + 26)[0])
+            elif kind == _INT64:
+                append(_I64(data, pos + 26)[0])
+            else:
+                append(None)
+        else:
+            append(int_seq(data, pos, end))
+        pos = end
+    return out
 
 
 def int_seq(data: bytes, start: int, end: int) -> int | None:

@@ -67,6 +67,9 @@ def test_documents_splits_a_batch_as_the_decoder_does() -> None:
     raw = b"".join(bson.encode(d) for d in docs)
     seqs = [bsonpeek.int_seq(raw, s, e) for s, e in bsonpeek.documents(raw)]
     assert seqs == [d["seq"] for d in bson.decode_all(raw)]
+    mixed = [{"_id": ObjectId(), "seq": Int64(7)}, {"seq": 8}, {"_id": ObjectId(), "seq": "9"}]
+    raw += b"".join(bson.encode(d) for d in mixed)
+    assert bsonpeek.int_seqs(raw) == [*seqs, 7, 8, None]
 
 
 def test_a_staged_file_is_read_in_pieces_of_whole_documents(tmp_path) -> None:
