@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from audit_archive import archiver, layout
+from audit_archive import archiver, hot, layout
 from audit_archive.canonical import event_hash
 from audit_archive.manifest import SignatureStatus, verify_signature
 from audit_archive_dev import seed
@@ -180,7 +180,7 @@ def test_chain_edges_name_the_links_that_leave_the_part(harness: Harness) -> Non
     harness.assert_invariant(now=layout.day_bounds(other)[1] + dt.timedelta(days=90))
 
 
-@pytest.mark.parametrize("lookup", ["seq by seq", "as one range"])
+@pytest.mark.parametrize("lookup", ["seq by seq", "in $in lists of 7 seqs", "as one range"])
 def test_another_days_event_in_a_hole_of_the_days_seqs_is_checked_as_a_neighbour(
     harness: Harness, monkeypatch: pytest.MonkeyPatch, lookup: str
 ) -> None:
@@ -189,6 +189,8 @@ def test_another_days_event_in_a_hole_of_the_days_seqs_is_checked_as_a_neighbour
     when the holes are wide (forced here)."""
     if lookup == "as one range":
         monkeypatch.setattr(archiver, "HOLE_LOOKUP_MIN", 0)
+    if lookup.startswith("in $in lists"):
+        monkeypatch.setattr(hot, "HOLE_LOOKUP_CHUNK", 7)
     day, other = due_day(9), due_day(8)
     start = layout.day_bounds(day)[0]
     before = harness.append([start + dt.timedelta(hours=h) for h in (1, 2)], gap_rate=0)
