@@ -33,6 +33,8 @@ DAY_CURSOR_BATCH = 2000
 # walking the whole index, a pass over every event in hot instead of a range of it.
 AT_SEQ_INDEX = "archive_at_seq"
 SEQ_INDEX = "archive_seq"
+# Windows of seqs searched, widening, for a part's nearest neighbour in hot (None: all).
+NEAREST_WINDOWS = (1_000, 1_000_000, None)
 # Seqs asked for per $in query when looking into the holes between a day's seqs.
 HOLE_LOOKUP_CHUNK = 20_000
 _LINK_FIELDS = {"_id": 0, "seq": 1, "prevHash": 1, "hash": 1}
@@ -145,15 +147,29 @@ class HotStore:
         return name_malformed(docs)
 
     def hot_predecessor(self, seq: int) -> Link | None:
-        return self._nearest({"$lt": seq}, DESCENDING)
+        return self._nearest(seq, DESCENDING)
 
     def hot_successor(self, seq: int) -> Link | None:
-        return self._nearest({"$gt": seq}, ASCENDING)
+        return self._nearest(seq, ASCENDING)
 
-    def _nearest(self, seq_range: dict[str, int], direction: int) -> Link | None:
-        """The nearest chained event with an integer seq in the range. A bare range (no
-        $type beside it, which would take SecantusDB off the index); the rare double
-        seq it also matches is skipped here."""
+    def _nearest(self, seq: int, direction: int) -> Link | None:
+        """The chained event with an integer seq nearest to ``seq`` on one side, looked
+        for in widening windows: SecantusDB reads every event a range selects before the
+        sort and limit, and past the newest day lie the whole hot window's events (on
+        MongoDB each window is one index seek)."""
+        for width in NEAREST_WINDOWS:
+            if direction == ASCENDING:
+                seq_range = {"$gt": seq} if width is None else {"$gt": seq, "$lte": seq + width}
+            else:
+                seq_range = {"$lt": seq} if width is None else {"$gte": seq - width, "$lt": seq}
+            found = self._first_integer_seq(seq_range, direction)
+            if found is not None:
+                return found
+        return None
+
+    def _first_integer_seq(self, seq_range: dict[str, int], direction: int) -> Link | None:
+        """A bare range (no $type beside it, which would take SecantusDB off the index);
+        the rare double seq it also matches is skipped here."""
         cursor = self.events.find({"seq": seq_range, **CHAINED}, _LINK_FIELDS, batch_size=16)
         for doc in cursor.sort("seq", direction):
             if is_integer_seq(doc.get("seq")):

@@ -212,6 +212,26 @@ def test_another_days_event_in_a_hole_of_the_days_seqs_is_checked_as_a_neighbour
     assert harness.events.count_documents({}) == 5 and harness.records() == []
 
 
+@pytest.mark.parametrize("gap", [3_000, 2_000_000])
+def test_a_predecessor_far_away_by_seq_is_still_found(harness: Harness, gap: int) -> None:
+    """The nearest neighbour in hot is looked for in widening seq windows; one beyond
+    them all is still found (here it does not link, so the run must name it)."""
+    earlier, day = due_day(9), due_day(8)
+    [far] = harness.append([layout.day_bounds(earlier)[0]], gap_rate=0)
+    start = layout.day_bounds(day)[0]
+    ats = [start + dt.timedelta(hours=h) for h in (1, 2)]
+    docs = list(seed.chain(ats, first_seq=far["seq"] + gap, prev_hash="d" * 64, gap_rate=0))
+    harness.events.insert_many(docs)
+
+    result = harness.run(day)
+
+    assert not result.success
+    assert (
+        f"seq {docs[0]['seq']}: prevHash does not match the hash of seq {far['seq']}"
+        in failure_messages(result)
+    )
+
+
 def test_a_tampered_event_fails_the_run_names_its_seq_and_deletes_nothing(harness: Harness) -> None:
     day = due_day(2)
     seeded = harness.seed({day: 30}, gap_rate=0)
