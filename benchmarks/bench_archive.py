@@ -20,7 +20,7 @@ dropped before and after) and, in S3, its own prefix (its objects are removed af
 
 ``cpu_s`` is user+sys of the measured work only; interpreter start and imports (and, for
 the archive, loading the Dagster definitions) go in ``startup_cpu_s``. ``peak_rss_mib`` is
-the child's ``ru_maxrss``; ``startup_rss_mib`` is its peak before the work began.
+the child's peak resident set (VmHWM); ``startup_rss_mib`` is its peak before the work.
 """
 
 from __future__ import annotations
@@ -64,10 +64,22 @@ def _rusage_cpu(r: resource.struct_rusage) -> float:
     return r.ru_utime + r.ru_stime
 
 
+def _peak_rss_mib(usage: resource.struct_rusage) -> float:
+    """This process's peak resident set: VmHWM where Linux has it. ``ru_maxrss`` is
+    carried over from the parent across exec, so a child started by a bigger parent
+    would report the parent's peak; it is the fallback elsewhere (KiB on Linux)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return round(usage.ru_maxrss / 1024, 1)
+
+
 def _measure(setup: Callable[[], Callable[[], dict[str, Any]]]) -> dict[str, Any]:
     """Run ``setup`` (imports, connections), then time the work it returns."""
     work = setup()
     before = resource.getrusage(resource.RUSAGE_SELF)
+    startup_rss = _peak_rss_mib(before)
     started = time.perf_counter()
     extra = work()
     wall = time.perf_counter() - started
@@ -76,8 +88,8 @@ def _measure(setup: Callable[[], Callable[[], dict[str, Any]]]) -> dict[str, Any
         "wall_s": round(wall, 3),
         "cpu_s": round(_rusage_cpu(after) - _rusage_cpu(before), 3),
         "startup_cpu_s": round(_rusage_cpu(before), 3),
-        "peak_rss_mib": round(after.ru_maxrss / 1024, 1),  # Linux: KiB
-        "startup_rss_mib": round(before.ru_maxrss / 1024, 1),
+        "peak_rss_mib": _peak_rss_mib(after),
+        "startup_rss_mib": startup_rss,
         **extra,
     }
 
