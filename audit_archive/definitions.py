@@ -12,12 +12,17 @@ from __future__ import annotations
 
 from dagster import Definitions
 
-from .jobs import build_archive_job, build_archive_schedule, cold_archive_asset, daily_partitions
-from .resources import ArchiveResource
-from .restore_job import build_restore_job
-from .sensors import build_catchup_sensor
-from .settings import DefinitionSettings, Settings
-from .verify_job import build_verify_job, build_verify_schedule
+from audit_archive.defs.jobs import (
+    build_archive_job,
+    build_archive_schedule,
+    cold_archive_asset,
+    daily_partitions,
+)
+from audit_archive.defs.resources import ArchiveResource
+from audit_archive.defs.restore_job import build_restore_job
+from audit_archive.defs.sensors import build_catchup_sensor
+from audit_archive.defs.verify_job import build_verify_job, build_verify_schedule
+from audit_archive.settings import DefinitionSettings, Settings
 
 SETTINGS = DefinitionSettings.from_env()
 Settings.from_env()  # fail at start-up, naming the variable

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
-from .errors import ConfigError
-from .layout import parse_day
+from audit_archive.errors import ConfigError
+from audit_archive.format.layout import parse_day
 
 MIN_SIGNING_KEY_BYTES = 32
 MIN_PART_SIZE_MIB = 5  # S3's floor for every multipart part but the last

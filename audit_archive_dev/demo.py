@@ -19,8 +19,8 @@ from typing import Any
 
 from pymongo import MongoClient
 
-from audit_archive import layout
-from audit_archive.canonical import EVENT_CODEC_OPTIONS
+from audit_archive.format import layout
+from audit_archive.format.canonical import EVENT_CODEC_OPTIONS
 from audit_archive_dev import seed
 from audit_archive_dev.embedded import create_bucket, start_stack
 

@@ -15,7 +15,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo.collection import Collection
 
-from audit_archive.canonical import ZERO_HASH, event_hash
+from audit_archive.format.canonical import ZERO_HASH, event_hash
 
 SOURCES = ("authentik", "billing", "api-gateway", "admin-console", "scheduler")
 ACTIONS = (

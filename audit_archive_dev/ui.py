@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from audit_archive import layout
+from audit_archive.format import layout
 from audit_archive_dev.embedded import ServerProcess, _bin, port_is_free, start_mongo
 
 REPO = Path(__file__).resolve().parents[1]
@@ -216,8 +216,8 @@ def _first_day(db) -> str:
 
 def missing_objects(env: dict[str, str]) -> list[str]:
     """Keys named by batch records that the (restored) bucket does not hold."""
-    from audit_archive.clients import open_stores
     from audit_archive.settings import Settings
+    from audit_archive.stores.clients import open_stores
 
     stores = open_stores(Settings.from_env(env), check=False)
     try:

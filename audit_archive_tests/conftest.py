@@ -13,7 +13,7 @@ import pytest
 from pymongo import MongoClient
 
 from audit_archive_dev.embedded import Stack, create_bucket, start_stack
-from audit_archive_tests.harness import KEY_A, RETENTION, Harness, s3_client
+from audit_archive_tests.support.harness import KEY_A, RETENTION, Harness, s3_client
 
 _counter = itertools.count(1)
 

@@ -9,11 +9,13 @@ import json
 
 import pytest
 
-from audit_archive import archiver, hot, layout
-from audit_archive.canonical import event_hash
-from audit_archive.manifest import SignatureStatus, verify_signature
+from audit_archive.archive import archiver
+from audit_archive.format import layout
+from audit_archive.format.canonical import event_hash
+from audit_archive.format.manifest import SignatureStatus, verify_signature
+from audit_archive.stores import hot
 from audit_archive_dev import seed
-from audit_archive_tests.harness import KEY_A, Harness, due_day
+from audit_archive_tests.support.harness import KEY_A, Harness, due_day
 
 
 def step_events(result, event_type: str) -> list[str]:

@@ -9,7 +9,7 @@ import bson
 import pytest
 from bson import Binary, Code, DBRef, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp
 
-from audit_archive import bsonpeek
+from audit_archive.format import bsonpeek
 
 # Every BSON type pymongo writes, so the walk must step over each one to reach seq.
 EVERY_TYPE: dict[str, object] = {

@@ -10,7 +10,7 @@ import uuid
 from bson import Binary, Decimal128, Int64, ObjectId, Regex, Timestamp
 from bson.binary import UuidRepresentation
 
-from audit_archive.canonical import canonical_json, canonical_value, event_hash
+from audit_archive.format.canonical import canonical_json, canonical_value, event_hash
 
 
 def test_keys_are_sorted_and_there_is_no_whitespace() -> None:

@@ -23,12 +23,13 @@ from dagster._core.remote_origin import (
 )
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
-from audit_archive import catchup, layout
-from audit_archive.jobs import build_archive_job, daily_partitions
-from audit_archive.resources import ArchiveResource
-from audit_archive.sensors import SENSOR_NAME, build_catchup_sensor
+from audit_archive.archive import catchup
+from audit_archive.defs.jobs import build_archive_job, daily_partitions
+from audit_archive.defs.resources import ArchiveResource
+from audit_archive.defs.sensors import SENSOR_NAME, build_catchup_sensor
+from audit_archive.format import layout
 from audit_archive.settings import DefinitionSettings
-from audit_archive_tests.harness import RETENTION, Harness, due_day
+from audit_archive_tests.support.harness import RETENTION, Harness, due_day
 
 # -- the plan (pure) ----------------------------------------------------------------------
 

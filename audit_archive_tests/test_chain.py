@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from audit_archive.canonical import ZERO_HASH
-from audit_archive.chain import ChainTracker, Link
+from audit_archive.format.canonical import ZERO_HASH
+from audit_archive.format.chain import ChainTracker, Link
 
 
 def h(seq: int) -> str:

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from audit_archive import layout
-from audit_archive.jsonl import parse_line
-from audit_archive_tests.chaos import STEPS, Zygote
-from audit_archive_tests.harness import Harness, due_day
-from audit_archive_tests.reliability import failure_messages
+from audit_archive.format import layout
+from audit_archive.format.jsonl import parse_line
+from audit_archive_tests.support.chaos import STEPS, Zygote
+from audit_archive_tests.support.harness import Harness, due_day
+from audit_archive_tests.support.reliability import failure_messages
 
 # How long after a step begins to kill it: up to about that step's duration here, so
 # the kill lands inside it (or, for the shortest steps, just after).
@@ -195,7 +195,7 @@ def test_a_run_killed_mid_multipart_upload_leaves_nothing_behind_after_the_rerun
 ) -> None:
     """SIGKILL gives the client no chance to abort its upload: the next run of the day
     (holding the day's lease) aborts what an earlier attempt left under the day."""
-    from audit_archive_tests.reliability import MIB, append_events, random_text
+    from audit_archive_tests.support.reliability import MIB, append_events, random_text
 
     monkeypatch.setenv("AUDIT_COLD_PART_SIZE_MIB", "5")
     harness.env["AUDIT_COLD_PART_SIZE_MIB"] = "5"

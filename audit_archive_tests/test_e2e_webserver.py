@@ -26,9 +26,9 @@ import pytest
 from dagster_graphql import DagsterGraphQLClient
 from pymongo import MongoClient
 
-from audit_archive import layout
-from audit_archive.jsonl import parse_line
-from audit_archive.manifest import SignatureStatus, verify_signature
+from audit_archive.format import layout
+from audit_archive.format.jsonl import parse_line
+from audit_archive.format.manifest import SignatureStatus, verify_signature
 from audit_archive_dev.demo import DEMO_KEY
 from audit_archive_dev.embedded import free_port, port_is_free
 

@@ -28,9 +28,9 @@ from bson.datetime_ms import DatetimeMS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit_archive import fastcodec
-from audit_archive.canonical import EVENT_CODEC_OPTIONS, event_hash
-from audit_archive.jsonl import relaxed_line
+from audit_archive.format import fastcodec
+from audit_archive.format.canonical import EVENT_CODEC_OPTIONS, event_hash
+from audit_archive.format.jsonl import relaxed_line
 from audit_archive_dev import seed
 
 EVERY_TYPE = {

@@ -27,12 +27,12 @@ from bson.datetime_ms import DatetimeMS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audit_archive import fastcodec, layout
-from audit_archive.canonical import EVENT_CODEC_OPTIONS, ZERO_HASH, event_hash
-from audit_archive.fastcodec import FAST_CODEC_OPTIONS
-from audit_archive.jsonl import parse_line, relaxed_line
-from audit_archive_tests.harness import Harness, due_day, same_value
-from audit_archive_tests.reliability import append_events, failure_messages
+from audit_archive.format import fastcodec, layout
+from audit_archive.format.canonical import EVENT_CODEC_OPTIONS, ZERO_HASH, event_hash
+from audit_archive.format.fastcodec import FAST_CODEC_OPTIONS
+from audit_archive.format.jsonl import parse_line, relaxed_line
+from audit_archive_tests.support.harness import Harness, due_day, same_value
+from audit_archive_tests.support.reliability import append_events, failure_messages
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 UTC = dt.UTC

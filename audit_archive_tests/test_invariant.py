@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from audit_archive import layout
-from audit_archive.manifest import manifest_bytes, sign_manifest
-from audit_archive_tests.harness import KEY_A, Harness, due_day
+from audit_archive.format import layout
+from audit_archive.format.manifest import manifest_bytes, sign_manifest
+from audit_archive_tests.support.harness import KEY_A, Harness, due_day
 
 
 @contextlib.contextmanager

@@ -11,9 +11,9 @@ import zlib
 from bson import Binary, Decimal128, Int64, ObjectId, Regex, Timestamp, decode, encode, json_util
 from bson.datetime_ms import DatetimeMS
 
-from audit_archive.canonical import EVENT_CODEC_OPTIONS, RELAXED_JSON_OPTIONS
-from audit_archive.jsonl import GzipJsonlWriter, iter_gzip_lines, parse_line, relaxed_line
-from audit_archive_tests.harness import same_value
+from audit_archive.format.canonical import EVENT_CODEC_OPTIONS, RELAXED_JSON_OPTIONS
+from audit_archive.format.jsonl import GzipJsonlWriter, iter_gzip_lines, parse_line, relaxed_line
+from audit_archive_tests.support.harness import same_value
 
 EVERY_TYPE = {
     "_id": ObjectId("64f0c0ffee0123456789abcd"),

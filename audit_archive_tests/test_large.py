@@ -8,9 +8,14 @@ import datetime as dt
 import bson
 import pytest
 
-from audit_archive import layout
-from audit_archive_tests.harness import Harness, due_day
-from audit_archive_tests.reliability import MIB, append_events, failure_messages, random_text
+from audit_archive.format import layout
+from audit_archive_tests.support.harness import Harness, due_day
+from audit_archive_tests.support.reliability import (
+    MIB,
+    append_events,
+    failure_messages,
+    random_text,
+)
 
 BSON_LIMIT = 16 * MIB  # MongoDB's maximum document size
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from audit_archive import layout
+from audit_archive.format import layout
 
 
 def test_part_keys_are_hive_style_with_four_digit_parts() -> None:

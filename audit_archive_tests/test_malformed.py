@@ -17,14 +17,14 @@ from typing import Any
 import pytest
 from bson import Decimal128, Int64, ObjectId
 
-from audit_archive import layout
-from audit_archive.canonical import event_hash
-from audit_archive.clients import open_stores
-from audit_archive.malformed import problem
-from audit_archive.verify import Status, verify
+from audit_archive.audit.verify import Status, verify
+from audit_archive.format import layout
+from audit_archive.format.canonical import event_hash
+from audit_archive.format.malformed import problem
+from audit_archive.stores.clients import open_stores
 from audit_archive_dev import seed
-from audit_archive_tests.harness import Harness, due_day
-from audit_archive_tests.reliability import all_run_text, failure_messages
+from audit_archive_tests.support.harness import Harness, due_day
+from audit_archive_tests.support.reliability import all_run_text, failure_messages
 
 Mutation = Callable[[dict[str, Any]], None]
 

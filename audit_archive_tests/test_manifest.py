@@ -6,8 +6,8 @@ import hashlib
 import hmac
 import json
 
-from audit_archive.canonical import canonical_json
-from audit_archive.manifest import (
+from audit_archive.format.canonical import canonical_json
+from audit_archive.format.manifest import (
     PartSummary,
     SignatureStatus,
     build_manifest,

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from audit_archive.merkle import MerkleBuilder, audit_path, merkle_root, root_from_path
+from audit_archive.format.merkle import MerkleBuilder, audit_path, merkle_root, root_from_path
 
 
 def rfc6962_mth(hashes: list[str]) -> str:

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from pymongo import MongoClient
 
-from audit_archive import hot as hot_module
-from audit_archive_tests.harness import Harness, due_day
-from audit_archive_tests.reliability import failure_messages
+from audit_archive.stores import hot as hot_module
+from audit_archive_tests.support.harness import Harness, due_day
+from audit_archive_tests.support.reliability import failure_messages
 
 APP = "audit-archive"  # clients.mongo_client's appname
 RETRYABLE = {"errorCode": 91}  # ShutdownInProgress: retryable reads and writes

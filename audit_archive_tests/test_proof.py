@@ -16,14 +16,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit_archive import layout
 from audit_archive.cli import main
-from audit_archive.jsonl import parse_line, relaxed_line
-from audit_archive.manifest import PartSummary, SignatureStatus, build_manifest, sign_manifest
-from audit_archive.merkle import merkle_root
-from audit_archive.proof import build_proof, check_proof
+from audit_archive.format import layout
+from audit_archive.format.jsonl import parse_line, relaxed_line
+from audit_archive.format.manifest import (
+    PartSummary,
+    SignatureStatus,
+    build_manifest,
+    sign_manifest,
+)
+from audit_archive.format.merkle import merkle_root
+from audit_archive.format.proof import build_proof, check_proof
 from audit_archive_dev import seed
-from audit_archive_tests.harness import KEY_A, KEY_B, Harness, due_day
+from audit_archive_tests.support.harness import KEY_A, KEY_B, Harness, due_day
 
 DAY = dt.date(2026, 8, 30)
 SIZES = (1, 2, 3, 5, 8, 1000)

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from dagster import build_schedule_context
 
-from audit_archive import layout
-from audit_archive_tests.harness import Harness, due_day
-from audit_archive_tests.reliability import failure_messages
+from audit_archive.format import layout
+from audit_archive_tests.support.harness import Harness, due_day
+from audit_archive_tests.support.reliability import failure_messages
 
 
 def run_at_once(calls: list[Callable[[], Any]]) -> list[Any]:

@@ -11,10 +11,12 @@ import tracemalloc
 
 import pytest
 
-from audit_archive import archiver, bsonpeek, hot, layout
-from audit_archive.clients import open_stores
-from audit_archive.cold import ObjectMismatch
-from audit_archive_tests.harness import Harness, due_day
+from audit_archive.archive import archiver
+from audit_archive.format import bsonpeek, layout
+from audit_archive.stores import hot
+from audit_archive.stores.clients import open_stores
+from audit_archive.stores.cold import ObjectMismatch
+from audit_archive_tests.support.harness import Harness, due_day
 from audit_archive_tests.test_archive_job import failure_messages, step_events
 
 
@@ -30,7 +32,7 @@ def test_a_crash_at_any_step_converges_on_rerun(harness: Harness, point: str, mo
     day = due_day(2)
     harness.seed({day: 60, due_day(1): 5})
     crashed = subprocess.run(
-        [sys.executable, "-m", "audit_archive_tests.crash_runner", str(day), point],
+        [sys.executable, "-m", "audit_archive_tests.support.crash_runner", str(day), point],
         env=os.environ.copy(),
         capture_output=True,
         text=True,
@@ -55,7 +57,13 @@ def test_a_crash_after_upload_reuses_the_identical_objects(harness: Harness) -> 
     day = due_day(2)
     harness.seed({day: 20})
     subprocess.run(
-        [sys.executable, "-m", "audit_archive_tests.crash_runner", str(day), "after-upload"],
+        [
+            sys.executable,
+            "-m",
+            "audit_archive_tests.support.crash_runner",
+            str(day),
+            "after-upload",
+        ],
         env=os.environ.copy(),
         timeout=120,
         check=False,
@@ -203,7 +211,7 @@ def test_large_parts_upload_in_multiple_parts_and_confirm(harness: Harness, monk
         harness.events.update_one({"_id": d["_id"]}, {"$set": {"meta.blob": noise}})
         d["meta"]["blob"] = noise
     # re-chain after the payload change
-    from audit_archive.canonical import ZERO_HASH, event_hash
+    from audit_archive.format.canonical import ZERO_HASH, event_hash
 
     prev = ZERO_HASH
     for d in sorted(docs, key=lambda d: d["seq"]):

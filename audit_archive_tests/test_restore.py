@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from bson import Binary, Decimal128, Int64, Regex, Timestamp
 
-from audit_archive import layout
-from audit_archive.canonical import event_hash
 from audit_archive.cli import main
-from audit_archive.jsonl import parse_line, relaxed_line
-from audit_archive.manifest import manifest_bytes, sign_manifest
+from audit_archive.format import layout
+from audit_archive.format.canonical import event_hash
+from audit_archive.format.jsonl import parse_line, relaxed_line
+from audit_archive.format.manifest import manifest_bytes, sign_manifest
 from audit_archive_dev import seed
-from audit_archive_tests.harness import KEY_A, KEY_B, Harness, due_day, same_value
+from audit_archive_tests.support.harness import KEY_A, KEY_B, Harness, due_day, same_value
 
 RESTORED = "auditevents_restored"
 

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from audit_archive import layout
-from audit_archive_tests.faultproxy import FaultProxy, Rule
-from audit_archive_tests.harness import Harness, due_day
-from audit_archive_tests.reliability import (
+from audit_archive.format import layout
+from audit_archive_tests.support.faultproxy import FaultProxy, Rule
+from audit_archive_tests.support.harness import Harness, due_day
+from audit_archive_tests.support.reliability import (
     MIB,
     append_events,
     failure_messages,

@@ -19,15 +19,15 @@ import duckdb_extension_httpfs
 import pytest
 from pymongo import MongoClient
 
-from audit_archive import layout
+from audit_archive.audit.search import Filters, SearchStats, search
 from audit_archive.cli import main
-from audit_archive.clients import open_stores
-from audit_archive.jsonl import parse_line
-from audit_archive.search import Filters, SearchStats, search
+from audit_archive.format import layout
+from audit_archive.format.jsonl import parse_line
 from audit_archive.settings import Settings
+from audit_archive.stores.clients import open_stores
 from audit_archive_dev.embedded import Stack
 from audit_archive_tests.conftest import point_archive_at
-from audit_archive_tests.harness import Harness, due_day, same_value
+from audit_archive_tests.support.harness import Harness, due_day, same_value
 
 DAYS = [due_day(k) for k in range(10, 4, -1)]  # six archived days, oldest first
 PER_DAY = 150

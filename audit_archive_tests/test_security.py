@@ -24,13 +24,13 @@ import pytest
 from botocore.exceptions import ClientError
 from pymongo import MongoClient
 
-from audit_archive.clients import open_stores
 from audit_archive.errors import ConfigError
 from audit_archive.settings import Settings
+from audit_archive.stores.clients import open_stores
 from audit_archive_dev.embedded import ServerProcess, create_bucket
-from audit_archive_tests.faultproxy import FaultProxy
-from audit_archive_tests.harness import Harness, due_day
-from audit_archive_tests.reliability import (
+from audit_archive_tests.support.faultproxy import FaultProxy
+from audit_archive_tests.support.harness import Harness, due_day
+from audit_archive_tests.support.reliability import (
     all_run_text,
     failure_messages,
     secure_uri,

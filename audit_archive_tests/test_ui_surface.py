@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from dagster import AssetKey, DagsterInstance, QueuedRunCoordinator, instance_for_test
 
-from audit_archive_tests.harness import Harness, due_day
+from audit_archive_tests.support.harness import Harness, due_day
 
 REPO = Path(__file__).resolve().parents[1]
 COLD_ARCHIVE = AssetKey("cold_archive")

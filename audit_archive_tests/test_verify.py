@@ -24,19 +24,19 @@ from typing import Any
 import pytest
 from pymongo import MongoClient
 
-from audit_archive import layout
-from audit_archive.canonical import event_hash
+from audit_archive.audit.verify import PRECEDENCE, Finding, Status, day_status
 from audit_archive.cli import main
 from audit_archive.cli.verify import ProgressBar
-from audit_archive.jsonl import GzipJsonlWriter, relaxed_line
-from audit_archive.manifest import PartSummary, build_manifest, manifest_bytes, sign_manifest
-from audit_archive.merkle import MerkleBuilder
+from audit_archive.defs.verify_job import build_verify_job, build_verify_schedule
+from audit_archive.format import layout
+from audit_archive.format.canonical import event_hash
+from audit_archive.format.jsonl import GzipJsonlWriter, relaxed_line
+from audit_archive.format.manifest import PartSummary, build_manifest, manifest_bytes, sign_manifest
+from audit_archive.format.merkle import MerkleBuilder
 from audit_archive.settings import DefinitionSettings
-from audit_archive.verify import PRECEDENCE, Finding, Status, day_status
-from audit_archive.verify_job import build_verify_job, build_verify_schedule
 from audit_archive_dev.embedded import Stack
 from audit_archive_tests.conftest import point_archive_at
-from audit_archive_tests.harness import KEY_A, KEY_B, Harness, due_day
+from audit_archive_tests.support.harness import KEY_A, KEY_B, Harness, due_day
 
 KEY_UNKNOWN = "an-attackers-own-signing-key-0123456789abcdef"
 
@@ -234,8 +234,8 @@ def test_precedence_picks_the_most_serious_finding_and_lists_them_all() -> None:
 def test_without_server_checksums_a_rewrite_after_archiving_is_modified() -> None:
     """On a server that keeps no SHA-256 checksums, manifest-only verification can still
     tell an events object rewritten after its record was written (Last-Modified)."""
+    from audit_archive.audit.verify import REWRITE_MARGIN, _check_events_object, _Object, _Part
     from audit_archive.settings import Settings
-    from audit_archive.verify import REWRITE_MARGIN, _check_events_object, _Object, _Part
 
     settings = Settings.from_env({"AUDIT_SIGNING_KEY": KEY_A})
     archived_at = dt.datetime(2026, 9, 1, 3, 0, tzinfo=dt.UTC)

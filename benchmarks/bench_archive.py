@@ -95,8 +95,8 @@ def _measure(setup: Callable[[], Callable[[], dict[str, Any]]]) -> dict[str, Any
 
 
 def _day_filter(spec: dict[str, Any]) -> dict[str, Any]:
-    from audit_archive import layout
-    from audit_archive.hot import day_filter
+    from audit_archive.format import layout
+    from audit_archive.stores.hot import day_filter
 
     return day_filter(layout.parse_day(spec["day"]))
 
@@ -283,7 +283,7 @@ def _seed_copy(uri: str, events_file: Path, events: int) -> None:
     """A fresh database holding the day's events, with the archive's indexes."""
     from pymongo import MongoClient
 
-    from audit_archive.hot import HotStore
+    from audit_archive.stores.hot import HotStore
 
     client = MongoClient(uri)
     try:
@@ -392,7 +392,7 @@ def _ratio(a: dict[str, Any], b: dict[str, Any], measure: str) -> float | None:
 def run(
     events: int, seed_value: int, kinds: tuple[str, ...] = KINDS, profile_dir: str | None = None
 ) -> dict[str, Any]:
-    from audit_archive import layout
+    from audit_archive.format import layout
     from audit_archive_dev.embedded import create_bucket, start_mongo, start_s3
 
     servers = []

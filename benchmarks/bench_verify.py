@@ -30,19 +30,20 @@ from pathlib import Path
 
 from pymongo import MongoClient
 
-from audit_archive import archiver, layout
-from audit_archive.clients import open_stores
-from audit_archive.jsonl import GzipJsonlWriter, relaxed_line
-from audit_archive.manifest import (
+from audit_archive.archive import archiver
+from audit_archive.audit.verify import verify
+from audit_archive.format import layout
+from audit_archive.format.jsonl import GzipJsonlWriter, relaxed_line
+from audit_archive.format.manifest import (
     PartSummary,
     build_manifest,
     key_id,
     manifest_bytes,
     sign_manifest,
 )
-from audit_archive.merkle import MerkleBuilder
+from audit_archive.format.merkle import MerkleBuilder
 from audit_archive.settings import Settings
-from audit_archive.verify import verify
+from audit_archive.stores.clients import open_stores
 from audit_archive_dev import seed
 from audit_archive_dev.embedded import create_bucket, start_stack
 

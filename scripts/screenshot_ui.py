@@ -25,7 +25,7 @@ from dagster_graphql import DagsterGraphQLClient
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from audit_archive import layout  # noqa: E402
+from audit_archive.format import layout  # noqa: E402
 from audit_archive_dev.embedded import free_port  # noqa: E402
 
 JOB = "audit_archive_job"

@@ -11,9 +11,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ..errors import ConfigError
-from ..redact import redact
-from . import archives, check, prove, restore, search, verify
+from audit_archive.cli import archives, check, prove, restore, search, verify
+from audit_archive.errors import ConfigError
+from audit_archive.redact import redact
 
 COMMAND_MODULES = [check, verify, archives, restore, prove, search]
 
@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as e:  # never a traceback with a secret in it
-        from ..settings import Settings
+        from audit_archive.settings import Settings
 
         try:
             secrets = Settings.from_env(require_signing_key=False).secrets

@@ -14,11 +14,11 @@ from typing import Any
 
 from pymongo.errors import PyMongoError
 
-from .. import layout
-from ..clients import open_stores
-from ..errors import ConfigError
-from ..settings import Settings
-from .verify import parse_day_arg
+from audit_archive.cli.verify import parse_day_arg
+from audit_archive.errors import ConfigError
+from audit_archive.format import layout
+from audit_archive.settings import Settings
+from audit_archive.stores.clients import open_stores
 
 COLUMNS = ("day", "part", "archived at", "seq range", "events", "size", "ratio", "manifest")
 

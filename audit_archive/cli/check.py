@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import argparse
 
-from ..clients import open_stores
-from ..manifest import key_id
-from ..redact import redact
-from ..settings import DefinitionSettings, Settings
+from audit_archive.format.manifest import key_id
+from audit_archive.redact import redact
+from audit_archive.settings import DefinitionSettings, Settings
+from audit_archive.stores.clients import open_stores
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -9,10 +9,10 @@ import os
 import sys
 from pathlib import Path
 
-from .. import proof
-from ..clients import open_stores
-from ..prove import ProveError, prove_seq
-from ..settings import Settings
+from audit_archive.audit.prove import ProveError, prove_seq
+from audit_archive.format import proof
+from audit_archive.settings import Settings
+from audit_archive.stores.clients import open_stores
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..clients import open_stores
-from ..restore import DEFAULT_COLLECTION, NoRecordError, RestoreRefused, restore_day
-from ..settings import Settings
+from audit_archive.audit.restore import (
+    DEFAULT_COLLECTION,
+    NoRecordError,
+    RestoreRefused,
+    restore_day,
+)
+from audit_archive.settings import Settings
+from audit_archive.stores.clients import open_stores
 
 
 def register(sub: argparse._SubParsersAction) -> None:

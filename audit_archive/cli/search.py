@@ -7,10 +7,10 @@ import contextlib
 import os
 import sys
 
-from ..clients import open_stores
-from ..layout import parse_day
-from ..search import Filters, SearchStats, search
-from ..settings import Settings
+from audit_archive.audit.search import Filters, SearchStats, search
+from audit_archive.format.layout import parse_day
+from audit_archive.settings import Settings
+from audit_archive.stores.clients import open_stores
 
 
 def register(sub: argparse._SubParsersAction) -> None:

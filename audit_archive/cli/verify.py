@@ -15,10 +15,10 @@ import threading
 import time
 from typing import TextIO
 
-from .. import layout
-from ..clients import open_stores
-from ..settings import Settings
-from ..verify import CLEAN, RangeError, Report, resolve_range, verify
+from audit_archive.audit.verify import CLEAN, RangeError, Report, resolve_range, verify
+from audit_archive.format import layout
+from audit_archive.settings import Settings
+from audit_archive.stores.clients import open_stores
 
 
 def parse_day_arg(text: str) -> dt.date:

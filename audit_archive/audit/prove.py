@@ -14,14 +14,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from . import proof as proof_doc
-from .canonical import event_hash
-from .clients import Stores
-from .errors import AuditArchiveError
-from .jsonl import parse_line
-from .manifest import SignatureStatus
-from .merkle import merkle_root
-from .reader import PartReadError, PartStream, load_manifest
+from audit_archive.audit.reader import PartReadError, PartStream, load_manifest
+from audit_archive.errors import AuditArchiveError
+from audit_archive.format import proof as proof_doc
+from audit_archive.format.canonical import event_hash
+from audit_archive.format.jsonl import parse_line
+from audit_archive.format.manifest import SignatureStatus
+from audit_archive.format.merkle import merkle_root
+from audit_archive.stores.clients import Stores
 
 
 class ProveError(AuditArchiveError):

@@ -26,9 +26,10 @@ from dagster import (
     sensor,
 )
 
-from . import catchup, layout
-from .resources import ArchiveResource
-from .settings import DefinitionSettings
+from audit_archive.archive import catchup
+from audit_archive.defs.resources import ArchiveResource
+from audit_archive.format import layout
+from audit_archive.settings import DefinitionSettings
 
 SENSOR_NAME = "audit_archive_catchup_sensor"
 PARTITION_TAG = "dagster/partition"

@@ -38,21 +38,28 @@ import bson
 from botocore.exceptions import ClientError
 from bson.codec_options import CodecOptions
 
-from . import bsonpeek, fastcodec, layout, timing
-from .canonical import EVENT_CODEC_OPTIONS
-from .chain import HEX64, ChainTracker, Link
-from .clients import Stores
-from .cold import Confirmation, ObjectMismatch
-from .errors import ChainBreakError, LeaseError, StorageError
-from .fastcodec import FAST_CODEC_OPTIONS
-from .hot import name_malformed
-from .jsonl import GzipJsonlWriter
-from .malformed import describe as describe_malformed
-from .malformed import is_integer_seq
-from .malformed import problem as malformed_problem
-from .manifest import PartSummary, build_manifest, key_id, manifest_bytes, sign_manifest
-from .merkle import MerkleBuilder
-from .reader import PartReadError, PartStream
+from audit_archive import timing
+from audit_archive.audit.reader import PartReadError, PartStream
+from audit_archive.errors import ChainBreakError, LeaseError, StorageError
+from audit_archive.format import bsonpeek, fastcodec, layout
+from audit_archive.format.canonical import EVENT_CODEC_OPTIONS
+from audit_archive.format.chain import HEX64, ChainTracker, Link
+from audit_archive.format.fastcodec import FAST_CODEC_OPTIONS
+from audit_archive.format.jsonl import GzipJsonlWriter
+from audit_archive.format.malformed import describe as describe_malformed
+from audit_archive.format.malformed import is_integer_seq
+from audit_archive.format.malformed import problem as malformed_problem
+from audit_archive.format.manifest import (
+    PartSummary,
+    build_manifest,
+    key_id,
+    manifest_bytes,
+    sign_manifest,
+)
+from audit_archive.format.merkle import MerkleBuilder
+from audit_archive.stores.clients import Stores
+from audit_archive.stores.cold import Confirmation, ObjectMismatch
+from audit_archive.stores.hot import name_malformed
 
 Log = Callable[[str], None]
 PROGRESS_EVERY = 50_000

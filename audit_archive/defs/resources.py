@@ -15,8 +15,8 @@ from typing import Any
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
 
-from .clients import Stores, open_stores
-from .settings import Settings
+from audit_archive.settings import Settings
+from audit_archive.stores.clients import Stores, open_stores
 
 
 def _overrides(resource: ConfigurableResource, mapping: dict[str, str]) -> dict[str, str]:

@@ -46,8 +46,8 @@ from bson.codec_options import CodecOptions, DatetimeConversion
 from bson.datetime_ms import DatetimeMS
 from bson.int64 import Int64
 
-from .canonical import EVENT_CODEC_OPTIONS, canonical_json, event_body
-from .jsonl import relaxed_line
+from audit_archive.format.canonical import EVENT_CODEC_OPTIONS, canonical_json, event_body
+from audit_archive.format.jsonl import relaxed_line
 
 FAST_CODEC_OPTIONS: CodecOptions = EVENT_CODEC_OPTIONS.with_options(
     datetime_conversion=DatetimeConversion.DATETIME_MS

@@ -19,10 +19,11 @@ from dagster import (
     op,
 )
 
-from . import archiver, layout
-from .errors import AuditArchiveError, ChainBreakError, format_seq_ranges
-from .redact import redact
-from .resources import ArchiveResource
+from audit_archive.archive import archiver
+from audit_archive.defs.resources import ArchiveResource
+from audit_archive.errors import AuditArchiveError, ChainBreakError, format_seq_ranges
+from audit_archive.format import layout
+from audit_archive.redact import redact
 
 COLD_ARCHIVE_ASSET = AssetKey("cold_archive")
 

@@ -19,11 +19,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import layout
-from .canonical import HASH_SCHEME, event_hash
-from .jsonl import parse_line
-from .manifest import SignatureStatus, verify_signature
-from .merkle import audit_path, root_from_path
+from audit_archive.format import layout
+from audit_archive.format.canonical import HASH_SCHEME, event_hash
+from audit_archive.format.jsonl import parse_line
+from audit_archive.format.manifest import SignatureStatus, verify_signature
+from audit_archive.format.merkle import audit_path, root_from_path
 
 PROOF_FORMAT = "audit-archive-event-proof"
 PROOF_VERSION = 1

@@ -19,11 +19,11 @@ from bson import Decimal128
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from audit_archive import layout
-from audit_archive.canonical import EVENT_CODEC_OPTIONS, event_hash
-from audit_archive.jsonl import parse_line
-from audit_archive.manifest import SignatureStatus, verify_signature
-from audit_archive.merkle import merkle_root
+from audit_archive.format import layout
+from audit_archive.format.canonical import EVENT_CODEC_OPTIONS, event_hash
+from audit_archive.format.jsonl import parse_line
+from audit_archive.format.manifest import SignatureStatus, verify_signature
+from audit_archive.format.merkle import merkle_root
 from audit_archive.settings import Settings
 from audit_archive_dev import seed
 

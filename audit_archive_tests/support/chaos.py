@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 STEPS = ("extract", "encode", "sign", "upload_and_confirm", "record", "purge")
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # -- the test's side ------------------------------------------------------------------
@@ -72,7 +72,7 @@ class Zygote:
 
     def start(self, env: dict[str, str]) -> Zygote:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "audit_archive_tests.chaos"],
+            [sys.executable, "-m", "audit_archive_tests.support.chaos"],
             cwd=ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -207,7 +207,7 @@ def _child(request: dict[str, Any]) -> None:
     os.environ.update(request["env"])
     fd = os.open(request["markers"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
-    from audit_archive import archiver
+    from audit_archive.archive import archiver
     from audit_archive.definitions import defs
 
     def marked(name: str, fn: Any) -> Any:
@@ -228,7 +228,7 @@ def _child(request: dict[str, Any]) -> None:
 def main() -> None:
     # Everything heavy is imported once, before any fork; no client or thread exists yet.
     import audit_archive.definitions  # noqa: F401
-    from audit_archive import archiver  # noqa: F401
+    from audit_archive.archive import archiver  # noqa: F401
 
     lock = threading.Lock()
 

@@ -4,7 +4,7 @@ moto 5 stores and echoes the checksum a client sends without computing it (a TOD
 ``moto.s3.responses``), so a body corrupted in flight would be "confirmed" by its own
 claimed checksum. Real S3 answers ``400 BadDigest``; this wrapper makes moto do the
 same for PutObject and UploadPart, so the corruption test exercises what production
-relies on. Run as ``python -m audit_archive_tests.strict_s3 -H 127.0.0.1 -p PORT``.
+relies on. Run as ``python -m audit_archive_tests.support.strict_s3 -H 127.0.0.1 -p PORT``.
 """
 
 from __future__ import annotations

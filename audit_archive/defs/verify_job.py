@@ -28,10 +28,11 @@ from dagster import (
 )
 from pydantic import Field
 
-from . import layout, verify
-from .redact import redact
-from .resources import ArchiveResource
-from .settings import DefinitionSettings
+from audit_archive.audit import verify
+from audit_archive.defs.resources import ArchiveResource
+from audit_archive.format import layout
+from audit_archive.redact import redact
+from audit_archive.settings import DefinitionSettings
 
 MAX_TABLE_ROWS = 200  # the UI stays readable; the JSON report lists every day with findings
 

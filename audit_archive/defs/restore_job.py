@@ -19,9 +19,9 @@ from dagster import (
 )
 from pydantic import Field
 
-from . import restore
-from .redact import redact
-from .resources import ArchiveResource
+from audit_archive.audit import restore
+from audit_archive.defs.resources import ArchiveResource
+from audit_archive.redact import redact
 
 
 class RestoreConfig(Config):

@@ -35,12 +35,12 @@ import bson
 from bson.raw_bson import RawBSONDocument
 from pymongo import ReplaceOne
 
-from . import layout
-from .canonical import EVENT_CODEC_OPTIONS
-from .clients import Stores
-from .errors import AuditArchiveError
-from .manifest import SignatureStatus
-from .reader import PartReadError, PartStream, load_manifest
+from audit_archive.audit.reader import PartReadError, PartStream, load_manifest
+from audit_archive.errors import AuditArchiveError
+from audit_archive.format import layout
+from audit_archive.format.canonical import EVENT_CODEC_OPTIONS
+from audit_archive.format.manifest import SignatureStatus
+from audit_archive.stores.clients import Stores
 
 DEFAULT_COLLECTION = "auditevents_restored"
 WRITE_BATCH = 1000

@@ -26,7 +26,7 @@ from bson import ObjectId, json_util
 from bson.binary import Binary
 from isal import isal_zlib
 
-from .canonical import RELAXED_JSON_OPTIONS
+from audit_archive.format.canonical import RELAXED_JSON_OPTIONS
 
 # ISA-L (python-isal) level 2: standard gzip, ~10x less CPU than zlib level 6 for ~8%
 # larger objects (benchmarks/); deterministic for one ISA-L build and CPU family.

@@ -41,17 +41,17 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import layout
-from .canonical import HASH_SCHEME, ZERO_HASH, event_hash
-from .chain import HEX64
-from .clients import Stores
-from .cold import b64
-from .errors import AuditArchiveError, format_seq_ranges
-from .jsonl import parse_line
-from .manifest import MANIFEST_VERSION, SignatureStatus, verify_signature
-from .merkle import MerkleBuilder
-from .reader import PartStream
-from .settings import Settings
+from audit_archive.audit.reader import PartStream
+from audit_archive.errors import AuditArchiveError, format_seq_ranges
+from audit_archive.format import layout
+from audit_archive.format.canonical import HASH_SCHEME, ZERO_HASH, event_hash
+from audit_archive.format.chain import HEX64
+from audit_archive.format.jsonl import parse_line
+from audit_archive.format.manifest import MANIFEST_VERSION, SignatureStatus, verify_signature
+from audit_archive.format.merkle import MerkleBuilder
+from audit_archive.settings import Settings
+from audit_archive.stores.clients import Stores
+from audit_archive.stores.cold import b64
 
 MANIFEST_WORKERS = 8  # botocore keeps 10 pooled connections per client
 DEEP_WORKERS = 3  # each holds one 1 MiB chunk and one line: memory stays flat

@@ -19,7 +19,7 @@ from typing import Any
 
 from bson.datetime_ms import DatetimeMS
 
-from .chain import HEX64
+from audit_archive.format.chain import HEX64
 
 WELL_FORMED_SEQ_TYPES = ["int", "long"]  # BSON types of a usable seq ($type aliases)
 HEX64_PATTERN = HEX64.pattern

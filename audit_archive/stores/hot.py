@@ -18,10 +18,10 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
-from .canonical import EVENT_CODEC_OPTIONS
-from .chain import Link
-from .layout import day_bounds
-from .malformed import WELL_FORMED_SEQ_TYPES, describe, is_integer_seq, problem
+from audit_archive.format.canonical import EVENT_CODEC_OPTIONS
+from audit_archive.format.chain import Link
+from audit_archive.format.layout import day_bounds
+from audit_archive.format.malformed import WELL_FORMED_SEQ_TYPES, describe, is_integer_seq, problem
 
 CHAINED = {"hash": {"$type": "string"}}
 # Documents per getMore while streaming a day: bounds the client's memory (~1 MB).

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any, NamedTuple
 
-from .canonical import ZERO_HASH
+from audit_archive.format.canonical import ZERO_HASH
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 

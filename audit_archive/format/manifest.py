@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from .canonical import HASH_SCHEME, canonical_json
+from audit_archive.format.canonical import HASH_SCHEME, canonical_json
 
 MANIFEST_VERSION = 1
 SIGNING_ALG = "HMAC-SHA256"

@@ -14,12 +14,12 @@ from typing import Any
 
 from bson import ObjectId
 
-from audit_archive.canonical import event_hash
+from audit_archive.format.canonical import event_hash
 from audit_archive_dev import seed
 from audit_archive_dev.embedded import ServerProcess, create_bucket, free_port
-from audit_archive_tests.harness import Harness, s3_client
+from audit_archive_tests.support.harness import Harness, s3_client
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MIB = 1 << 20
 
 
@@ -91,7 +91,15 @@ def start_strict_s3(log_path: Path | None = None) -> ServerProcess:
     port = free_port()
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     process = subprocess.Popen(
-        [sys.executable, "-m", "audit_archive_tests.strict_s3", "-H", "127.0.0.1", "-p", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "audit_archive_tests.support.strict_s3",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
         cwd=ROOT,
         stdout=out,
         stderr=subprocess.STDOUT,

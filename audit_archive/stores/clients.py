@@ -16,11 +16,11 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 from pymongo import MongoClient
 from pymongo.errors import ConfigurationError, OperationFailure, PyMongoError
 
-from .cold import ColdStore
-from .errors import ConfigError
-from .hot import HotStore
-from .redact import redact
-from .settings import Settings
+from audit_archive.errors import ConfigError
+from audit_archive.redact import redact
+from audit_archive.settings import Settings
+from audit_archive.stores.cold import ColdStore
+from audit_archive.stores.hot import HotStore
 
 MONGO_TIMEOUT_MS = 5000  # start-up check and connection attempts: fail fast when misconfigured
 # Also the socket timeout of pymongo's heartbeats: one that times out clears the pool and

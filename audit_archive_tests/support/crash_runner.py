@@ -1,7 +1,7 @@
 """Run one day's archive steps in a child process and die (SIGKILL-like ``os._exit``)
 at a chosen point, as a crashed worker would. Used by the recovery tests.
 
-    python -m audit_archive_tests.crash_runner DAY POINT
+    python -m audit_archive_tests.support.crash_runner DAY POINT
 POINT: after-extract | after-encode | after-upload | after-record | mid-purge
 """
 
@@ -12,9 +12,10 @@ import os
 import sys
 import uuid
 
-from audit_archive import archiver, layout
-from audit_archive.clients import open_stores
+from audit_archive.archive import archiver
+from audit_archive.format import layout
 from audit_archive.settings import Settings
+from audit_archive.stores.clients import open_stores
 
 
 def main() -> None:

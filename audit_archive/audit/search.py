@@ -22,10 +22,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import layout
-from .clients import Stores
-from .manifest import SignatureStatus
-from .reader import PartReadError, PartStream, load_manifest
+from audit_archive.audit.reader import PartReadError, PartStream, load_manifest
+from audit_archive.format import layout
+from audit_archive.format.manifest import SignatureStatus
+from audit_archive.stores.clients import Stores
 
 # Values made of these characters are written literally by every JSON encoder, so a
 # line that does not contain them cannot match: a cheap test before decoding it.

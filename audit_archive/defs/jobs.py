@@ -16,8 +16,7 @@ from dagster import (
     schedule,
 )
 
-from . import layout
-from .ops import (
+from audit_archive.defs.ops import (
     COLD_ARCHIVE_ASSET,
     extract_chained,
     purge_hot,
@@ -26,7 +25,8 @@ from .ops import (
     to_jsonl_gz,
     upload_and_confirm,
 )
-from .settings import DefinitionSettings
+from audit_archive.format import layout
+from audit_archive.settings import DefinitionSettings
 
 
 def daily_partitions(settings: DefinitionSettings) -> DailyPartitionsDefinition:

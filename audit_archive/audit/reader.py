@@ -13,10 +13,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .canonical import event_hash
-from .cold import ColdStore
-from .jsonl import iter_gzip_lines, parse_line
-from .manifest import SignatureStatus, verify_signature
+from audit_archive.format.canonical import event_hash
+from audit_archive.format.jsonl import iter_gzip_lines, parse_line
+from audit_archive.format.manifest import SignatureStatus, verify_signature
+from audit_archive.stores.cold import ColdStore
 
 
 class PartReadError(Exception):
