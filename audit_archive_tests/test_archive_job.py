@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from audit_archive.archive import archiver
+from audit_archive.archive import extract as extract_step
 from audit_archive.format import layout
 from audit_archive.format.canonical import event_hash
 from audit_archive.format.manifest import SignatureStatus, verify_signature
@@ -190,7 +190,7 @@ def test_another_days_event_in_a_hole_of_the_days_seqs_is_checked_as_a_neighbour
     are found in the holes between the day's seqs: looked up seq by seq, or as one range
     when the holes are wide (forced here)."""
     if lookup == "as one range":
-        monkeypatch.setattr(archiver, "HOLE_LOOKUP_MIN", 0)
+        monkeypatch.setattr(extract_step, "HOLE_LOOKUP_MIN", 0)
     if lookup.startswith("in $in lists"):
         monkeypatch.setattr(hot, "HOLE_LOOKUP_CHUNK", 7)
     day, other = due_day(9), due_day(8)

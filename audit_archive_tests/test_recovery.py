@@ -11,7 +11,7 @@ import tracemalloc
 
 import pytest
 
-from audit_archive.archive import archiver
+from audit_archive.archive import steps
 from audit_archive.format import bsonpeek, layout
 from audit_archive.stores import hot
 from audit_archive.stores.clients import open_stores
@@ -103,10 +103,10 @@ def test_a_day_that_is_not_due_changes_nothing_and_says_when_it_will_be(harness:
     harness.seed({day: 10})
     stores = open_stores(harness.settings)
     try:
-        result = archiver.extract(stores, day, "owner", dt.datetime.now(dt.UTC))
+        result = steps.extract(stores, day, "owner", dt.datetime.now(dt.UTC))
     finally:
         stores.close()
-    assert isinstance(result, archiver.Skip)
+    assert isinstance(result, steps.Skip)
     assert "not due yet" in result.reason and "Nothing was archived or deleted" in result.reason
     assert harness.events.count_documents({}) == 10 and harness.records() == []
     # and the UI cannot launch it: it is not a partition
@@ -164,11 +164,11 @@ def test_a_days_events_stream_through_bounded_memory(harness: Harness, monkeypat
         stores = open_stores(harness.settings)
         try:
             tracemalloc.start()
-            x = archiver.extract(stores, day, f"mem-{n}", dt.datetime.now(dt.UTC))
-            archiver.encode(x, "audit", 5000)
+            x = steps.extract(stores, day, f"mem-{n}", dt.datetime.now(dt.UTC))
+            steps.encode(x, "audit", 5000)
             peaks[n] = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
-            archiver.release(stores, str(day), f"mem-{n}")
+            steps.release(stores, str(day), f"mem-{n}")
         finally:
             stores.close()
     # Held as a list, 2,400 more events would add ~8 MB of Python objects (~1.6 MB of

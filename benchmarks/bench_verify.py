@@ -30,7 +30,7 @@ from pathlib import Path
 
 from pymongo import MongoClient
 
-from audit_archive.archive import archiver
+from audit_archive.archive import steps
 from audit_archive.audit.verify import verify
 from audit_archive.format import layout
 from audit_archive.format.jsonl import GzipJsonlWriter, relaxed_line
@@ -53,13 +53,13 @@ RETENTION = 90
 
 def archive_day(stores, day: dt.date, now: dt.datetime) -> None:
     s = stores.settings
-    extracted = archiver.extract(stores, day, f"bench-{day}", now)
-    assert not isinstance(extracted, archiver.Skip), extracted
-    encoded = archiver.encode(extracted, s.cold_prefix, s.purge_batch_size)
-    signed = archiver.sign(encoded, s.cold_prefix, s.signing_key)
-    uploaded = archiver.upload_and_confirm(stores, signed)
-    recorded = archiver.record(stores, uploaded, "bench")
-    archiver.purge(stores, recorded)
+    extracted = steps.extract(stores, day, f"bench-{day}", now)
+    assert not isinstance(extracted, steps.Skip), extracted
+    encoded = steps.encode(extracted, s.cold_prefix, s.purge_batch_size)
+    signed = steps.sign(encoded, s.cold_prefix, s.signing_key)
+    uploaded = steps.upload_and_confirm(stores, signed)
+    recorded = steps.record(stores, uploaded, "bench")
+    steps.purge(stores, recorded)
 
 
 def build_day(stores, day: dt.date, events: list[dict]) -> None:

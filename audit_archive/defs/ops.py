@@ -1,5 +1,5 @@
 """The six ops of ``audit_archive_job``: each unpacks the context, calls one step of
-archiver.py, and reports what it did as metadata for the Dagster UI."""
+steps.py, and reports what it did as metadata for the Dagster UI."""
 
 import datetime as dt
 import time
@@ -19,7 +19,7 @@ from dagster import (
     op,
 )
 
-from audit_archive.archive import archiver
+from audit_archive.archive import steps
 from audit_archive.defs.resources import ArchiveResource
 from audit_archive.errors import AuditArchiveError, ChainBreakError, format_seq_ranges
 from audit_archive.format import layout
@@ -56,11 +56,11 @@ def _operator_errors(
         yield
     except Failure:
         if lease is not None:
-            archiver.release(archive.stores, *lease)
+            steps.release(archive.stores, *lease)
         raise
     except Exception as e:
         if lease is not None:
-            archiver.release(archive.stores, *lease)
+            steps.release(archive.stores, *lease)
         raise _failure(e, step, archive.stores.settings.secrets) from None
 
 
@@ -68,14 +68,14 @@ def _ratio(compressed: int, uncompressed: int) -> float:
     return round(uncompressed / compressed, 2) if compressed else 0.0
 
 
-@op(out=Out(archiver.Extracted, is_required=False))
+@op(out=Out(steps.Extracted, is_required=False))
 def extract_chained(context: OpExecutionContext, archive: ArchiveResource) -> Iterator[Any]:
     """Claim the day, finish any purge an earlier run left half done, and stage the
     day's chained events (as raw BSON) for the next part."""
     started = time.monotonic()
     day = layout.parse_day(context.partition_key)
     with _operator_errors(archive, "extract_chained"):
-        result = archiver.extract(
+        result = steps.extract(
             archive.stores, day, context.run_id, dt.datetime.now(dt.UTC), log=context.log.info
         )
     meta: dict[str, Any] = {
@@ -85,7 +85,7 @@ def extract_chained(context: OpExecutionContext, archive: ArchiveResource) -> It
     if result.recovered_parts:
         meta["recovered_parts"] = list(result.recovered_parts)
         meta["recovered_deleted"] = result.recovered_deleted
-    if isinstance(result, archiver.Skip):
+    if isinstance(result, steps.Skip):
         # No output: the five downstream ops are skipped, and the UI says why.
         context.log.info(result.reason)
         if "not due" not in result.reason:
@@ -111,14 +111,14 @@ def _seq_range(lo: int | None, hi: int | None) -> str:
 
 @op
 def to_jsonl_gz(
-    context: OpExecutionContext, archive: ArchiveResource, extracted: archiver.Extracted
-) -> Output[archiver.Encoded]:
+    context: OpExecutionContext, archive: ArchiveResource, extracted: steps.Extracted
+) -> Output[steps.Encoded]:
     """Stream the staged events into deterministic gzip JSONL, checking every event's
     hash and every chain link, and computing the Merkle root and chainEdges."""
     started = time.monotonic()
     settings = archive.stores.settings
     with _operator_errors(archive, "to_jsonl_gz", (extracted.day, extracted.owner)):
-        encoded = archiver.encode(
+        encoded = steps.encode(
             extracted, settings.cold_prefix, settings.purge_batch_size, log=context.log.info
         )
     s = encoded.summary
@@ -150,13 +150,13 @@ def to_jsonl_gz(
 
 @op
 def sign_manifest(
-    context: OpExecutionContext, archive: ArchiveResource, encoded: archiver.Encoded
-) -> Output[archiver.Signed]:
+    context: OpExecutionContext, archive: ArchiveResource, encoded: steps.Encoded
+) -> Output[steps.Signed]:
     """Build the part's manifest and sign it with HMAC-SHA-256 (AUDIT_SIGNING_KEY)."""
     settings = archive.stores.settings
     x = encoded.extracted
     with _operator_errors(archive, "sign_manifest", (x.day, x.owner)):
-        signed = archiver.sign(encoded, settings.cold_prefix, settings.signing_key)
+        signed = steps.sign(encoded, settings.cold_prefix, settings.signing_key)
     return Output(
         signed,
         metadata={
@@ -169,14 +169,14 @@ def sign_manifest(
 
 @op
 def upload_and_confirm(
-    context: OpExecutionContext, archive: ArchiveResource, signed: archiver.Signed
-) -> Output[archiver.Uploaded]:
+    context: OpExecutionContext, archive: ArchiveResource, signed: steps.Signed
+) -> Output[steps.Uploaded]:
     """Upload the JSONL.gz and the manifest with SHA-256 checksums, then confirm that
     both exist with the right size and checksum."""
     started = time.monotonic()
     x = signed.encoded.extracted
     with _operator_errors(archive, "upload_and_confirm", (x.day, x.owner)):
-        uploaded = archiver.upload_and_confirm(archive.stores, signed, log=context.log.info)
+        uploaded = steps.upload_and_confirm(archive.stores, signed, log=context.log.info)
     s = signed.encoded.summary
     return Output(
         uploaded,
@@ -210,13 +210,13 @@ def batch_metadata(record: dict[str, Any]) -> dict[str, Any]:
 
 @op
 def record_batch(
-    context: OpExecutionContext, archive: ArchiveResource, uploaded: archiver.Uploaded
+    context: OpExecutionContext, archive: ArchiveResource, uploaded: steps.Uploaded
 ) -> Iterator[Any]:
     """Insert the batch record (unique on day and part): from here on the part counts as
     archived, and its events may be deleted from hot."""
     x = uploaded.signed.encoded.extracted
     with _operator_errors(archive, "record_batch", (x.day, x.owner)):
-        recorded = archiver.record(archive.stores, uploaded, context.run_id)
+        recorded = steps.record(archive.stores, uploaded, context.run_id)
     meta = batch_metadata(recorded.record)
     yield AssetMaterialization(COLD_ARCHIVE_ASSET, partition=x.day, metadata=meta)
     yield Output(recorded, metadata={**meta, "inserted": recorded.inserted})
@@ -224,13 +224,13 @@ def record_batch(
 
 @op
 def purge_hot(
-    context: OpExecutionContext, archive: ArchiveResource, recorded: archiver.Recorded
-) -> Output[archiver.Purged]:
+    context: OpExecutionContext, archive: ArchiveResource, recorded: steps.Recorded
+) -> Output[steps.Purged]:
     """Delete exactly the recorded part's events from hot, in bounded batches."""
     started = time.monotonic()
     x = recorded.uploaded.signed.encoded.extracted
     with _operator_errors(archive, "purge_hot", (x.day, x.owner)):
-        purged = archiver.purge(archive.stores, recorded, log=context.log.info)
+        purged = steps.purge(archive.stores, recorded, log=context.log.info)
     seconds = time.monotonic() - started
     return Output(
         purged,

@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import bson
 from bson import ObjectId, json_util
 from bson.binary import Binary
 from isal import isal_zlib
 
-from audit_archive.format.canonical import RELAXED_JSON_OPTIONS
+from audit_archive.format.canonical import EVENT_CODEC_OPTIONS, RELAXED_JSON_OPTIONS
 
 # ISA-L (python-isal) level 2: standard gzip, ~10x less CPU than zlib level 6 for ~8%
 # larger objects (benchmarks/); deterministic for one ISA-L build and CPU family.
@@ -85,9 +86,34 @@ def relaxed_line(document: Mapping[str, Any]) -> str:
     return _dumps(relaxed_value(document)) + "\n"
 
 
+# SPEC section 3: a document whose Relaxed Extended JSON would not read back as itself
+# (a payload object a parser takes for a type wrapper, e.g. {"$regex": "^adm"}) is
+# written as {"bson": "<base64 of its BSON bytes>"}. No event has that shape (every
+# event has seq and hash), so readers recognise it by its single key.
+BSON_LINE_KEY = "bson"
+
+
+def bson_line(raw: bytes) -> bytes:
+    """The line (with its newline) that carries a stored document's BSON bytes."""
+    return b'{"' + BSON_LINE_KEY.encode() + b'":"' + base64.b64encode(raw) + b'"}\n'
+
+
+def bson_of_line(parsed: Mapping[str, Any]) -> bytes | None:
+    """The BSON bytes a parsed ``{"bson": ...}`` line carries, or None for an event line."""
+    value = parsed.get(BSON_LINE_KEY)
+    if len(parsed) != 1 or not isinstance(value, str):
+        return None
+    return base64.b64decode(value, validate=True)
+
+
 def parse_line(line: str | bytes) -> dict[str, Any]:
-    """Read a JSONL line back into BSON-typed values (the inverse of relaxed_line)."""
-    return json_util.loads(line, json_options=RELAXED_JSON_OPTIONS)
+    """Read a JSONL line back into BSON-typed values (the inverse of relaxed_line and of
+    bson_line), so every reader sees the stored document whichever form it was written in."""
+    parsed = json_util.loads(line, json_options=RELAXED_JSON_OPTIONS)
+    raw = bson_of_line(parsed)
+    if raw is None:
+        return parsed
+    return bson.decode(raw, codec_options=EVENT_CODEC_OPTIONS)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """MongoDB side: the day's events, their chain neighbours, batch records, leases, purge.
 
-Queries only; the rules (what is a part, when to delete) live in archiver.py.
+Queries only; the rules (what is a part, when to delete) live in audit_archive.archive.
 """
 
 from __future__ import annotations

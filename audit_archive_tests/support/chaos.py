@@ -207,7 +207,7 @@ def _child(request: dict[str, Any]) -> None:
     os.environ.update(request["env"])
     fd = os.open(request["markers"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
-    from audit_archive.archive import archiver
+    from audit_archive.archive import steps
     from audit_archive.definitions import defs
 
     def marked(name: str, fn: Any) -> Any:
@@ -218,7 +218,7 @@ def _child(request: dict[str, Any]) -> None:
         return wrapper
 
     for name in STEPS:
-        setattr(archiver, name, marked(name, getattr(archiver, name)))
+        setattr(steps, name, marked(name, getattr(steps, name)))
     job = defs.resolve_job_def("audit_archive_job")
     result = job.execute_in_process(partition_key=request["day"], raise_on_error=False)
     os.write(fd, f"done {'success' if result.success else 'failure'}\n".encode())
@@ -228,7 +228,7 @@ def _child(request: dict[str, Any]) -> None:
 def main() -> None:
     # Everything heavy is imported once, before any fork; no client or thread exists yet.
     import audit_archive.definitions  # noqa: F401
-    from audit_archive.archive import archiver  # noqa: F401
+    from audit_archive.archive import steps  # noqa: F401
 
     lock = threading.Lock()
 

@@ -12,7 +12,7 @@ import os
 import sys
 import uuid
 
-from audit_archive.archive import archiver
+from audit_archive.archive import steps
 from audit_archive.format import layout
 from audit_archive.settings import Settings
 from audit_archive.stores.clients import open_stores
@@ -23,19 +23,19 @@ def main() -> None:
     settings = Settings.from_env()
     stores = open_stores(settings)
     owner = f"crash-{uuid.uuid4()}"
-    x = archiver.extract(stores, day, owner, dt.datetime.now(dt.UTC))
-    assert isinstance(x, archiver.Extracted), x
+    x = steps.extract(stores, day, owner, dt.datetime.now(dt.UTC))
+    assert isinstance(x, steps.Extracted), x
     if point == "after-extract":
         os._exit(9)
-    encoded = archiver.encode(x, settings.cold_prefix, settings.purge_batch_size)
+    encoded = steps.encode(x, settings.cold_prefix, settings.purge_batch_size)
     if point == "after-encode":
         os._exit(9)
-    uploaded = archiver.upload_and_confirm(
-        stores, archiver.sign(encoded, settings.cold_prefix, settings.signing_key)
+    uploaded = steps.upload_and_confirm(
+        stores, steps.sign(encoded, settings.cold_prefix, settings.signing_key)
     )
     if point == "after-upload":
         os._exit(9)
-    recorded = archiver.record(stores, uploaded, owner)
+    recorded = steps.record(stores, uploaded, owner)
     if point == "after-record":
         os._exit(9)
     if point == "mid-purge":
@@ -49,7 +49,7 @@ def main() -> None:
             return real(*args, **kwargs)
 
         stores.hot.delete_seq_run = dying  # type: ignore[method-assign]
-    archiver.purge(stores, recorded)
+    steps.purge(stores, recorded)
     os._exit(0)
 
 

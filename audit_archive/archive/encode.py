@@ -1,0 +1,223 @@
+"""Step 2: the JSONL lines, the hashed bodies, the chain checks and the Merkle tree, in
+one streaming pass over the extracted events.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import bson
+from bson.codec_options import CodecOptions
+
+from audit_archive import timing
+from audit_archive.archive.results import PROGRESS_EVERY, Encoded, Extracted, Log, _quiet
+from audit_archive.errors import ChainBreakError, StorageError
+from audit_archive.format import bsonpeek, fastcodec, layout
+from audit_archive.format.canonical import EVENT_CODEC_OPTIONS
+from audit_archive.format.chain import ChainTracker, Link
+from audit_archive.format.fastcodec import FAST_CODEC_OPTIONS
+from audit_archive.format.jsonl import GzipJsonlWriter
+from audit_archive.format.malformed import describe as describe_malformed
+from audit_archive.format.malformed import is_integer_seq
+from audit_archive.format.malformed import problem as malformed_problem
+from audit_archive.format.manifest import (
+    PartSummary,
+)
+from audit_archive.format.merkle import MerkleBuilder
+
+# -- step 2: encode -----------------------------------------------------------------
+
+
+def _read_neighbors(path: str) -> Iterator[Link]:
+    with open(path) as f:
+        for line in f:
+            seq, prev_hash, hash_ = json.loads(line)
+            yield Link(seq, prev_hash, hash_)
+
+
+def _iter_events(path: str) -> Iterator[dict[str, Any]]:
+    for batch in _iter_event_batches(path, EVENT_CODEC_OPTIONS):
+        yield from batch
+
+
+def _without_malformed(
+    batch: list[dict[str, Any]], malformed: list[str], carry: list[Link]
+) -> tuple[list[dict[str, Any]], dict[int, list[Link]]]:
+    """The batch without its malformed events (named into ``malformed``: they stay in
+    hot), and, by the position of the event that follows them, the gaps they leave: a
+    purge run stops at a gap, and a malformed event with an integer seq is still a link
+    of the chain there, checked like any event in hot. ``carry`` holds the links of
+    malformed events at the end of a batch, for the next one (or the end)."""
+    good: list[dict[str, Any]] = []
+    gaps: dict[int, list[Link]] = {}
+    gap = bool(carry)
+    for doc in batch:
+        reason = malformed_problem(doc)
+        if reason is None:
+            if gap:
+                gaps[len(good)] = carry[:]
+                carry.clear()
+                gap = False
+            good.append(doc)
+        else:
+            malformed.append(describe_malformed(doc, reason))
+            if is_integer_seq(doc.get("seq")):
+                carry.append(Link(doc["seq"], doc.get("prevHash"), doc.get("hash")))
+            gap = True
+    return (batch if len(good) == len(batch) else good), gaps
+
+
+def _feed_in_order(
+    tracker: ChainTracker,
+    extra: list[Link],
+    next_neighbor: Link | None,
+    neighbors: Iterator[Link],
+    upto: int | None,
+) -> Link | None:
+    """Feed ``extra`` links and the neighbours up to seq ``upto`` (all when None) to the
+    tracker in seq order; returns the next neighbour not yet fed."""
+    feed = list(extra)
+    while next_neighbor is not None and (upto is None or next_neighbor.seq <= upto):
+        feed.append(next_neighbor)
+        next_neighbor = next(neighbors, None)
+    for link in sorted(feed, key=lambda link: link.seq):
+        tracker.add(link)
+    return next_neighbor
+
+
+def _iter_event_batches(
+    path: str, codec_options: CodecOptions = FAST_CODEC_OPTIONS
+) -> Iterator[list[dict[str, Any]]]:
+    """The staged events decoded (for fastcodec by default), a batch of about
+    bsonpeek.READ_CHUNK bytes at a time: bounded memory, one decode call a batch."""
+    with open(path, "rb") as f:
+        for chunk in bsonpeek.whole_documents(f):
+            yield bson.decode_all(chunk, codec_options)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Encoding makes millions of short-lived, acyclic containers (the decoded events),
+    freed by reference counting as each batch is let go. The cyclic collector would walk
+    them, and every object Dagster holds, again and again for nothing: it roughly
+    doubled the decoding time. It is back on as soon as the loop ends."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def encode(extracted: Extracted, prefix: str, batch_size: int, log: Log = _quiet) -> Encoded:
+    """Stream staged events into JSONL.gz while checking the chain and building the
+    Merkle root and chainEdges; raise ChainBreakError (after writing nothing to S3)."""
+    x = extracted
+    runs_path = os.path.join(x.workdir, f"part-{x.part:04d}.runs.json")
+    if x.event_count == 0:
+        Path(runs_path).write_text("[]")
+        summary = PartSummary(x.day, x.part, 0, None, None, None, None, [], None, None, None, 0, 0)
+        return Encoded(x, summary, None, runs_path, x.malformed)
+    key = layout.jsonl_key(prefix, x.day, x.part)
+    jsonl_path = os.path.join(x.workdir, f"part-{x.part:04d}.jsonl.gz")
+    tracker = ChainTracker(x.predecessor)
+    merkle = MerkleBuilder()
+    runs: list[list[int]] = []  # [lo, hi, count]: seq runs with no foreign event inside
+    first_prev = last_hash = start_seq = None
+    neighbors = _read_neighbors(x.neighbors_path)
+    next_neighbor = next(neighbors, None)
+    in_run = False
+    malformed = list(x.malformed)
+    skipped = 0  # staged events left out of the part (malformed: left in hot)
+    last_seq = last_id = None  # to name both events of a duplicate seq (a chain break)
+    carry: list[Link] = []  # malformed chain links not yet fed to the tracker
+    clock, sha256 = timing.clock, hashlib.sha256
+    batches = _iter_event_batches(x.events_path)
+    with GzipJsonlWriter(jsonl_path) as writer, _collector_paused():
+        while True:
+            # One bounded batch per step, so each phase is timed a few times per
+            # thousand events (timing.py), not per event. The previous batch is let go
+            # first, so only one is ever alive.
+            batch = lines = rehashes = doc = None
+            t0 = clock()
+            batch = next(batches, None)
+            t1 = clock()
+            timing.add("read_decode", t1 - t0)
+            if batch is None:
+                break
+            staged = len(batch)
+            batch, gaps = _without_malformed(batch, malformed, carry)
+            skipped += staged - len(batch)
+            if not batch:
+                in_run = False
+                continue
+            lines, canonicals = fastcodec.encode_batch(batch)
+            t2 = clock()
+            writer.write_encoded(lines)
+            t3 = clock()
+            rehashes = [sha256(canonical).hexdigest() for canonical in canonicals]
+            merkle.add_all(doc["hash"] for doc in batch)  # well-formed: malformed.problem
+            t4 = clock()
+            for i, (doc, rehash) in enumerate(zip(batch, rehashes, strict=True)):
+                seq = doc["seq"]
+                if gaps and i in gaps:  # malformed events sat here (left in hot)
+                    in_run = False
+                    next_neighbor = _feed_in_order(tracker, gaps[i], next_neighbor, neighbors, seq)
+                if seq == last_seq:
+                    for dup in ({"_id": last_id, "seq": seq}, doc):
+                        malformed.append(describe_malformed(dup, "duplicate seq"))
+                last_seq, last_id = seq, doc.get("_id")
+                while next_neighbor is not None and next_neighbor.seq <= seq:
+                    tracker.add(next_neighbor)
+                    in_run = False
+                    next_neighbor = next(neighbors, None)
+                stored = doc.get("hash")
+                tracker.add(Link(seq, doc.get("prevHash"), stored, True), rehash == stored)
+                if start_seq is None:
+                    start_seq, first_prev = seq, doc.get("prevHash")
+                last_hash = stored
+                if in_run and runs[-1][2] < batch_size:
+                    runs[-1][1] = seq
+                    runs[-1][2] += 1
+                else:
+                    runs.append([seq, seq, 1])
+                    in_run = True
+            t5 = clock()
+            timing.add("encode", t2 - t1)
+            timing.add("compress", t3 - t2)
+            timing.add("hash", t4 - t3)
+            timing.add("chain", t5 - t4)
+            if writer.lines // PROGRESS_EVERY != (writer.lines - len(batch)) // PROGRESS_EVERY:
+                log(f"encoded {writer.lines:,} of {x.event_count:,} events of {x.day}")
+        next_neighbor = _feed_in_order(tracker, carry, next_neighbor, neighbors, None)
+        tracker.finish(x.successor)
+        written = writer.close()
+    if written.lines != x.event_count - skipped:
+        raise StorageError(f"staged {x.event_count} events but encoded {written.lines}")
+    if tracker.breaks:
+        raise ChainBreakError(tracker.breaks, tuple(dict.fromkeys(malformed)))
+    Path(runs_path).write_text(json.dumps(runs))
+    summary = PartSummary(
+        day=x.day,
+        part=x.part,
+        event_count=written.lines,
+        start_seq=start_seq,
+        end_seq=last_seq,  # the part's, not the staging's: malformed events stay in hot
+        first_prev_hash=first_prev,
+        last_hash=last_hash,
+        chain_edges=tracker.edges,
+        merkle_root=merkle.root(),
+        jsonl_key=key,
+        jsonl_sha256=written.sha256,
+        jsonl_bytes=written.bytes,
+        jsonl_bytes_uncompressed=written.bytes_uncompressed,
+    )
+    return Encoded(x, summary, jsonl_path, runs_path, tuple(dict.fromkeys(malformed)))

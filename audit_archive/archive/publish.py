@@ -1,0 +1,162 @@
+"""Steps 3 to 5: sign the manifest, upload and confirm both objects, record the batch."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from audit_archive import timing
+from audit_archive.archive.leases import LeaseKeeper
+from audit_archive.archive.results import Encoded, Log, Recorded, Signed, Uploaded, _quiet
+from audit_archive.errors import StorageError
+from audit_archive.format import layout
+from audit_archive.format.manifest import (
+    build_manifest,
+    key_id,
+    manifest_bytes,
+    sign_manifest,
+)
+from audit_archive.stores.clients import Stores
+from audit_archive.stores.cold import ObjectMismatch
+
+JSONL_CONTENT_TYPE = "application/gzip"
+MANIFEST_CONTENT_TYPE = "application/json"
+
+
+# -- step 3: sign ---------------------------------------------------------------------
+
+
+def sign(encoded: Encoded, prefix: str, signing_key: str) -> Signed:
+    started = timing.clock()
+    s = encoded.summary
+    manifest = sign_manifest(build_manifest(s), signing_key)
+    data = manifest_bytes(manifest)
+    key = layout.manifest_key(prefix, s.day, s.part)
+    path = os.path.join(encoded.extracted.workdir, f"part-{s.part:04d}.manifest.json")
+    Path(path).write_bytes(data)
+    timing.add("sign", timing.clock() - started)
+    return Signed(
+        encoded, path, key, hashlib.sha256(data).hexdigest(), len(data), key_id(signing_key)
+    )
+
+
+# -- step 4: upload and confirm ----------------------------------------------------------
+
+
+def upload_and_confirm(stores: Stores, signed: Signed, log: Log = _quiet) -> Uploaded:
+    """Upload both objects (JSONL first, so a manifest never names a missing object) and
+    confirm size and checksum. An identical object already there (an earlier attempt that
+    crashed before recording) is confirmed, not rewritten."""
+    s = signed.encoded.summary
+    x = signed.encoded.extracted
+    hot, cold = stores.hot, stores.cold
+    with LeaseKeeper(stores, x.day, x.owner) as keeper:
+        if any(r["part"] == s.part for r in hot.records(x.day)):
+            raise StorageError(
+                f"part {s.part} of {x.day} was recorded by another run while this one worked; "
+                "nothing was uploaded or deleted. Re-run the day to converge."
+            )
+        _abort_stale_uploads(stores, signed.manifest_key.rsplit("/", 1)[0] + "/", x.day, log)
+        objects = []
+        if s.event_count:
+            objects.append(
+                (
+                    s.jsonl_key,
+                    signed.encoded.jsonl_path,
+                    s.jsonl_bytes,
+                    s.jsonl_sha256,
+                    JSONL_CONTENT_TYPE,
+                )
+            )
+        objects.append(
+            (
+                signed.manifest_key,
+                signed.manifest_path,
+                signed.manifest_bytes,
+                signed.manifest_sha256,
+                MANIFEST_CONTENT_TYPE,
+            )
+        )
+        confirmations, skipped = [], []
+        for key, path, size, sha, content_type in objects:
+            keeper.check()
+            try:
+                with timing.timed("confirm"):
+                    confirmations.append(cold.confirm(key, size, sha, path))
+                skipped.append(key)
+                log(f"{key} is already in the bucket with the same bytes; not rewritten")
+                continue
+            except ObjectMismatch:
+                pass
+            with timing.timed("upload"):
+                cold.put_file(key, path, size, sha, content_type)
+            try:
+                with timing.timed("confirm"):
+                    confirmations.append(cold.confirm(key, size, sha, path))
+            except ObjectMismatch as e:
+                raise StorageError(f"upload not confirmed: {e}; nothing was deleted") from None
+    return Uploaded(signed, tuple(confirmations), tuple(skipped))
+
+
+def _abort_stale_uploads(stores: Stores, day_prefix: str, day: str, log: Log) -> None:
+    """A run killed in the middle of a multipart upload leaves it incomplete (billed,
+    invisible). We hold the day's lease, so any upload under the day's prefix belongs
+    to an earlier, dead attempt: abort it. Best effort: without the permission to list
+    uploads, a bucket lifecycle rule (AbortIncompleteMultipartUpload) cleans them up."""
+    try:
+        stale = stores.cold.incomplete_uploads(day_prefix)
+    except ClientError as e:
+        log(f"could not list incomplete uploads of {day} ({e.response['Error'].get('Code')})")
+        return
+    for upload in stale:
+        stores.cold.abort_upload(upload["Key"], upload["UploadId"])
+    if stale:
+        log(f"aborted {len(stale)} incomplete upload(s) an earlier attempt at {day} left")
+
+
+# -- step 5: record -----------------------------------------------------------------
+
+
+def batch_record(uploaded: Uploaded, run_id: str, archived_at: dt.datetime) -> dict[str, Any]:
+    signed = uploaded.signed
+    s = signed.encoded.summary
+    return {
+        "day": s.day,
+        "part": s.part,
+        "archivedAt": archived_at,
+        "runId": run_id,
+        "startSeq": s.start_seq,
+        "endSeq": s.end_seq,
+        "eventCount": s.event_count,
+        "jsonlKey": s.jsonl_key,
+        "manifestKey": signed.manifest_key,
+        "jsonlSha256": s.jsonl_sha256,
+        "manifestSha256": signed.manifest_sha256,
+        "bytesCompressed": s.jsonl_bytes,
+        "bytesUncompressed": s.jsonl_bytes_uncompressed,
+        # Beyond the SPEC's fields: what later runs need without reading S3.
+        "merkleRoot": s.merkle_root,
+        "chainEdges": s.chain_edges,
+        "keyId": signed.key_id,
+    }
+
+
+def record(stores: Stores, uploaded: Uploaded, run_id: str) -> Recorded:
+    x = uploaded.signed.encoded.extracted
+    doc = batch_record(uploaded, run_id, dt.datetime.now(dt.UTC).replace(microsecond=0))
+    with LeaseKeeper(stores, x.day, x.owner), timing.timed("record"):
+        inserted = stores.hot.insert_record(doc)
+    if not inserted:
+        existing = next(r for r in stores.hot.records(x.day) if r["part"] == doc["part"])
+        if existing.get("manifestSha256") != doc["manifestSha256"]:
+            raise StorageError(
+                f"part {doc['part']} of {x.day} is already recorded with a different "
+                "manifest; nothing was deleted. Run audit-archive verify for the day."
+            )
+        doc = existing
+    return Recorded(uploaded, doc, inserted)

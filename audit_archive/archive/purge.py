@@ -1,0 +1,44 @@
+"""Step 6: delete from hot exactly the events the recorded part holds (seq runs checked
+by count inside a transaction, or exact _ids).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from audit_archive import timing
+from audit_archive.archive.encode import _iter_events
+from audit_archive.archive.leases import LeaseKeeper, release
+from audit_archive.archive.results import Log, Purged, Recorded, _quiet
+from audit_archive.format import layout
+from audit_archive.stores.clients import Stores
+
+# -- step 6: purge ------------------------------------------------------------------
+
+
+def purge(stores: Stores, recorded: Recorded, log: Log = _quiet) -> Purged:
+    """Delete exactly the recorded part's events from hot, in bounded batches."""
+    x = recorded.uploaded.signed.encoded.extracted
+    runs = json.loads(Path(recorded.uploaded.signed.encoded.runs_path).read_text())
+    deleted = fallbacks = 0
+    day = layout.parse_day(x.day)
+    with LeaseKeeper(stores, x.day, x.owner) as keeper, timing.timed("purge"):
+        for i, (lo, hi, count) in enumerate(runs, 1):
+            keeper.check()
+            if stores.hot.delete_seq_run(day, lo, hi, count):
+                deleted += count
+            else:  # something else matches the run (or no transactions): exact ids
+                fallbacks += 1
+                deleted += stores.hot.delete_ids(_ids_in_run(x.events_path, lo, hi))
+            if i % 20 == 0:
+                log(f"purged {deleted:,} of {x.event_count:,} events of {x.day}")
+    release(stores, x.day, x.owner)
+    shutil.rmtree(x.workdir, ignore_errors=True)
+    return Purged(x.day, x.part, deleted, len(runs), fallbacks)
+
+
+def _ids_in_run(events_path: str, lo: int, hi: int) -> list[Any]:
+    return [d["_id"] for d in _iter_events(events_path) if lo <= d["seq"] <= hi]
