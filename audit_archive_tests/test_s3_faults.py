@@ -24,7 +24,7 @@ from audit_archive_tests.support.reliability import (
     use_s3_endpoint,
 )
 
-# What the S3 policy in docs/security.md ("Least privilege on S3") allows (no DeleteObject, no DeleteObjects).
+# What the S3 policy in docs/security.md allows (no DeleteObject, no DeleteObjects).
 ALLOWED = {
     "HeadBucket",
     "GetObjectLockConfiguration",
