@@ -33,6 +33,10 @@ DOC_PAGES = (
 _FENCE = re.compile(r"^```.*?^```", re.S | re.M)
 _INLINE_CODE = re.compile(r"`[^`\n]*`")
 _LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+# A repository file named in the text: `audit_archive/timing.py`, `deploy/dagster.yaml`.
+_REPO_FILE = re.compile(
+    r"(?<![\w/.-])((?:audit_archive\w*|benchmarks|scripts|deploy|docs)/[\w/.-]+\.(?:py|ya?ml|png|md))\b"
+)
 _HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
 
 
@@ -112,6 +116,14 @@ def test_every_relative_link_resolves_to_a_file_and_heading(page: Path) -> None:
         elif fragment and file.suffix == ".md" and unquote(fragment) not in anchors(file):
             broken.append(f"{target}: no heading #{fragment} in {file.relative_to(REPO)}")
     assert not broken, f"broken links in {page.relative_to(REPO)}: {broken}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_repository_file_the_text_names_exists(page: Path) -> None:
+    """Paths in the prose follow the code when it moves (the layout of issue 12)."""
+    named = set(_REPO_FILE.findall(page.read_text()))
+    missing = sorted(name for name in named if not (REPO / name).exists())
+    assert not missing, f"{page.relative_to(REPO)} names files that do not exist: {missing}"
 
 
 def test_the_link_checker_sees_a_broken_link(tmp_path: Path) -> None:
