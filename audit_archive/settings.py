@@ -248,3 +248,28 @@ class Settings:
 def uri_password(uri: str) -> str | None:
     m = re.match(r"^mongodb(?:\+srv)?://[^:@/]*:([^@/]*)@", uri)
     return unquote(m.group(1)) if m else None
+
+
+# SPEC section 5, the data contract's variables (the project's own copy, for the tests that
+# check the docs and the deployment name each one). AUDIT_LOG_* belong to the signed log of
+# manifests (SPEC section 7); the others are read above, with the project's own in DEFAULTS.
+SPEC_VARIABLES: tuple[str, ...] = (
+    "MONGODB_URI",
+    "AUDIT_EVENTS_COLLECTION",
+    "AUDIT_BATCHES_COLLECTION",
+    "AUDIT_COLD_ENDPOINT",
+    "AUDIT_COLD_REGION",
+    "AUDIT_COLD_BUCKET",
+    "AUDIT_COLD_PREFIX",
+    "AUDIT_COLD_ACCESS_KEY",
+    "AUDIT_COLD_SECRET_KEY",
+    "AUDIT_COLD_SSE",
+    "AUDIT_HOT_RETENTION_DAYS",
+    "AUDIT_SIGNING_KEY",
+    "AUDIT_SIGNING_KEYS_PREVIOUS",
+    "AUDIT_LOG_SIGNING_KEY",
+    "AUDIT_LOG_VERIFIER_KEY",
+    "ARCHIVE_ENABLED",
+    "ARCHIVE_RUN_HOUR_UTC",
+    "ARCHIVE_START_DATE",
+)

@@ -13,28 +13,15 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
-from audit_archive.settings import DEFAULTS, SECRET_VARIABLES, DefinitionSettings, Settings
+from audit_archive.settings import (
+    DEFAULTS,
+    SECRET_VARIABLES,
+    SPEC_VARIABLES,
+    DefinitionSettings,
+    Settings,
+)
 
 REPO = Path(__file__).resolve().parents[1]
-# SPEC section 5: the contract's variables.
-SPEC_VARIABLES = (
-    "MONGODB_URI",
-    "AUDIT_EVENTS_COLLECTION",
-    "AUDIT_BATCHES_COLLECTION",
-    "AUDIT_COLD_ENDPOINT",
-    "AUDIT_COLD_REGION",
-    "AUDIT_COLD_BUCKET",
-    "AUDIT_COLD_PREFIX",
-    "AUDIT_COLD_ACCESS_KEY",
-    "AUDIT_COLD_SECRET_KEY",
-    "AUDIT_COLD_SSE",
-    "AUDIT_HOT_RETENTION_DAYS",
-    "AUDIT_SIGNING_KEY",
-    "AUDIT_SIGNING_KEYS_PREVIOUS",
-    "ARCHIVE_ENABLED",
-    "ARCHIVE_RUN_HOUR_UTC",
-    "ARCHIVE_START_DATE",
-)
 CODE = "audit_archive_code"
 DAGSTER_SERVICES = (CODE, "dagster_webserver", "dagster_daemon")
 PASSWORDS = ("MONGO_INITDB_ROOT_PASSWORD", "MINIO_ROOT_PASSWORD", "DAGSTER_POSTGRES_PASSWORD")
@@ -90,6 +77,7 @@ def used_variables() -> set[str]:
 
 
 def readme_config_variables() -> set[str]:
+    """The variables in the README's Configuration tables (first column)."""
     readme = (REPO / "README.md").read_text()
     section = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
     names = set()

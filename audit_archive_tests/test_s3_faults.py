@@ -24,7 +24,7 @@ from audit_archive_tests.support.reliability import (
     use_s3_endpoint,
 )
 
-# What the README's S3 policy allows (no DeleteObject, no DeleteObjects).
+# What the S3 policy in docs/security.md allows (no DeleteObject, no DeleteObjects).
 ALLOWED = {
     "HeadBucket",
     "GetObjectLockConfiguration",
@@ -177,7 +177,7 @@ def test_the_job_never_deletes_objects_only_aborts_its_own_uploads(
     harness: Harness, proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Least privilege in practice: a day archived in parts, re-run, and an aborted
-    multipart upload: the requests are only those the README's S3 policy allows."""
+    multipart upload: the requests are only those the S3 policy in docs/security.md allows."""
     monkeypatch.setenv("AUDIT_COLD_PART_SIZE_MIB", "5")
     day = due_day(4)
     seed_big_day(harness, day, mib=7)

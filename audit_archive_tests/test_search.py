@@ -1,5 +1,5 @@
-"""`audit-archive search` finds archived events in place, in bounded memory; the README's
-DuckDB recipe reads the same archive in place (over S3 with httpfs, and from files)."""
+"""`audit-archive search` finds archived events in place, in bounded memory; the DuckDB
+recipe of docs/verification.md reads the same archive in place (over S3 with httpfs, and from files)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from audit_archive_tests.support.harness import Harness, due_day, same_value
 
 DAYS = [due_day(k) for k in range(10, 4, -1)]  # six archived days, oldest first
 PER_DAY = 150
-README = Path(__file__).resolve().parent.parent / "README.md"
+RECIPE_PAGE = Path(__file__).resolve().parent.parent / "docs" / "verification.md"
 
 
 @pytest.fixture(scope="module")
@@ -186,13 +186,13 @@ def test_bad_day_ranges_are_usage_errors(harness: Harness) -> None:
     assert main(["search", "--from", "2026-8-1", "--to", "2026-08-31"]) == 2
 
 
-# -- DuckDB, reading the archive in place (the README's recipe, run as written) --------------
+# -- DuckDB, reading the archive in place (the docs' recipe, run as written) ----------------
 
 
-def readme_sql() -> str:
-    """The first ```sql block of the README's DuckDB section."""
-    text = README.read_text()
-    section = text[text.index("### Query the archive in place with DuckDB") :]
+def recipe_sql() -> str:
+    """The first ```sql block of the DuckDB section of docs/verification.md."""
+    text = RECIPE_PAGE.read_text()
+    section = text[text.index("## Query the archive in place with DuckDB") :]
     return re.search(r"```sql\n(.*?)```", section, re.S).group(1)
 
 
@@ -211,7 +211,7 @@ def duckdb_connection() -> duckdb.DuckDBPyConnection:
 
 def recipe(h: Harness, first: dt.date, last: dt.date, actor: str) -> str:
     endpoint = h.env["AUDIT_COLD_ENDPOINT"].removeprefix("http://")
-    sql = readme_sql()
+    sql = recipe_sql()
     for example, value in {
         "AKIAEXAMPLE": h.env["AUDIT_COLD_ACCESS_KEY"],
         "example-secret-key": h.env["AUDIT_COLD_SECRET_KEY"],
@@ -221,12 +221,12 @@ def recipe(h: Harness, first: dt.date, last: dt.date, actor: str) -> str:
         "2026-08-31": str(last),
         "'u42'": f"'{actor}'",
     }.items():
-        assert example in sql, f"the README's recipe no longer contains {example!r}"
+        assert example in sql, f"the docs' recipe no longer contains {example!r}"
         sql = sql.replace(example, value)
     return sql
 
 
-def test_the_readme_duckdb_recipe_reads_the_archive_in_place_over_s3(archived: Harness) -> None:
+def test_the_docs_duckdb_recipe_reads_the_archive_in_place_over_s3(archived: Harness) -> None:
     h = archived
     first, last = DAYS[1], DAYS[3]
     actor = Counter(e["actor"]["id"] for e in h.seeded).most_common(1)[0][0]
@@ -241,7 +241,7 @@ def test_the_readme_duckdb_recipe_reads_the_archive_in_place_over_s3(archived: H
         assert (action, row_actor) == (by_seq[seq]["action"], actor)
 
 
-def test_the_readme_duckdb_recipe_works_on_downloaded_files(
+def test_the_docs_duckdb_recipe_works_on_downloaded_files(
     archived: Harness, tmp_path, monkeypatch
 ) -> None:
     h = archived
@@ -252,7 +252,7 @@ def test_the_readme_duckdb_recipe_works_on_downloaded_files(
     monkeypatch.chdir(tmp_path)
     actor = Counter(e["actor"]["id"] for e in h.seeded).most_common(1)[0][0]
     sql = recipe(h, DAYS[0], DAYS[-1], actor)
-    # The README's local variant: the same SELECT on the synced folder, no httpfs.
+    # The docs' local variant: the same SELECT on the synced folder, no httpfs.
     query = sql[sql.index("SELECT") :].replace(f"s3://{h.bucket}/audit/", "audit/")
 
     rows = duckdb.connect().execute(query).fetchall()

@@ -1,4 +1,4 @@
-"""Draw the README's benchmark figure from bench_archive.py --json results.
+"""Draw the benchmark figure of docs/performance.md from bench_archive.py --json results.
 
     python benchmarks/plot.py benchmarks/results/*.json -o benchmarks/results/benchmark.png
 
@@ -78,7 +78,7 @@ def _cell(result: dict, kind: str) -> str:
 
 
 def table(results: list[dict]) -> str:
-    """The README's table: wall / CPU / peak RSS of each, and the ratios."""
+    """The table of docs/performance.md: wall / CPU / peak RSS of each, and the ratios."""
     lines = [
         "| events | floor (wall / CPU / peak RSS) | archive | naive "
         "| archive wall vs floor | archive CPU vs naive | archive RSS vs naive |",
