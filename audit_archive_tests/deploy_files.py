@@ -181,7 +181,7 @@ def container_programs(service: dict[str, Any]) -> list[tuple[str, str]]:
         scripts("entrypoint", entrypoint)
         if not (isinstance(entrypoint, list) and "-c" in entrypoint):
             scripts("command", command)
-        elif command is not None and not entrypoint[-1:] == ["-c"]:
+        elif command is not None and entrypoint[-1:] != ["-c"]:
             found.append(("command", str(command[0])))  # "$0": handed to the script
     check = (service.get("healthcheck") or {}).get("test")
     if check:

@@ -288,7 +288,9 @@ def test_env_example_once_its_secrets_are_set_is_valid(services) -> None:
 def test_the_archive_connects_to_mongodb_as_its_own_user_not_root(services, example) -> None:
     uri = urlsplit(mongodb_uri_template())
     assert (uri.hostname, uri.port) == ("mongo", 27017)
-    assert uri.username == example["MONGO_ARCHIVE_USERNAME"] != example["MONGO_INITDB_ROOT_USERNAME"]
+    assert (
+        uri.username == example["MONGO_ARCHIVE_USERNAME"] != example["MONGO_INITDB_ROOT_USERNAME"]
+    )
     assert uri.password == "<MONGO_ARCHIVE_PASSWORD>"
     database = uri.path.lstrip("/")
     assert database == example["MONGO_ARCHIVE_DATABASE"]
@@ -308,9 +310,7 @@ def test_the_archive_connects_to_mongodb_as_its_own_user_not_root(services, exam
     assert "root" not in re.sub(r"//.*", "", script), "the archive's user gets no built-in role"
 
 
-def test_cold_storage_is_the_minio_service_and_bucket_init_is_idempotent(
-    services, example
-) -> None:
+def test_cold_storage_is_the_minio_service_and_bucket_init_is_idempotent(services, example) -> None:
     assert urlsplit(example["AUDIT_COLD_ENDPOINT"]).netloc == "minio:9000"
     init = services["bucket-init"]
     script = script_of(init)

@@ -116,8 +116,8 @@ def test_the_shell_parser_finds_the_program_behind_pipes_and_fallbacks() -> None
     script = (
         'mc admin policy attach local p --user "$U" ||\n'
         '  mc admin user info local "$U" | grep -q p\n'
-        "if [ -n \"$X\" ]; then LOCK=--with-lock; else LOCK=; fi\n"
-        "exec docker-entrypoint.sh \"$0\" > /dev/null 2>&1\n"
+        'if [ -n "$X" ]; then LOCK=--with-lock; else LOCK=; fi\n'
+        'exec docker-entrypoint.sh "$0" > /dev/null 2>&1\n'
     )
     assert shell_commands(script) == ["mc", "mc", "grep", "[", "docker-entrypoint.sh"]
     available = IMAGE_PROGRAMS["quay.io/minio/mc:RELEASE.2025-08-13T08-35-41Z"]

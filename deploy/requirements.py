@@ -14,7 +14,8 @@ import tomllib
 
 
 def requirements(pyproject: str, extras: list[str]) -> list[str]:
-    project = tomllib.load(open(pyproject, "rb"))["project"]
+    with open(pyproject, "rb") as f:
+        project = tomllib.load(f)["project"]
     optional = project.get("optional-dependencies", {})
     own = re.compile(rf"^{re.escape(project['name'])}\[([^\]]+)\]$")
     out: list[str] = []
