@@ -1,6 +1,6 @@
 """docker-compose.yml, .env.example, deploy/ and the Dockerfile agree with each other, with
 the SPEC's variables and with the settings. Docker is not available here, so this reads
-the files the way `docker compose` would (audit_archive_tests/deploy_files.py): services,
+the files the way `docker compose` would (audit_archive_tests/support/deploy_files.py): services,
 profiles, health checks, start order, variables, Dagster's instance."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from audit_archive.settings import DEFAULTS, SECRET_VARIABLES, DefinitionSettings, Settings
-from audit_archive_tests.deploy_files import (
+from audit_archive_tests.support.deploy_files import (
     CODE,
     DAGSTER_SERVICES,
     REPO,

@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from audit_archive_tests.deploy_files import (
+from audit_archive_tests.support.deploy_files import (
     REPO,
     SHELL_WORDS,
     compose_file,
