@@ -2,8 +2,9 @@
 # commands the webserver and the daemon (docker-compose.yml). Everything Dagster reads
 # from DAGSTER_HOME is deploy/dagster.yaml + deploy/workspace.yaml.
 
-# 3.11: the project's floor (requires-python), and what CI tests on.
-FROM python:3.11-slim
+# 3.11: the project's floor (requires-python). An exact patch release on a named Debian
+# release, so a rebuild gets the same interpreter and libc (docs/deployment.md "Images").
+FROM python:3.11.14-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -12,12 +13,23 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DAGSTER_HOME=/opt/dagster/home
 
 WORKDIR /opt/dagster/app
-# Only what the package needs (.dockerignore keeps .venv, .demo and tests out).
-COPY pyproject.toml README.md ./
+# Dependencies first, from pyproject.toml alone: a change to the code reuses this layer
+# (the slow one), only a change of dependencies rebuilds it.
+COPY pyproject.toml ./
+COPY deploy/requirements.py /tmp/requirements.py
+RUN python /tmp/requirements.py pyproject.toml deploy > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt \
+    && rm /tmp/requirements.py /tmp/requirements.txt
+
+# Then the code (.dockerignore keeps .venv, .demo and tests out); its dependencies are
+# installed already.
+COPY README.md ./
 COPY audit_archive ./audit_archive
-RUN pip install ".[deploy]"
+RUN pip install --no-deps .
 
 COPY deploy/dagster.yaml deploy/workspace.yaml /opt/dagster/home/
+# The containers' health checks (docker-compose.yml): cheap, they run for ever.
+COPY deploy/healthcheck.py /opt/dagster/healthcheck.py
 # A user of its own; the log and work folders are volumes, created here so that fresh
 # named volumes start out owned by it.
 RUN useradd --uid 10001 --create-home --shell /usr/sbin/nologin dagster \

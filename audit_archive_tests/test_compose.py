@@ -1,11 +1,15 @@
 """docker-compose.yml, .env.example, deploy/ and the Dockerfile agree with each other, with
-the SPEC's variables and with the README. Docker is not available here, so this reads the
-files the way `docker compose` would: services, healthchecks, start order, variables."""
+the SPEC's variables and with the settings. Docker is not available here, so this reads
+the files the way `docker compose` would (audit_archive_tests/support/deploy_files.py): services,
+profiles, health checks, start order, variables, Dagster's instance."""
 
 from __future__ import annotations
 
 import re
 import shutil
+import threading
+import tomllib
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -20,17 +24,27 @@ from audit_archive.settings import (
     DefinitionSettings,
     Settings,
 )
+from audit_archive_tests.support.deploy_files import (
+    CODE,
+    DAGSTER_SERVICES,
+    REPO,
+    active_services,
+    compose_file,
+    env_example,
+    filled_example,
+    interpolate,
+    mongodb_uri_template,
+    secret_names,
+    used_variables,
+)
 
-REPO = Path(__file__).resolve().parents[1]
-CODE = "audit_archive_code"
-DAGSTER_SERVICES = (CODE, "dagster_webserver", "dagster_daemon")
-PASSWORDS = ("MONGO_INITDB_ROOT_PASSWORD", "MINIO_ROOT_PASSWORD", "DAGSTER_POSTGRES_PASSWORD")
-_INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
+OPTIONAL = {"mongo": {"mongo"}, "minio": {"minio", "bucket-init"}}
+PROFILE_SETS = [set(), {"mongo"}, {"minio"}, {"mongo", "minio"}]
 
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
-    return yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    return compose_file()
 
 
 @pytest.fixture(scope="module")
@@ -40,40 +54,7 @@ def services(compose) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def example() -> dict[str, str]:
-    out = {}
-    for line in (REPO / ".env.example").read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            name, _, value = line.partition("=")
-            assert name not in out, f"{name} is set twice in .env.example"
-            out[name.strip()] = value
-    return out
-
-
-def interpolate(value: Any, env: dict[str, str]) -> Any:
-    """What `docker compose` makes of a value given .env (``$$`` is a literal ``$``)."""
-    if isinstance(value, dict):
-        return {k: interpolate(v, env) for k, v in value.items()}
-    if isinstance(value, list):
-        return [interpolate(v, env) for v in value]
-    if not isinstance(value, str):
-        return value
-
-    def one(m: re.Match) -> str:
-        name, op, arg = m.group(1), m.group(2), m.group(3)
-        current = env.get(name)
-        if (op in (":-", ":?") and not current) or (op in ("-", "?") and current is None):
-            if op.endswith("?"):
-                raise AssertionError(f"compose would stop: {arg}")
-            return arg or ""
-        return current or ""
-
-    parts = value.split("$$")
-    return "$".join(_INTERPOLATION.sub(one, part) for part in parts)
-
-
-def used_variables() -> set[str]:
-    text = (REPO / "docker-compose.yml").read_text().replace("$$", "")
-    return {m[0] for m in _INTERPOLATION.findall(text)}
+    return env_example()
 
 
 def readme_config_variables() -> set[str]:
@@ -91,6 +72,12 @@ def environment(service: dict[str, Any]) -> dict[str, Any]:
     env = service.get("environment") or {}
     assert isinstance(env, dict), "environment as a mapping, so it can be checked"
     return env
+
+
+def script_of(service: dict[str, Any]) -> str:
+    """The shell script a service runs (entrypoint `sh -c` + command, or bash -c)."""
+    parts = [*(service.get("entrypoint") or []), *(service.get("command") or [])]
+    return parts[parts.index("-c") + 1]
 
 
 # -- services, health and start order --------------------------------------------------------
@@ -122,6 +109,28 @@ def test_every_long_running_service_has_a_healthcheck_and_restarts(services, nam
     assert service["restart"] == "unless-stopped"
 
 
+def _seconds(value: str) -> int:
+    m = re.fullmatch(r"(\d+)(s|m)", value)
+    assert m, f"{value}: write health check durations in s or m"
+    return int(m[1]) * (60 if m[2] == "m" else 1)
+
+
+@pytest.mark.parametrize(
+    "name", ["mongo", "minio", "postgres", CODE, "dagster_webserver", "dagster_daemon"]
+)
+def test_health_checks_are_cheap(services, name: str) -> None:
+    check = services[name]["healthcheck"]
+    # They run for the life of the container: at most one every 30 s once it is up (a
+    # short start_interval only while it starts), and none imports Dagster's CLI but the
+    # daemon's, which has no cheaper equivalent and runs once a minute.
+    assert _seconds(check["interval"]) >= 30
+    assert _seconds(check.get("start_interval", check["interval"])) <= _seconds(check["interval"])
+    command = " ".join(check["test"][1:])
+    assert "dagster api" not in command, "deploy/healthcheck.py asks the same, without Dagster"
+    if "dagster-daemon" in command:
+        assert _seconds(check["interval"]) >= 60
+
+
 def test_mongo_healthcheck_waits_for_a_writable_primary_of_its_replica_set(services) -> None:
     mongo = services["mongo"]
     check = " ".join(mongo["healthcheck"]["test"][1:])
@@ -129,18 +138,31 @@ def test_mongo_healthcheck_waits_for_a_writable_primary_of_its_replica_set(servi
     assert "--replSet" in mongo["command"] and "--keyFile" in mongo["command"]
 
 
-def test_services_start_once_what_they_need_is_ready(services) -> None:
-    def needs(name: str) -> dict[str, str]:
-        return {dep: cond["condition"] for dep, cond in services[name]["depends_on"].items()}
+def test_postgres_health_is_tested_over_tcp(services) -> None:
+    # During initialisation the image runs a temporary server on the Unix socket only; a
+    # socket check calls that ready and the Dagster containers fail to connect.
+    [check] = services["postgres"]["healthcheck"]["test"][1:]
+    assert check.startswith("pg_isready ") and "-h 127.0.0.1" in check and "-p 5432" in check
 
-    assert needs("bucket-init") == {"minio": "service_healthy"}
+
+def test_services_start_once_what_they_need_is_ready(services) -> None:
+    def needs(name: str) -> dict[str, tuple[str, bool]]:
+        return {
+            dep: (cond["condition"], cond.get("required", True))
+            for dep, cond in services[name]["depends_on"].items()
+        }
+
+    assert needs("bucket-init") == {"minio": ("service_healthy", True)}
     assert needs(CODE) == {
-        "postgres": "service_healthy",
-        "mongo": "service_healthy",
-        "bucket-init": "service_completed_successfully",
+        "postgres": ("service_healthy", True),
+        "mongo": ("service_healthy", False),
+        "bucket-init": ("service_completed_successfully", False),
     }
     for name in ("dagster_webserver", "dagster_daemon"):
-        assert needs(name) == {"postgres": "service_healthy", CODE: "service_healthy"}
+        assert needs(name) == {
+            "postgres": ("service_healthy", True),
+            CODE: ("service_healthy", True),
+        }
     assert services["bucket-init"]["restart"] == "no", "a one-shot job"
 
 
@@ -152,7 +174,57 @@ def test_the_webserver_is_published_on_loopback_only(services, example) -> None:
             assert "ports" not in service, f"{name} is reachable inside the compose network only"
 
 
-# -- variables -------------------------------------------------------------------------------
+# -- an existing MongoDB or S3: profiles -------------------------------------------------------
+
+
+def test_the_bundled_mongodb_and_minio_are_optional_profiles(services, example) -> None:
+    for profile, names in OPTIONAL.items():
+        for name in names:
+            assert services[name]["profiles"] == [profile]
+    for name, service in services.items():
+        if name not in set().union(*OPTIONAL.values()):
+            assert "profiles" not in service, f"{name} always runs"
+    # The example runs the whole stack; docs/deployment.md says what to drop.
+    assert set(example["COMPOSE_PROFILES"].split(",")) == set(OPTIONAL)
+
+
+@pytest.mark.parametrize("profiles", PROFILE_SETS, ids=lambda p: ",".join(sorted(p)) or "none")
+def test_compose_starts_with_or_without_the_bundled_stores(compose, profiles: set[str]) -> None:
+    # What compose checks before it starts anything: every dependency of an active
+    # service is active too, unless it is marked `required: false`.
+    active = active_services(compose, profiles)
+    for name, service in active.items():
+        for dep, cond in (service.get("depends_on") or {}).items():
+            assert dep in compose["services"], f"{name} depends on undefined {dep}"
+            if dep not in active:
+                assert cond.get("required") is False, (
+                    f"with profiles {sorted(profiles)}, {name} needs {dep}, which does not run"
+                )
+    assert set(DAGSTER_SERVICES) | {"postgres"} <= set(active)
+    # And interpolation (the whole file, active or not) needs no secret of a store that
+    # is not bundled: optional services check their own secrets when they start.
+    env = filled_example()
+    for profile in set(OPTIONAL) - profiles:
+        for name in OPTIONAL[profile]:
+            for variable in environment(compose["services"][name]):
+                if variable in secret_names():
+                    env.pop(variable, None)
+    interpolate(compose, env)
+
+
+@pytest.mark.parametrize("name", ["mongo", "minio", "bucket-init"])
+def test_optional_services_refuse_to_start_without_their_secrets(services, name: str) -> None:
+    script = script_of(services[name])
+    secrets = [v for v in environment(services[name]) if v in secret_names()]
+    assert secrets, f"{name} holds no secret?"
+    for variable in secrets:
+        # `${VAR:?}` cannot be used there (see above); the script checks instead.
+        assert f'if [ -z "$${variable}" ]; then' in script, f"{name} checks {variable}"
+        assert f"set {variable} in .env" in script
+        assert ":?" not in str(environment(services[name])[variable])
+
+
+# -- variables and secrets ---------------------------------------------------------------------
 
 
 def test_env_example_names_every_spec_readme_and_settings_variable(example) -> None:
@@ -162,13 +234,25 @@ def test_env_example_names_every_spec_readme_and_settings_variable(example) -> N
     assert set(SPEC_VARIABLES) <= readme_config_variables(), "README documents the SPEC's"
 
 
+def test_every_secret_in_env_example_is_empty(example) -> None:
+    marked = secret_names()
+    # Everything that is a secret is marked so: the archive's own, every password, the
+    # URI (it carries the archive user's password).
+    must = {*SECRET_VARIABLES, "MONGODB_URI"}
+    must |= {name for name in example if re.search(r"PASSWORD|SECRET", name)}
+    assert must <= marked, f"mark these # SECRET: {sorted(must - marked)}"
+    filled = {name: example[name] for name in marked if example[name] != ""}
+    assert not filled, f"placeholders defeat the required-variable guards: {sorted(filled)}"
+
+
 def test_every_variable_compose_interpolates_is_in_env_example(compose, example) -> None:
     assert used_variables() <= set(example)
-    # And the example (once its secrets are filled in) is all `docker compose` needs.
-    filled = {**example, "AUDIT_SIGNING_KEY": "s" * 32}
-    interpolate(compose, filled)
-    with pytest.raises(AssertionError, match="AUDIT_SIGNING_KEY"):
-        interpolate(compose, example)  # the signing key has no default: compose refuses
+    interpolate(compose, filled_example())  # the example, secrets filled in: all it needs
+    # With the example as it is, compose refuses to start, naming a secret.
+    for variable in ("DAGSTER_POSTGRES_PASSWORD", "MONGODB_URI", "AUDIT_SIGNING_KEY"):
+        env = {**filled_example(), variable: ""}
+        with pytest.raises(AssertionError, match=variable):
+            interpolate(compose, env)
 
 
 def test_the_code_location_gets_every_archive_variable_and_only_it_gets_secrets(
@@ -182,58 +266,151 @@ def test_the_code_location_gets_every_archive_variable_and_only_it_gets_secrets(
         assert not leaked, f"{name} does not need {leaked}"
 
 
-def test_env_example_is_valid_once_the_signing_key_is_set_and_holds_no_secrets(
-    services, example
-) -> None:
-    env = interpolate(environment(services[CODE]), {**example, "AUDIT_SIGNING_KEY": "k" * 32})
+def test_env_example_once_its_secrets_are_set_is_valid(services) -> None:
+    env = interpolate(environment(services[CODE]), filled_example())
     settings = Settings.from_env(env)
     DefinitionSettings.from_env(env)
-    assert settings.database == "dezky" and settings.cold_bucket == example["AUDIT_COLD_BUCKET"]
-    assert example["AUDIT_SIGNING_KEY"] == "", "no usable key in the example: set your own"
-    for name in ("AUDIT_COLD_SECRET_KEY", *PASSWORDS):
-        assert example[name].startswith("change-me"), f"{name} is a placeholder"
-    assert len(example["AUDIT_COLD_SECRET_KEY"]) >= 8, "MinIO's minimum secret length"
+    assert settings.database == "dezky" and settings.cold_bucket == env["AUDIT_COLD_BUCKET"]
 
 
-def test_mongodb_uri_points_at_the_mongo_service_with_its_credentials(example) -> None:
-    uri = urlsplit(example["MONGODB_URI"])
+def test_the_archive_connects_to_mongodb_as_its_own_user_not_root(services, example) -> None:
+    uri = urlsplit(mongodb_uri_template())
     assert (uri.hostname, uri.port) == ("mongo", 27017)
-    assert uri.username == example["MONGO_INITDB_ROOT_USERNAME"]
-    assert uri.password == example["MONGO_INITDB_ROOT_PASSWORD"]
+    assert (
+        uri.username == example["MONGO_ARCHIVE_USERNAME"] != example["MONGO_INITDB_ROOT_USERNAME"]
+    )
+    assert uri.password == "<MONGO_ARCHIVE_PASSWORD>"
+    database = uri.path.lstrip("/")
+    assert database == example["MONGO_ARCHIVE_DATABASE"]
     query = parse_qs(uri.query)
-    assert query["authSource"] == ["admin"]
+    assert query["authSource"] == [database], "the user lives in the archive's database"
     assert query["replicaSet"] == ["rs0"], "the replica set the healthcheck initiates"
+    # The mongo service creates that user on first start, from deploy/mongo.
+    mongo = services["mongo"]
+    assert "./deploy/mongo:/docker-entrypoint-initdb.d:ro" in mongo["volumes"]
+    env = interpolate(environment(mongo), filled_example())
+    assert env["MONGO_ARCHIVE_USERNAME"] == uri.username
+    assert env["MONGO_ARCHIVE_DATABASE"] == database
+    script = (REPO / "deploy" / "mongo" / "create-archive-user.js").read_text()
+    for variable in ("MONGO_ARCHIVE_DATABASE", "MONGO_ARCHIVE_USERNAME", "MONGO_ARCHIVE_PASSWORD"):
+        assert f'"{variable}"' in script and variable in env
+    assert "createUser" in script and "archive-role.json" in script
+    assert "root" not in re.sub(r"//.*", "", script), "the archive's user gets no built-in role"
 
 
-def test_cold_storage_is_the_minio_service_and_bucket_init_makes_the_bucket(
-    services, example
-) -> None:
+def test_cold_storage_is_the_minio_service_and_bucket_init_is_idempotent(services, example) -> None:
     assert urlsplit(example["AUDIT_COLD_ENDPOINT"]).netloc == "minio:9000"
     init = services["bucket-init"]
-    script = "\n".join(init["command"])
+    script = script_of(init)
     assert 'mc mb --ignore-existing $$LOCK "local/$$AUDIT_COLD_BUCKET"' in script
-    init_env = interpolate(environment(init), example)
+    init_env = interpolate(environment(init), filled_example())
     assert init_env["AUDIT_COLD_BUCKET"] == example["AUDIT_COLD_BUCKET"]
     assert init_env["AUDIT_COLD_ACCESS_KEY"] == example["AUDIT_COLD_ACCESS_KEY"]
-    # The archive's MinIO user may write and read but not delete (the archive never does).
-    actions = re.findall(r'"(s3:[A-Za-z]+)"', script)
-    assert "s3:PutObject" in actions and "s3:GetObject" in actions
-    assert not [a for a in actions if "Delete" in a]
+    assert script.startswith("set -e\n")
+    lines = [line.strip() for line in script.splitlines()]
+    # Re-attaching an attached policy fails by design: detach (allowed to fail) first,
+    # then attach, which must succeed.
+    detach = next(i for i, x in enumerate(lines) if x.startswith("mc admin policy detach"))
+    attach = next(i for i, x in enumerate(lines) if x.startswith("mc admin policy attach"))
+    assert detach < attach and lines[detach].endswith("|| true")
+    assert "||" not in lines[attach], "a failed attach fails bucket-init"
+    for i, line in enumerate(lines):
+        if line.startswith("mc ") and i != detach:
+            assert "||" not in line, f"only the detach may fail: {line}"
+    assert any(x.startswith("mc admin policy create local audit-archive /") for x in lines)
+    assert init["configs"] == [
+        {"source": "audit-archive-policy", "target": "/audit-archive-policy.json"}
+    ]
+
+
+def test_the_bucket_is_versioned_by_default(services, example) -> None:
+    init = services["bucket-init"]
+    script = script_of(init)
+    assert example["MINIO_BUCKET_VERSIONING"] == "on"
+    assert interpolate(environment(init), {})["MINIO_BUCKET_VERSIONING"] == "on", "default on"
+    condition = (
+        'if [ -n "$$AUDIT_COLD_OBJECT_LOCK_MODE" ] || [ "$$MINIO_BUCKET_VERSIONING" != off ]; then'
+    )
+    assert condition in script
+    after = script.split(condition, 1)[1].lstrip().splitlines()[0]
+    assert after == 'mc version enable "local/$$AUDIT_COLD_BUCKET"'
+
+
+# -- images ------------------------------------------------------------------------------------
+
+
+def test_every_image_is_pinned_to_an_exact_release(services) -> None:
+    exact = re.compile(
+        r"^(?:[a-z0-9.-]+/)*[a-z0-9._-]+:"
+        r"(?:RELEASE\.\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ|\d+\.\d+\.\d+(?:-[a-z]+)?|\d+\.\d+-[a-z]+)$"
+    )
+    for name, service in services.items():
+        image = service["image"]
+        assert exact.match(image), f"{name}: {image} is not an exact release"
+        assert not image.startswith(("minio/", "docker.io/minio/")), "gone from Docker Hub"
+    dockerfile = (REPO / "Dockerfile").read_text()
+    [base] = re.findall(r"^FROM (\S+)", dockerfile, flags=re.MULTILINE)
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-[a-z]+", base), base
+
+
+def test_the_image_installs_dependencies_before_it_copies_the_code() -> None:
+    dockerfile = (REPO / "Dockerfile").read_text()
+    lines = [x for x in dockerfile.splitlines() if x and not x.startswith("#")]
+
+    def first(prefix: str) -> int:
+        return next(i for i, x in enumerate(lines) if x.startswith(prefix))
+
+    deps = first("RUN python /tmp/requirements.py pyproject.toml deploy")
+    code = first("COPY audit_archive ")
+    assert first("COPY pyproject.toml ") < deps < code, "dependencies are a layer of their own"
+    assert not any(x.startswith("COPY") and "audit_archive" in x for x in lines[:deps])
+    assert "pip install -r /tmp/requirements.txt" in dockerfile
+    assert lines[code + 1] == "RUN pip install --no-deps ."
+    assert "ENV" in dockerfile and "DAGSTER_HOME=/opt/dagster/home" in dockerfile
+    assert "COPY deploy/dagster.yaml deploy/workspace.yaml /opt/dagster/home/" in dockerfile
+    assert "COPY deploy/healthcheck.py /opt/dagster/healthcheck.py" in dockerfile
+    assert "USER dagster" in dockerfile
+    ignored = (REPO / ".dockerignore").read_text().split()
+    assert {".venv", ".demo", ".env", ".git"} <= set(ignored)
+
+
+def test_the_dependency_layer_installs_the_deploy_extra_with_one_dagster_line() -> None:
+    import subprocess
+    import sys
+
+    listed = subprocess.run(
+        [sys.executable, "deploy/requirements.py", "pyproject.toml", "deploy"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert set(project["dependencies"]) <= set(listed)
+    aws = next(d for d in project["dependencies"] if d.startswith("dagster-aws=="))
+    assert f"dagster-postgres=={aws.split('==')[1]}" in listed, "one Dagster release line"
+    assert any(x.startswith("dagster-webserver==") for x in listed), "the ui extra, expanded"
+    assert not [x for x in listed if x.startswith(project["name"])], "no self-reference"
 
 
 # -- Dagster's instance and workspace --------------------------------------------------------
 
 
-def test_deploy_dagster_yaml_is_valid_with_postgres_storage_and_the_local_run_queue(
-    tmp_path: Path, services, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from dagster._core.instance.config import dagster_instance_config
-
+@pytest.fixture
+def production_instance_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copy(REPO / "deploy" / "dagster.yaml", tmp_path / "dagster.yaml")
     for name in ("DAGSTER_POSTGRES_HOST", "DAGSTER_POSTGRES_DB", "DAGSTER_POSTGRES_USER"):
         monkeypatch.setenv(name, "x")
     monkeypatch.setenv("DAGSTER_POSTGRES_PASSWORD", "y")
-    config, _ = dagster_instance_config(str(tmp_path))  # raises on any schema error
+    return tmp_path
+
+
+def test_deploy_dagster_yaml_is_valid_with_postgres_storage_and_the_local_run_queue(
+    production_instance_dir: Path, services
+) -> None:
+    from dagster._core.instance.config import dagster_instance_config
+
+    config, _ = dagster_instance_config(str(production_instance_dir))  # raises on errors
     assert set(config["storage"]) == {"postgres"}
 
     production = yaml.safe_load((REPO / "deploy" / "dagster.yaml").read_text())
@@ -252,6 +429,34 @@ def test_deploy_dagster_yaml_is_valid_with_postgres_storage_and_the_local_run_qu
     assert environment(services[CODE])["DAGSTER_POSTGRES_HOST"] == "postgres"
 
 
+def test_run_monitoring_ends_a_run_whose_worker_died_after_a_maximum_runtime(
+    production_instance_dir: Path,
+) -> None:
+    # The DefaultRunLauncher cannot check a run worker's health, so only a maximum
+    # runtime frees the day's slot of a run whose process died with its container.
+    from dagster import DagsterInstance
+    from dagster._core.launcher import DefaultRunLauncher
+
+    config = yaml.safe_load((production_instance_dir / "dagster.yaml").read_text())
+    # The same instance on SQLite, so it can be built here without a PostgreSQL.
+    config["storage"] = {"sqlite": {"base_dir": str(production_instance_dir / "storage")}}
+    (production_instance_dir / "dagster.yaml").write_text(yaml.safe_dump(config))
+    instance = DagsterInstance.from_config(str(production_instance_dir))
+    try:
+        assert isinstance(instance.run_launcher, DefaultRunLauncher)
+        assert not instance.run_launcher.supports_check_run_worker_health
+        assert instance.run_monitoring_enabled
+        assert "MONITORING" in instance.get_required_daemon_types(), "the daemon runs it"
+        max_runtime = instance.run_monitoring_max_runtime_seconds
+        # Longer than any day's run (1M events took ~13 minutes), short enough that a
+        # lost day comes back the same day.
+        assert 3600 <= max_runtime <= 24 * 3600
+        assert 0 < instance.run_monitoring_start_timeout_seconds <= 900
+        assert 0 < instance.run_monitoring_cancel_timeout_seconds <= 900
+    finally:
+        instance.dispose()
+
+
 def test_webserver_and_daemon_load_the_code_location_the_code_service_serves(services) -> None:
     workspace = yaml.safe_load((REPO / "deploy" / "workspace.yaml").read_text())
     [entry] = workspace["load_from"]
@@ -268,19 +473,60 @@ def test_webserver_and_daemon_load_the_code_location_the_code_service_serves(ser
     assert (flag("--module-name"), flag("--attribute")) == ("audit_archive.definitions", "defs")
     for name in ("dagster_webserver", "dagster_daemon"):
         assert "/opt/dagster/home/workspace.yaml" in services[name]["command"]
+    check = services[CODE]["healthcheck"]["test"]
+    assert check[-3:] == ["grpc", "127.0.0.1", flag("--port")]
 
 
-def test_the_image_installs_the_deploy_extra_with_dagsters_config_in_dagster_home() -> None:
-    dockerfile = (REPO / "Dockerfile").read_text()
-    assert 'pip install ".[deploy]"' in dockerfile
-    assert "ENV" in dockerfile and "DAGSTER_HOME=/opt/dagster/home" in dockerfile
-    assert "COPY deploy/dagster.yaml deploy/workspace.yaml /opt/dagster/home/" in dockerfile
-    assert "USER dagster" in dockerfile
-    import tomllib
+# -- the health check script -------------------------------------------------------------------
 
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    deploy = project["optional-dependencies"]["deploy"]
-    aws = next(d for d in project["dependencies"] if d.startswith("dagster-aws=="))
-    assert f"dagster-postgres=={aws.split('==')[1]}" in deploy, "one Dagster release line"
-    ignored = (REPO / ".dockerignore").read_text().split()
-    assert {".venv", ".demo", ".env", ".git"} <= set(ignored)
+
+def _healthcheck(*args: str) -> int:
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, str(REPO / "deploy" / "healthcheck.py"), *args], timeout=60
+    ).returncode
+
+
+def test_healthcheck_asks_the_grpc_health_service_dagster_serves() -> None:
+    from concurrent import futures
+
+    import grpc
+    from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        assert _healthcheck("grpc", "127.0.0.1", str(port)) == 1, "DagsterApi unknown yet"
+        servicer.set("DagsterApi", health_pb2.HealthCheckResponse.SERVING)
+        assert _healthcheck("grpc", "127.0.0.1", str(port)) == 0
+        servicer.set("DagsterApi", health_pb2.HealthCheckResponse.NOT_SERVING)
+        assert _healthcheck("grpc", "127.0.0.1", str(port)) == 1
+    finally:
+        server.stop(None)
+    assert _healthcheck("grpc", "127.0.0.1", str(port)) == 1, "nobody listening"
+
+
+def test_healthcheck_wants_a_200_from_the_webserver() -> None:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/server_info" else 503)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        assert _healthcheck("http", f"{base}/server_info") == 0
+        assert _healthcheck("http", f"{base}/other") == 1
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -1,5 +1,5 @@
 """The six ops of ``audit_archive_job``: each unpacks the context, calls one step of
-steps.py, and reports what it did as metadata for the Dagster UI."""
+audit_archive.archive.steps, and reports what it did as metadata for the Dagster UI."""
 
 import datetime as dt
 import time
