@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import unquote
 
 from audit_archive.errors import ConfigError
@@ -149,80 +150,20 @@ class Settings:
     def from_env(
         cls, env: Mapping[str, str] | None = None, *, require_signing_key: bool = True
     ) -> Settings:
+        """Every variable read and checked, in the order an operator reads the table."""
         env = os.environ if env is None else env
         uri = _get(env, "MONGODB_URI")
-        events = _get(env, "AUDIT_EVENTS_COLLECTION")
-        batches = _get(env, "AUDIT_BATCHES_COLLECTION")
-        for name, value in (
-            ("AUDIT_EVENTS_COLLECTION", events),
-            ("AUDIT_BATCHES_COLLECTION", batches),
-        ):
-            if not _COLLECTION.match(value) or value.startswith("system."):
-                raise ConfigError(name, f"{value!r} is not a valid collection name")
-        if events == batches:
-            raise ConfigError(
-                "AUDIT_BATCHES_COLLECTION", "must differ from AUDIT_EVENTS_COLLECTION"
-            )
-        endpoint = _get(env, "AUDIT_COLD_ENDPOINT") or None
-        if endpoint and not endpoint.startswith(("http://", "https://")):
-            raise ConfigError("AUDIT_COLD_ENDPOINT", "must be an http:// or https:// URL")
-        bucket = _get(env, "AUDIT_COLD_BUCKET")
-        if not _BUCKET.match(bucket) or ".." in bucket:
-            raise ConfigError("AUDIT_COLD_BUCKET", f"{bucket!r} is not a valid S3 bucket name")
-        access = _get(env, "AUDIT_COLD_ACCESS_KEY") or None
-        secret = _get(env, "AUDIT_COLD_SECRET_KEY") or None
-        if bool(access) != bool(secret):
-            missing = "AUDIT_COLD_SECRET_KEY" if access else "AUDIT_COLD_ACCESS_KEY"
-            raise ConfigError(
-                missing, "set both AUDIT_COLD_ACCESS_KEY and AUDIT_COLD_SECRET_KEY, or neither"
-            )
-        lock_mode = _get(env, "AUDIT_COLD_OBJECT_LOCK_MODE").upper() or None
-        lock_days: int | None = None
-        if lock_mode is not None:
-            if lock_mode not in ("GOVERNANCE", "COMPLIANCE"):
-                raise ConfigError(
-                    "AUDIT_COLD_OBJECT_LOCK_MODE", "must be GOVERNANCE, COMPLIANCE or empty"
-                )
-            if not _get(env, "AUDIT_COLD_OBJECT_LOCK_DAYS"):
-                raise ConfigError(
-                    "AUDIT_COLD_OBJECT_LOCK_DAYS",
-                    "required when AUDIT_COLD_OBJECT_LOCK_MODE is set",
-                )
-            lock_days = _int(env, "AUDIT_COLD_OBJECT_LOCK_DAYS", 1, 36500)
-        key = env.get("AUDIT_SIGNING_KEY") or ""
-        if require_signing_key:
-            if not key:
-                raise ConfigError(
-                    "AUDIT_SIGNING_KEY", "is required (an HMAC key of at least 32 bytes)"
-                )
-            if len(key.encode("utf-8")) < MIN_SIGNING_KEY_BYTES:
-                raise ConfigError(
-                    "AUDIT_SIGNING_KEY",
-                    f"is too short: at least {MIN_SIGNING_KEY_BYTES} bytes needed",
-                )
-        previous = tuple(
-            k.strip()
-            for k in (env.get("AUDIT_SIGNING_KEYS_PREVIOUS") or "").split(",")
-            if k.strip()
-        )
+        events, batches = _collections(env)
+        signing_key, previous_keys = _signing_keys(env, required=require_signing_key)
         return cls(
             mongodb_uri=uri,
             database=database_from_uri(uri),
             events_collection=events,
             batches_collection=batches,
-            cold_endpoint=endpoint,
-            cold_region=_get(env, "AUDIT_COLD_REGION"),
-            cold_bucket=bucket,
-            cold_prefix=_get(env, "AUDIT_COLD_PREFIX").strip("/"),
-            cold_access_key=access,
-            cold_secret_key=secret,
-            cold_sse=_bool(env, "AUDIT_COLD_SSE"),
-            object_lock_mode=lock_mode,
-            object_lock_days=lock_days,
-            part_size_bytes=_int(env, "AUDIT_COLD_PART_SIZE_MIB", MIN_PART_SIZE_MIB, 5120) << 20,
+            **_cold_storage(env),
             retention_days=_int(env, "AUDIT_HOT_RETENTION_DAYS", 0, 36500),
-            signing_key=key,
-            previous_keys=previous,
+            signing_key=signing_key,
+            previous_keys=previous_keys,
             purge_batch_size=_int(env, "AUDIT_PURGE_BATCH_SIZE", 1, 100_000),
             lease_seconds=_int(env, "AUDIT_LEASE_SECONDS", 5, 86400),
             work_dir=_get(env, "AUDIT_WORK_DIR") or None,
@@ -243,6 +184,142 @@ class Settings:
         if password:
             out.append(password)
         return tuple(out)
+
+
+# -- the parts of Settings.from_env -------------------------------------------------------
+
+
+def _collections(env: Mapping[str, str]) -> tuple[str, str]:
+    """The events and batches collections: valid names, and not the same one."""
+    events = _get(env, "AUDIT_EVENTS_COLLECTION")
+    batches = _get(env, "AUDIT_BATCHES_COLLECTION")
+    for name, value in (("AUDIT_EVENTS_COLLECTION", events), ("AUDIT_BATCHES_COLLECTION", batches)):
+        if not _COLLECTION.match(value) or value.startswith("system."):
+            raise ConfigError(name, f"{value!r} is not a valid collection name")
+    if events == batches:
+        raise ConfigError("AUDIT_BATCHES_COLLECTION", "must differ from AUDIT_EVENTS_COLLECTION")
+    return events, batches
+
+
+def _cold_storage(env: Mapping[str, str]) -> dict[str, Any]:
+    """The S3 side: where, as whom, and how objects are written (Settings' cold_* fields)."""
+    endpoint = _get(env, "AUDIT_COLD_ENDPOINT") or None
+    if endpoint and not endpoint.startswith(("http://", "https://")):
+        raise ConfigError("AUDIT_COLD_ENDPOINT", "must be an http:// or https:// URL")
+    bucket = _get(env, "AUDIT_COLD_BUCKET")
+    if not _BUCKET.match(bucket) or ".." in bucket:
+        raise ConfigError("AUDIT_COLD_BUCKET", f"{bucket!r} is not a valid S3 bucket name")
+    access = _get(env, "AUDIT_COLD_ACCESS_KEY") or None
+    secret = _get(env, "AUDIT_COLD_SECRET_KEY") or None
+    if bool(access) != bool(secret):
+        missing = "AUDIT_COLD_SECRET_KEY" if access else "AUDIT_COLD_ACCESS_KEY"
+        raise ConfigError(
+            missing, "set both AUDIT_COLD_ACCESS_KEY and AUDIT_COLD_SECRET_KEY, or neither"
+        )
+    lock_mode, lock_days = _object_lock(env)
+    return {
+        "cold_endpoint": endpoint,
+        "cold_region": _get(env, "AUDIT_COLD_REGION"),
+        "cold_bucket": bucket,
+        "cold_prefix": _cold_prefix(env),
+        "cold_access_key": access,
+        "cold_secret_key": secret,
+        "cold_sse": _bool(env, "AUDIT_COLD_SSE"),
+        "object_lock_mode": lock_mode,
+        "object_lock_days": lock_days,
+        "part_size_bytes": _int(env, "AUDIT_COLD_PART_SIZE_MIB", MIN_PART_SIZE_MIB, 5120) << 20,
+    }
+
+
+def _cold_prefix(env: Mapping[str, str]) -> str:
+    """The key prefix, without surrounding slashes. Unset means the default; set to
+    nothing (or only slashes) is refused rather than silently read as the default: the
+    SPEC's layout always has a prefix, and an operator who cleared it meant something."""
+    raw = env.get("AUDIT_COLD_PREFIX")
+    if raw is None:
+        return DEFAULTS["AUDIT_COLD_PREFIX"]
+    prefix = raw.strip().strip("/")
+    if not prefix:
+        raise ConfigError(
+            "AUDIT_COLD_PREFIX",
+            "is empty: objects are kept under a prefix (SPEC section 3); unset the variable "
+            f"for the default {DEFAULTS['AUDIT_COLD_PREFIX']!r} or name a prefix",
+        )
+    return prefix
+
+
+def _object_lock(env: Mapping[str, str]) -> tuple[str | None, int | None]:
+    """(mode, days) of S3 Object Lock retention, or (None, None) without it."""
+    lock_mode = _get(env, "AUDIT_COLD_OBJECT_LOCK_MODE").upper() or None
+    if lock_mode is None:
+        return None, None
+    if lock_mode not in ("GOVERNANCE", "COMPLIANCE"):
+        raise ConfigError("AUDIT_COLD_OBJECT_LOCK_MODE", "must be GOVERNANCE, COMPLIANCE or empty")
+    if not _get(env, "AUDIT_COLD_OBJECT_LOCK_DAYS"):
+        raise ConfigError(
+            "AUDIT_COLD_OBJECT_LOCK_DAYS", "required when AUDIT_COLD_OBJECT_LOCK_MODE is set"
+        )
+    return lock_mode, _int(env, "AUDIT_COLD_OBJECT_LOCK_DAYS", 1, 36500)
+
+
+# -- signing keys ---------------------------------------------------------------------------
+# One rule everywhere a key is read: a key is the exact UTF-8 bytes of its value and never
+# starts or ends with whitespace. AUDIT_SIGNING_KEY signs, so one with surrounding whitespace
+# (what `$(cat key)` avoids and a key file's newline gives) is refused: trimming it silently
+# would change the key id of every manifest it signs, and keeping it made a key that verified
+# as the current key but no longer once rotated or read from a key file, which trim. Lists of
+# keys (AUDIT_SIGNING_KEYS_PREVIOUS, a --key-file) take each entry without its surrounding
+# whitespace, so "k1, k2" and a file's line endings name the keys k1, k2.
+
+
+def _signing_keys(env: Mapping[str, str], *, required: bool) -> tuple[str, tuple[str, ...]]:
+    """(AUDIT_SIGNING_KEY, AUDIT_SIGNING_KEYS_PREVIOUS), checked, never echoed."""
+    key = current_signing_key(env)
+    if required:
+        if not key:
+            raise ConfigError("AUDIT_SIGNING_KEY", "is required (an HMAC key of at least 32 bytes)")
+        if len(key.encode("utf-8")) < MIN_SIGNING_KEY_BYTES:
+            raise ConfigError(
+                "AUDIT_SIGNING_KEY", f"is too short: at least {MIN_SIGNING_KEY_BYTES} bytes needed"
+            )
+    return key, key_list(env.get("AUDIT_SIGNING_KEYS_PREVIOUS") or "", ",")
+
+
+def current_signing_key(env: Mapping[str, str]) -> str:
+    """AUDIT_SIGNING_KEY as is ("" when unset), refused if surrounded by whitespace."""
+    key = env.get("AUDIT_SIGNING_KEY") or ""
+    if key and key != key.strip():
+        raise ConfigError(
+            "AUDIT_SIGNING_KEY",
+            "starts or ends with whitespace (a newline from a key file?): remove it. A key "
+            "is used exactly as given, and rotated keys and key files are read trimmed, so "
+            "it would sign under a key id nothing else can verify",
+        )
+    return key
+
+
+def key_list(text: str, separator: str) -> tuple[str, ...]:
+    """Keys separated by ``separator``, each without surrounding whitespace, blanks skipped."""
+    return tuple(k.strip() for k in text.split(separator) if k.strip())
+
+
+def verification_keys_from_env(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The current and previous keys, read as Settings reads them, for readers that need
+    nothing else of the configuration (check-proof runs without MongoDB or S3)."""
+    key, previous = _signing_keys(os.environ if env is None else env, required=False)
+    return tuple(k for k in (key, *previous) if k)
+
+
+def keys_from_file(path: str) -> tuple[str, ...]:
+    """A key file: one key per line, each line without surrounding whitespace (so the
+    file's final newline and CRLF line ends are no part of a key), blank lines skipped."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
+        raise ConfigError("--key-file", f"cannot read {path}: {reason}") from None
+    return key_list(text, "\n")
 
 
 def uri_password(uri: str) -> str | None:

@@ -8,8 +8,14 @@ import datetime as dt
 import pytest
 
 from audit_archive.errors import ConfigError
+from audit_archive.format.manifest import SignatureStatus, sign_manifest, verify_signature
 from audit_archive.redact import redact
-from audit_archive.settings import DefinitionSettings, Settings
+from audit_archive.settings import (
+    DefinitionSettings,
+    Settings,
+    keys_from_file,
+    verification_keys_from_env,
+)
 
 KEY = "s" * 32
 
@@ -105,3 +111,62 @@ def test_secrets_stay_out_of_repr_and_are_redacted_from_messages() -> None:
     assert "p@ss-w0rd" not in cleaned and "p%40ss-w0rd" not in cleaned
     assert KEY not in cleaned and "s3-secret-value" not in cleaned
     assert "mongodb://app:***@db:27017" in cleaned
+
+
+# -- one rule for signing keys, wherever they are read (issue 17, item 7) ------------------
+
+
+@pytest.mark.parametrize("padded", [KEY + "\n", KEY + "\r\n", " " + KEY, KEY + "\t"])
+def test_a_signing_key_with_surrounding_whitespace_is_refused_without_echoing_it(
+    padded: str,
+) -> None:
+    for read in (
+        lambda: Settings.from_env({"AUDIT_SIGNING_KEY": padded}),
+        lambda: Settings.from_env({"AUDIT_SIGNING_KEY": padded}, require_signing_key=False),
+        lambda: verification_keys_from_env({"AUDIT_SIGNING_KEY": padded}),
+    ):
+        with pytest.raises(ConfigError) as e:
+            read()
+        assert e.value.variable == "AUDIT_SIGNING_KEY"
+        assert "whitespace" in str(e.value) and KEY not in str(e.value)
+
+
+def test_a_key_verifies_the_same_as_current_rotated_or_from_a_key_file(tmp_path) -> None:
+    """A manifest signed by the current key still verifies once that key is rotated into
+    AUDIT_SIGNING_KEYS_PREVIOUS (as the value of a key file would be, newline and all) or
+    handed over in a key file: every reader takes the key without surrounding whitespace."""
+    manifest = sign_manifest({"version": 1, "day": "2026-08-30", "part": 1}, KEY)
+    current = Settings.from_env({"AUDIT_SIGNING_KEY": KEY})
+    rotated = Settings.from_env(
+        {"AUDIT_SIGNING_KEY": "n" * 32, "AUDIT_SIGNING_KEYS_PREVIOUS": f" old-key ,{KEY}\n"}
+    )
+    key_file = tmp_path / "auditor.key"
+    key_file.write_bytes(f"other-key\r\n\n  {KEY}  \r\n".encode())
+
+    assert rotated.previous_keys == ("old-key", KEY)
+    assert keys_from_file(str(key_file)) == ("other-key", KEY)
+    for keys in (
+        current.verification_keys,
+        rotated.verification_keys,
+        keys_from_file(str(key_file)),
+        verification_keys_from_env({"AUDIT_SIGNING_KEYS_PREVIOUS": KEY + "\n"}),
+    ):
+        assert verify_signature(manifest, keys) is SignatureStatus.VALID, keys
+
+
+def test_a_missing_key_file_is_a_configuration_error_naming_the_option(tmp_path) -> None:
+    with pytest.raises(ConfigError) as e:
+        keys_from_file(str(tmp_path / "absent.key"))
+    assert e.value.variable == "--key-file" and "absent.key" in str(e.value)
+
+
+@pytest.mark.parametrize("prefix", ["", "  ", "/", "//"])
+def test_an_empty_cold_prefix_is_refused_not_read_as_the_default(prefix: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        Settings.from_env({"AUDIT_SIGNING_KEY": KEY, "AUDIT_COLD_PREFIX": prefix})
+    assert e.value.variable == "AUDIT_COLD_PREFIX" and "empty" in str(e.value)
+    assert Settings.from_env({"AUDIT_SIGNING_KEY": KEY}).cold_prefix == "audit"
+    assert (
+        Settings.from_env({"AUDIT_SIGNING_KEY": KEY, "AUDIT_COLD_PREFIX": "/a/b/"}).cold_prefix
+        == "a/b"
+    )

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 from audit_archive.audit.prove import ProveError, prove_seq
 from audit_archive.format import proof
-from audit_archive.settings import Settings
+from audit_archive.settings import Settings, keys_from_file, verification_keys_from_env
 from audit_archive.stores.clients import open_stores
 
 
@@ -72,15 +71,13 @@ def run_prove(args: argparse.Namespace) -> int:
     return 0
 
 
-def _keys(args: argparse.Namespace) -> list[str]:
-    """Verification keys, parsed like Settings does, without requiring the rest of the
-    configuration: check-proof runs where there is no MongoDB or S3."""
+def _keys(args: argparse.Namespace) -> tuple[str, ...]:
+    """Verification keys, read by the same rule as Settings (settings.py, signing keys),
+    without requiring the rest of the configuration: check-proof runs where there is no
+    MongoDB or S3."""
     if args.key_file:
-        lines = Path(args.key_file).read_text(encoding="utf-8").splitlines()
-        return [line.strip() for line in lines if line.strip()]
-    current = os.environ.get("AUDIT_SIGNING_KEY") or ""  # as Settings reads it: unstripped
-    previous = (os.environ.get("AUDIT_SIGNING_KEYS_PREVIOUS") or "").split(",")
-    return [k for k in (current, *(p.strip() for p in previous)) if k]
+        return keys_from_file(args.key_file)
+    return verification_keys_from_env()
 
 
 def run_check(args: argparse.Namespace) -> int:
