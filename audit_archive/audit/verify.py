@@ -47,6 +47,7 @@ from audit_archive.format import layout
 from audit_archive.format.canonical import HASH_SCHEME, ZERO_HASH, event_hash
 from audit_archive.format.chain import HEX64
 from audit_archive.format.jsonl import parse_line
+from audit_archive.format.malformed import is_integer_seq
 from audit_archive.format.manifest import MANIFEST_VERSION, SignatureStatus, verify_signature
 from audit_archive.format.merkle import MerkleBuilder
 from audit_archive.settings import Settings
@@ -236,7 +237,7 @@ class _Part:
     @property
     def event_count(self) -> int:
         for source in (self.trusted_manifest, self.record, self.manifest):
-            if source and isinstance(source.get("eventCount"), int):
+            if source and is_integer_seq(source.get("eventCount")):
                 return source["eventCount"]
         return 0
 
@@ -244,7 +245,7 @@ class _Part:
     def seq_range(self) -> tuple[int, int] | None:
         for source in (self.trusted_manifest, self.record):
             lo, hi = (source or {}).get("startSeq"), (source or {}).get("endSeq")
-            if type(lo) is int and type(hi) is int:
+            if is_integer_seq(lo) and is_integer_seq(hi):
                 return lo, hi
         return None
 
@@ -362,7 +363,7 @@ def _norm_edges(edges: Any) -> list[tuple[Any, Any, Any]] | None:
         return None
     out = []
     for e in edges:
-        if not isinstance(e, Mapping) or type(e.get("seq")) is not int:
+        if not isinstance(e, Mapping) or not is_integer_seq(e.get("seq")):
             return None
         out.append((e["seq"], e.get("prevHash"), e.get("hash")))
     return out
@@ -373,7 +374,7 @@ def _manifest_problems(m: Mapping[str, Any]) -> list[str]:
     problems: list[str] = []
     count = m.get("eventCount")
     edges = _norm_edges(m.get("chainEdges"))
-    if type(count) is not int or count < 0:
+    if not is_integer_seq(count) or count < 0:
         return ["eventCount is not a count"]
     if edges is None:
         return ["chainEdges is not a list of {seq, prevHash, hash}"]
@@ -385,7 +386,7 @@ def _manifest_problems(m: Mapping[str, Any]) -> list[str]:
             problems.append("chainEdges is not empty on a part without events")
         return problems
     lo, hi = m.get("startSeq"), m.get("endSeq")
-    if type(lo) is not int or type(hi) is not int or lo > hi:
+    if not is_integer_seq(lo) or not is_integer_seq(hi) or lo > hi:
         return ["startSeq/endSeq are not a seq range"]
     if hi - lo + 1 < count:
         problems.append(f"{count} events cannot fit in seq {lo}-{hi}")
@@ -633,7 +634,7 @@ def _deep_check(stores: Stores, p: _Part, report: Callable[[int], None]) -> _Dee
             if prev is None:
                 first_prev, first_seq, edge = point.prev_hash, seq, True
             else:
-                if type(seq) is not int or type(prev.seq) is not int or seq <= prev.seq:
+                if not is_integer_seq(seq) or not is_integer_seq(prev.seq) or seq <= prev.seq:
                     disorder.append(seq)
                 if point.prev_hash != prev.hash:
                     prev_edge = edge = True
@@ -701,7 +702,7 @@ def _deep_check(stores: Stores, p: _Part, report: Callable[[int], None]) -> _Dee
 
 
 def _ints(seqs: Iterable[Any]) -> tuple[int, ...]:
-    return tuple(s for s in seqs if type(s) is int)
+    return tuple(int(s) for s in seqs if is_integer_seq(s))
 
 
 def _seqs_text(seqs: Sequence[Any]) -> str:
@@ -841,7 +842,7 @@ class ChainWalk:
             if x.source == y.source:
                 # Edges of one part: its own events may lie between (checked by --deep),
                 # unless no seq fits between them.
-                if type(x.seq) is int and type(y.seq) is int and y.seq == x.seq + 1:
+                if is_integer_seq(x.seq) and is_integer_seq(y.seq) and y.seq == x.seq + 1:
                     self._link(x, y, ", and no event can lie between them")
                 continue
             first, last = self.hot_within(x.seq, y.seq)
@@ -873,7 +874,7 @@ def _edge_points(edges: Any, source: tuple[str, int]) -> list[_Point]:
     return [
         _Point(e["seq"], e.get("prevHash"), e.get("hash"), source, source[0])
         for e in edges
-        if isinstance(e, Mapping) and type(e.get("seq")) is int
+        if isinstance(e, Mapping) and is_integer_seq(e.get("seq"))
     ]
 
 
@@ -960,7 +961,7 @@ def verify(
                 points += _edge_points(rec["chainEdges"], source)  # type: ignore[arg-type]
             elif rec.get("eventCount"):
                 holes.append(_Hole(day_text, rec.get("startSeq"), rec.get("endSeq")))
-            if type(rec.get("endSeq")) is int:
+            if is_integer_seq(rec.get("endSeq")):
                 highest = rec["endSeq"] if highest is None else max(highest, rec["endSeq"])
     for day in layout.days(settings.start_date, newest_due):
         day_text = layout.format_day(day)
