@@ -33,6 +33,12 @@ DAY_CURSOR_BATCH = 2000
 # walking the whole index, a pass over every event in hot instead of a range of it.
 AT_SEQ_INDEX = "archive_at_seq"
 SEQ_INDEX = "archive_seq"
+EVENT_INDEXES = (
+    ([("at", ASCENDING), ("seq", ASCENDING)], AT_SEQ_INDEX),
+    ([("seq", ASCENDING)], SEQ_INDEX),
+)
+# IndexOptionsConflict, IndexKeySpecsConflict: the server already has an index like it.
+INDEX_CONFLICT_CODES = (85, 86)
 # Windows of seqs searched, widening, for a part's nearest neighbour in hot (None: all).
 NEAREST_WINDOWS = (1_000, 1_000_000, None)
 # Seqs asked for per $in query when looking into the holes between a day's seqs.
@@ -46,6 +52,21 @@ MALFORMED_LISTED = 100  # malformed events named per query (the rest are counted
 def day_filter(day: dt.date) -> dict[str, Any]:
     start, end = day_bounds(day)
     return {"at": {"$gte": start, "$lt": end}, **CHAINED}
+
+
+def _serves(spec: Mapping[str, Any], keys: list[tuple[str, int]]) -> bool:
+    """Whether an existing index (a listIndexes entry) has exactly these keys and covers
+    every document with the plain comparison, visible to the planner: no partial filter,
+    no collation, not hidden. Unique, sparse or a name of the application's do not change
+    which documents a range on these keys finds. Directions may come back as doubles or
+    Int64."""
+    if any(spec.get(option) for option in ("partialFilterExpression", "collation", "hidden")):
+        return False
+    key = list(spec.get("key", {}).items())
+    return len(key) == len(keys) and all(
+        field == want_field and isinstance(direction, int | float) and direction == want
+        for (field, direction), (want_field, want) in zip(key, keys, strict=True)
+    )
 
 
 def _link(doc: dict[str, Any] | None) -> Link | None:
@@ -80,9 +101,24 @@ class HotStore:
     # -- set-up -------------------------------------------------------------------
 
     def ensure_indexes(self) -> None:
-        """Idempotent: createIndexes with the same spec is a no-op on the server."""
-        self.events.create_index([("at", ASCENDING), ("seq", ASCENDING)], name=AT_SEQ_INDEX)
-        self.events.create_index([("seq", ASCENDING)], name=SEQ_INDEX)
+        """Make sure the events have an index on ``(at, seq)`` and one on ``seq``, and the
+        batch records their unique ``(day, part)``. An index the application already has
+        on the same keys, under any name (its ``at_1_seq_1``, a unique ``seq_1``), serves
+        the archive's queries as well as ours: it is used as it is, because MongoDB and
+        SecantusDB refuse a second index on the same keys (IndexOptionsConflict). The
+        application's indexes are never dropped or changed. Idempotent."""
+        existing = list(self.events.list_indexes())
+        for keys, name in EVENT_INDEXES:
+            if any(_serves(spec, keys) for spec in existing):
+                continue
+            try:
+                self.events.create_index(keys, name=name)
+            except OperationFailure as e:
+                # An index on these keys that _serves does not count (a partial one, a
+                # collated one) and the server will not have a second: the queries run
+                # on what there is (slower, never wrong). Never a reason to fail a run.
+                if e.code not in INDEX_CONFLICT_CODES:
+                    raise
         self.batches.create_index(
             [("day", ASCENDING), ("part", ASCENDING)], unique=True, name="day_part_unique"
         )
