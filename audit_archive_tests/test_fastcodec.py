@@ -72,7 +72,7 @@ def both(doc: dict) -> tuple[dict, dict]:
 
 def fast_bytes(docs: list[dict]) -> tuple[list[bytes], list[str]]:
     """The archive's lines and event hashes for FAST_CODEC_OPTIONS documents."""
-    lines, canonicals = fastcodec.encode_batch(docs)
+    lines, canonicals, _ = fastcodec.encode_batch(docs)
     return lines, [hashlib.sha256(c).hexdigest() for c in canonicals]
 
 

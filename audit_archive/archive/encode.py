@@ -8,7 +8,7 @@ import gc
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -49,16 +49,18 @@ def _iter_events(path: str) -> Iterator[dict[str, Any]]:
 
 def _without_malformed(
     batch: list[dict[str, Any]], malformed: list[str], carry: list[Link]
-) -> tuple[list[dict[str, Any]], dict[int, list[Link]]]:
+) -> tuple[list[dict[str, Any]], dict[int, list[Link]], list[int] | None]:
     """The batch without its malformed events (named into ``malformed``: they stay in
     hot), and, by the position of the event that follows them, the gaps they leave: a
     purge run stops at a gap, and a malformed event with an integer seq is still a link
     of the chain there, checked like any event in hot. ``carry`` holds the links of
-    malformed events at the end of a batch, for the next one (or the end)."""
+    malformed events at the end of a batch, for the next one (or the end). Last, the
+    staged positions of the events kept (None when all are)."""
     good: list[dict[str, Any]] = []
+    kept: list[int] = []
     gaps: dict[int, list[Link]] = {}
     gap = bool(carry)
-    for doc in batch:
+    for position, doc in enumerate(batch):
         reason = malformed_problem(doc)
         if reason is None:
             if gap:
@@ -66,12 +68,15 @@ def _without_malformed(
                 carry.clear()
                 gap = False
             good.append(doc)
+            kept.append(position)
         else:
             malformed.append(describe_malformed(doc, reason))
             if is_integer_seq(doc.get("seq")):
                 carry.append(Link(doc["seq"], doc.get("prevHash"), doc.get("hash")))
             gap = True
-    return (batch if len(good) == len(batch) else good), gaps
+    if len(good) == len(batch):
+        return batch, gaps, None
+    return good, gaps, kept
 
 
 def _feed_in_order(
@@ -97,9 +102,31 @@ def _iter_event_batches(
 ) -> Iterator[list[dict[str, Any]]]:
     """The staged events decoded (for fastcodec by default), a batch of about
     bsonpeek.READ_CHUNK bytes at a time: bounded memory, one decode call a batch."""
+    for _, batch in _iter_staged(path, codec_options):
+        yield batch
+
+
+def _iter_staged(
+    path: str, codec_options: CodecOptions = FAST_CODEC_OPTIONS
+) -> Iterator[tuple[bytes, list[dict[str, Any]]]]:
+    """Like _iter_event_batches, with each batch's BSON bytes as staged (the server's)."""
     with open(path, "rb") as f:
         for chunk in bsonpeek.whole_documents(f):
-            yield bson.decode_all(chunk, codec_options)
+            yield chunk, bson.decode_all(chunk, codec_options)
+
+
+def _raw_of(chunk: bytes, kept: list[int] | None) -> Callable[[int], bytes]:
+    """The staged BSON bytes of a batch's i-th kept event (found only when asked: the
+    read-back check rarely needs them)."""
+    spans: list[tuple[int, int]] = []
+
+    def raw(i: int) -> bytes:
+        if not spans:
+            spans.extend(bsonpeek.documents(chunk))
+        start, end = spans[i if kept is None else kept[i]]
+        return chunk[start:end]
+
+    return raw
 
 
 @contextmanager
@@ -140,30 +167,32 @@ def encode(extracted: Extracted, prefix: str, batch_size: int, log: Log = _quiet
     last_seq = last_id = None  # to name both events of a duplicate seq (a chain break)
     carry: list[Link] = []  # malformed chain links not yet fed to the tracker
     clock, sha256 = timing.clock, hashlib.sha256
-    batches = _iter_event_batches(x.events_path)
+    batches = _iter_staged(x.events_path)
+    as_bson = 0  # lines written in the {"bson": ...} form (SPEC 3)
     with GzipJsonlWriter(jsonl_path) as writer, _collector_paused():
         while True:
             # One bounded batch per step, so each phase is timed a few times per
             # thousand events (timing.py), not per event. The previous batch is let go
             # first, so only one is ever alive.
-            batch = lines = rehashes = doc = None
+            staged = batch = lines = rehashes = doc = None
             t0 = clock()
-            batch = next(batches, None)
+            staged = next(batches, None)
             t1 = clock()
             timing.add("read_decode", t1 - t0)
-            if batch is None:
+            if staged is None:
                 break
-            staged = len(batch)
-            batch, gaps = _without_malformed(batch, malformed, carry)
-            skipped += staged - len(batch)
+            chunk, batch = staged
+            batch, gaps, kept = _without_malformed(batch, malformed, carry)
+            skipped += len(staged[1]) - len(batch)
             if not batch:
                 in_run = False
                 continue
-            lines, canonicals = fastcodec.encode_batch(batch)
+            lines, canonicals, unproven = fastcodec.encode_batch(batch)
+            rehashes = [sha256(canonical).hexdigest() for canonical in canonicals]
+            as_bson += fastcodec.make_readable(lines, unproven, rehashes, _raw_of(chunk, kept))
             t2 = clock()
             writer.write_encoded(lines)
             t3 = clock()
-            rehashes = [sha256(canonical).hexdigest() for canonical in canonicals]
             merkle.add_all(doc["hash"] for doc in batch)  # well-formed: malformed.problem
             t4 = clock()
             for i, (doc, rehash) in enumerate(zip(batch, rehashes, strict=True)):
@@ -200,6 +229,8 @@ def encode(extracted: Extracted, prefix: str, batch_size: int, log: Log = _quiet
         next_neighbor = _feed_in_order(tracker, carry, next_neighbor, neighbors, None)
         tracker.finish(x.successor)
         written = writer.close()
+    if as_bson:
+        log(f'{as_bson:,} events of {x.day} written as {{"bson": ...}} lines (SPEC 3)')
     if written.lines != x.event_count - skipped:
         raise StorageError(f"staged {x.event_count} events but encoded {written.lines}")
     if tracker.breaks:

@@ -35,7 +35,7 @@ import bisect
 import datetime as dt
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import bson
@@ -47,7 +47,7 @@ from bson.datetime_ms import DatetimeMS
 from bson.int64 import Int64
 
 from audit_archive.format.canonical import EVENT_CODEC_OPTIONS, canonical_json, event_body
-from audit_archive.format.jsonl import relaxed_line
+from audit_archive.format.jsonl import bson_line, reads_back, relaxed_line
 
 FAST_CODEC_OPTIONS: CodecOptions = EVENT_CODEC_OPTIONS.with_options(
     datetime_conversion=DatetimeConversion.DATETIME_MS
@@ -212,10 +212,41 @@ def _marked(written: list[bytes]) -> set[int]:
     return {bisect.bisect_right(ends, at) for at in found}
 
 
-def encode_batch(documents: list[Mapping[str, Any]]) -> tuple[list[bytes], list[bytes]]:
+# What a key the encoder itself writes looks like in a line: ``{"$`` or ``,"$``. Inside a
+# JSON string a quote is escaped, so these bytes appear only where a key starts with "$"
+# or where a string value in an array does: a line holds at least as many of them as
+# keys starting with "$".
+_DOLLAR_AFTER_BRACE = b'{"$'
+_DOLLAR_AFTER_COMMA = b',"$'
+
+
+def _dollars(written: bytes) -> int:
+    return written.count(_DOLLAR_AFTER_BRACE) + written.count(_DOLLAR_AFTER_COMMA)
+
+
+def _unproven(lines: list[bytes], wrote: list[int], slow: list[int]) -> list[int]:
+    """The lines that may not read back as their document (SPEC 3), to be checked.
+
+    A fast line whose ``{"$``/``,"$`` count equals the number of wrappers the encoder
+    wrote into it has no other key starting with "$" (each such key adds one), so a
+    parser reads it back as the document by construction. Counted over the batch joined
+    first (each line counts at least its own wrappers, so equal sums mean every line is
+    equal), then line by line when the sums differ. Lines of the definitions' path are
+    always checked."""
+    fast = [line for i, line in enumerate(lines) if wrote[i] >= 0]
+    if _dollars(b"".join(fast)) == sum(w for w in wrote if w > 0):
+        return slow
+    suspect = [i for i, line in enumerate(lines) if wrote[i] >= 0 and _dollars(line) != wrote[i]]
+    return sorted(slow + suspect)
+
+
+def encode_batch(
+    documents: list[Mapping[str, Any]],
+) -> tuple[list[bytes], list[bytes], list[int]]:
     """Each document's JSONL line and the canonical JSON its hash is taken of, byte for
     byte ``relaxed_line(d)`` (UTF-8) and ``canonical_json(event_body(d))``, for
-    FAST_CODEC_OPTIONS documents (hashing is left to the caller, timed apart).
+    FAST_CODEC_OPTIONS documents (hashing is left to the caller, timed apart), and the
+    positions of the lines that must be read back before they are trusted (_unproven).
 
     One pass builds both views of each event (the line's, and the hashed body with its
     keys sorted by orjson), writing the top-level ``_id`` and ``at`` once. An event
@@ -224,34 +255,68 @@ def encode_batch(documents: list[Mapping[str, Any]]) -> tuple[list[bytes], list[
     lines: list[bytes] = []
     canonicals: list[bytes | None] = []
     slow: list[int] = []
+    wrote: list[int] = []  # wrappers ("$" keys) the encoder wrote per line; -1: slow path
+    hooked = 0
+
+    def relaxed_default(value: Any) -> Any:
+        nonlocal hooked
+        out = _relaxed_default(value)
+        if type(out) is dict:
+            hooked += 1  # every wrapper _relaxed_default returns has one "$" key
+        return out
+
     for i, document in enumerate(documents):
         body = dict(document)
         oid = body.pop("_id", None)
         body.pop("hash", None)
         view = dict(document)
+        hooked = 0
         if type(oid) is ObjectId:
             view["_id"] = {"$oid": str(oid)}
+            hooked += 1
         at = body.get("at")
         if type(at) is DatetimeMS and 0 <= (ms := int(at)) < _END_MS:
             seconds, millis = divmod(ms, 1000)
             text = _second_text(seconds)
             body["at"] = text + _MILLIS[millis]
             view["at"] = {"$date": text + _MILLIS_RELAXED[millis]}
+            hooked += 1
         try:
-            lines.append(orjson.dumps(view, default=_relaxed_default, option=_RELAXED))
+            lines.append(orjson.dumps(view, default=relaxed_default, option=_RELAXED))
+            wrote.append(hooked)
             canonicals.append(orjson.dumps(body, default=_canonical_default, option=_CANONICAL))
         except orjson.JSONEncodeError:
             if len(lines) == i:
                 lines.append(b"")
+                wrote.append(-1)
+            wrote[i] = -1
             canonicals.append(None)
             slow.append(i)
     if not slow:
         marked = _marked(lines)
     else:
         marked = {i for i, line in enumerate(lines) if line and maybe_other_double(line)}
-    slow += [i for i in marked if not doubles_written_alike(documents[i])]
+    for i in marked:
+        if not doubles_written_alike(documents[i]):
+            slow.append(i)
+            wrote[i] = -1
     for i in slow:
         reference = as_event_document(documents[i])
         lines[i] = relaxed_line(reference).encode("utf-8")
         canonicals[i] = canonical_json(event_body(reference))
-    return lines, canonicals  # type: ignore[return-value]  # every None was replaced
+    return lines, canonicals, _unproven(lines, wrote, sorted(slow))  # type: ignore[return-value]
+
+
+def make_readable(
+    lines: list[bytes], unproven: list[int], rehashes: list[str], raw_of: Callable[[int], bytes]
+) -> int:
+    """SPEC 3: each line encode_batch could not prove readable is read back and re-hashed;
+    one that does not give back its document becomes the ``{"bson": ...}`` line of the
+    document's BSON bytes as stored (``raw_of(i)``). Returns how many did."""
+    replaced = 0
+    for i in unproven:
+        raw = raw_of(i)
+        if not reads_back(lines[i], raw, rehashes[i]):
+            lines[i] = bson_line(raw)
+            replaced += 1
+    return replaced

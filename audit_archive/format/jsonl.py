@@ -25,9 +25,11 @@ from typing import IO, Any
 import bson
 from bson import ObjectId, json_util
 from bson.binary import Binary
+from bson.decimal128 import Decimal128
+from bson.int64 import Int64
 from isal import isal_zlib
 
-from audit_archive.format.canonical import EVENT_CODEC_OPTIONS, RELAXED_JSON_OPTIONS
+from audit_archive.format.canonical import EVENT_CODEC_OPTIONS, RELAXED_JSON_OPTIONS, event_hash
 
 # ISA-L (python-isal) level 2: standard gzip, ~10x less CPU than zlib level 6 for ~8%
 # larger objects (benchmarks/); deterministic for one ISA-L build and CPU family.
@@ -114,6 +116,38 @@ def parse_line(line: str | bytes) -> dict[str, Any]:
     if raw is None:
         return parsed
     return bson.decode(raw, codec_options=EVENT_CODEC_OPTIONS)
+
+
+def reads_back(line: bytes, raw: bytes, rehash: str) -> bool:
+    """Whether ``line`` reads back (parse_line) as the document stored as ``raw``: the same
+    values of the same types (Int32 and Int64 alike, as the hash has them) and so the
+    same hash, ``rehash`` (SPEC 3). A line a parser cannot read at all does not."""
+    try:
+        back = parse_line(line)
+    except Exception:  # json_util raises many types for a bad wrapper
+        return False
+    original = bson.decode(raw, codec_options=EVENT_CODEC_OPTIONS)
+    return _same(back, original) and event_hash(back) == rehash
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equality of decoded documents: key order, types and values (NaN equals NaN)."""
+    ta, tb = type(a), type(b)
+    if ta is dict:
+        return tb is dict and list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if ta is list:
+        return tb is list and len(a) == len(b) and all(map(_same, a, b))
+    if ta is float:
+        if tb is not float:
+            return False
+        if math.isnan(a) or math.isnan(b):
+            return math.isnan(a) and math.isnan(b)
+        return a == b and math.copysign(1, a) == math.copysign(1, b)
+    if ta is int or ta is Int64:
+        return (tb is int or tb is Int64) and a == b
+    if ta is Decimal128:
+        return tb is Decimal128 and a.bid == b.bid
+    return ta is tb and a == b
 
 
 @dataclass(frozen=True)
