@@ -7,13 +7,13 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from pymongo import MongoClient
 
-from audit_archive_dev.embedded import Stack, create_bucket, start_stack
-from audit_archive_tests.support.harness import KEY_A, RETENTION, Harness, s3_client
+from audit_archive_dev.embedded import Stack, start_stack
+from audit_archive_tests.support.harness import KEY_A, Harness, point_archive_at
 
 _counter = itertools.count(1)
 
@@ -37,33 +37,6 @@ def mongo_client(stack: Stack) -> Iterator[MongoClient]:
     client.close()
 
 
-def point_archive_at(
-    stack: Stack,
-    mongo_client: MongoClient,
-    mp: pytest.MonkeyPatch,
-    name: str,
-    work_dir: str,
-    **extra: str,
-) -> Harness:
-    """Point the archive's environment at a fresh database and bucket called ``name``:
-    every AUDIT_/ARCHIVE_ variable cleared, then the test's set through ``mp``."""
-    env = {
-        **stack.env(database=f"db{name}", bucket=f"b-{name}"),
-        "AUDIT_SIGNING_KEY": KEY_A,
-        "AUDIT_HOT_RETENTION_DAYS": str(RETENTION),
-        "AUDIT_WORK_DIR": work_dir,
-        "AUDIT_LEASE_SECONDS": "10",
-        **extra,
-    }
-    for variable in list(os.environ):
-        if variable.startswith(("AUDIT_", "ARCHIVE_")) or variable == "MONGODB_URI":
-            mp.delenv(variable)
-    for variable, value in env.items():
-        mp.setenv(variable, value)
-    create_bucket(stack.s3_endpoint, env["AUDIT_COLD_BUCKET"])
-    return Harness(env, mongo_client, s3_client(stack.s3_endpoint))
-
-
 @pytest.fixture
 def harness(
     stack: Stack, mongo_client: MongoClient, monkeypatch: pytest.MonkeyPatch, request, tmp_path
@@ -75,3 +48,26 @@ def harness(
     )
     yield h
     mongo_client.drop_database(h.settings.database)
+
+
+@pytest.fixture
+def archive_factory(
+    stack: Stack, mongo_client: MongoClient, monkeypatch: pytest.MonkeyPatch, request, tmp_path
+) -> Iterator[Callable[..., Harness]]:
+    """A fresh database and bucket on every call (for hypothesis, whose examples share
+    one test's fixtures), the archive's environment pointing at the newest; extra
+    variables as keyword arguments. Every database made is dropped afterwards."""
+    made: list[Harness] = []
+    stem = re.sub(r"[^a-z0-9]", "", request.node.name.lower())[:24] or "t"
+
+    def new(**extra: str) -> Harness:
+        n = next(_counter)
+        h = point_archive_at(
+            stack, mongo_client, monkeypatch, f"{stem}{n}", str(tmp_path / f"work{n}"), **extra
+        )
+        made.append(h)
+        return h
+
+    yield new
+    for h in made:
+        mongo_client.drop_database(h.settings.database)

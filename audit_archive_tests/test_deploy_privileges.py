@@ -27,9 +27,8 @@ from audit_archive.audit import restore
 from audit_archive.settings import Settings
 from audit_archive.stores import clients, cold
 from audit_archive_dev.embedded import create_bucket
-from audit_archive_tests.conftest import point_archive_at
 from audit_archive_tests.support.deploy_files import REPO, compose_file, filled_example, interpolate
-from audit_archive_tests.support.harness import due_day
+from audit_archive_tests.support.harness import due_day, point_archive_at
 
 # Which IAM action authorizes each S3 API operation: AWS Service Authorization Reference,
 # "Actions, resources, and condition keys for Amazon S3" (MinIO uses the same names and

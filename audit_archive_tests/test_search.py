@@ -26,8 +26,7 @@ from audit_archive.format.jsonl import parse_line
 from audit_archive.settings import Settings
 from audit_archive.stores.clients import open_stores
 from audit_archive_dev.embedded import Stack
-from audit_archive_tests.conftest import point_archive_at
-from audit_archive_tests.support.harness import Harness, due_day, same_value
+from audit_archive_tests.support.harness import Harness, due_day, point_archive_at, same_value
 
 DAYS = [due_day(k) for k in range(10, 4, -1)]  # six archived days, oldest first
 PER_DAY = 150

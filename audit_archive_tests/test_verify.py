@@ -35,8 +35,7 @@ from audit_archive.format.manifest import PartSummary, build_manifest, manifest_
 from audit_archive.format.merkle import MerkleBuilder
 from audit_archive.settings import DefinitionSettings
 from audit_archive_dev.embedded import Stack
-from audit_archive_tests.conftest import point_archive_at
-from audit_archive_tests.support.harness import KEY_A, KEY_B, Harness, due_day
+from audit_archive_tests.support.harness import KEY_A, KEY_B, Harness, due_day, point_archive_at
 
 KEY_UNKNOWN = "an-attackers-own-signing-key-0123456789abcdef"
 

@@ -9,12 +9,14 @@ import hashlib
 import itertools
 import json
 import math
+import os
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+import pytest
 from bson import Decimal128
 from pymongo import MongoClient
 from pymongo.database import Database
@@ -26,6 +28,7 @@ from audit_archive.format.manifest import SignatureStatus, verify_signature
 from audit_archive.format.merkle import merkle_root
 from audit_archive.settings import Settings
 from audit_archive_dev import seed
+from audit_archive_dev.embedded import Stack, create_bucket
 
 KEY_A = "test-signing-key-A-0123456789abcdef0123456789"
 KEY_B = "test-signing-key-B-0123456789abcdef0123456789"
@@ -302,3 +305,30 @@ def s3_client(endpoint: str):
         aws_secret_access_key="testing-secret-key",
         region_name="us-east-1",
     )
+
+
+def point_archive_at(
+    stack: Stack,
+    mongo_client: MongoClient,
+    mp: pytest.MonkeyPatch,
+    name: str,
+    work_dir: str,
+    **extra: str,
+) -> Harness:
+    """Point the archive's environment at a fresh database and bucket called ``name``:
+    every AUDIT_/ARCHIVE_ variable cleared, then the test's set through ``mp``."""
+    env = {
+        **stack.env(database=f"db{name}", bucket=f"b-{name}"),
+        "AUDIT_SIGNING_KEY": KEY_A,
+        "AUDIT_HOT_RETENTION_DAYS": str(RETENTION),
+        "AUDIT_WORK_DIR": work_dir,
+        "AUDIT_LEASE_SECONDS": "10",
+        **extra,
+    }
+    for variable in list(os.environ):
+        if variable.startswith(("AUDIT_", "ARCHIVE_")) or variable == "MONGODB_URI":
+            mp.delenv(variable)
+    for variable, value in env.items():
+        mp.setenv(variable, value)
+    create_bucket(stack.s3_endpoint, env["AUDIT_COLD_BUCKET"])
+    return Harness(env, mongo_client, s3_client(stack.s3_endpoint))
