@@ -230,32 +230,6 @@ def test_precedence_picks_the_most_serious_finding_and_lists_them_all() -> None:
     assert day_status([], due=False, parts=0, events=0) is Status.NOT_DUE
 
 
-def test_without_server_checksums_a_rewrite_after_archiving_is_modified() -> None:
-    """On a server that keeps no SHA-256 checksums, manifest-only verification can still
-    tell an events object rewritten after its record was written (Last-Modified)."""
-    from audit_archive.audit.verify import REWRITE_MARGIN, _check_events_object, _Object, _Part
-    from audit_archive.settings import Settings
-
-    settings = Settings.from_env({"AUDIT_SIGNING_KEY": KEY_A})
-    archived_at = dt.datetime(2026, 9, 1, 3, 0, tzinfo=dt.UTC)
-
-    def check(modified: dt.datetime, *, checksums_kept: bool = False) -> list[str]:
-        key = jsonl_key(dt.date(2026, 5, 1))
-        part = _Part("2026-05-01", 1, manifest_key(dt.date(2026, 5, 1)), key)
-        part.record = {"archivedAt": archived_at, "bytesCompressed": 10, "jsonlSha256": "ab"}
-        part.jsonl_object = _Object(key, 10, modified, ("CRC32",))
-        part.head = {}
-        _check_events_object(part, settings, False, checksums_kept)
-        return [f"{f.kind}: {f.message}" for f in part.findings]
-
-    assert check(archived_at - dt.timedelta(seconds=2)) == []
-    assert check(archived_at + REWRITE_MARGIN - dt.timedelta(seconds=1)) == []
-    [later] = check(archived_at + dt.timedelta(days=30))
-    assert later.startswith("modified: ") and "rewritten at 2026-10-01" in later
-    [unchecked] = check(archived_at, checksums_kept=True)
-    assert "without the SHA-256 checksum" in unchecked
-
-
 # -- an untouched archive ---------------------------------------------------------------
 
 
@@ -692,3 +666,94 @@ def test_int64_seqs_verify_clean(harness: Harness, capsys, monkeypatch, width, f
         code, doc = verify_json(capsys, *extra)
         assert code == 0, [d for d in doc["days"] if d["findings"]]
         assert set(statuses(doc).values()) == {"valid"}
+
+
+# -- objects rewritten with identical bytes ---------------------------------------------------
+
+
+def _rewrite_events_objects(h: Harness, template: Template, **put_args: Any) -> list[str]:
+    keys = [k for k in template.objects if k.endswith(".jsonl.gz")]
+    for key in keys:
+        put(h, key, template.objects[key], **put_args)
+    return keys
+
+
+def test_events_objects_rewritten_without_checksums_are_read_and_stay_valid(
+    archive: Harness, template: Template, capsys
+) -> None:
+    """A bucket copied by a tool that keeps no checksum: the server has none for these
+    objects (it has for the manifests), so verify reads them and finds them unchanged."""
+    keys = _rewrite_events_objects(archive, template, checksum=False)
+    code, doc = verify_json(capsys)
+    assert code == 0, [d for d in doc["days"] if d["findings"]]
+    expect(doc, {})
+    read = doc["summary"]["objectsRead"]
+    assert read["objects"] == len(keys) == 10
+    assert read["bytes"] == sum(len(template.objects[k]) for k in keys)
+    assert read["reasons"] == {"stored without the SHA-256 checksum the archiver sends": 10}
+
+    assert main(["verify"]) == 0
+    out = capsys.readouterr().out
+    assert "read 10 events object(s)" in out and "10 stored without the SHA-256" in out
+
+
+def test_a_server_without_checksums_rewritten_after_archiving_reads_and_decides(
+    archive: Harness, template: Template, capsys
+) -> None:
+    """No object has a checksum (a restore from a backup, a server that keeps none) and
+    every object is newer than its record: each is read; only the altered one, with the
+    same size, is modified, and without --deep."""
+    earlier = dt.datetime.now(dt.UTC) - dt.timedelta(days=3)
+    archive.batches.update_many({}, {"$set": {"archivedAt": earlier}})
+    for key, data in template.objects.items():
+        put(archive, key, data, checksum=False)
+    day = due_day(4)
+    data = bytearray(template.objects[jsonl_key(day)])
+    data[len(data) // 2] ^= 0x01
+    put(archive, jsonl_key(day), bytes(data), checksum=False)
+
+    code, doc = verify_json(capsys)
+    assert code == 1
+    expect(doc, {day: "modified"})
+    messages = [f["message"] for f in findings(doc, day)]
+    assert all(jsonl_key(day) in m for m in messages)
+    assert any("differ from its manifest's sha256" in m for m in messages)
+    assert doc["summary"]["objectsRead"]["reasons"] == {
+        "Last-Modified is after the record's archivedAt": 10
+    }
+
+
+def test_verify_exits_0_after_the_dev_ui_s3_restarts_from_its_recording(
+    harness: Harness, capsys, monkeypatch, tmp_path: Path
+) -> None:
+    """`./dev ui` stopped and started again: moto is restarted from its recording, every
+    object written anew. The untouched archive still verifies."""
+    from audit_archive_dev import s3_persist
+    from audit_archive_dev.embedded import create_bucket
+
+    state = tmp_path / "s3-state"
+    server, _ = s3_persist.start_persistent_s3(None, state)
+    try:
+        endpoint = f"http://127.0.0.1:{server.port}"
+        create_bucket(endpoint, harness.bucket)
+        monkeypatch.setenv("AUDIT_COLD_ENDPOINT", endpoint)
+        days = [due_day(2), due_day(1), due_day(0)]
+        monkeypatch.setenv("ARCHIVE_START_DATE", str(days[0]))
+        harness.seed({day: 5 for day in days})
+        for day in days:
+            assert harness.run(day).success
+        assert main(["verify"]) == 0
+    finally:
+        server.stop()
+    earlier = dt.datetime.now(dt.UTC) - dt.timedelta(days=3)
+    harness.batches.update_many({}, {"$set": {"archivedAt": earlier}})  # archived days ago
+    again, snapshot = s3_persist.start_persistent_s3(None, state)
+    try:
+        assert snapshot.object_count == 6
+        monkeypatch.setenv("AUDIT_COLD_ENDPOINT", f"http://127.0.0.1:{again.port}")
+        capsys.readouterr()
+        code, doc = verify_json(capsys)
+        assert code == 0, [d for d in doc["days"] if d["findings"]]
+        assert set(statuses(doc).values()) == {"valid"}
+    finally:
+        again.stop()

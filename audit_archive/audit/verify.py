@@ -214,6 +214,7 @@ class _Part:
     manifest_sha256: str | None = None
     signature: SignatureStatus | None = None
     head: dict[str, Any] | None = None
+    unconfirmed: ReadReason | None = None  # the HEAD could not confirm the events object
     findings: list[Finding] = field(default_factory=list)
     edges: list[dict[str, Any]] | None = None  # for the chain walk; None = unknown
 
@@ -536,37 +537,78 @@ def _check_events_object(p: _Part, settings: Settings, deep: bool, checksums_kep
             p.add(Status.MODIFIED, f"{obj.key} has {obj.size} bytes; {whose} says {size}")
     if deep:
         return  # the sha256 of the bytes read decides
-    expected = (jsonl or {}).get("sha256") or (p.record or {}).get("jsonlSha256")
+    p.unconfirmed = _why_unconfirmed(p, obj, checksums_kept)
+
+
+class ReadReason(StrEnum):
+    """Why the cheap check could not confirm an events object, so its bytes were read."""
+
+    NO_CHECKSUM = "stored without the SHA-256 checksum the archiver sends"
+    REWRITTEN = "Last-Modified is after the record's archivedAt"
+    CHECKSUM_DIFFERS = "the server's checksum is not the object's SHA-256"
+    PARTS_DIFFER = "the server's multipart checksum names another number of parts"
+
+
+def _why_unconfirmed(p: _Part, obj: _Object, checksums_kept: bool) -> ReadReason | None:
+    """None when the HEAD confirms the object (or nothing suggests it changed); else why
+    its bytes must be read before anything is said about it."""
+    m = p.manifest or {}
+    jsonl = m.get("jsonl") if isinstance(m.get("jsonl"), Mapping) else {}
+    record = p.record or {}
+    expected = jsonl.get("sha256") or record.get("jsonlSha256")
     reported = (p.head or {}).get("ChecksumSHA256")
     if reported and expected:
-        base = reported.split("-", 1)[0]
-        # A multipart upload reports a composite checksum (with a "-<parts>" suffix on
-        # AWS, without one on some servers): comparable only for a single PUT.
-        single_put = "-" not in reported and obj.size <= settings.part_size_bytes
-        if base != b64(expected) and single_put:
-            p.add(
-                Status.MODIFIED,
-                f"{obj.key}'s SHA-256 (as the server keeps it) differs from its manifest's",
-            )
-        return
-    archived_at = (p.record or {}).get("archivedAt")
+        base, _, suffix = reported.partition("-")
+        if base == b64(expected):
+            return None
+        # A multipart upload reports a composite checksum: "-<parts>" on AWS, no suffix
+        # on some servers (moto). The record says how the archiver uploaded (jsonlParts);
+        # an older record does not, and a missing suffix leaves it open: read the bytes.
+        if not suffix:
+            return ReadReason.CHECKSUM_DIFFERS
+        parts = record.get("jsonlParts")
+        if is_integer_seq(parts) and str(parts) != suffix:
+            return ReadReason.PARTS_DIFFER
+        return None  # a multipart object whose composite cannot be recomputed unread
     if checksums_kept and not reported:
-        p.add(
-            Status.MODIFIED,
-            f"{obj.key} was stored without the SHA-256 checksum the archiver always sends: "
-            "it was rewritten outside the archiver (verify --deep compares its bytes)",
-        )
-    elif (
+        return ReadReason.NO_CHECKSUM
+    archived_at = record.get("archivedAt")
+    if (
         isinstance(archived_at, dt.datetime)
         and obj.modified is not None
         and obj.modified > _utc(archived_at) + REWRITE_MARGIN
     ):
-        p.add(
-            Status.MODIFIED,
-            f"{obj.key} was rewritten at {obj.modified:%Y-%m-%d %H:%M:%S}Z, after it was "
-            f"archived at {_utc(archived_at):%Y-%m-%d %H:%M:%S}Z (verify --deep compares "
-            "its bytes)",
-        )
+        return ReadReason.REWRITTEN
+    return None
+
+
+def _confirm_by_reading(stores: Stores, parts: list[_Part], workers: int) -> dict[str, Any]:
+    """Read the bytes of every events object the cheap check left unconfirmed, and
+    decide: ``modified`` only when they differ from the manifest or the record."""
+    todo = [p for p in parts if p.unconfirmed is not None and not p.tainted]
+
+    def read(p: _Part) -> int:
+        sha256, size = stores.cold.read_back_sha256(p.jsonl_key)
+        m = p.manifest or {}
+        jsonl = m.get("jsonl") if isinstance(m.get("jsonl"), Mapping) else {}
+        for whose, expected in (
+            ("its manifest", jsonl.get("sha256")),
+            ("its batch record", (p.record or {}).get("jsonlSha256")),
+        ):
+            if expected is not None and expected != sha256:
+                p.add(
+                    Status.MODIFIED,
+                    f"{p.jsonl_key}'s bytes (read because {p.unconfirmed}) differ from "
+                    f"{whose}'s sha256",
+                )
+        return size
+
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="confirm") as pool:
+        sizes = list(pool.map(read, todo))
+    reasons: dict[str, int] = {}
+    for p in todo:
+        reasons[str(p.unconfirmed)] = reasons.get(str(p.unconfirmed), 0) + 1
+    return {"objects": len(todo), "bytes": sum(sizes), "reasons": reasons}
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
@@ -913,9 +955,16 @@ def verify(
     parts_by_day, strays = _gather_parts(stores, range_days, records, objects)
     all_parts = [p for day in range_days for p in parts_by_day[day]]
     _fetch(stores, all_parts, deep, workers)
-    checksums_kept = any((p.head or {}).get("ChecksumSHA256") for p in all_parts)
+    # The server keeps SHA-256 checksums when any object of the archive has one (the
+    # archiver sends one with every PUT): an events object without one was rewritten.
+    checksums_kept = any(
+        (p.head or {}).get("ChecksumSHA256")
+        or any("SHA256" in o.algorithms for o in (p.manifest_object, p.jsonl_object) if o)
+        for p in all_parts
+    )
     for p in all_parts:
         _check_part(p, settings, deep, checksums_kept)
+    confirmed = _confirm_by_reading(stores, all_parts, deep_workers)
 
     reports: dict[str, DayReport] = {}
     holes: list[_Hole] = []
@@ -1052,7 +1101,8 @@ def verify(
         "findings": sum(len(d.findings) for d in days),
         "parts": len(all_parts),
         "events": sum(d.events for d in days),
-        "bytesRead": bytes_read,
+        "bytesRead": bytes_read + confirmed["bytes"],
+        "objectsRead": confirmed,
         "oldestHotSeq": stores.hot.oldest_hot_seq(),
         "highestArchivedSeq": highest,
         "seconds": round(time.monotonic() - started, 3),

@@ -95,6 +95,13 @@ def format_report(report: Report) -> str:
     )
     read = f", {s['bytesRead']:,} bytes of events read" if s["mode"] == "deep" else ""
     lines.append(f"{s['parts']} parts, {s['events']:,} archived events{read} in {s['seconds']}s")
+    confirmed = s.get("objectsRead") or {}
+    if confirmed.get("objects"):
+        why = "; ".join(f"{n} {reason}" for reason, n in confirmed["reasons"].items())
+        lines.append(
+            f"read {confirmed['objects']} events object(s) ({confirmed['bytes']:,} bytes) that "
+            f"the server's checksum could not confirm: {why}"
+        )
     lines.append(
         f"tier boundary: highestArchivedSeq {_seq(s['highestArchivedSeq'])}, "
         f"oldestHotSeq {_seq(s['oldestHotSeq'])}"
