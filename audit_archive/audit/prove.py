@@ -1,101 +1,186 @@
-"""Find one archived event by ``seq`` and build its inclusion proof (the I/O half of
-``audit-archive prove``; the proof format and its checks are in proof.py).
+"""Inclusion proofs, the reading half: ``prove`` finds one archived event by ``seq`` and
+builds its proof; ``check_proof`` verifies such a proof offline. The proof document
+itself (its fields, building it, printing it) is the data contract in format/proof.py.
 
-The part is found through the batch records' seq ranges (ranges of parts can
-overlap when days interleave, so every candidate is read until the event turns up).
-A proof is only issued for a part that checks out: manifest signature valid, object
-sha256 and size as signed, and the Merkle root recomputed from the object equal to
-the signed one. Memory: the part's event hashes (about 100 bytes per event).
+Both use the checked-part reader (reader.py), so a proof is issued and accepted under
+exactly the checks every other reader applies: the manifest's signature valid with a
+known key, the object's sha256 and size as signed, every event re-hashing, the Merkle
+root recomputed from the object equal to the signed one; and either line form of SPEC 3
+(a ``{"bson": ...}`` line is proven like any other: the proof carries the line as
+archived, and its decoded document is what re-hashes).
+
+The part is found through the batch records' seq ranges. Ranges of parts can overlap
+when days interleave, so every candidate is read until the event turns up; a candidate
+that does not check out does not block a valid part that holds the event, and is named
+only when no valid part does. Memory: the part's event hashes (~100 bytes per event).
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+import datetime as dt
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from audit_archive.audit.reader import PartReadError, PartStream, load_manifest
+from audit_archive.audit.reader import (
+    CheckedPart,
+    EventLine,
+    LineError,
+    open_part,
+    read_line,
+    signature_problem,
+)
 from audit_archive.errors import AuditArchiveError
+from audit_archive.format import layout
 from audit_archive.format import proof as proof_doc
-from audit_archive.format.canonical import event_hash
-from audit_archive.format.jsonl import parse_line
-from audit_archive.format.manifest import SignatureStatus
-from audit_archive.format.merkle import merkle_root
+from audit_archive.format.canonical import HASH_SCHEME
+from audit_archive.format.chain import HEX64
+from audit_archive.format.malformed import is_integer_seq
+from audit_archive.format.manifest import verify_signature
+from audit_archive.format.merkle import root_from_path
+from audit_archive.format.proof import ProofCheck
 from audit_archive.stores.clients import Stores
+
+# The widest integer MongoDB stores (BSON int64); a seq beyond it cannot exist.
+SEQ_MIN, SEQ_MAX = -(2**63), 2**63 - 1
 
 
 class ProveError(AuditArchiveError):
     """No proof can be issued: the event is not archived, or its part does not check out."""
 
 
-@dataclass(frozen=True)
-class Located:
-    record: dict[str, Any]
-    manifest: dict[str, Any]
-    hashes: list[str]
-    index: int
-    line: str
+def check_seq(seq: int) -> None:
+    """ValueError unless ``seq`` is an integer MongoDB can store (8 bytes)."""
+    if not SEQ_MIN <= seq <= SEQ_MAX:
+        raise ValueError(
+            f"seq {seq} does not fit in 8 bytes: seqs are BSON integers ({SEQ_MIN} to {SEQ_MAX})"
+        )
 
 
-def candidate_records(stores: Stores, seq: int) -> list[dict[str, Any]]:
-    """Recorded parts whose seq range contains ``seq``, oldest day first."""
-    flt = {"startSeq": {"$lte": seq}, "endSeq": {"$gte": seq}}
-    return list(stores.hot.batches.find(flt, {"_id": 0}).sort([("day", 1), ("part", 1)]))
-
-
-def _locate_in(stores: Stores, record: dict[str, Any], seq: int) -> Located | None:
-    keys = stores.settings.verification_keys
-    loaded = load_manifest(stores.cold, record["manifestKey"], keys)
-    where = f"{record['day']} part {record['part']}"
-    if loaded.status is not SignatureStatus.VALID:
-        raise ProveError(f"{where}: manifest signature is {loaded.status.value}; no proof issued")
-    manifest = loaded.manifest
-    jsonl = manifest.get("jsonl") or {}
-    stream = PartStream(stores.cold, jsonl.get("key") or record["jsonlKey"])
+def _read(part: CheckedPart, seq: int) -> tuple[list[str], EventLine | None]:
+    """Every event hash of the part (the Merkle leaves) and the line of ``seq``."""
     hashes: list[str] = []
-    found: tuple[int, str] | None = None
-    for raw in stream.raw_lines():
-        # Plain JSON is enough for seq and hash (both plain values in Relaxed
-        # Extended JSON); only the proven event is decoded with BSON types below.
-        doc = json.loads(raw)
-        if not isinstance(doc.get("hash"), str):
-            raise ProveError(f"{where}: line {len(hashes) + 1} has no hash; no proof issued")
-        hashes.append(doc["hash"])
-        if doc.get("seq") == seq:
-            found = (len(hashes) - 1, raw.decode("utf-8"))
-    try:
-        stream.check(jsonl.get("sha256"), jsonl.get("bytes"))
-    except PartReadError as e:
-        raise ProveError(f"{where}: {e}; no proof issued") from None
-    if found is None:
-        return None
-    try:
-        root = merkle_root(hashes)
-    except ValueError:
-        root = None
-    if root != manifest.get("merkleRoot"):
-        raise ProveError(f"{where}: Merkle root of the object differs from the manifest's")
-    index, line = found
-    event = parse_line(line)
-    if event_hash(event) != event.get("hash"):
-        raise ProveError(f"{where}: seq {seq} does not re-hash; no proof issued")
-    return Located(record, manifest, hashes, index, line)
+    found: EventLine | None = None
+    for line in part.lines():
+        hashes.append(line.hash if isinstance(line.hash, str) else "")
+        if is_integer_seq(line.seq) and line.seq == seq:
+            found = line
+    return hashes, found
 
 
 def prove_seq(stores: Stores, seq: int) -> dict[str, Any]:
-    """The proof document for the archived event ``seq``; ProveError if there is none."""
-    for record in candidate_records(stores, seq):
+    """The proof document for the archived event ``seq``; ProveError if there is none.
+
+    ValueError if ``seq`` cannot be a seq at all (more than 8 bytes)."""
+    check_seq(seq)
+    keys = stores.settings.verification_keys
+    refused: list[str] = []
+    for record in stores.hot.records_holding_seq(seq):
         if not record.get("eventCount"):
             continue
-        located = _locate_in(stores, record, seq)
-        if located is not None:
+        part = open_part(stores.cold, record, keys)
+        hashes, found = _read(part, seq) if part.ok else ([], None)
+        if not part.ok:
+            refused.append(part.describe())
+        elif found is not None:
             return proof_doc.build_proof(
-                located.hashes,
-                located.index,
-                located.line,
-                located.manifest,
-                record["manifestKey"],
+                hashes,
+                found.index,
+                found.raw.decode("utf-8"),
+                part.manifest,
+                record.get("manifestKey"),
             )
-    in_hot = stores.hot.events.count_documents({"seq": seq}, limit=1)
-    hint = " (it is still in hot storage, not yet archived)" if in_hot else ""
+    if refused:
+        raise ProveError(
+            f"seq {seq} is in no part that checks out; no proof issued: " + "; ".join(refused)
+        )
+    hint = " (it is still in hot storage, not yet archived)" if stores.hot.has_seq(seq) else ""
     raise ProveError(f"seq {seq} is not in any archived part{hint}")
+
+
+def check_proof(proof: Any, keys: Iterable[str]) -> ProofCheck:
+    """Verify a proof offline: the event re-hashes to its ``hash``, the audit path
+    leads from that hash to the manifest's ``merkleRoot``, and the manifest's signature
+    holds with one of ``keys``. Never raises on bad input: every defect is a problem."""
+    result = ProofCheck()
+    manifest = _proof_manifest(proof, result)
+    if manifest is None:
+        return result
+    result.day, result.part = manifest.get("day"), manifest.get("part")
+    signing = manifest.get("signing")
+    result.key_id = signing.get("keyId") if isinstance(signing, Mapping) else None
+    problems = result.problems
+
+    # 1. The manifest is what the archive signed (the reader's signature check).
+    result.status = verify_signature(manifest, keys)
+    problem = signature_problem(manifest, keys)
+    if problem is not None:
+        problems.append(problem.message)
+    if manifest.get("hashScheme") != HASH_SCHEME or proof.get("hashScheme") != HASH_SCHEME:
+        problems.append(f"hash scheme is not {HASH_SCHEME}")
+
+    # 2. The event, in either line form, re-hashes to the hash it carries.
+    try:
+        line = read_line(proof.get("eventLine") if isinstance(proof.get("eventLine"), str) else b"")
+    except LineError:
+        problems.append("eventLine is not an archived event line")
+        return result
+    result.seq = line.seq
+    if not isinstance(line.hash, str) or not HEX64.match(line.hash):
+        problems.append("the event has no 64-hex hash")
+        return result
+    if not line.rehashes:
+        problems.append("the event does not re-hash to its hash: its content was changed")
+
+    # 3. The path leads from the event's hash to the signed Merkle root.
+    problems.extend(_path_problems(proof, manifest, line.hash))
+
+    # 4. The event belongs where the manifest says its part is.
+    lo, hi = manifest.get("startSeq"), manifest.get("endSeq")
+    if not (
+        is_integer_seq(result.seq)
+        and is_integer_seq(lo)
+        and is_integer_seq(hi)
+        and lo <= result.seq <= hi
+    ):
+        problems.append(f"seq {result.seq} is outside the part's range {lo}-{hi}")
+    at = line.event.get("at")
+    if not isinstance(at, dt.datetime) or layout.format_day(at.date()) != manifest.get("day"):
+        problems.append(f"the event's at is not on the part's day {manifest.get('day')}")
+    return result
+
+
+def _proof_manifest(proof: Any, result: ProofCheck) -> Mapping[str, Any] | None:
+    """The proof's manifest, or None (with the problem noted) if this is no proof."""
+    if not isinstance(proof, Mapping):
+        result.problems.append("not a proof: expected a JSON object")
+        return None
+    if (
+        proof.get("format") != proof_doc.PROOF_FORMAT
+        or proof.get("version") != proof_doc.PROOF_VERSION
+    ):
+        result.problems.append(
+            f"not a {proof_doc.PROOF_FORMAT} version {proof_doc.PROOF_VERSION} document"
+        )
+        return None
+    manifest = proof.get("manifest")
+    if not isinstance(manifest, Mapping):
+        result.problems.append("the proof carries no manifest")
+        return None
+    return manifest
+
+
+def _path_problems(proof: Mapping[str, Any], manifest: Mapping[str, Any], leaf: str) -> list[str]:
+    index, size, path = proof.get("leafIndex"), proof.get("treeSize"), proof.get("auditPath")
+    if not (is_integer_seq(index) and is_integer_seq(size)):
+        return ["leafIndex and treeSize must be integers"]
+    if size != manifest.get("eventCount"):
+        return [f"treeSize {size} differs from the manifest's eventCount"]
+    if not (isinstance(path, list) and all(isinstance(p, str) and HEX64.match(p) for p in path)):
+        return ["auditPath must be a list of 64-hex hashes"]
+    try:
+        root = root_from_path(leaf, index, size, path)
+    except ValueError as e:
+        return [f"audit path does not fit the tree: {e}"]
+    if root != manifest.get("merkleRoot"):
+        return ["audit path does not lead to the manifest's merkleRoot"]
+    return []

@@ -1,56 +1,190 @@
-"""Reading parts back from cold storage, with every check the format allows.
+"""Reading a part back from cold storage, with every check the format allows.
 
-Shared by the archiver (finishing an interrupted purge), ``verify --deep``, restore,
-prove and search, so "read a part" means the same everywhere: the manifest's signature,
-the object's sha256 and size, and each event's hash.
+Why one module: "is this part what the archive wrote?" must get the same answer
+whichever command asks (verify, restore, prove, search, check-proof, and the archiver
+finishing an interrupted purge). Before this module each reader had its own copy of
+the checks, and they drifted: one trusted an unverifiable manifest, one did not read
+``{"bson": ...}`` lines, one compared seqs with ``type(x) is int``. Here:
+
+- :func:`open_part` loads a part's manifest and checks it: the signature (with a key
+  we hold: ``valid``; with a key id we do not hold: ``unverifiable``, which is not
+  ``modified``), its sha256 against the batch record, and that it is the manifest of
+  the recorded day and part with the recorded counts.
+- :meth:`CheckedPart.lines` streams the events object (bounded memory: one chunk,
+  one line), decodes every line with :func:`read_line` (either line form of SPEC 3),
+  re-hashes every event and rebuilds the Merkle root; once the stream ends it checks
+  the object's sha256 and size, the line count and the root against the manifest.
+- Every defect is a :class:`Problem` with a :class:`Defect` kind: callers decide on the
+  kind (``Problem.verdict``), never on message text, and print the message.
+
+Callers that act on a part irreversibly (restore writes, prove issues a proof) must
+read :meth:`CheckedPart.lines` to the end and look at :attr:`CheckedPart.ok` first.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+from zlib import error as ZlibError
 
-from audit_archive.format.canonical import event_hash
-from audit_archive.format.jsonl import iter_gzip_lines, parse_line
+import bson
+from botocore.exceptions import ClientError
+from bson import json_util
+from bson.errors import BSONError
+
+from audit_archive.errors import format_seq_ranges
+from audit_archive.format.canonical import (
+    EVENT_CODEC_OPTIONS,
+    RELAXED_JSON_OPTIONS,
+    ZERO_HASH,
+    event_hash,
+)
+from audit_archive.format.chain import HEX64
+from audit_archive.format.jsonl import bson_of_line, iter_gzip_lines
 from audit_archive.format.manifest import SignatureStatus, verify_signature
-from audit_archive.stores.cold import ColdStore
+from audit_archive.format.merkle import MerkleBuilder
+from audit_archive.stores.cold import is_not_found
+
+if TYPE_CHECKING:
+    from audit_archive.stores.cold import ColdStore
 
 
-class PartReadError(Exception):
-    """The part's bytes are not what its manifest or record promise."""
+class Verdict(StrEnum):
+    """What a defect means for the part as evidence."""
+
+    MODIFIED = "modified"  # proven different from what the archive wrote
+    UNVERIFIABLE = "unverifiable"  # signed with a key id none of the known keys has
+    MISSING = "missing"  # an object the record names is not in the bucket
+
+
+class Defect(StrEnum):
+    MANIFEST_MISSING = "manifest-missing"
+    MANIFEST_UNREADABLE = "manifest-unreadable"  # not a JSON object
+    SIGNATURE_MODIFIED = "signature-modified"  # a known key, but the content changed
+    SIGNATURE_UNVERIFIABLE = "signature-unverifiable"  # a key id we do not hold
+    MANIFEST_NOT_RECORDED = "manifest-not-recorded"  # sha256 differs from the record's
+    RECORD_DISAGREES = "record-disagrees"  # day, part, eventCount or jsonl sha256
+    EVENTS_MISSING = "events-missing"
+    EVENTS_UNREADABLE = "events-unreadable"  # not gzip, or a line that is not an event
+    EVENTS_SHA256 = "events-sha256"
+    EVENTS_SIZE = "events-size"
+    EVENT_COUNT = "event-count"
+    EVENT_HASH = "event-hash"  # an event does not re-hash to its hash
+    MERKLE_ROOT = "merkle-root"
+
+    @property
+    def verdict(self) -> Verdict:
+        if self is Defect.SIGNATURE_UNVERIFIABLE:
+            return Verdict.UNVERIFIABLE
+        if self in (Defect.MANIFEST_MISSING, Defect.EVENTS_MISSING):
+            return Verdict.MISSING
+        return Verdict.MODIFIED
 
 
 @dataclass(frozen=True)
-class LoadedManifest:
-    key: str
-    manifest: dict[str, Any]
-    sha256: str
-    bytes: int
-    status: SignatureStatus
+class Problem:
+    defect: Defect
+    message: str
+    seqs: tuple[int, ...] = ()
+
+    @property
+    def verdict(self) -> Verdict:
+        return self.defect.verdict
+
+    def __str__(self) -> str:
+        return self.message
 
 
-def load_manifest(cold: ColdStore, key: str, keys: Iterable[str]) -> LoadedManifest:
-    raw = cold.get_bytes(key)
-    try:
-        manifest = json.loads(raw)
-    except ValueError:
-        manifest = {}
-    status = (
-        verify_signature(manifest, keys) if isinstance(manifest, dict) else SignatureStatus.MODIFIED
+# -- pure checks (no I/O): also what check-proof uses offline ---------------------------------
+
+
+def signature_problem(manifest: Mapping[str, Any], keys: Iterable[str]) -> Problem | None:
+    """None when the manifest's signature holds with one of ``keys``."""
+    status = verify_signature(manifest, keys)
+    if status is SignatureStatus.VALID:
+        return None
+    if status is SignatureStatus.UNVERIFIABLE:
+        signing = manifest.get("signing")
+        key_id = signing.get("keyId") if isinstance(signing, Mapping) else None
+        return Problem(
+            Defect.SIGNATURE_UNVERIFIABLE,
+            f"the manifest is signed with key id {key_id}, which none of the known keys has "
+            "(AUDIT_SIGNING_KEY, AUDIT_SIGNING_KEYS_PREVIOUS or --key-file): unverifiable, "
+            "not tampered",
+        )
+    return Problem(
+        Defect.SIGNATURE_MODIFIED,
+        "the manifest's signature does not verify: it was changed after signing",
     )
-    return LoadedManifest(key, manifest, hashlib.sha256(raw).hexdigest(), len(raw), status)
+
+
+class LineError(ValueError):
+    """A JSONL line that is not an archived event in either form of SPEC 3."""
+
+
+@dataclass(frozen=True)
+class EventLine:
+    """One line of an events object, decoded: ``event`` is the stored document."""
+
+    index: int  # 0-based position in the part (the Merkle leaf index)
+    raw: bytes  # the line as archived, without its newline
+    event: dict[str, Any]
+    stored_bson: bytes | None  # the document's BSON bytes when the line carries them
+
+    @property
+    def seq(self) -> Any:
+        return self.event.get("seq")
+
+    @property
+    def hash(self) -> Any:
+        return self.event.get("hash")
+
+    @property
+    def rehashes(self) -> bool:
+        return event_hash(self.event) == self.event.get("hash")
+
+    def bson(self) -> bytes:
+        """BSON bytes to restore: exactly as stored for a ``{"bson": ...}`` line, else
+        the document encoded (Relaxed Extended JSON keeps every type but the integer
+        width, which the hash scheme treats alike)."""
+        if self.stored_bson is not None:
+            return self.stored_bson
+        return bson.encode(self.event, codec_options=EVENT_CODEC_OPTIONS)
+
+    def plain(self) -> Any:
+        """The event as plain JSON data (Relaxed Extended JSON), for matching by value."""
+        if self.stored_bson is None:
+            return json.loads(self.raw)
+        return json.loads(json_util.dumps(self.event, json_options=RELAXED_JSON_OPTIONS))
+
+
+def read_line(raw: bytes | str, index: int = 0) -> EventLine:
+    """Decode one line, in either form of SPEC 3; LineError if it is neither."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8")
+    try:
+        parsed = json_util.loads(raw, json_options=RELAXED_JSON_OPTIONS)
+        if not isinstance(parsed, dict):
+            raise LineError("not a JSON object")
+        stored = bson_of_line(parsed)
+        event = parsed if stored is None else bson.decode(stored, EVENT_CODEC_OPTIONS)
+    except (ValueError, TypeError, BSONError) as e:
+        raise LineError(f"line {index + 1} is not an archived event: {e}") from None
+    return EventLine(index, raw, event, stored)
+
+
+# -- a part in the bucket -------------------------------------------------------------------
 
 
 @dataclass
 class PartStream:
-    """Iterate ``events()`` to the end; then ``sha256``/``bytes`` describe what was read.
-
-    Events are yielded as they are decompressed (bounded memory); a caller that acts on
-    them irreversibly must finish the stream and call ``check()`` first.
-    """
+    """An events object's lines as they are decompressed; after the last one,
+    ``sha256`` and ``bytes`` describe what was read. The low level of CheckedPart
+    (the archiver's interrupted-purge recovery and verify --deep use it directly)."""
 
     cold: ColdStore
     key: str
@@ -78,11 +212,11 @@ class PartStream:
 
     def events(self) -> Iterator[dict[str, Any]]:
         """Decoded events; each one's hash is checked (mismatches in ``bad_hashes``)."""
-        for i, line in enumerate(self.raw_lines()):
-            doc = parse_line(line)
-            if event_hash(doc) != doc.get("hash"):
+        for i, raw in enumerate(self.raw_lines()):
+            line = read_line(raw, i)
+            if not line.rehashes:
                 self.bad_hashes.append(i)
-            yield doc
+            yield line.event
 
     def check(self, sha256: str | None, size: int | None = None) -> None:
         """Raise PartReadError unless the whole object was read and matches."""
@@ -94,3 +228,168 @@ class PartStream:
             raise PartReadError(f"{self.key}: {self.bytes} bytes, expected {size}")
         if self.bad_hashes:
             raise PartReadError(f"{self.key}: {len(self.bad_hashes)} event(s) do not re-hash")
+
+
+class PartReadError(Exception):
+    """The part's bytes are not what its manifest or record promise."""
+
+
+@dataclass
+class CheckedPart:
+    """One part, its manifest checked by :func:`open_part`; stream it with ``lines``."""
+
+    record: Mapping[str, Any]
+    manifest: dict[str, Any]
+    manifest_sha256: str | None
+    problems: list[Problem]
+    cold: ColdStore
+    events_read: int = 0
+    bytes_read: int = 0
+    hashes_checked: bool = False  # every line was decoded and re-hashed
+    finished: bool = False
+
+    @property
+    def where(self) -> str:
+        return f"{self.record.get('day')} part {self.record.get('part')}"
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def verdict(self) -> Verdict | None:
+        """None while no problem is known; otherwise the gravest one's."""
+        verdicts = {p.verdict for p in self.problems}
+        for v in (Verdict.MODIFIED, Verdict.MISSING, Verdict.UNVERIFIABLE):
+            if v in verdicts:
+                return v
+        return None
+
+    @property
+    def event_count(self) -> int:
+        count = self.manifest.get("eventCount")
+        return count if isinstance(count, int) else 0
+
+    @property
+    def jsonl(self) -> Mapping[str, Any]:
+        jsonl = self.manifest.get("jsonl")
+        return jsonl if isinstance(jsonl, Mapping) else {}
+
+    def describe(self) -> str:
+        return f"{self.where}: " + "; ".join(str(p) for p in self.problems)
+
+    def lines(self, select: Callable[[bytes], bool] | None = None) -> Iterator[EventLine]:
+        """Every line of the events object, decoded and re-hashed, in seq order.
+
+        ``select`` (optional) sees each raw line first; a line it rejects is counted
+        and covered by the sha256 check but neither decoded nor re-hashed (search's
+        cheap pre-test). Nothing is yielded once a problem is known; checks that need
+        the whole object are made when the stream ends."""
+        if self.problems or not self.event_count:
+            self.finished = not self.problems
+            return
+        key = self.jsonl.get("key") or self.record.get("jsonlKey")
+        stream = PartStream(self.cold, str(key))
+        merkle = MerkleBuilder()
+        bad: list[Any] = []
+        try:
+            for i, raw in enumerate(stream.raw_lines()):
+                self.events_read = i + 1
+                if select is not None and not select(raw):
+                    continue
+                line = read_line(raw, i)
+                if not line.rehashes:
+                    bad.append(line.seq)
+                leaf = line.hash if isinstance(line.hash, str) and HEX64.match(line.hash) else None
+                merkle.add(leaf or ZERO_HASH)
+                yield line
+        except ClientError as e:
+            if not is_not_found(e):
+                raise  # the store failed us: an error, not a finding about the part
+            self._add(Defect.EVENTS_MISSING, f"{key} is not in the bucket")
+            return
+        except (LineError, ValueError, ZlibError, EOFError) as e:
+            self._add(Defect.EVENTS_UNREADABLE, f"{key} cannot be read as gzip JSONL: {e}")
+            return
+        finally:
+            self.bytes_read = stream.bytes
+        all_read = select is None or merkle.count == stream.lines
+        self.hashes_checked = all_read
+        self._check_content(stream, merkle if all_read else None, bad)
+        self.finished = True
+
+    def _check_content(
+        self, stream: PartStream, merkle: MerkleBuilder | None, bad: list[Any]
+    ) -> None:
+        key, jsonl = stream.key, self.jsonl
+        if stream.sha256 != jsonl.get("sha256"):
+            self._add(Defect.EVENTS_SHA256, f"{key}: sha256 differs from its manifest's")
+        if stream.bytes != jsonl.get("bytes"):
+            self._add(
+                Defect.EVENTS_SIZE,
+                f"{key}: {stream.bytes} bytes, its manifest says {jsonl.get('bytes')}",
+            )
+        if stream.lines != self.event_count:
+            self._add(
+                Defect.EVENT_COUNT,
+                f"{key}: {stream.lines} events in the object, its manifest says {self.event_count}",
+            )
+        if bad:
+            ints = tuple(s for s in bad if isinstance(s, int) and not isinstance(s, bool))
+            self._add(
+                Defect.EVENT_HASH,
+                f"{key}: {len(bad)} event(s) do not re-hash to their hash: seq "
+                f"{format_seq_ranges(sorted(set(ints))[:200]) or '?'}",
+                ints,
+            )
+        if merkle is not None and merkle.root() != self.manifest.get("merkleRoot"):
+            self._add(Defect.MERKLE_ROOT, f"{key}: the Merkle root differs from its manifest's")
+
+    def _add(self, defect: Defect, message: str, seqs: tuple[int, ...] = ()) -> None:
+        self.problems.append(Problem(defect, message, seqs))
+
+
+def open_part(cold: ColdStore, record: Mapping[str, Any], keys: Iterable[str]) -> CheckedPart:
+    """Load and check the manifest a batch record names (``manifestKey``): signature,
+    sha256 against the record's ``manifestSha256``, and day, part, eventCount and the
+    events' sha256 against the record (fields the record lacks are not compared)."""
+    key = str(record.get("manifestKey"))
+    part = CheckedPart(record, {}, None, [], cold)
+    try:
+        raw = cold.get_bytes(key)
+    except ClientError as e:
+        if not is_not_found(e):
+            raise
+        part._add(Defect.MANIFEST_MISSING, f"{key} is not in the bucket")
+        return part
+    part.manifest_sha256 = hashlib.sha256(raw).hexdigest()
+    try:
+        manifest = json.loads(raw)
+    except ValueError:
+        manifest = None
+    if not isinstance(manifest, dict):
+        part._add(Defect.MANIFEST_UNREADABLE, f"{key} is not a JSON manifest")
+        return part
+    part.manifest = manifest
+    problem = signature_problem(manifest, keys)
+    if problem is not None:
+        part.problems.append(problem)
+        return part
+    if "manifestSha256" in record and part.manifest_sha256 != record["manifestSha256"]:
+        part._add(
+            Defect.MANIFEST_NOT_RECORDED,
+            f"{key} differs from the manifest its batch record names (sha256)",
+        )
+    compared = {  # the manifest's value, and the record's field that must agree
+        "day": (manifest.get("day"), "day"),
+        "part": (manifest.get("part"), "part"),
+        "eventCount": (manifest.get("eventCount"), "eventCount"),
+        "the events' sha256": (part.jsonl.get("sha256"), "jsonlSha256"),
+    }
+    for name, (claimed, field_name) in compared.items():
+        if field_name in record and claimed != record[field_name]:
+            part._add(
+                Defect.RECORD_DISAGREES,
+                f"the manifest says {name} {claimed!r}, its batch record {record[field_name]!r}",
+            )
+    return part

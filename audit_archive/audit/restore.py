@@ -2,20 +2,27 @@
 
 Two phases, so a day that fails any check writes nothing at all:
 
-1. **check**: for every recorded part of the day (parts 1..n, no gaps), the manifest's
-   signature must be valid with a known key (``unverifiable`` is refused too: nothing
-   vouches for such a part), the manifest object must be the one the batch record
-   names (sha256), and the events object must match the signed sha256 and size, hold
-   ``eventCount`` lines, and every event must re-hash to its ``hash``. The decoded
-   events are spooled to a local BSON file while they are checked (bounded memory;
-   disk about the day's uncompressed size), so S3 is read once.
-2. **write**: the spooled documents are upserted by ``_id`` (``replace_one`` with
-   upsert, in unordered bulk batches), so restoring twice leaves one copy and a
-   restored copy edited since is put back to the archived version.
+1. **check**: every recorded part of the day (parts 1..n, no gaps) is read by the
+   checked-part reader (reader.py): the manifest's signature valid with a known key
+   (``unverifiable`` is refused too: nothing vouches for such a part), the manifest the
+   one its batch record names, the events object as signed (sha256, size, line count,
+   Merkle root) and every event re-hashing. The documents are spooled to a local BSON
+   file while they are checked (bounded memory; disk about the day's uncompressed
+   size), so S3 is read once.
+2. **write**: the spooled documents go in with unordered bulk inserts (``insert_many``,
+   ``ordered=False``), the fast path for what is new. A document whose ``_id`` is
+   already in the target is compared with the archived one canonically (the hash
+   scheme's view: Int32 and Int64 alike, key order aside): identical is fine (restoring
+   twice leaves one copy, and says so), different is refused. When the target already
+   holds documents, they are looked up by ``_id`` before anything is inserted, so a
+   conflict refuses the restore with nothing written; only a document written by
+   someone else between that look-up and the insert is found afterwards
+   (RestoreConflict, which names it).
 
-Documents come back equal to the originals: Relaxed Extended JSON keeps every BSON
-type but the integer width (Int32/Int64 come back by value), which the hash scheme
-treats alike, so a restored event still re-hashes to its ``hash``.
+Documents come back equal to the originals: Relaxed Extended JSON keeps every BSON type
+but the integer width (Int32/Int64 come back by value), which the hash scheme treats
+alike; a ``{"bson": ...}`` line (SPEC 3) carries the stored BSON bytes, which are
+inserted exactly as they were.
 
 The target defaults to ``auditevents_restored``; the hot events and batches
 collections are refused, so restored events never re-enter the archive cycle (the
@@ -33,17 +40,18 @@ from typing import Any
 
 import bson
 from bson.raw_bson import RawBSONDocument
-from pymongo import ReplaceOne
 
-from audit_archive.audit.reader import PartReadError, PartStream, load_manifest
+from audit_archive.audit.reader import CheckedPart, open_part
 from audit_archive.errors import AuditArchiveError
 from audit_archive.format import layout
-from audit_archive.format.canonical import EVENT_CODEC_OPTIONS
-from audit_archive.format.manifest import SignatureStatus
+from audit_archive.format.canonical import EVENT_CODEC_OPTIONS, canonical_json
 from audit_archive.stores.clients import Stores
 
 DEFAULT_COLLECTION = "auditevents_restored"
 WRITE_BATCH = 1000
+# MongoDB's limit on a namespace, "<database>.<collection>", in UTF-8 bytes.
+NAMESPACE_MAX_BYTES = 255
+CONFLICTS_NAMED = 10
 _COLLECTION = re.compile(r"^[^$\x00]+$")
 _RAW_OPTIONS = EVENT_CODEC_OPTIONS.with_options(document_class=RawBSONDocument)
 
@@ -59,12 +67,18 @@ class NoRecordError(AuditArchiveError):
 
 
 class RestoreRefused(AuditArchiveError):
-    """The day failed verification; nothing was written. ``reasons`` names each failure."""
+    """The day failed verification, or the target holds different documents under the
+    same ``_id``s; nothing was written. ``reasons`` names each failure."""
 
     def __init__(self, day: str, reasons: list[str]) -> None:
         self.day = day
         self.reasons = reasons
         super().__init__(f"restore of {day} refused, nothing was written: " + "; ".join(reasons))
+
+
+class RestoreConflict(AuditArchiveError):
+    """Documents that appeared in the target during the write differ from the archive's
+    (the new ones were written; these were left as they are)."""
 
 
 @dataclass(frozen=True)
@@ -75,13 +89,13 @@ class RestoreResult:
     parts: tuple[int, ...]
     events: int
     inserted: int  # new documents
-    replaced: int  # documents with that _id were already there (put back as archived)
+    already_there: int  # identical documents (canonically) were already in the target
 
 
 @dataclass(frozen=True)
-class _Checked:
+class _Spooled:
     part: int
-    spool: Path | None
+    path: Path | None
     events: int
 
 
@@ -90,6 +104,13 @@ def check_target(stores: Stores, into: str) -> None:
     s = stores.settings
     if not _COLLECTION.match(into) or into.startswith("system.") or not into.strip():
         raise ValueError(f"{into!r} is not a valid collection name")
+    namespace = len(f"{s.database}.{into}".encode())
+    if namespace > NAMESPACE_MAX_BYTES:
+        raise ValueError(
+            f"collection name of {len(into)} characters is too long: MongoDB allows "
+            f"{NAMESPACE_MAX_BYTES} bytes for '<database>.<collection>' and "
+            f"'{s.database}.' leaves {NAMESPACE_MAX_BYTES - len(s.database.encode()) - 1}"
+        )
     forbidden = {
         s.events_collection: "the hot events collection (AUDIT_EVENTS_COLLECTION): restored "
         "events would be archived again",
@@ -100,64 +121,103 @@ def check_target(stores: Stores, into: str) -> None:
         raise ValueError(f"refusing to restore into {into!r}: it is {forbidden[into]}")
 
 
-def _check_part(
-    stores: Stores, record: dict[str, Any], spool_dir: Path, problems: list[str]
-) -> _Checked | None:
-    """Phase 1 for one part; appends every problem found, returns None if any."""
-    where = f"part {record['part']}"
-    before = len(problems)
-    loaded = load_manifest(stores.cold, record["manifestKey"], stores.settings.verification_keys)
-    manifest = loaded.manifest
-    if loaded.status is SignatureStatus.UNVERIFIABLE:
-        key_id = (manifest.get("signing") or {}).get("keyId")
-        problems.append(
-            f"{where}: manifest is unverifiable: signed with key id {key_id}, which is "
-            "neither AUDIT_SIGNING_KEY nor in AUDIT_SIGNING_KEYS_PREVIOUS"
-        )
+def _spool(part: CheckedPart, spool_dir: Path) -> _Spooled | None:
+    """Phase 1 for one part: read it with every check, writing its documents to a BSON
+    file as they come. None when the part does not check out (``part.problems``)."""
+    number = int(part.record["part"])
+    if not part.ok:
         return None
-    if loaded.status is SignatureStatus.MODIFIED:
-        problems.append(f"{where}: manifest signature does not match (the manifest was changed)")
-        return None
-    if loaded.sha256 != record.get("manifestSha256"):
-        problems.append(f"{where}: manifest object differs from the one its batch record names")
-    for field, expected in (("day", record["day"]), ("part", record["part"])):
-        if manifest.get(field) != expected:
-            problems.append(f"{where}: manifest says {field} {manifest.get(field)!r}")
-    count = manifest.get("eventCount")
-    if count != record.get("eventCount"):
-        problems.append(
-            f"{where}: manifest counts {count} events, its record {record.get('eventCount')}"
-        )
-    if len(problems) > before:
-        return None
-    if not count:
-        return _Checked(record["part"], None, 0)
-    jsonl = manifest.get("jsonl") or {}
-    if record.get("jsonlSha256") != jsonl.get("sha256"):
-        problems.append(f"{where}: batch record and manifest name different sha256 for the events")
-        return None
-    spool = spool_dir / f"part-{record['part']:04d}.bson"
-    stream = PartStream(stores.cold, jsonl.get("key"))
-    try:
-        with open(spool, "wb") as out:
-            for doc in stream.events():
-                out.write(bson.encode(doc, codec_options=EVENT_CODEC_OPTIONS))
-        stream.check(jsonl.get("sha256"), jsonl.get("bytes"))
-    except PartReadError as e:
-        problems.append(f"{where}: {e}")
-        return None
-    except ValueError as e:  # truncated gzip, a line that is not Extended JSON
-        problems.append(f"{where}: {jsonl.get('key')} cannot be read: {e}")
-        return None
-    if stream.lines != count:
-        problems.append(f"{where}: {stream.lines} events in the object, manifest says {count}")
-        return None
-    return _Checked(record["part"], spool, stream.lines)
+    if not part.event_count:
+        return _Spooled(number, None, 0)
+    path = spool_dir / f"part-{number:04d}.bson"
+    events = 0
+    with open(path, "wb") as out:
+        for line in part.lines():
+            out.write(line.bson())
+            events += 1
+    return _Spooled(number, path, events) if part.ok else None
 
 
-def _iter_spool(path: Path) -> Iterator[RawBSONDocument]:
+def _batches(path: Path, size: int) -> Iterator[list[RawBSONDocument]]:
+    batch: list[RawBSONDocument] = []
     with open(path, "rb") as f:
-        yield from bson.decode_file_iter(f, codec_options=_RAW_OPTIONS)
+        for doc in bson.decode_file_iter(f, codec_options=_RAW_OPTIONS):
+            batch.append(doc)
+            if len(batch) >= size:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+def _same(archived: RawBSONDocument, present: RawBSONDocument) -> bool:
+    """Equal as the hash scheme sees documents (Int32/Int64 alike, key order aside)."""
+    if archived.raw == present.raw:
+        return True
+    decode = EVENT_CODEC_OPTIONS
+    return canonical_json(bson.decode(archived.raw, decode)) == canonical_json(
+        bson.decode(present.raw, decode)
+    )
+
+
+def _differing(
+    stores: Stores, into: str, docs: list[RawBSONDocument], ids: list[Any] | None = None
+) -> tuple[int, list[Any]]:
+    """Of ``docs`` (those with ``ids``, default all), how many are in the target
+    identical, and the ``_id``s of those there with different content."""
+    wanted = ids if ids is not None else [d["_id"] for d in docs]
+    present = stores.hot.find_raw_by_ids(into, wanted)
+    same, differ = 0, []
+    for doc in docs:
+        there = present.get(doc["_id"])
+        if there is not None:
+            if _same(doc, there):
+                same += 1
+            else:
+                differ.append(doc["_id"])
+    return same, differ
+
+
+def _conflict_text(ids: list[Any], into: str) -> str:
+    named = ", ".join(str(i) for i in ids[:CONFLICTS_NAMED])
+    more = f" and {len(ids) - CONFLICTS_NAMED} more" if len(ids) > CONFLICTS_NAMED else ""
+    return (
+        f"{len(ids)} document(s) already in {into} differ from the archived ones with the "
+        f"same _id ({named}{more}); restore into another collection (--into) or remove them"
+    )
+
+
+def _write(stores: Stores, into: str, spools: list[_Spooled], batch_size: int) -> tuple[int, int]:
+    """Phase 2: (inserted, already there). RestoreRefused before any write when the
+    target holds different documents under the archived ``_id``s."""
+    paths = [s.path for s in spools if s.path is not None]
+    if not stores.hot.collection_is_empty(into):
+        differ: list[Any] = []
+        for path in paths:
+            for batch in _batches(path, batch_size):
+                differ += _differing(stores, into, batch)[1]
+        if differ:
+            raise RestoreRefused("", [_conflict_text(differ, into)])
+    inserted = already = 0
+    late: list[Any] = []
+    for path in paths:
+        for batch in _batches(path, batch_size):
+            n, duplicates = stores.hot.insert_new(into, batch)
+            inserted += n
+            if duplicates:
+                dup = set(duplicates)
+                same, differ = _differing(
+                    stores, into, [d for d in batch if d["_id"] in dup], duplicates
+                )
+                already += same
+                late += differ
+    if late:
+        raise RestoreConflict(
+            f"{inserted} new document(s) were written to {into}, but "
+            + _conflict_text(late, into)
+            + " (written there while this restore ran)"
+        )
+    return inserted, already
 
 
 def restore_day(
@@ -168,11 +228,12 @@ def restore_day(
     batch_size: int = WRITE_BATCH,
     log: Log = _quiet,
 ) -> RestoreResult:
-    """Check every part of ``day``, then upsert its events into ``into``.
+    """Check every part of ``day``, then insert its events into ``into``.
 
     Raises NoRecordError (no batch record for the day), RestoreRefused (a check
-    failed; nothing written) or ValueError (``into`` may not be written).
-    """
+    failed, or the target holds different documents; nothing written), RestoreConflict
+    (different documents appeared during the write) or ValueError (``into`` may not be
+    written)."""
     day = layout.format_day(layout.parse_day(day))
     check_target(stores, into)
     records = stores.hot.records(day)
@@ -186,33 +247,25 @@ def restore_day(
         problems.append(f"recorded parts are {parts}: a part is missing")
     work_dir = Path(stores.settings.work_dir or tempfile.gettempdir())
     work_dir.mkdir(parents=True, exist_ok=True)
+    keys = stores.settings.verification_keys
     with tempfile.TemporaryDirectory(prefix=f"audit-restore-{day}-", dir=work_dir) as tmp:
-        checked = []
+        spools = []
         for record in records:
-            part = _check_part(stores, record, Path(tmp), problems)
-            if part is not None:
-                checked.append(part)
-                log(f"{day} part {part.part}: {part.events} events verified")
+            part = open_part(stores.cold, record, keys)
+            spooled = _spool(part, Path(tmp))
+            if spooled is None:
+                problems += [f"part {record['part']}: {p}" for p in part.problems]
+                continue
+            spools.append(spooled)
+            log(f"{day} part {spooled.part}: {spooled.events} events verified")
         if problems:
             raise RestoreRefused(day, problems)
-
-        target = stores.hot.db[into]
-        inserted = replaced = total = 0
-        for part in checked:
-            if part.spool is None:
-                continue
-            ops: list[ReplaceOne] = []
-            for raw in _iter_spool(part.spool):
-                ops.append(ReplaceOne({"_id": raw["_id"]}, raw, upsert=True))
-                if len(ops) >= batch_size:
-                    res = target.bulk_write(ops, ordered=False)
-                    inserted, replaced = inserted + res.upserted_count, replaced + res.matched_count
-                    ops = []
-            if ops:
-                res = target.bulk_write(ops, ordered=False)
-                inserted, replaced = inserted + res.upserted_count, replaced + res.matched_count
-            total += part.events
-            log(f"{day} part {part.part}: {part.events} events written to {into}")
+        try:
+            inserted, already = _write(stores, into, spools, batch_size)
+        except RestoreRefused as e:
+            raise RestoreRefused(day, e.reasons) from None
+    total = sum(s.events for s in spools)
+    log(f"{day}: {total} events in {into} ({inserted} new, {already} already there)")
     return RestoreResult(
-        day, stores.settings.database, into, tuple(parts), total, inserted, replaced
+        day, stores.settings.database, into, tuple(parts), total, inserted, already
     )

@@ -1,30 +1,36 @@
 """Search archived days in place: stream every recorded part of a day range and yield
 the lines of the events that match, without restoring anything.
 
-Memory is bounded by one read chunk (1 MiB of gzip, decompressed) whatever the number
-of days: parts are streamed chunk by chunk (reader.PartStream) and matching lines are
-yielded as they are found, never collected. Each part's manifest signature is checked before it is read, and its sha256 and
-size once it has been read; a part that fails is reported in ``SearchStats.problems``
-(its events may already have been yielded: search finds, ``restore`` and ``prove``
-are the commands that vouch).
+The work is bounded by what exists, not by the range: the batch records of the range
+are read in one query, so ``--from 1970-01-01 --to 9999-12-31`` costs what the
+archive's records cost. Memory is bounded by one read chunk (1 MiB of gzip,
+decompressed) whatever the number of days: parts are streamed by the checked-part
+reader (reader.py) and matching lines are yielded as they are found, never collected.
+Each part's manifest is checked (signature, sha256 against its record) before it is
+read, and its object (sha256, size, line count) once it has been read; a part that
+fails is reported in ``SearchStats.problems`` (its events may already have been
+yielded: search finds, ``restore`` and ``prove`` are the commands that vouch).
 
 Filters combine with AND: ``actor`` matches ``actor.id``, ``action`` and ``source``
 the fields of that name, ``seq`` one event. Values compare as text with the field's
-plain JSON value (an ObjectId or Int64 field matches its inner value too).
+plain JSON value (an ObjectId or Int64 field matches its inner value too). A line in
+the ``{"bson": ...}`` form of SPEC 3 is decoded and matched like any other, and
+yielded as archived (``jsonl.parse_line`` reads it back). A line that a cheap test
+shows cannot match is neither decoded nor re-hashed; the object's sha256 against the
+signed manifest still covers it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from audit_archive.audit.reader import PartReadError, PartStream, load_manifest
+from audit_archive.audit.reader import CheckedPart, open_part
 from audit_archive.format import layout
-from audit_archive.format.manifest import SignatureStatus
+from audit_archive.format.jsonl import BSON_LINE_KEY
 from audit_archive.stores.clients import Stores
 
 # Values made of these characters are written literally by every JSON encoder, so a
@@ -71,15 +77,35 @@ def _same(value: Any, wanted: str) -> bool:
     return str(value) == wanted if isinstance(value, str | int) else False
 
 
+# A line in the {"bson": ...} form starts so: its bytes say nothing about its fields.
+_BSON_LINE_START = b'{"' + BSON_LINE_KEY.encode() + b'":'
+# Days without a record named in SearchStats (the count covers the rest).
+MISSING_DAYS_NAMED = 5
+
+
 @dataclass
 class SearchStats:
     days: int = 0
-    days_without_record: list[str] = field(default_factory=list)
+    days_without_record: int = 0
+    missing_days: list[str] = field(default_factory=list)  # the first few of them
     parts: int = 0
     parts_skipped_by_seq: int = 0
     events_read: int = 0
     matches: int = 0
     problems: list[str] = field(default_factory=list)
+
+    def count_days(self, first: dt.date, last: dt.date, recorded: Iterable[str]) -> None:
+        """Days in [first, last] and which have no record, from the recorded ones
+        (sorted), without walking a range that may span millennia."""
+        self.days = (last - first).days + 1
+        seen = set(recorded)
+        self.days_without_record = self.days - len(seen)
+        day = first
+        while len(self.missing_days) < min(MISSING_DAYS_NAMED, self.days_without_record):
+            text = layout.format_day(day)
+            if text not in seen:
+                self.missing_days.append(text)
+            day += dt.timedelta(days=1)
 
 
 def search(
@@ -93,16 +119,12 @@ def search(
     stats = stats if stats is not None else SearchStats()
     if last < first:
         raise ValueError(f"--to {last} is before --from {first}")
-    needles = filters.needles()
     keys = stores.settings.verification_keys
-    for day in layout.days(first, last):
-        day_text = layout.format_day(day)
-        stats.days += 1
-        records = stores.hot.records(day_text)
-        if not records:
-            stats.days_without_record.append(day_text)
-            continue
-        for record in records:
+    recorded: list[str] = []
+    try:
+        for record in stores.hot.records_between(layout.format_day(first), layout.format_day(last)):
+            if not recorded or recorded[-1] != record.get("day"):
+                recorded.append(str(record.get("day")))
             if not record.get("eventCount"):
                 continue
             if filters.seq is not None and not (
@@ -110,33 +132,27 @@ def search(
             ):
                 stats.parts_skipped_by_seq += 1
                 continue
-            yield from _search_part(stores, record, keys, filters, needles, stats)
+            yield from _search_part(open_part(stores.cold, record, keys), filters, stats)
+    finally:
+        stats.count_days(first, last, recorded)
 
 
-def _search_part(
-    stores: Stores,
-    record: dict[str, Any],
-    keys: tuple[str, ...],
-    filters: Filters,
-    needles: list[bytes],
-    stats: SearchStats,
-) -> Iterator[bytes]:
-    where = f"{record['day']} part {record['part']}"
-    loaded = load_manifest(stores.cold, record["manifestKey"], keys)
-    if loaded.status is not SignatureStatus.VALID:
-        stats.problems.append(f"{where}: manifest signature is {loaded.status.value}; not searched")
+def _search_part(part: CheckedPart, filters: Filters, stats: SearchStats) -> Iterator[bytes]:
+    if not part.ok:
+        stats.problems.append(f"{part.describe()}; not searched")
         return
-    jsonl = loaded.manifest.get("jsonl") or {}
     stats.parts += 1
-    stream = PartStream(stores.cold, jsonl.get("key") or record["jsonlKey"])
-    try:
-        for line in stream.raw_lines():
-            stats.events_read += 1
-            if any(n not in line for n in needles):
-                continue
-            if filters.matches(json.loads(line)):
-                stats.matches += 1
-                yield line
-        stream.check(jsonl.get("sha256"), jsonl.get("bytes"))
-    except (PartReadError, ValueError) as e:
-        stats.problems.append(f"{where}: {e}")
+    needles = filters.needles()
+
+    def may_match(raw: bytes) -> bool:
+        return raw.startswith(_BSON_LINE_START) or all(n in raw for n in needles)
+
+    before = stats.events_read
+    for line in part.lines(may_match if needles else None):
+        stats.events_read = before + part.events_read
+        if filters.matches(line.plain()):
+            stats.matches += 1
+            yield line.raw
+    stats.events_read = before + part.events_read
+    if not part.ok:
+        stats.problems.append(part.describe())

@@ -12,13 +12,14 @@ import json
 import sys
 from typing import Any
 
+import pymongo
 from pymongo.errors import PyMongoError
 
-from audit_archive.cli.verify import parse_day_arg
+from audit_archive.cli.options import add_day_range, day_range_error
 from audit_archive.errors import ConfigError
 from audit_archive.format import layout
 from audit_archive.settings import Settings
-from audit_archive.stores.clients import open_stores
+from audit_archive.stores.clients import MONGO_TIMEOUT_MS, open_stores
 
 COLUMNS = ("day", "part", "archived at", "seq range", "events", "size", "ratio", "manifest")
 
@@ -31,22 +32,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         "range, events, compressed size, compression ratio and the first 12 characters of "
         "the manifest's sha256.",
     )
-    p.add_argument("--from", dest="first", type=parse_day_arg, metavar="DAY", help="first day")
-    p.add_argument("--to", dest="last", type=parse_day_arg, metavar="DAY", help="last day")
+    add_day_range(p)
     p.add_argument("--json", action="store_true", help='one JSON document {"batches", "summary"}')
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.first and args.last and args.last < args.first:
-        print(
-            f"audit-archive archives: --to {args.last} is before --from {args.first}",
-            file=sys.stderr,
-        )
+    error = day_range_error(args.first, args.last)
+    if error:
+        print(f"audit-archive archives: {error}", file=sys.stderr)
         return 2
     settings = Settings.from_env(require_signing_key=False)
-    stores = open_stores(settings, check=False)
+    stores = open_stores(settings, check=False)  # MongoDB only: no S3 needed for the table
     try:
+        # The same short limit as every command's start-up check (not pymongo's 30 s
+        # server selection): an unreachable MongoDB is said in ~5 s.
+        with pymongo.timeout(MONGO_TIMEOUT_MS / 1000):
+            stores.hot.ping()
         records = stores.hot.records()
     except PyMongoError as e:
         raise ConfigError("MONGODB_URI", f"MongoDB is not reachable: {type(e).__name__}") from None

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
-from audit_archive.audit.prove import ProveError, prove_seq
+from audit_archive.audit.prove import ProveError, check_proof, prove_seq
+from audit_archive.cli.options import seq_arg
 from audit_archive.format import proof
 from audit_archive.settings import Settings, keys_from_file, verification_keys_from_env
 from audit_archive.stores.clients import open_stores
@@ -24,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "signed manifest. Exit 1: the event is not archived or its part does not check out."
         ),
     )
-    p.add_argument("--seq", type=int, required=True, metavar="N", help="the event's seq")
+    p.add_argument("--seq", type=seq_arg, required=True, metavar="N", help="the event's seq")
     p.add_argument(
         "--out", "-o", metavar="FILE", help="write the proof here (default: standard output)"
     )
@@ -48,7 +50,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.set_defaults(handler=run_check)
 
 
+def _unwritable(path: str) -> str | None:
+    """Why ``path`` cannot be written (checked before any work), or None."""
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        return "it is a directory"
+    if not folder.is_dir():
+        return f"folder {folder} does not exist"
+    if not os.access(target if target.exists() else folder, os.W_OK):
+        return "permission denied"
+    return None
+
+
 def run_prove(args: argparse.Namespace) -> int:
+    problem = _unwritable(args.out) if args.out else None
+    if problem:
+        print(f"audit-archive prove: cannot write --out {args.out}: {problem}", file=sys.stderr)
+        return 2
     stores = open_stores(Settings.from_env())
     try:
         document = prove_seq(stores, args.seq)
@@ -59,7 +78,14 @@ def run_prove(args: argparse.Namespace) -> int:
         stores.close()
     text = proof.dumps(document)
     if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
+        try:
+            Path(args.out).write_text(text, encoding="utf-8")
+        except OSError as e:
+            print(
+                f"audit-archive prove: cannot write --out {args.out}: {e.strerror}",
+                file=sys.stderr,
+            )
+            return 2
         m = document["manifest"]
         print(
             f"wrote {args.out}: seq {args.seq}, {m['day']} part {m['part']}, leaf "
@@ -98,6 +124,6 @@ def run_check(args: argparse.Namespace) -> int:
         document = json.loads(text)
     except ValueError:
         document = None
-    result = proof.check_proof(document, keys)
+    result = check_proof(document, keys)
     print(proof.describe(result), file=sys.stdout if result.ok else sys.stderr)
     return 0 if result.ok else 1

@@ -8,6 +8,7 @@ import sys
 from audit_archive.audit.restore import (
     DEFAULT_COLLECTION,
     NoRecordError,
+    RestoreConflict,
     RestoreRefused,
     restore_day,
 )
@@ -18,11 +19,13 @@ from audit_archive.stores.clients import open_stores
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "restore",
-        help="verify one archived day and upsert its events into a collection",
+        help="verify one archived day and insert its events into a collection",
         description=(
             "Download the day's parts, check manifest signatures, sha256 and every event's "
-            "hash, then upsert the events by _id. Nothing is written unless every check "
-            "holds. Exit 1: the day has no record or failed verification."
+            "hash, then insert the events. Nothing is written unless every check holds. A "
+            "document already in the target with the same _id must be identical (then it "
+            "is counted as already there); a different one refuses the restore. Exit 1: "
+            "the day has no record, failed verification or conflicts with the target."
         ),
     )
     p.add_argument("--day", required=True, metavar="YYYY-MM-DD", help="the UTC day to restore")
@@ -44,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"audit-archive restore: {e}", file=sys.stderr)
         return 2
-    except (NoRecordError, RestoreRefused) as e:
+    except (NoRecordError, RestoreRefused, RestoreConflict) as e:
         print(f"audit-archive restore: {e}", file=sys.stderr)
         return 1
     finally:
@@ -53,6 +56,6 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"restored {result.day}: {result.events} events from part {parts} into "
         f"{result.database}.{result.collection} ({result.inserted} new, "
-        f"{result.replaced} already there)"
+        f"{result.already_there} already there)"
     )
     return 0

@@ -8,7 +8,7 @@ import os
 import sys
 
 from audit_archive.audit.search import Filters, SearchStats, search
-from audit_archive.format.layout import parse_day
+from audit_archive.cli.options import add_day_range, day_range_error, seq_arg
 from audit_archive.settings import Settings
 from audit_archive.stores.clients import open_stores
 
@@ -24,23 +24,19 @@ def register(sub: argparse._SubParsersAction) -> None:
             "failed its signature or sha256 check."
         ),
     )
-    p.add_argument("--from", dest="first", required=True, metavar="YYYY-MM-DD")
-    p.add_argument("--to", dest="last", required=True, metavar="YYYY-MM-DD")
+    add_day_range(p, required=True)
     p.add_argument("--actor", metavar="ID", help="actor.id equals ID")
     p.add_argument("--action", metavar="A", help="action equals A")
     p.add_argument("--source", metavar="S", help="source equals S")
-    p.add_argument("--seq", type=int, metavar="N", help="seq equals N")
+    p.add_argument("--seq", type=seq_arg, metavar="N", help="seq equals N")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        first, last = parse_day(args.first), parse_day(args.last)
-    except ValueError as e:
-        print(f"audit-archive search: {e}", file=sys.stderr)
-        return 2
-    if last < first:
-        print(f"audit-archive search: --to {last} is before --from {first}", file=sys.stderr)
+    first, last = args.first, args.last
+    error = day_range_error(first, last)
+    if error:
+        print(f"audit-archive search: {error}", file=sys.stderr)
         return 2
     filters = Filters(actor=args.actor, action=args.action, source=args.source, seq=args.seq)
     stats = SearchStats()
@@ -62,11 +58,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"{stats.matches} matching of {stats.events_read} events in {stats.parts} parts, "
         f"{stats.days} days"
-        + (
-            f"; {len(missing)} days have no record (not archived): {_days(missing)}"
-            if missing
-            else ""
-        ),
+        + (f"; {missing} days have no record (not archived): {_days(stats)}" if missing else ""),
         file=sys.stderr,
     )
     for problem in stats.problems:
@@ -74,5 +66,6 @@ def run(args: argparse.Namespace) -> int:
     return 1 if stats.problems else 0
 
 
-def _days(days: list[str]) -> str:
-    return ", ".join(days) if len(days) <= 5 else f"{days[0]} .. {days[-1]}"
+def _days(stats: SearchStats) -> str:
+    named = ", ".join(stats.missing_days)
+    return named if len(stats.missing_days) == stats.days_without_record else f"{named}, ..."

@@ -16,16 +16,9 @@ import time
 from typing import TextIO
 
 from audit_archive.audit.verify import CLEAN, RangeError, Report, resolve_range, verify
-from audit_archive.format import layout
+from audit_archive.cli.options import add_day_range
 from audit_archive.settings import Settings
 from audit_archive.stores.clients import open_stores
-
-
-def parse_day_arg(text: str) -> dt.date:
-    try:
-        return layout.parse_day(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,8 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "events left in hot. Statuses: valid, empty, modified, chain-break, unverifiable, "
         "orphan, missing, overdue, not-due.",
     )
-    p.add_argument("--from", dest="first", type=parse_day_arg, metavar="DAY", help="first day")
-    p.add_argument("--to", dest="last", type=parse_day_arg, metavar="DAY", help="last day")
+    add_day_range(p)
     p.add_argument(
         "--deep",
         action="store_true",

@@ -36,14 +36,20 @@ class RestoreConfig(Config):
 def restore_day(
     context: OpExecutionContext, config: RestoreConfig, archive: ArchiveResource
 ) -> Output[int]:
-    """Check every part of the day (signature, sha256, every event's hash), then upsert
-    its events by _id into the target collection."""
+    """Check every part of the day (signature, sha256, every event's hash), then insert
+    its events into the target collection (identical documents already there are
+    fine; different ones refuse the restore)."""
     stores = archive.stores
     try:
         result = restore.restore_day(
             stores, context.partition_key, config.into, log=context.log.info
         )
-    except (restore.NoRecordError, restore.RestoreRefused, ValueError) as e:
+    except (
+        restore.NoRecordError,
+        restore.RestoreRefused,
+        restore.RestoreConflict,
+        ValueError,
+    ) as e:
         raise Failure(description=redact(str(e), stores.settings.secrets)) from None
     return Output(
         result.events,
@@ -53,7 +59,7 @@ def restore_day(
             "parts": ", ".join(str(p) for p in result.parts),
             "events": MetadataValue.int(result.events),
             "inserted": MetadataValue.int(result.inserted),
-            "already_there": MetadataValue.int(result.replaced),
+            "already_there": MetadataValue.int(result.already_there),
         },
     )
 
@@ -66,7 +72,7 @@ def build_restore_job(partitions: DailyPartitionsDefinition) -> JobDefinition:
         description=(
             "Restore one archived UTC day into MongoDB (default collection "
             f"{restore.DEFAULT_COLLECTION}) after checking signatures, sha256 and every "
-            "event's hash. Idempotent: upserts by _id."
+            "event's hash. Idempotent: documents already there must be identical."
         ),
         tags={"audit_archive/kind": "restore"},
     )

@@ -46,6 +46,12 @@ def _code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
+def is_not_found(error: ClientError) -> bool:
+    """The one decision of "the object (or bucket) is not there", for every caller:
+    servers answer a GET with NoSuchKey and a HEAD with a bare 404."""
+    return _status(error) == 404 or _code(error) in ("404", "NoSuchKey", "NotFound")
+
+
 def _part_digests(path: str, part_size: int) -> Iterator[tuple[int, int, bytes]]:
     """(offset, length, SHA-256) of each multipart part, read CHUNK by CHUNK."""
     size = os.path.getsize(path)
@@ -181,7 +187,7 @@ class ColdStore:
         try:
             return self.client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
         except ClientError as e:
-            if _status(e) == 404 or _code(e) in ("404", "NoSuchKey", "NotFound"):
+            if is_not_found(e):
                 return None
             raise
 

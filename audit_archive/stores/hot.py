@@ -16,7 +16,7 @@ from bson.raw_bson import RawBSONDocument
 from pymongo import ASCENDING, DESCENDING, DeleteOne, MongoClient
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from audit_archive.format.canonical import EVENT_CODEC_OPTIONS
 from audit_archive.format.chain import Link
@@ -47,6 +47,8 @@ _LINK_FIELDS = {"_id": 0, "seq": 1, "prevHash": 1, "hash": 1}
 _NAMED_FIELDS = {"_id": 1, "seq": 1, "at": 1, "prevHash": 1, "hash": 1}
 INTEGER_SEQ = {"$type": WELL_FORMED_SEQ_TYPES}
 MALFORMED_LISTED = 100  # malformed events named per query (the rest are counted)
+DUPLICATE_KEY = 11000
+_RAW_OPTIONS = EVENT_CODEC_OPTIONS.with_options(document_class=RawBSONDocument)
 
 
 def day_filter(day: dt.date) -> dict[str, Any]:
@@ -295,6 +297,22 @@ class HotStore:
         flt = {} if day is None else {"day": day}
         return list(self.batches.find(flt, {"_id": 0}).sort([("day", 1), ("part", 1)]))
 
+    def records_between(self, first: str, last: str) -> Iterator[dict[str, Any]]:
+        """The batch records of the days in [first, last], by day and part: one query
+        whatever the range, so a range of centuries costs what its records cost."""
+        flt = {"day": {"$gte": first, "$lte": last}}
+        return self.batches.find(flt, {"_id": 0}).sort([("day", 1), ("part", 1)])
+
+    def records_holding_seq(self, seq: int) -> list[dict[str, Any]]:
+        """Recorded parts whose seq range contains ``seq`` (ranges of interleaved days
+        overlap), oldest day first. Int32 and Int64 compare by value."""
+        flt = {"startSeq": {"$lte": seq}, "endSeq": {"$gte": seq}}
+        return list(self.batches.find(flt, {"_id": 0}).sort([("day", 1), ("part", 1)]))
+
+    def has_seq(self, seq: int) -> bool:
+        """Whether an event with this seq is in hot (chained or not)."""
+        return self.events.count_documents({"seq": seq}, limit=1) > 0
+
     def archived_days(self, first: str, last: str) -> set[str]:
         """Days in [first, last] with at least one batch record (the catch-up sensor)."""
         return set(self.batches.distinct("day", {"day": {"$gte": first, "$lte": last}}))
@@ -316,6 +334,33 @@ class HotStore:
         ]
         edges.sort(key=lambda link: link.seq)
         return edges
+
+    # -- restore targets (never the events or batches collections: audit.restore checks) --
+
+    def collection_is_empty(self, name: str) -> bool:
+        return self.db[name].find_one({}, {"_id": 1}) is None
+
+    def find_raw_by_ids(self, name: str, ids: list[Any]) -> dict[Any, RawBSONDocument]:
+        """The documents of ``name`` with these ``_id``s, as stored (raw BSON), by _id."""
+        coll = self.db.get_collection(name, codec_options=_RAW_OPTIONS)
+        return {doc["_id"]: doc for doc in coll.find({"_id": {"$in": ids}})}
+
+    def insert_new(self, name: str, docs: list[RawBSONDocument]) -> tuple[int, list[Any]]:
+        """Insert in one unordered bulk; returns how many went in and the ``_id``s that
+        were already there (duplicate key: the caller decides what they mean)."""
+        if not docs:
+            return 0, []
+        try:
+            # inserted_ids stays empty for raw documents: every one went in.
+            self.db[name].insert_many(docs, ordered=False)
+            return len(docs), []
+        except BulkWriteError as e:
+            errors = e.details.get("writeErrors") or []
+            if any(err.get("code") != DUPLICATE_KEY for err in errors):
+                raise
+            return int(e.details.get("nInserted") or 0), [
+                docs[err["index"]]["_id"] for err in errors
+            ]
 
     # -- leases -----------------------------------------------------------------
 
