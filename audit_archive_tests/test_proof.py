@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from audit_archive.audit.prove import check_proof
 from audit_archive.cli import main
 from audit_archive.format import layout
 from audit_archive.format.jsonl import parse_line, relaxed_line
@@ -26,7 +27,6 @@ from audit_archive.format.manifest import (
     sign_manifest,
 )
 from audit_archive.format.merkle import merkle_root
-from audit_archive.audit.prove import check_proof
 from audit_archive.format.proof import build_proof
 from audit_archive_dev import seed
 from audit_archive_tests.support.harness import KEY_A, KEY_B, Harness, due_day
