@@ -16,22 +16,7 @@ from audit_archive.format.manifest import SignatureStatus, verify_signature
 from audit_archive.stores import hot
 from audit_archive_dev import seed
 from audit_archive_tests.support.harness import KEY_A, Harness, due_day
-
-
-def step_events(result, event_type: str) -> list[str]:
-    return [e.step_key for e in result.all_events if e.event_type_value == event_type]
-
-
-def failure_messages(result) -> str:
-    return "\n".join(
-        str(
-            e.event_specific_data.error.message
-            if e.event_specific_data and getattr(e.event_specific_data, "error", None)
-            else e.message
-        )
-        for e in result.all_events
-        if e.is_failure
-    )
+from audit_archive_tests.support.reliability import failure_messages, step_events
 
 
 def test_a_due_day_moves_to_cold_storage_and_leaves_hot(harness: Harness) -> None:

@@ -17,7 +17,7 @@ from audit_archive.stores import hot
 from audit_archive.stores.clients import open_stores
 from audit_archive.stores.cold import ObjectMismatch
 from audit_archive_tests.support.harness import Harness, due_day
-from audit_archive_tests.test_archive_job import failure_messages, step_events
+from audit_archive_tests.support.reliability import failure_messages, step_events
 
 
 def after_due(day: dt.date) -> dt.datetime:

@@ -57,6 +57,11 @@ def random_text(harness: Harness, n_bytes: int) -> str:
     return base64.b64encode(harness.rng.randbytes(n_bytes * 3 // 4)).decode()
 
 
+def step_events(result: Any, event_type: str) -> list[str]:
+    """The step keys of a run result's events of one type (e.g. "STEP_SUCCESS")."""
+    return [e.step_key for e in result.all_events if e.event_type_value == event_type]
+
+
 def failure_messages(result: Any) -> str:
     """Every failure message of a Dagster run result, joined (what the UI shows)."""
     out = []
