@@ -21,6 +21,9 @@ from audit_archive.format.layout import parse_day
 
 MIN_SIGNING_KEY_BYTES = 32
 MIN_PART_SIZE_MIB = 5  # S3's floor for every multipart part but the last
+# How uploads are confirmed (stores.cold.ConfirmMode): the server's checksum when it keeps
+# one, else a read-back; only the checksum; or always a read-back.
+CONFIRM_MODES = ("auto", "checksum", "readback")
 
 DEFAULTS: dict[str, str] = {
     "MONGODB_URI": "mongodb://127.0.0.1:27017/dezky",
@@ -36,6 +39,7 @@ DEFAULTS: dict[str, str] = {
     "AUDIT_COLD_OBJECT_LOCK_MODE": "",
     "AUDIT_COLD_OBJECT_LOCK_DAYS": "",
     "AUDIT_COLD_PART_SIZE_MIB": "64",
+    "AUDIT_COLD_CONFIRM": "auto",
     "AUDIT_HOT_RETENTION_DAYS": "90",
     "AUDIT_SIGNING_KEY": "",
     "AUDIT_SIGNING_KEYS_PREVIOUS": "",
@@ -75,6 +79,13 @@ def _int(env: Mapping[str, str], name: str, lo: int, hi: int | None = None) -> i
     if value < lo or (hi is not None and value > hi):
         bounds = f"from {lo} to {hi}" if hi is not None else f"at least {lo}"
         raise ConfigError(name, f"must be {bounds}, got {value}")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value = _get(env, name).lower()
+    if value not in choices:
+        raise ConfigError(name, f"must be one of {', '.join(choices)}, got {value!r}")
     return value
 
 
@@ -138,6 +149,7 @@ class Settings:
     object_lock_mode: str | None
     object_lock_days: int | None
     part_size_bytes: int
+    cold_confirm: str
     retention_days: int
     signing_key: str = field(repr=False)
     previous_keys: tuple[str, ...] = field(repr=False)
@@ -228,6 +240,7 @@ def _cold_storage(env: Mapping[str, str]) -> dict[str, Any]:
         "object_lock_mode": lock_mode,
         "object_lock_days": lock_days,
         "part_size_bytes": _int(env, "AUDIT_COLD_PART_SIZE_MIB", MIN_PART_SIZE_MIB, 5120) << 20,
+        "cold_confirm": _choice(env, "AUDIT_COLD_CONFIRM", CONFIRM_MODES),
     }
 
 

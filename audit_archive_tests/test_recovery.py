@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import os
 import subprocess
@@ -227,6 +228,11 @@ def test_large_parts_upload_in_multiple_parts_and_confirm(harness: Harness, monk
         Bucket=harness.bucket, Key=record["jsonlKey"], ChecksumMode="ENABLED"
     )
     assert head["ContentLength"] == record["bytesCompressed"]
+    # The record says how it was uploaded, and its composite is the server's checksum.
+    assert record["jsonlParts"] == -(-record["bytesCompressed"] // (5 * 2**20)) >= 2
+    assert record["jsonlPartSize"] == 5 * 2**20
+    reported = base64.b64decode(head["ChecksumSHA256"].split("-")[0]).hex()
+    assert record["jsonlCompositeSha256"] == reported
     harness.assert_invariant(now=after_due(day))
 
 

@@ -22,7 +22,7 @@ from audit_archive.format.manifest import (
     sign_manifest,
 )
 from audit_archive.stores.clients import Stores
-from audit_archive.stores.cold import ObjectMismatch
+from audit_archive.stores.cold import ChecksumNotKept, ObjectMismatch, UploadLayout
 
 JSONL_CONTENT_TYPE = "application/gzip"
 MANIFEST_CONTENT_TYPE = "application/json"
@@ -91,13 +91,13 @@ def upload_and_confirm(stores: Stores, signed: Signed, log: Log = _quiet) -> Upl
                 skipped.append(key)
                 log(f"{key} is already in the bucket with the same bytes; not rewritten")
                 continue
-            except ObjectMismatch:
-                pass
+            except (ObjectMismatch, ChecksumNotKept):
+                pass  # absent, different, or not confirmable as it is: (re)write it
             with timing.timed("upload"):
-                cold.put_file(key, path, size, sha, content_type)
+                layout = cold.put_file(key, path, size, sha, content_type)
             try:
                 with timing.timed("confirm"):
-                    confirmations.append(cold.confirm(key, size, sha, path))
+                    confirmations.append(cold.confirm(key, size, sha, path, layout))
             except ObjectMismatch as e:
                 raise StorageError(f"upload not confirmed: {e}; nothing was deleted") from None
     return Uploaded(signed, tuple(confirmations), tuple(skipped))
@@ -125,6 +125,7 @@ def _abort_stale_uploads(stores: Stores, day_prefix: str, day: str, log: Log) ->
 def batch_record(uploaded: Uploaded, run_id: str, archived_at: dt.datetime) -> dict[str, Any]:
     signed = uploaded.signed
     s = signed.encoded.summary
+    layout = _events_layout(uploaded)
     return {
         "day": s.day,
         "part": s.part,
@@ -143,7 +144,24 @@ def batch_record(uploaded: Uploaded, run_id: str, archived_at: dt.datetime) -> d
         "merkleRoot": s.merkle_root,
         "chainEdges": s.chain_edges,
         "keyId": signed.key_id,
+        # How the events object was uploaded, which decides the checksum the server keeps
+        # for it (cold.UploadLayout): verify compares that checksum only under the layout
+        # it was made with, whatever AUDIT_COLD_PART_SIZE_MIB says now. jsonlParts 0: no
+        # object (a day without events); None: not known (confirmed by reading it back).
+        "jsonlParts": 0 if layout is None and not s.event_count else None,
+        "jsonlPartSize": 0 if layout is None and not s.event_count else None,
+        "jsonlCompositeSha256": None,
+        **(layout.record_fields() if layout is not None else {}),
     }
+
+
+def _events_layout(uploaded: Uploaded) -> UploadLayout | None:
+    """How the part's events object was uploaded, as its confirmation knows it."""
+    key = uploaded.signed.encoded.summary.jsonl_key
+    for confirmation in uploaded.confirmations:
+        if confirmation.key == key:
+            return confirmation.layout
+    return None
 
 
 def record(stores: Stores, uploaded: Uploaded, run_id: str) -> Recorded:

@@ -19,7 +19,7 @@ from pymongo.errors import ConfigurationError, OperationFailure, PyMongoError
 from audit_archive.errors import ConfigError
 from audit_archive.redact import redact
 from audit_archive.settings import Settings
-from audit_archive.stores.cold import ColdStore
+from audit_archive.stores.cold import BucketProblem, ColdStore, ConfirmMode
 from audit_archive.stores.hot import HotStore
 
 MONGO_TIMEOUT_MS = 5000  # start-up check and connection attempts: fail fast when misconfigured
@@ -105,6 +105,7 @@ def open_stores(settings: Settings, *, check: bool = True) -> Stores:
         lock_mode=settings.object_lock_mode,
         lock_days=settings.object_lock_days,
         part_size=settings.part_size_bytes,
+        confirm_mode=ConfirmMode(settings.cold_confirm),
     )
     stores = Stores(hot, cold, settings)
     if check:
@@ -114,6 +115,15 @@ def open_stores(settings: Settings, *, check: bool = True) -> Stores:
             stores.close()
             raise
     return stores
+
+
+# The variable an operator changes for each kind of bucket problem.
+_BUCKET_VARIABLE = {
+    BucketProblem.MISSING: "AUDIT_COLD_BUCKET",
+    BucketProblem.UNUSABLE: "AUDIT_COLD_BUCKET",
+    BucketProblem.DENIED: "AUDIT_COLD_ACCESS_KEY",
+    BucketProblem.NO_OBJECT_LOCK: "AUDIT_COLD_OBJECT_LOCK_MODE",
+}
 
 
 def check_stores(stores: Stores) -> None:
@@ -144,8 +154,5 @@ def check_stores(stores: Stores) -> None:
         ) from None
     except (BotoCoreError, ClientError) as e:
         raise ConfigError("AUDIT_COLD_ENDPOINT", redact(f"S3 error: {e}", secrets)) from None
-    if problem:
-        variable = "AUDIT_COLD_ACCESS_KEY" if "denied" in problem else "AUDIT_COLD_BUCKET"
-        if "Object Lock" in problem:
-            variable = "AUDIT_COLD_OBJECT_LOCK_MODE"
-        raise ConfigError(variable, problem)
+    if problem is not None:
+        raise ConfigError(_BUCKET_VARIABLE[problem.problem], problem.message)

@@ -2,8 +2,13 @@
 
 Every PUT carries its SHA-256 (``x-amz-checksum-sha256``), so the server rejects a body
 corrupted in flight; confirmation then compares size and checksum from a HEAD, and reads
-the object back when a server does not report checksums. Multipart uploads that fail are
-aborted, so no incomplete upload is left behind. The job needs no s3:DeleteObject.
+the object back when a server does not report checksums (``AUDIT_COLD_CONFIRM``).
+Multipart uploads that fail are aborted, so no incomplete upload is left behind. The job
+needs no s3:DeleteObject.
+
+This module is the one place that decides what "object not found" is (``is_not_found``)
+and how a multipart object's checksum is composed (``UploadLayout``, ``composite_sha256``,
+``checksum_confirms``): the run and verify both ask it.
 """
 
 from __future__ import annotations
@@ -12,18 +17,123 @@ import base64
 import datetime as dt
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from botocore.exceptions import ClientError
 from s3transfer.utils import ReadFileChunk
 
+from audit_archive.errors import StorageError
+
 CHUNK = 1 << 20
+_NOT_FOUND_CODES = ("404", "NoSuchKey", "NotFound")
+_NO_BUCKET_CODES = ("404", "NoSuchBucket", "NotFound")
 
 
 def b64(hex_digest: str) -> str:
     return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
+
+
+class ConfirmMode(StrEnum):
+    """How an upload is confirmed (``AUDIT_COLD_CONFIRM``)."""
+
+    AUTO = "auto"  # the server's SHA-256 when it reports one, else read the object back
+    CHECKSUM = "checksum"  # the server's SHA-256 only: a server that keeps none fails the run
+    READBACK = "readback"  # always read the object back and hash its bytes
+
+
+@dataclass(frozen=True)
+class UploadLayout:
+    """How an object was uploaded, which decides the checksum S3 keeps for it: a single
+    PUT keeps the object's SHA-256; a multipart upload keeps the SHA-256 of its parts'
+    SHA-256 digests (AWS appends "-<parts>", moto and others do not)."""
+
+    parts: int  # 1: a single PUT
+    part_size: int  # bytes of every part but the last (a single PUT: the object's size)
+    composite_sha256: str | None = None  # hex; multipart only
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> UploadLayout | None:
+        """The layout a batch record names (``jsonlParts``, ``jsonlPartSize``,
+        ``jsonlCompositeSha256``), or None for a record that does not say."""
+        parts, size = record.get("jsonlParts"), record.get("jsonlPartSize")
+        if not isinstance(parts, int) or not isinstance(size, int) or parts < 1:
+            return None
+        composite = record.get("jsonlCompositeSha256")
+        return cls(parts, size, composite if isinstance(composite, str) else None)
+
+    def record_fields(self) -> dict[str, Any]:
+        return {
+            "jsonlParts": self.parts,
+            "jsonlPartSize": self.part_size,
+            "jsonlCompositeSha256": self.composite_sha256,
+        }
+
+
+def parts_of(size: int, part_size: int) -> int:
+    """How many parts an object of ``size`` bytes is uploaded in (1: a single PUT)."""
+    return 1 if size <= part_size else -(-size // part_size)
+
+
+def composite_sha256(part_digests: Iterable[bytes]) -> str:
+    """Hex SHA-256 of the parts' raw SHA-256 digests, in part order: a multipart object's
+    checksum as S3 keeps it (base64, before any "-<parts>" suffix)."""
+    return hashlib.sha256(b"".join(part_digests)).hexdigest()
+
+
+class PartHasher:
+    """Fed an object's bytes in order, gives its SHA-256 and, for a part size, the
+    composite checksum a multipart upload of it has: verify reads an object once and can
+    compare both."""
+
+    def __init__(self, part_size: int) -> None:
+        self.part_size = part_size
+        self.size = 0
+        self._whole = hashlib.sha256()
+        self._part = hashlib.sha256()
+        self._in_part = 0
+        self._digests: list[bytes] = []
+
+    def update(self, data: bytes) -> None:
+        self._whole.update(data)
+        self.size += len(data)
+        view = memoryview(data)
+        while view:
+            take = min(len(view), self.part_size - self._in_part)
+            self._part.update(view[:take])
+            self._in_part += take
+            view = view[take:]
+            if self._in_part == self.part_size:
+                self._digests.append(self._part.digest())
+                self._part, self._in_part = hashlib.sha256(), 0
+
+    def sha256(self) -> str:
+        return self._whole.hexdigest()
+
+    def composite_sha256(self) -> str:
+        tail = [self._part.digest()] if self._in_part or not self._digests else []
+        return composite_sha256([*self._digests, *tail])
+
+
+def checksum_confirms(reported: str | None, sha256: str, layout: UploadLayout | None) -> bool:
+    """True when the checksum the server keeps (``ChecksumSHA256`` of a HEAD) proves the
+    object holds the bytes whose SHA-256 is ``sha256``, uploaded as ``layout`` (None: not
+    known). False means only "not confirmed": the server keeps no checksum, or one that
+    does not match the way the object is known to have been uploaded (it may have been
+    rewritten in other parts). Only the object's bytes prove it different."""
+    if not reported:
+        return False
+    base = reported.split("-", 1)[0]
+    if base == b64(sha256):
+        return True
+    return bool(layout and layout.composite_sha256 and base == b64(layout.composite_sha256))
+
+
+def is_not_found(error: ClientError) -> bool:
+    """The object (or, for a bucket call, the bucket) does not exist."""
+    return _status(error) == 404 or _code(error) in (*_NOT_FOUND_CODES, *_NO_BUCKET_CODES)
 
 
 @dataclass(frozen=True)
@@ -32,10 +142,30 @@ class Confirmation:
     bytes: int
     sha256: str
     method: str  # "checksum" (server-computed SHA-256) or "read-back"
+    layout: UploadLayout | None = None  # how it was uploaded, when the checksum tells
 
 
 class ObjectMismatch(Exception):
     """An object in the bucket differs from what was written."""
+
+
+class ChecksumNotKept(StorageError):
+    """AUDIT_COLD_CONFIRM=checksum, and the server reported no checksum to confirm with."""
+
+
+class BucketProblem(StrEnum):
+    """Why the bucket cannot be used, as a type (the caller maps it to a variable)."""
+
+    MISSING = "missing"
+    DENIED = "denied"
+    NO_OBJECT_LOCK = "no-object-lock"
+    UNUSABLE = "unusable"
+
+
+@dataclass(frozen=True)
+class BucketError:
+    problem: BucketProblem
+    message: str
 
 
 def _status(error: ClientError) -> int:
@@ -80,6 +210,7 @@ class ColdStore:
         lock_mode: str | None = None,
         lock_days: int | None = None,
         part_size: int = 64 << 20,
+        confirm_mode: ConfirmMode = ConfirmMode.AUTO,
     ) -> None:
         self.client = client
         self.bucket = bucket
@@ -87,6 +218,7 @@ class ColdStore:
         self.lock_mode = lock_mode
         self.lock_days = lock_days
         self.part_size = part_size
+        self.confirm_mode = ConfirmMode(confirm_mode)
 
     # -- writes -------------------------------------------------------------------
 
@@ -112,8 +244,12 @@ class ColdStore:
             **self._put_args(),
         )
 
-    def put_file(self, key: str, path: str, size: int, sha256: str, content_type: str) -> None:
-        if size <= self.part_size:
+    def put_file(
+        self, key: str, path: str, size: int, sha256: str, content_type: str
+    ) -> UploadLayout:
+        """Upload a file in one PUT, or in parts when larger than ``part_size``; returns
+        how it was uploaded (which decides the checksum the server keeps)."""
+        if parts_of(size, self.part_size) == 1:
             with open(path, "rb") as f:
                 self.client.put_object(
                     Bucket=self.bucket,
@@ -125,10 +261,10 @@ class ColdStore:
                     ChecksumSHA256=b64(sha256),
                     **self._put_args(),
                 )
-            return
-        self._put_multipart(key, path, content_type)
+            return UploadLayout(1, size)
+        return self._put_multipart(key, path, content_type)
 
-    def _put_multipart(self, key: str, path: str, content_type: str) -> None:
+    def _put_multipart(self, key: str, path: str, content_type: str) -> UploadLayout:
         upload = self.client.create_multipart_upload(
             Bucket=self.bucket,
             Key=key,
@@ -170,6 +306,8 @@ class ColdStore:
         except BaseException:
             self.abort_upload(key, upload_id)
             raise
+        digests = [base64.b64decode(part["ChecksumSHA256"]) for part in parts]
+        return UploadLayout(len(parts), self.part_size, composite_sha256(digests))
 
     def abort_upload(self, key: str, upload_id: str) -> None:
         try:
@@ -219,45 +357,78 @@ class ColdStore:
 
     # -- confirmation ---------------------------------------------------------------
 
-    def confirm(self, key: str, size: int, sha256: str, path: str | None = None) -> Confirmation:
-        """Existence, size and checksum; raises ObjectMismatch naming what differs."""
+    def confirm(
+        self,
+        key: str,
+        size: int,
+        sha256: str,
+        path: str | None = None,
+        layout: UploadLayout | None = None,
+    ) -> Confirmation:
+        """Existence, size and content, by the server's checksum or by reading the object
+        back (``confirm_mode``); raises ObjectMismatch naming what differs.
+
+        ``layout`` is how this run just uploaded it; without one (an object an earlier
+        attempt left), ``path`` lets a multipart checksum be composed for ``part_size``."""
         head = self.head(key)
         if head is None:
             raise ObjectMismatch(f"{key} is not in bucket {self.bucket} after upload")
         if int(head["ContentLength"]) != size:
             raise ObjectMismatch(f"{key} has {head['ContentLength']} bytes, expected {size}")
         reported = head.get("ChecksumSHA256")
-        if reported:
-            # A single PUT reports the object's SHA-256; a multipart upload reports the
-            # composite (SHA-256 of the parts' digests; AWS appends "-<parts>", moto not).
-            base = reported.split("-", 1)[0]
-            if base == b64(sha256):
-                return Confirmation(key, size, sha256, "checksum")
-            if path is not None and size > self.part_size and base == self.composite_checksum(path):
-                return Confirmation(key, size, sha256, "checksum")
-            raise ObjectMismatch(f"{key}: sha256 reported by the server differs")
+        if self.confirm_mode is not ConfirmMode.READBACK and reported:
+            confirmed = self._layout_confirmed(reported, size, sha256, path, layout)
+            if confirmed is None:
+                raise ObjectMismatch(f"{key}: sha256 reported by the server differs")
+            return Confirmation(key, size, sha256, "checksum", confirmed)
+        if self.confirm_mode is ConfirmMode.CHECKSUM:
+            raise ChecksumNotKept(
+                f"{key}: the server reports no SHA-256 checksum for the object, and "
+                "AUDIT_COLD_CONFIRM=checksum confirms by nothing else. Set AUDIT_COLD_CONFIRM "
+                "to auto (read back when the server keeps no checksum) or readback. Nothing "
+                "was deleted."
+            )
         actual, actual_size = self.read_back_sha256(key)
         if actual != sha256 or actual_size != size:
             raise ObjectMismatch(f"{key}: sha256 of the bytes read back differs")
-        return Confirmation(key, size, sha256, "read-back")
+        return Confirmation(key, size, sha256, "read-back", layout)
 
-    def composite_checksum(self, path: str) -> str:
-        """Base64 SHA-256 of the parts' SHA-256 digests, as S3 reports for multipart."""
-        digests = [digest for _, _, digest in _part_digests(path, self.part_size)]
-        return base64.b64encode(hashlib.sha256(b"".join(digests)).digest()).decode()
+    def _layout_confirmed(
+        self,
+        reported: str,
+        size: int,
+        sha256: str,
+        path: str | None,
+        layout: UploadLayout | None,
+    ) -> UploadLayout | None:
+        """The upload layout under which the reported checksum is this content's, or None
+        when it is not (the object differs, or was uploaded in other parts)."""
+        if layout is None and path is not None and parts_of(size, self.part_size) > 1:
+            digests = [digest for _, _, digest in _part_digests(path, self.part_size)]
+            layout = UploadLayout(len(digests), self.part_size, composite_sha256(digests))
+        if reported.split("-", 1)[0] == b64(sha256):
+            return UploadLayout(1, size)  # a full-object checksum: one PUT
+        if layout is not None and layout.parts > 1 and checksum_confirms(reported, sha256, layout):
+            return layout
+        return None
 
     # -- bucket checks --------------------------------------------------------------
 
-    def bucket_error(self) -> str | None:
-        """None when the bucket is reachable and usable; otherwise why not."""
+    def bucket_error(self) -> BucketError | None:
+        """None when the bucket is reachable and usable; otherwise what is wrong, typed."""
         try:
             self.client.head_bucket(Bucket=self.bucket)
         except ClientError as e:
-            if _status(e) == 404 or _code(e) in ("404", "NoSuchBucket", "NotFound"):
-                return f"bucket {self.bucket!r} does not exist"
+            if is_not_found(e):
+                return BucketError(BucketProblem.MISSING, f"bucket {self.bucket!r} does not exist")
             if _status(e) == 403:
-                return f"access to bucket {self.bucket!r} is denied"
-            return f"bucket {self.bucket!r} cannot be used: {_code(e) or _status(e)}"
+                return BucketError(
+                    BucketProblem.DENIED, f"access to bucket {self.bucket!r} is denied"
+                )
+            return BucketError(
+                BucketProblem.UNUSABLE,
+                f"bucket {self.bucket!r} cannot be used: {_code(e) or _status(e)}",
+            )
         if self.lock_mode:
             try:
                 conf = self.client.get_object_lock_configuration(Bucket=self.bucket)
@@ -265,5 +436,8 @@ class ColdStore:
             except ClientError:
                 enabled = None
             if enabled != "Enabled":
-                return f"bucket {self.bucket!r} does not have Object Lock enabled"
+                return BucketError(
+                    BucketProblem.NO_OBJECT_LOCK,
+                    f"bucket {self.bucket!r} does not have Object Lock enabled",
+                )
         return None

@@ -13,6 +13,10 @@ first ``skip`` matching requests through, and then fire ``times`` times (None: f
 - ``drop``: read the request, then close the connection without answering;
 - ``cut``: read half of the request body, then close the connection (a cut mid-body);
 - ``corrupt``: flip one byte in the middle of the body, then forward it.
+
+With ``drop_checksums``, every answer loses its ``x-amz-checksum-*`` headers: the proxy
+then plays a server that keeps no checksums (many S3-compatible ones, or a bucket copied
+by a tool that does not carry them), in front of moto, which keeps them.
 """
 
 from __future__ import annotations
@@ -108,8 +112,9 @@ class Seen:
 class FaultProxy:
     """``with FaultProxy(upstream) as proxy:`` then point the client at ``proxy.url``."""
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, *, drop_checksums: bool = False) -> None:
         parts = urlsplit(upstream)
+        self.drop_checksums = drop_checksums
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.rules: list[Rule] = []
         self.requests: list[Seen] = []
@@ -223,6 +228,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.owner._record(self._seen(method, path, query, f"{prefix}{status}"))
         self.send_response(status)
         for name, value in headers:
+            if self.owner.drop_checksums and name.lower().startswith("x-amz-checksum"):
+                continue
             if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
                 self.send_header(name, value)
         if method == "HEAD":
