@@ -132,7 +132,8 @@ def checksum_confirms(reported: str | None, sha256: str, layout: UploadLayout | 
 
 
 def is_not_found(error: ClientError) -> bool:
-    """The object (or, for a bucket call, the bucket) does not exist."""
+    """The one decision of "the object (or bucket) is not there", for every caller:
+    servers answer a GET with NoSuchKey and a HEAD with a bare 404."""
     return _status(error) == 404 or _code(error) in (*_NOT_FOUND_CODES, *_NO_BUCKET_CODES)
 
 
@@ -174,12 +175,6 @@ def _status(error: ClientError) -> int:
 
 def _code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
-
-
-def is_not_found(error: ClientError) -> bool:
-    """The one decision of "the object (or bucket) is not there", for every caller:
-    servers answer a GET with NoSuchKey and a HEAD with a bare 404."""
-    return _status(error) == 404 or _code(error) in ("404", "NoSuchKey", "NotFound")
 
 
 def _part_digests(path: str, part_size: int) -> Iterator[tuple[int, int, bytes]]:
