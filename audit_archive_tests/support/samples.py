@@ -15,7 +15,6 @@ from typing import Any
 
 from bson import Code, DBRef, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp
 from bson.binary import Binary
-from bson.datetime_ms import DatetimeMS
 
 INT32_MAX = 2**31 - 1
 
@@ -36,7 +35,11 @@ EVERY_BSON_TYPE: dict[str, Any] = {
     "bool": True,
     "date": dt.datetime(2026, 8, 30, 12, 0, 0, 123000, tzinfo=dt.UTC),
     "preEpoch": dt.datetime(1900, 1, 1, tzinfo=dt.UTC),
-    "farDate": DatetimeMS(2**62),
+    # The edges of what the embedded server stores (it decodes dates as Python datetimes;
+    # MongoDB itself also takes dates beyond year 9999, which test_fuzz_payloads covers
+    # without a server).
+    "lastDate": dt.datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=dt.UTC),
+    "firstDate": dt.datetime(1, 1, 1, tzinfo=dt.UTC),
     "null": None,
     "regex": Regex("^adm.*$", "im"),
     "code": Code("function () { return 1; }"),
