@@ -32,6 +32,7 @@ from audit_archive.format import fastcodec
 from audit_archive.format.canonical import EVENT_CODEC_OPTIONS, event_hash
 from audit_archive.format.jsonl import relaxed_line
 from audit_archive_dev import seed
+from audit_archive_tests.support.samples import EVERY_BSON_TYPE
 
 EVERY_TYPE = {
     "_id": ObjectId("64f0c0ffee0123456789abcd"),
@@ -72,7 +73,7 @@ def both(doc: dict) -> tuple[dict, dict]:
 
 def fast_bytes(docs: list[dict]) -> tuple[list[bytes], list[str]]:
     """The archive's lines and event hashes for FAST_CODEC_OPTIONS documents."""
-    lines, canonicals, _ = fastcodec.encode_batch(docs)
+    lines, _, canonicals, _ = fastcodec.encode_batch(docs)
     return lines, [hashlib.sha256(c).hexdigest() for c in canonicals]
 
 
@@ -100,59 +101,39 @@ def test_doubles_are_written_as_python_repr_across_the_whole_range() -> None:
         assert_same_bytes({"_id": 1, "seq": 1, "value": value})
 
 
-def test_where_orjson_writes_a_double_unlike_repr_the_output_says_so() -> None:
-    """The premise of the fast path, on 200,000 doubles of every magnitude: orjson's
-    text for a double is Python's repr, or it contains a marker that sends the event
-    to the definitions."""
-    rng = random.Random(8)
-    values = [struct.unpack("<d", rng.randbytes(8))[0] for _ in range(150_000)]
-    values += [rng.uniform(1e-6, 1e-3) for _ in range(25_000)]
-    values += [rng.uniform(1e15, 1e17) for _ in range(25_000)]
-    values += [float("nan"), float("inf"), float("-inf"), 0.0001, 1e-05, 1e16, 1e15]
-    for value in values:
-        written = orjson.dumps(value)
-        same = written == repr(value).encode()
-        assert same or fastcodec.maybe_other_double(written), (value, written)
-
-
-def test_realistic_events_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_realistic_events_hash_and_write_as_the_definitions_do() -> None:
     rng = random.Random(3)
     events = list(seed.chain(seed.day_times(dt.date(2026, 8, 30), 300, rng), rng=rng))
     decoded = [both(e) for e in events]
-
-    def forbidden(_):
-        raise AssertionError("a realistic event took the slow reference path")
-
-    monkeypatch.setattr(fastcodec, "as_event_document", forbidden)
     lines, hashes = fast_bytes([fast for _, fast in decoded])
     assert lines == [relaxed_line(reference).encode() for reference, _ in decoded]
     assert hashes == [e["hash"] for e in events]
 
 
-def test_a_null_or_the_text_null_keeps_an_event_on_the_fast_path(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A line with a marker is checked value by value: a None or text is no reason to
-    take the reference path, a double orjson writes unlike repr is."""
-    plain = {"_id": 1, "seq": 1, "target": None, "note": "nullable 0.00001 2e-5"}
-    tiny = {"_id": 2, "seq": 2, "target": None, "latency": 1e-05}
-    reference, fast = both(plain)
-    monkeypatch.setattr(fastcodec, "as_event_document", lambda _: pytest.fail("slow path"))
-    assert fast_bytes([fast]) == ([relaxed_line(reference).encode()], [event_hash(reference)])
-    monkeypatch.undo()
-    assert_same_bytes(tiny)  # the reference path, same bytes
-
-
 def test_doubles_called_safe_are_written_as_repr() -> None:
-    """The premise of doubles_written_alike, on 200,000 doubles of every magnitude."""
+    """The premise of FAST_CODEC_OPTIONS's doubles, on 200,000 doubles of every magnitude:
+    orjson writes every double written_as_repr calls safe as Python's repr; the others
+    are decoded as _Double and written by the hooks."""
     rng = random.Random(9)
     values = [struct.unpack("<d", rng.randbytes(8))[0] for _ in range(150_000)]
     values += [rng.uniform(1e-5, 1e-3) for _ in range(25_000)]
     values += [rng.uniform(1e15, 1e17) for _ in range(25_000)]
     values += [0.0, -0.0, 1e-4, -1e-4, 5e-324, float("nan"), float("inf")]
-    safe = [v for v in values if fastcodec.doubles_written_alike(v)]
+    safe = [v for v in values if fastcodec.written_as_repr(v)]
     assert len(safe) > 100_000
     assert all(orjson.dumps(v) == repr(v).encode() for v in safe)
+    unsafe = [v for v in values if not fastcodec.written_as_repr(v)]
+    assert len(unsafe) > 20_000
+    assert_same_bytes({"_id": 1, "seq": 1, "unsafe": unsafe[:2000]})
+
+
+def test_every_bson_type_of_the_samples_matches_the_definitions() -> None:
+    assert_same_bytes({"_id": EVERY_TYPE["_id"], "seq": 1, **EVERY_BSON_TYPE})
+
+
+def test_a_value_of_no_bson_type_fails_the_encoding() -> None:
+    with pytest.raises(orjson.JSONEncodeError, match="set"):
+        fastcodec.encode_batch([{"_id": ObjectId(), "seq": 1, "x": [1, {2}]}])
 
 
 _keys = st.text(
@@ -176,6 +157,22 @@ _leaves = st.one_of(
     st.builds(Timestamp, st.integers(0, 2**31), st.integers(0, 2**31)),
     st.builds(Regex, st.text("ab^$.*", max_size=5), st.sampled_from(["", "i", "ms"])),
     st.builds(Code, st.text("abc(){}", max_size=8)),
+    st.builds(
+        Code,
+        st.text("abc", max_size=4),
+        st.dictionaries(
+            st.text("xy$", max_size=2),
+            st.floats() | st.integers(0, 9) | st.just(DatetimeMS(-5)),
+            max_size=3,
+        ),
+    ),
+    st.builds(
+        DBRef,
+        st.text("ab", min_size=1, max_size=3),
+        st.builds(ObjectId) | st.floats(),
+        st.none() | st.just("db"),
+    ),
+    st.sampled_from([MinKey(), MaxKey(), 1e-05, -2.5e-7, float("nan"), float("-inf")]),
 )
 _values = st.recursive(
     _leaves,

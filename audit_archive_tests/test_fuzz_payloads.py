@@ -114,7 +114,7 @@ def assert_survives(raw: bytes) -> None:
     assert same_value(reference, original), "reference JSONL line changed the event"
     assert event_hash(reference) == original["hash"], "restored event does not re-hash"
     fast_doc = bson.decode(raw, FAST_CODEC_OPTIONS)
-    [line], [canonical], _ = fastcodec.encode_batch([fast_doc])
+    [line], _, [canonical], _ = fastcodec.encode_batch([fast_doc])
     restored = parse_line(line)
     assert same_value(restored, original), "the archive's JSONL line changed the event"
     assert hashlib.sha256(canonical).hexdigest() == original["hash"]

@@ -89,7 +89,7 @@ def archive_lines(raws: list[bytes]) -> tuple[list[bytes], list[int]]:
     """The lines the archive writes for these stored events (encode's two calls), and
     the positions the encoder could not prove readable."""
     docs = [bson.decode(raw, FAST_CODEC_OPTIONS) for raw in raws]
-    lines, canonicals, unproven = fastcodec.encode_batch(docs)
+    lines, _, canonicals, unproven = fastcodec.encode_batch(docs)
     rehashes = [hashlib.sha256(c).hexdigest() for c in canonicals]
     fastcodec.make_readable(lines, unproven, rehashes, raws.__getitem__)
     return lines, unproven

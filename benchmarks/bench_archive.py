@@ -1,6 +1,6 @@
 """Benchmark: the archive job against the floor and the naive baseline, on the same data.
 
-    python benchmarks/bench_archive.py --events 100000 [--json]
+    python benchmarks/bench_archive.py --events 100000 [--payload plain|rich|mixed] [--json]
 
 Seeds one due day with N chained events of realistic size (audit_archive_dev.seed: nested
 actor/target/meta, 400-700 bytes of JSON each) and measures, each in its own subprocess
@@ -49,6 +49,7 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
 KINDS = ("floor", "archive", "naive")
+PAYLOADS = ("plain", "rich", "mixed")
 RETENTION_DAYS = 90
 EVENTS_COLLECTION = "auditevents"
 BATCHES_COLLECTION = "archivebatches"
@@ -245,19 +246,56 @@ def _log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def _generate(path: Path, events: int, day: dt.date, seed_value: int) -> int:
+def _rich(rng: random.Random) -> dict[str, Any]:
+    """The BSON types that JSON does not have, as applications store them: an amount as
+    Decimal128, a device UUID (Binary subtype 4), a byte count as Int64, a recorded
+    Regex, an oplog Timestamp and a non-finite double."""
+    from bson import Decimal128, Int64, Regex, Timestamp
+    from bson.binary import Binary
+
+    return {
+        "amount": Decimal128(f"{rng.randint(0, 10**9)}.{rng.randint(0, 99):02d}"),
+        "device": Binary(rng.randbytes(16), 4),
+        "bytesIn": Int64(rng.getrandbits(40)),
+        "pattern": Regex(f"^user{rng.randint(1, 500)}@", "i"),
+        "opTime": Timestamp(1_700_000_000 + rng.randint(0, 10**6), rng.randint(1, 50)),
+        "score": rng.choice([float("nan"), float("inf"), float("-inf")]),
+    }
+
+
+def _payload(kind: str, index: int, rng: random.Random) -> dict[str, Any]:
+    """What ``--payload`` adds to event ``index``: nothing (``plain``), the rare types
+    (``rich``), or every other event rich and one in a hundred a recorded query filter
+    that Extended JSON would misread (``mixed``: read back, written as a bson line)."""
+    if kind == "rich" or (kind == "mixed" and index % 2):
+        return _rich(rng)
+    if kind == "mixed" and index % 100 == 0:
+        return {"filter": {"email": {"$regex": "@example\\.com$", "$options": "i"}}}
+    return {}
+
+
+def _generate(path: Path, events: int, day: dt.date, seed_value: int, payload: str) -> int:
     """N chained events of the day as raw BSON in a file (so every copy is identical)."""
     import bson
     from bson import ObjectId
 
+    from audit_archive.format.canonical import event_hash
     from audit_archive_dev import seed
 
     rng = random.Random(seed_value)
     ats = seed.day_times(day, events, rng)
     size = 0
+    prev_hash = None
     with open(path, "wb") as f:
-        for doc in seed.chain(ats, rng=rng):
+        for index, doc in enumerate(seed.chain(ats, rng=rng)):
             doc["_id"] = ObjectId(rng.randbytes(12))  # not in the hash; deterministic ids
+            extra = _payload(payload, index, rng)
+            if extra or prev_hash is not None:  # re-chained from the first change on
+                doc.pop("hash")
+                doc.update(extra)
+                doc["prevHash"] = prev_hash or doc["prevHash"]
+                doc["hash"] = event_hash(doc)
+                prev_hash = doc["hash"]
             raw = bson.encode(doc)
             size += len(raw)
             f.write(raw)
@@ -390,7 +428,11 @@ def _ratio(a: dict[str, Any], b: dict[str, Any], measure: str) -> float | None:
 
 
 def run(
-    events: int, seed_value: int, kinds: tuple[str, ...] = KINDS, profile_dir: str | None = None
+    events: int,
+    seed_value: int,
+    kinds: tuple[str, ...] = KINDS,
+    profile_dir: str | None = None,
+    payload: str = "plain",
 ) -> dict[str, Any]:
     from audit_archive.format import layout
     from audit_archive_dev.embedded import create_bucket, start_mongo, start_s3
@@ -434,9 +476,9 @@ def run(
         day_text = layout.format_day(day)
         uris: dict[str, str] = {}
 
-        _log(f"generating {events:,} chained events for {day_text}")
+        _log(f"generating {events:,} chained events ({payload} payload) for {day_text}")
         events_file = tmp / "events.bson"
-        raw_bytes = _generate(events_file, events, day, seed_value)
+        raw_bytes = _generate(events_file, events, day, seed_value, payload)
 
         results: dict[str, Any] = {}
         record: dict[str, Any] = {}
@@ -493,6 +535,7 @@ def run(
         floor, archive, naive = (results.get(kind, {}) for kind in KINDS)
         return {
             "events": events,
+            "payload": payload,
             "day": day_text,
             "bytes_bson": raw_bytes,
             "bytes_uncompressed": record.get("bytesUncompressed"),
@@ -555,7 +598,7 @@ def _delete_prefix(s3: dict[str, Any]) -> None:
 
 def _print_table(result: dict[str, Any]) -> None:
     print(
-        f"{result['events']:,} events of {result['day']}: "
+        f"{result['events']:,} events ({result['payload']} payload) of {result['day']}: "
         f"{result['bytes_uncompressed'] or 0:,} B JSONL -> {result['bytes_compressed'] or 0:,} B gzip"
     )
     print(f"{'':8} {'wall s':>8} {'cpu s':>8} {'cpu us/ev':>9} {'peak MiB':>9} {'startup cpu':>11}")
@@ -580,6 +623,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--seed", type=int, default=1, help="random seed for the events")
     parser.add_argument(
+        "--payload",
+        choices=PAYLOADS,
+        default="plain",
+        help="plain: JSON-born types; rich: plus Decimal128, a UUID, Int64, Regex, Timestamp "
+        "and a non-finite double in every event; mixed: every other event rich, and one in "
+        "a hundred a query filter written as a bson line",
+    )
+    parser.add_argument(
         "--only",
         default=",".join(KINDS),
         help="comma-separated subset of floor,archive,naive (default: all three)",
@@ -603,7 +654,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         profile_dir = str(Path(args.profile).resolve())
         Path(profile_dir).mkdir(parents=True, exist_ok=True)
-    result = run(args.events, args.seed, kinds, profile_dir)
+    result = run(args.events, args.seed, kinds, profile_dir, args.payload)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

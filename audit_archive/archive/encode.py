@@ -187,11 +187,15 @@ def encode(extracted: Extracted, prefix: str, batch_size: int, log: Log = _quiet
             if not batch:
                 in_run = False
                 continue
-            lines, canonicals, unproven = fastcodec.encode_batch(batch)
+            lines, joined, canonicals, unproven = fastcodec.encode_batch(batch)
             rehashes = [sha256(canonical).hexdigest() for canonical in canonicals]
-            as_bson += fastcodec.make_readable(lines, unproven, rehashes, _raw_of(chunk, kept))
+            if unproven:
+                replaced = fastcodec.make_readable(lines, unproven, rehashes, _raw_of(chunk, kept))
+                if replaced:
+                    as_bson += replaced
+                    joined = b"".join(lines)
             t2 = clock()
-            writer.write_encoded(lines)
+            writer.write_encoded(joined, len(lines))
             t3 = clock()
             merkle.add_all(doc["hash"] for doc in batch)  # well-formed: malformed.problem
             t4 = clock()

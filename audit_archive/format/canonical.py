@@ -17,7 +17,6 @@ from typing import Any
 from bson import ObjectId, json_util
 from bson.binary import Binary, UuidRepresentation
 from bson.codec_options import CodecOptions, DatetimeConversion
-from bson.datetime_ms import DatetimeMS
 from bson.decimal128 import Decimal128
 
 HASH_SCHEME = "sha256-canonical-json-v1"
@@ -43,14 +42,64 @@ RELAXED_JSON_OPTIONS = json_util.JSONOptions(
 )
 
 
-def format_datetime(value: dt.datetime) -> str:
-    """``YYYY-MM-DDTHH:MM:SS.mmmZ`` in UTC with exactly three fraction digits."""
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_EPOCH_DAY = _EPOCH.date()
+_ONE_MS = dt.timedelta(milliseconds=1)
+MIN_DATETIME_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z, Python's first datetime
+END_DATETIME_MS = 253_402_300_800_000  # 10000-01-01T00:00:00Z, one past its last
+
+_day_cache: dict[int, str] = {}
+_minute_cache: dict[int, str] = {}
+_SECONDS = [f":{second:02d}" for second in range(60)]
+MILLIS_TEXT = [f".{millis:03d}Z" for millis in range(1000)]  # formatting one costs more
 
 
-def _extended(value: Any) -> Any:
+def _day_prefix(days: int) -> str:
+    text = _day_cache.get(days)
+    if text is None:
+        # strftime, as the hash has always had it: years before 1000 are not padded
+        text = (_EPOCH_DAY + dt.timedelta(days=days)).strftime("%Y-%m-%dT")
+        if len(_day_cache) >= 1024:
+            _day_cache.clear()
+        _day_cache[days] = text
+    return text
+
+
+def _minute_text(minutes: int) -> str:
+    """``YYYY-MM-DDTHH:MM`` (cached: a busy day has many events a minute)."""
+    text = _minute_cache.get(minutes)
+    if text is None:
+        days, rest = divmod(minutes, 1440)
+        hours, rest = divmod(rest, 60)
+        text = f"{_day_prefix(days)}{hours:02d}:{rest:02d}"
+        if len(_minute_cache) >= 4096:
+            _minute_cache.clear()
+        _minute_cache[minutes] = text
+    return text
+
+
+def second_text(seconds: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SS`` of seconds since the epoch (UTC)."""
+    minutes, second = divmod(seconds, 60)
+    return _minute_text(minutes) + _SECONDS[second]
+
+
+def date_text(ms: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.mmmZ`` (UTC, exactly three fraction digits) of milliseconds
+    since the epoch, for MIN_DATETIME_MS <= ms < END_DATETIME_MS: the one date formatter
+    of the hash, the JSONL lines and fastcodec."""
+    seconds, millis = divmod(ms, 1000)
+    return second_text(seconds) + MILLIS_TEXT[millis]
+
+
+def datetime_ms(value: dt.datetime) -> int:
+    """Milliseconds since the epoch (a naive datetime is UTC), fractions floored."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return (value - _EPOCH) // _ONE_MS
+
+
+def extended_json(value: Any) -> Any:
     """Relaxed Extended JSON v2 value of a rare BSON type, as plain JSON data."""
     return json.loads(json_util.dumps(value, json_options=RELAXED_JSON_OPTIONS))
 
@@ -65,7 +114,7 @@ def canonical_value(value: Any) -> Any:
     if t is list or t is tuple:
         return [canonical_value(v) for v in value]
     if isinstance(value, dt.datetime):
-        return format_datetime(value)
+        return date_text(datetime_ms(value))
     if isinstance(value, ObjectId):
         return str(value)
     if isinstance(value, int):  # Int64 and other int subclasses: both widths hash alike
@@ -76,11 +125,10 @@ def canonical_value(value: Any) -> Any:
         return str(value)
     if isinstance(value, bytes | Binary):  # Binary subclasses bytes; any subtype
         return base64.b64encode(bytes(value)).decode("ascii")
-    if isinstance(value, DatetimeMS):
-        # Outside Python's datetime range (before year 1 or after 9999): the SPEC's
-        # fallback, the Relaxed Extended JSON value {"$date": {"$numberLong": "..."}}.
-        return _extended(value)
-    return _extended(value)
+    # A DatetimeMS is a date outside Python's range (before year 1 or after 9999): the
+    # SPEC's fallback, the Relaxed Extended JSON value {"$date": {"$numberLong": "..."}},
+    # as for regex, timestamp and the other types.
+    return extended_json(value)
 
 
 def canonical_json(value: Any) -> bytes:
@@ -98,7 +146,3 @@ def event_body(event: Mapping[str, Any]) -> dict[str, Any]:
 def event_hash(event: Mapping[str, Any]) -> str:
     """``sha256_hex(canonical_json(event without _id and hash))``."""
     return hashlib.sha256(canonical_json(event_body(event))).hexdigest()
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

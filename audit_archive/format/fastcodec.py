@@ -1,5 +1,5 @@
 """The archive's hot path: an event's hash and its JSONL line, byte for byte what
-canonical.py and jsonl.py produce, at a fraction of their cost.
+canonical.py and jsonl.py produce, at a fraction of their cost, for every BSON type.
 
 canonical.py and jsonl.py are the definitions. They convert every value in Python and
 then run ``json.dumps``, twice per event (hash, line): about 100 us per realistic event
@@ -10,206 +10,278 @@ document and writes the JSON, and hooks take over where orjson's output would di
   event before orjson runs: every event has both, and orjson's ``default`` hook (one
   Python call per value) cost more than the rest of the line;
 - dates are decoded as ``DatetimeMS`` (``FAST_CODEC_OPTIONS``: much cheaper than building
-  timezone-aware datetimes) and written from the milliseconds, from cached minutes and
-  tables of seconds and milliseconds;
-- nested ObjectId, Int64 (subclasses of int reach the hook), bytes and Binary are
-  written by the hooks, as the definitions write them;
-- doubles are written by orjson, which agrees with Python's ``repr`` except for
-  magnitudes below 1e-4 (``0.00001`` for ``1e-05``, ``1e-7`` for ``1e-07``) and
-  non-finite values (``null``). Every such output contains ``<digit>e-``, ``0.0000`` or
-  ``null`` (checked on millions of doubles in test_fastcodec.py); a line with one of
-  those keeps the fast path only if every double of the event is safe
-  (doubles_written_alike: a ``null`` is usually a None), else the definitions write it;
-- anything else (Decimal128, Regex, Timestamp, Code, DBRef, MinKey, a date outside
-  1970..9999, a dict subclass ...) also sends the event to the definitions, after
-  decoding it exactly as ``EVENT_CODEC_OPTIONS`` does.
+  timezone-aware datetimes) and written from the milliseconds by canonical.date_text;
+- doubles: orjson writes a double as Python's ``repr`` does except for magnitudes below
+  1e-4 (``0.00001`` for ``1e-05``) and non-finite values (``null``); checked on hundreds
+  of thousands of doubles in test_fastcodec.py. ``FAST_CODEC_OPTIONS`` decodes exactly
+  those (rare) doubles as ``_Double``, which the hooks write as the definitions do;
+- every other BSON type (ObjectId, Int64, bytes, Binary, Decimal128, Regex, Timestamp,
+  Code, DBRef, MinKey, MaxKey, dates outside 1970..9999) is written by the hooks, as the
+  definitions write it. There is no slow path.
 
-Only documents decoded with ``FAST_CODEC_OPTIONS`` may be passed here; the tests check
-both paths agree on every BSON type and that realistic events take the fast one.
+Each line is also counted for SPEC 3's read-back (``_unproven``). Only documents decoded
+with ``FAST_CODEC_OPTIONS`` may be passed here; the tests check both paths agree on every
+BSON type.
 """
 
 from __future__ import annotations
 
 import base64
-import bisect
-import datetime as dt
-import itertools
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
-import bson
 import orjson
 from bson import ObjectId
 from bson.binary import Binary
-from bson.codec_options import CodecOptions, DatetimeConversion
+from bson.code import Code
+from bson.codec_options import (
+    CodecOptions,
+    DatetimeConversion,
+    TypeDecoder,
+    TypeRegistry,
+)
 from bson.datetime_ms import DatetimeMS
+from bson.dbref import DBRef
+from bson.decimal128 import Decimal128
 from bson.int64 import Int64
+from bson.max_key import MaxKey
+from bson.min_key import MinKey
+from bson.regex import Regex
+from bson.timestamp import Timestamp
 
-from audit_archive.format.canonical import EVENT_CODEC_OPTIONS, canonical_json, event_body
-from audit_archive.format.jsonl import bson_line, reads_back, relaxed_line
+from audit_archive.format.canonical import (
+    END_DATETIME_MS,
+    EVENT_CODEC_OPTIONS,
+    MILLIS_TEXT,
+    MIN_DATETIME_MS,
+    date_text,
+    second_text,
+)
+from audit_archive.format.jsonl import bson_line, reads_back
+
+
+class _Double:
+    """A double orjson would write unlike Python's repr: non-finite, or a magnitude
+    below 1e-4 (but not zero)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+def written_as_repr(value: float) -> bool:
+    """Whether orjson writes this double as Python's repr does (test_fastcodec.py)."""
+    return math.isfinite(value) and (value == 0 or abs(value) >= 1e-4)
+
+
+class _DoubleDecoder(TypeDecoder):
+    bson_type = float
+
+    def transform_bson(self, value: float) -> Any:
+        return value if written_as_repr(value) else _Double(value)
+
 
 FAST_CODEC_OPTIONS: CodecOptions = EVENT_CODEC_OPTIONS.with_options(
-    datetime_conversion=DatetimeConversion.DATETIME_MS
+    datetime_conversion=DatetimeConversion.DATETIME_MS,
+    type_registry=TypeRegistry([_DoubleDecoder()]),
 )
 
-_EPOCH_DAY = dt.date(1970, 1, 1)
-_DAY_MS = 86_400_000
-_END_MS = 253_402_300_800_000  # 10000-01-01T00:00:00Z; dates in [1970, 10000) are fast
 _CANONICAL = (
     orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
 )
 _RELAXED = (
     orjson.OPT_APPEND_NEWLINE | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
 )
+_MILLIS_RELAXED = ["Z", *MILLIS_TEXT[1:]]  # Relaxed Extended JSON writes no ".000"
+_NON_FINITE = {"NaN": b"NaN", "Infinity": b"Infinity", "-Infinity": b"-Infinity"}
 
 
-def maybe_other_double(written: bytes) -> bool:
-    """Whether orjson may have written a double unlike Python's repr (see above):
-    ``null``, ``0.0000`` or a digit before ``e-``. Substring searches, not a regular
-    expression: a regex with a leading alternation costs more than the whole encoding."""
-    if b"null" in written or b"0.0000" in written:
-        return True
-    at = written.find(b"e-")
-    while at > 0:
-        if 48 <= written[at - 1] <= 57:  # an ASCII digit
-            return True
-        at = written.find(b"e-", at + 2)
-    return False
+_SPECIAL = 0x6000_0000_0000_0000  # infinities, NaNs and the large-coefficient form
+_MAX_COEFFICIENT = 10**34 - 1
 
 
-class _Rare(Exception):
-    """A value the fast path does not write itself: the event takes the reference path."""
+def _decimal_text(value: Decimal128) -> str:
+    """``str(value)`` several times faster (pymongo builds a ``decimal.Decimal`` digit by
+    digit in Python). A canonical coefficient has at most 34 digits and a BSON exponent
+    lies in -6176..6111, so the Decimal128 context neither rounds nor clamps it, and the
+    text is the General Decimal Arithmetic to-scientific-string of coefficient and
+    exponent: plain notation when the exponent is <= 0 and the adjusted one >= -6."""
+    # The two halves as pymongo holds them (``bid`` would pack them only to be unpacked).
+    high, low = value._Decimal128__high, value._Decimal128__low  # type: ignore[attr-defined]
+    if high & _SPECIAL == _SPECIAL:
+        return str(value)
+    exponent = ((high & 0x7FFF_8000_0000_0000) >> 49) - 6176
+    coefficient = ((high & 0x0001_FFFF_FFFF_FFFF) << 64) | low
+    digits = str(coefficient) if coefficient <= _MAX_COEFFICIENT else "0"  # else 0 (spec)
+    sign = "-" if high >> 63 else ""
+    n = len(digits)
+    adjusted = exponent + n - 1
+    if exponent <= 0 and adjusted >= -6:
+        if exponent == 0:
+            return sign + digits
+        point = n + exponent
+        if point > 0:
+            return f"{sign}{digits[:point]}.{digits[point:]}"
+        return f"{sign}0.{'0' * -point}{digits}"
+    fraction = "." + digits[1:] if n > 1 else ""
+    return f"{sign}{digits[0]}{fraction}E{adjusted:+d}"
 
 
-_day_cache: dict[int, str] = {}
-_minute_cache: dict[int, str] = {}
+def _non_finite_name(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
 
 
-def _day_prefix(days: int) -> str:
-    text = _day_cache.get(days)
-    if text is None:
-        day = _EPOCH_DAY + dt.timedelta(days=days)
-        text = f"{day.year:04d}-{day.month:02d}-{day.day:02d}T"
-        if len(_day_cache) >= 1024:
-            _day_cache.clear()
-        _day_cache[days] = text
-    return text
+def _far_date(ms: int) -> dict[str, Any]:
+    return {"$date": {"$numberLong": str(ms)}}
 
 
-_SECONDS = [f":{second:02d}" for second in range(60)]
-_MILLIS = [f".{millis:03d}Z" for millis in range(1000)]  # formatting one costs more
-_MILLIS_RELAXED = ["Z", *_MILLIS[1:]]  # Relaxed Extended JSON writes no ".000"
+_regex_cache: dict[tuple[Any, int], dict[str, Any]] = {}
+_REGEX_FLAGS = ((2, "i"), (4, "l"), (8, "m"), (16, "s"), (32, "u"), (64, "x"))  # re.I ...
 
 
-def _minute_text(minutes: int) -> str:
-    """``YYYY-MM-DDTHH:MM`` (cached: a busy day has many events a minute)."""
-    text = _minute_cache.get(minutes)
-    if text is None:
-        days, rest = divmod(minutes, 1440)
-        hours, rest = divmod(rest, 60)
-        text = f"{_day_prefix(days)}{hours:02d}:{rest:02d}"
-        if len(_minute_cache) >= 4096:
-            _minute_cache.clear()
-        _minute_cache[minutes] = text
-    return text
+def _regex(value: Regex) -> dict[str, Any]:
+    """``{"$regularExpression": ...}`` as pymongo writes it (flags in its order)."""
+    key = (value.pattern, value.flags)
+    out = _regex_cache.get(key)
+    if out is None:
+        options = "".join(letter for bit, letter in _REGEX_FLAGS if value.flags & bit)
+        pattern = value.pattern
+        if not isinstance(pattern, str):
+            pattern = pattern.decode("utf-8")
+        out = {"$regularExpression": {"pattern": pattern, "options": options}}
+        if len(_regex_cache) >= 1024:
+            _regex_cache.clear()
+        _regex_cache[key] = out
+    return out
 
 
-def _second_text(seconds: int) -> str:
-    minutes, second = divmod(seconds, 60)
-    return _minute_text(minutes) + _SECONDS[second]
+def _with_members(value: Code | DBRef) -> dict[str, Any]:
+    """A Code with scope or a DBRef as the document pymongo writes for it; the members
+    (payload of any type) are written by the hooks."""
+    if type(value) is Code:
+        return {"$code": str(value), "$scope": value.scope}
+    return value.as_doc().to_dict()
 
 
-def _date_text(ms: int) -> str:
-    """``YYYY-MM-DDTHH:MM:SS.mmmZ`` for 0 <= ms < _END_MS."""
-    seconds, millis = divmod(ms, 1000)
-    return _second_text(seconds) + _MILLIS[millis]
+class _LineHooks:
+    """orjson's ``default`` for a JSONL line, counting the keys starting with "$" it
+    writes (``dollars``); ``sure`` turns False when it wrote members it cannot count
+    (a Code's scope, a DBRef's fields: payload that may hold "$" keys of its own)."""
 
+    __slots__ = ("dollars", "sure")
 
-def _relaxed_date(ms: int) -> dict[str, str]:
-    seconds, millis = divmod(ms, 1000)
-    return {"$date": _second_text(seconds) + _MILLIS_RELAXED[millis]}
+    def __init__(self) -> None:
+        self.dollars = 0
+        self.sure = True
+
+    def relaxed(self, value: Any) -> Any:
+        t = type(value)
+        if t is Int64:
+            return int(value)
+        if t is _Double:
+            v = value.value
+            if math.isfinite(v):
+                return orjson.Fragment(repr(v))
+            self.dollars += 1
+            return {"$numberDouble": _non_finite_name(v)}
+        self.dollars += 1
+        if t is ObjectId:
+            return {"$oid": str(value)}
+        if t is DatetimeMS:
+            ms = int(value)
+            if 0 <= ms < END_DATETIME_MS:
+                seconds, millis = divmod(ms, 1000)
+                return {"$date": second_text(seconds) + _MILLIS_RELAXED[millis]}
+            self.dollars += 1
+            return _far_date(ms)
+        if t is bytes:
+            return {"$binary": {"base64": base64.b64encode(value).decode(), "subType": "00"}}
+        if t is Binary:
+            return {
+                "$binary": {
+                    "base64": base64.b64encode(value).decode(),
+                    "subType": f"{value.subtype:02x}",
+                }
+            }
+        if t is Decimal128:
+            return {"$numberDecimal": _decimal_text(value)}
+        if t is Regex:
+            return _regex(value)
+        if t is Timestamp:
+            return {"$timestamp": {"t": value.time, "i": value.inc}}
+        if t is MinKey:
+            return {"$minKey": 1}
+        if t is MaxKey:
+            return {"$maxKey": 1}
+        if t is Code and value.scope is None:
+            return {"$code": str(value)}
+        if t is Code or t is DBRef:
+            self.sure = False
+            return _with_members(value)
+        raise TypeError(f"no JSON for BSON value of type {t.__name__}")
 
 
 def _canonical_default(value: Any) -> Any:
     t = type(value)
     if t is DatetimeMS:
         ms = int(value)
-        if 0 <= ms < _END_MS:
-            return _date_text(ms)
-        raise _Rare
+        return date_text(ms) if MIN_DATETIME_MS <= ms < END_DATETIME_MS else _far_date(ms)
     if t is ObjectId:
         return str(value)
     if t is Int64:
         return int(value)
     if t is bytes or t is Binary:
         return base64.b64encode(value).decode("ascii")
-    raise _Rare
+    if t is _Double:
+        v = value.value
+        return orjson.Fragment(repr(v) if math.isfinite(v) else _NON_FINITE[_non_finite_name(v)])
+    if t is Decimal128:
+        return _decimal_text(value)
+    if t is Regex:
+        return _regex(value)
+    if t is Timestamp:
+        return {"$timestamp": {"t": value.time, "i": value.inc}}
+    if t is MinKey:
+        return {"$minKey": 1}
+    if t is MaxKey:
+        return {"$maxKey": 1}
+    if t is Code and value.scope is None:
+        return {"$code": str(value)}
+    if t is Code or t is DBRef:
+        # Hashed as its Relaxed Extended JSON value, members included, keys sorted.
+        relaxed = orjson.dumps(
+            _with_members(value), default=_LineHooks().relaxed, option=_CANONICAL
+        )
+        return orjson.Fragment(relaxed)
+    raise TypeError(f"no JSON for BSON value of type {t.__name__}")
 
 
-def _relaxed_default(value: Any) -> Any:
-    t = type(value)
-    if t is DatetimeMS:
-        ms = int(value)
-        if 0 <= ms < _END_MS:
-            return _relaxed_date(ms)
-        raise _Rare
-    if t is ObjectId:
-        return {"$oid": str(value)}
-    if t is Int64:
-        return int(value)
-    if t is bytes:
-        return {"$binary": {"base64": base64.b64encode(value).decode(), "subType": "00"}}
-    if t is Binary:
-        return {
-            "$binary": {
-                "base64": base64.b64encode(value).decode(),
-                "subType": f"{value.subtype:02x}",
-            }
-        }
-    raise _Rare
-
-
-def doubles_written_alike(value: Any) -> bool:
-    """Whether orjson writes every double in ``value`` as Python's repr does: all but the
-    non-finite ones and magnitudes below 1e-4 (checked across the range in
-    test_fastcodec.py). Walked only for a line that carries a marker (a ``null`` is
-    usually just a None)."""
-    t = type(value)
-    if t is float:
-        return math.isfinite(value) and (value == 0 or abs(value) >= 1e-4)
-    if t is dict:
-        return all(doubles_written_alike(v) for v in value.values())
-    if t is list:
-        return all(doubles_written_alike(v) for v in value)
-    return True
-
-
-def as_event_document(document: Mapping[str, Any]) -> dict[str, Any]:
-    """The document as EVENT_CODEC_OPTIONS decodes it (for the reference functions)."""
-    return bson.decode(bson.encode(document), EVENT_CODEC_OPTIONS)
-
-
-def _marked(written: list[bytes]) -> set[int]:
-    """Positions of the lines that carry a maybe_other_double marker. Searched in the
-    batch joined, then mapped to lines: one search of a long buffer costs a fraction of
-    one per line (lines end with a newline, so no marker spans two)."""
-    joined = b"".join(written)
-    if not maybe_other_double(joined):
-        return set()
-    ends = list(itertools.accumulate(map(len, written)))
-    found: list[int] = []
-    for marker in (b"null", b"0.0000"):
-        at = joined.find(marker)
-        while at >= 0:
-            found.append(at)
-            at = joined.find(marker, at + 1)
-    at = joined.find(b"e-")
-    while at > 0:
-        if 48 <= joined[at - 1] <= 57:  # an ASCII digit
-            found.append(at)
-        at = joined.find(b"e-", at + 2)
-    return {bisect.bisect_right(ends, at) for at in found}
+def _views(document: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], int]:
+    """The document to write as a line and its hashed body, with the top-level ``_id``
+    and ``at`` already written (and how many "$" keys that wrote)."""
+    body = dict(document)
+    oid = body.pop("_id", None)
+    body.pop("hash", None)
+    view = dict(document)
+    dollars = 0
+    if type(oid) is ObjectId:
+        view["_id"] = {"$oid": str(oid)}
+        dollars += 1
+    at = body.get("at")
+    if type(at) is DatetimeMS and 0 <= (ms := int(at)) < END_DATETIME_MS:
+        seconds, millis = divmod(ms, 1000)
+        text = second_text(seconds)
+        body["at"] = text + MILLIS_TEXT[millis]
+        view["at"] = {"$date": text + _MILLIS_RELAXED[millis]}
+        dollars += 1
+    return view, body, dollars
 
 
 # What a key the encoder itself writes looks like in a line: ``{"$`` or ``,"$``. Inside a
@@ -224,87 +296,52 @@ def _dollars(written: bytes) -> int:
     return written.count(_DOLLAR_AFTER_BRACE) + written.count(_DOLLAR_AFTER_COMMA)
 
 
-def _unproven(lines: list[bytes], wrote: list[int], slow: list[int]) -> list[int]:
+def _unproven(lines: list[bytes], wrote: list[int], joined: bytes) -> list[int]:
     """The lines that may not read back as their document (SPEC 3), to be checked.
 
-    A fast line whose ``{"$``/``,"$`` count equals the number of wrappers the encoder
-    wrote into it has no other key starting with "$" (each such key adds one), so a
-    parser reads it back as the document by construction. Counted over the batch joined
-    first (each line counts at least its own wrappers, so equal sums mean every line is
-    equal), then line by line when the sums differ. Lines of the definitions' path are
-    always checked."""
-    fast = [line for i, line in enumerate(lines) if wrote[i] >= 0]
-    if _dollars(b"".join(fast)) == sum(w for w in wrote if w > 0):
-        return slow
-    suspect = [i for i, line in enumerate(lines) if wrote[i] >= 0 and _dollars(line) != wrote[i]]
-    return sorted(slow + suspect)
+    A line whose ``{"$``/``,"$`` count equals the number of wrappers the encoder wrote
+    into it has no other key starting with "$" (each such key adds one), so a parser
+    reads it back as the document by construction. Counted over the batch joined first
+    (each line counts at least its own wrappers, so equal sums mean every line is
+    equal), then line by line when the sums differ. Lines the hooks could not count (-1)
+    are always checked."""
+    if -1 not in wrote and _dollars(joined) == sum(wrote):
+        return []
+    return [i for i, line in enumerate(lines) if wrote[i] < 0 or _dollars(line) != wrote[i]]
 
 
-def encode_batch(
-    documents: list[Mapping[str, Any]],
-) -> tuple[list[bytes], list[bytes], list[int]]:
+class Batch(NamedTuple):
+    """A batch's lines (with newlines), their concatenation, the canonical JSON of each
+    event's hashed body, and the positions of the lines to read back (SPEC 3)."""
+
+    lines: list[bytes]
+    joined: bytes
+    canonicals: list[bytes]
+    unproven: list[int]
+
+
+def encode_batch(documents: list[Mapping[str, Any]]) -> Batch:
     """Each document's JSONL line and the canonical JSON its hash is taken of, byte for
     byte ``relaxed_line(d)`` (UTF-8) and ``canonical_json(event_body(d))``, for
     FAST_CODEC_OPTIONS documents (hashing is left to the caller, timed apart), and the
     positions of the lines that must be read back before they are trusted (_unproven).
 
     One pass builds both views of each event (the line's, and the hashed body with its
-    keys sorted by orjson), writing the top-level ``_id`` and ``at`` once. An event
-    takes the definitions' path when orjson cannot write a value of it, or when its line
-    carries a double marker (maybe_other_double) and its doubles are not all safe."""
+    keys sorted by orjson). The hooks know every type BSON decodes to; orjson raises
+    JSONEncodeError for anything else (the run fails, deleting nothing)."""
     lines: list[bytes] = []
-    canonicals: list[bytes | None] = []
-    slow: list[int] = []
-    wrote: list[int] = []  # wrappers ("$" keys) the encoder wrote per line; -1: slow path
-    hooked = 0
-
-    def relaxed_default(value: Any) -> Any:
-        nonlocal hooked
-        out = _relaxed_default(value)
-        if type(out) is dict:
-            hooked += 1  # every wrapper _relaxed_default returns has one "$" key
-        return out
-
-    for i, document in enumerate(documents):
-        body = dict(document)
-        oid = body.pop("_id", None)
-        body.pop("hash", None)
-        view = dict(document)
-        hooked = 0
-        if type(oid) is ObjectId:
-            view["_id"] = {"$oid": str(oid)}
-            hooked += 1
-        at = body.get("at")
-        if type(at) is DatetimeMS and 0 <= (ms := int(at)) < _END_MS:
-            seconds, millis = divmod(ms, 1000)
-            text = _second_text(seconds)
-            body["at"] = text + _MILLIS[millis]
-            view["at"] = {"$date": text + _MILLIS_RELAXED[millis]}
-            hooked += 1
-        try:
-            lines.append(orjson.dumps(view, default=relaxed_default, option=_RELAXED))
-            wrote.append(hooked)
-            canonicals.append(orjson.dumps(body, default=_canonical_default, option=_CANONICAL))
-        except orjson.JSONEncodeError:
-            if len(lines) == i:
-                lines.append(b"")
-                wrote.append(-1)
-            wrote[i] = -1
-            canonicals.append(None)
-            slow.append(i)
-    if not slow:
-        marked = _marked(lines)
-    else:
-        marked = {i for i, line in enumerate(lines) if line and maybe_other_double(line)}
-    for i in marked:
-        if not doubles_written_alike(documents[i]):
-            slow.append(i)
-            wrote[i] = -1
-    for i in slow:
-        reference = as_event_document(documents[i])
-        lines[i] = relaxed_line(reference).encode("utf-8")
-        canonicals[i] = canonical_json(event_body(reference))
-    return lines, canonicals, _unproven(lines, wrote, sorted(slow))  # type: ignore[return-value]
+    canonicals: list[bytes] = []
+    wrote: list[int] = []  # "$" keys the encoder wrote per line; -1: not counted
+    hooks = _LineHooks()
+    relaxed, dumps = hooks.relaxed, orjson.dumps
+    for document in documents:
+        view, body, hooks.dollars = _views(document)
+        hooks.sure = True
+        lines.append(dumps(view, default=relaxed, option=_RELAXED))
+        canonicals.append(dumps(body, default=_canonical_default, option=_CANONICAL))
+        wrote.append(hooks.dollars if hooks.sure else -1)
+    joined = b"".join(lines)
+    return Batch(lines, joined, canonicals, _unproven(lines, wrote, joined))
 
 
 def make_readable(

@@ -29,29 +29,32 @@ from bson.decimal128 import Decimal128
 from bson.int64 import Int64
 from isal import isal_zlib
 
-from audit_archive.format.canonical import EVENT_CODEC_OPTIONS, RELAXED_JSON_OPTIONS, event_hash
+from audit_archive.format.canonical import (
+    END_DATETIME_MS,
+    EVENT_CODEC_OPTIONS,
+    RELAXED_JSON_OPTIONS,
+    date_text,
+    datetime_ms,
+    event_hash,
+    extended_json,
+)
 
 # ISA-L (python-isal) level 2: standard gzip, ~10x less CPU than zlib level 6 for ~8%
 # larger objects (benchmarks/); deterministic for one ISA-L build and CPU family.
 GZIP_LEVEL = 2
 _FLUSH_BYTES = 1 << 20
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
 def _date(value: dt.datetime) -> dict[str, Any]:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    if value >= _EPOCH and value.year <= 9999:
-        millis = value.microsecond // 1000
-        frac = f".{millis:03d}" if millis else ""
-        return {"$date": value.strftime("%Y-%m-%dT%H:%M:%S") + frac + "Z"}
-    return _extended(value)
-
-
-def _extended(value: Any) -> Any:
-    return json.loads(json_util.dumps(value, json_options=RELAXED_JSON_OPTIONS))
+    """Relaxed Extended JSON of a date: ISO text from 1970 to 9999 (no ``.000``), else
+    the milliseconds as ``$numberLong`` (what pymongo writes)."""
+    ms = datetime_ms(value)
+    if 0 <= ms < END_DATETIME_MS:
+        text = date_text(ms)
+        return {"$date": text[:-5] + "Z" if text.endswith(".000Z") else text}
+    return {"$date": {"$numberLong": str(ms)}}
 
 
 def relaxed_value(value: Any) -> Any:
@@ -62,7 +65,7 @@ def relaxed_value(value: Any) -> Any:
     if t is dict:
         return {k: relaxed_value(v) for k, v in value.items()}
     if t is float:
-        return value if math.isfinite(value) else _extended(value)
+        return value if math.isfinite(value) else extended_json(value)
     if t is dt.datetime:
         return _date(value)
     if t is ObjectId:
@@ -80,7 +83,7 @@ def relaxed_value(value: Any) -> Any:
         }
     if isinstance(value, Mapping):
         return {k: relaxed_value(v) for k, v in value.items()}
-    return _extended(value)  # Int64, Decimal128, Regex, Timestamp, DatetimeMS, Code, ...
+    return extended_json(value)  # Int64, Decimal128, Regex, Timestamp, DatetimeMS, Code, ...
 
 
 def relaxed_line(document: Mapping[str, Any]) -> str:
@@ -181,11 +184,10 @@ class GzipJsonlWriter:
         if self._pending_len >= _FLUSH_BYTES:
             self._flush()
 
-    def write_encoded(self, lines: list[bytes]) -> None:
-        """Append whole UTF-8 lines (each with its newline), compressed at once."""
+    def write_encoded(self, raw: bytes, lines: int) -> None:
+        """Append ``lines`` whole UTF-8 lines (each with its newline), compressed at once."""
         self._flush()
-        raw = b"".join(lines)
-        self.lines += len(lines)
+        self.lines += lines
         self.bytes_uncompressed += len(raw)
         self._compress(raw)
 
