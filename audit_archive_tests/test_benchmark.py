@@ -16,6 +16,8 @@ MEASURES = ("wall_s", "cpu_s", "startup_cpu_s", "peak_rss_mib")
 
 
 def test_the_benchmark_runs_end_to_end_and_prints_every_field() -> None:
+    """With the ``mixed`` payload: plain events, events of every rare BSON type, and
+    query filters written as bson lines, all archived and purged."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -23,7 +25,7 @@ def test_the_benchmark_runs_end_to_end_and_prints_every_field() -> None:
     }  # its own embedded servers, whatever the session points at
     script = ROOT / "benchmarks" / "bench_archive.py"
     proc = subprocess.run(
-        [sys.executable, str(script), "--events", "2000", "--json"],
+        [sys.executable, str(script), "--events", "2000", "--payload", "mixed", "--json"],
         env=env,
         capture_output=True,
         text=True,
@@ -34,6 +36,7 @@ def test_the_benchmark_runs_end_to_end_and_prints_every_field() -> None:
     result = json.loads(proc.stdout)
 
     assert result["events"] == 2000
+    assert result["payload"] == "mixed"  # every BSON type, and bson lines (SPEC 3)
     assert result["bytes_uncompressed"] > result["bytes_compressed"] > 0
     for kind in ("floor", "archive", "naive"):
         for measure in MEASURES:

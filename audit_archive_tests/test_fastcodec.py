@@ -154,6 +154,7 @@ _leaves = st.one_of(
     st.builds(Binary, st.binary(max_size=8), st.sampled_from([0, 3, 4, 5, 0x80])),
     st.builds(ObjectId, st.binary(min_size=12, max_size=12)),
     st.builds(Decimal128, st.decimals(min_value=-(10**9), max_value=10**9, places=3).map(str)),
+    st.binary(min_size=16, max_size=16).map(Decimal128.from_bid),  # any bits, NaNs too
     st.builds(Timestamp, st.integers(0, 2**31), st.integers(0, 2**31)),
     st.builds(Regex, st.text("ab^$.*", max_size=5), st.sampled_from(["", "i", "ms"])),
     st.builds(Code, st.text("abc(){}", max_size=8)),
@@ -185,3 +186,17 @@ _values = st.recursive(
 @given(st.dictionaries(_keys, _values, max_size=6))
 def test_any_document_hashes_and_writes_as_the_definitions_do(payload: dict) -> None:
     assert_same_bytes({"_id": ObjectId(b"\x01" * 12), "seq": 7, **payload})
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.binary(min_size=16, max_size=16).map(Decimal128.from_bid)
+    | st.builds(
+        lambda sign, coefficient, exponent: Decimal128(f"{sign}{coefficient}E{exponent}"),
+        st.sampled_from(["", "-"]),
+        st.integers(0, 10**34 - 1) | st.integers(0, 999),
+        st.integers(-6176, 6111) | st.integers(-40, 10),
+    )
+)
+def test_decimal128_text_is_pymongos(value: Decimal128) -> None:
+    assert fastcodec._decimal_text(value) == str(value)
