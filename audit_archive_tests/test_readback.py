@@ -231,11 +231,6 @@ def test_lookalikes_survive_the_job_verify_restore_and_proofs(
         assert event_hash(back[_id]) == original["hash"]
 
 
-@pytest.mark.xfail(
-    reason="audit/prove.py (readers' file) reads seq and hash with json.loads and refuses "
-    'a {"bson": ...} line as "has no hash"; the readers branch reads both line forms',
-    strict=False,
-)
 def test_a_lookalike_event_is_proven_and_its_proof_checked(
     harness: Harness, capsys, tmp_path
 ) -> None:
