@@ -9,11 +9,10 @@ import json
 
 import pytest
 
-from audit_archive.archive import extract as extract_step
+from audit_archive.archive import neighbours
 from audit_archive.format import layout
 from audit_archive.format.canonical import event_hash
 from audit_archive.format.manifest import SignatureStatus, verify_signature
-from audit_archive.stores import hot
 from audit_archive_dev import seed
 from audit_archive_tests.support.harness import KEY_A, Harness, due_day
 from audit_archive_tests.support.reliability import failure_messages, step_events
@@ -167,23 +166,26 @@ def test_chain_edges_name_the_links_that_leave_the_part(harness: Harness) -> Non
     harness.assert_invariant(now=layout.day_bounds(other)[1] + dt.timedelta(days=90))
 
 
-@pytest.mark.parametrize("lookup", ["seq by seq", "in $in lists of 7 seqs", "as one range"])
+@pytest.mark.parametrize("lookup", ["seq by seq", "in $in lists of 7 seqs", "as ranges"])
+@pytest.mark.parametrize("burned", [0, 3, 500])
 def test_another_days_event_in_a_hole_of_the_days_seqs_is_checked_as_a_neighbour(
-    harness: Harness, monkeypatch: pytest.MonkeyPatch, lookup: str
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, lookup: str, burned: int
 ) -> None:
     """The day's events are read alone; the other days' events between them in the chain
-    are found in the holes between the day's seqs: looked up seq by seq, or as one range
-    when the holes are wide (forced here)."""
-    if lookup == "as one range":
-        monkeypatch.setattr(extract_step, "HOLE_LOOKUP_MIN", 0)
+    are found in the holes between the day's seqs, near each end first: looked up seq by
+    seq, or as ranges when the seqs there were burned (forced here for every window)."""
+    if lookup == "as ranges":
+        monkeypatch.setattr(neighbours, "POINT_WINDOW_MAX", 0)
     if lookup.startswith("in $in lists"):
-        monkeypatch.setattr(hot, "HOLE_LOOKUP_CHUNK", 7)
+        monkeypatch.setattr(neighbours, "LOOKUP_CHUNK", 7)
     day, other = due_day(9), due_day(8)
     start = layout.day_bounds(day)[0]
     before = harness.append([start + dt.timedelta(hours=h) for h in (1, 2)], gap_rate=0)
-    # 500 seqs burned, then an event of the other day that re-hashes but does not link.
+    # Seqs burned, then an event of the other day that re-hashes but does not link.
     [foreign] = seed.chain(
-        [layout.day_bounds(other)[0]], first_seq=before[-1]["seq"] + 500, prev_hash="e" * 64
+        [layout.day_bounds(other)[0]],
+        first_seq=before[-1]["seq"] + 1 + burned,
+        prev_hash="e" * 64,
     )
     harness.events.insert_one(foreign)
     harness.seeded.append(foreign)

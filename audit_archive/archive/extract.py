@@ -5,31 +5,26 @@ any purge an earlier run left half done, and find the chain neighbours outside t
 from __future__ import annotations
 
 import datetime as dt
-import heapq
-import json
 import shutil
 import tempfile
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from audit_archive import timing
 from audit_archive.archive.encode import _iter_events
 from audit_archive.archive.leases import LeaseKeeper, acquire_lease, release
+from audit_archive.archive.neighbours import Neighbours, find_neighbours
 from audit_archive.archive.results import PROGRESS_EVERY, Extracted, Log, Skip, _quiet
 from audit_archive.audit.reader import PartReadError, PartStream
 from audit_archive.errors import StorageError
 from audit_archive.format import bsonpeek, layout
-from audit_archive.format.chain import HEX64, Link
+from audit_archive.format.chain import HEX64
 from audit_archive.stores.clients import Stores
-from audit_archive.stores.hot import name_malformed
+from audit_archive.stores.hot import HotStore, name_malformed
 
 # -- step 1: extract ------------------------------------------------------------------
-
-# Holes in a day's seqs are looked up seq by seq ($in) while they hold at most this many
-# seqs, or as many as the day has events; beyond that one range query is cheaper.
-HOLE_LOOKUP_MIN = 100_000
 
 
 def _workdir(stores: Stores, day: str, owner: str) -> Path:
@@ -52,7 +47,8 @@ def extract(
     lease_wait_seconds: float = 600,
     log: Log = _quiet,
 ) -> Extracted | Skip:
-    """Claim the day, finish any interrupted purge, and stage the next part's events."""
+    """Claim the day, finish any interrupted purge, and stage the next part's events.
+    The lease is kept for the next steps, unless nothing is to be archived."""
     day_text = layout.format_day(day)
     retention = stores.settings.retention_days
     if not layout.is_due(day, now, retention):
@@ -62,92 +58,108 @@ def extract(
             f"{day_text} is not due yet: it leaves the {retention}-day hot window at "
             f"{due:%Y-%m-%d %H:%M} UTC. Nothing was archived or deleted.",
         )
-    hot = stores.hot
-    hot.ensure_indexes()
+    stores.hot.ensure_indexes()
     acquire_lease(stores, day_text, owner, lease_wait_seconds, log)
     try:
         with LeaseKeeper(stores, day_text, owner) as keeper:
-            recovered, recovered_deleted = _finish_interrupted_purges(stores, day, keeper, log)
-            records = hot.records(day_text)
-            part = max((r["part"] for r in records), default=0) + 1
-            workdir = _workdir(stores, day_text, owner)
-            events_path = workdir / f"part-{part:04d}.events.bson"
-            neighbors_path = workdir / f"part-{part:04d}.neighbors.jsonl"
-            staged = StagedSeqs()
-            started = timing.clock()
-            # The one read of the day's events: everything else extract asks the server
-            # is an index lookup (SecantusDB answers a find with a pass over what the
-            # index selects, so a second question about the day costs a second read).
-            with open(events_path, "wb") as events_file:
-                for batch in hot.iter_day_raw(day):
-                    events_file.write(batch)
-                    before = staged.count
-                    staged.add(batch)
-                    if staged.count // PROGRESS_EVERY != before // PROGRESS_EVERY:
-                        log(f"extracted {staged.count:,} events of {day_text}")
-            timing.add("read_decode", timing.clock() - started)
-            malformed: list[str] = []
-            if not staged.well_formed:
-                # Nothing archivable (malformed events, if any, stay in hot): name them.
-                malformed = name_malformed(_iter_events(str(events_path)))
-                if records:
-                    hot.release_lease(day_text, owner)
-                    shutil.rmtree(workdir, ignore_errors=True)
-                    parts = ", ".join(str(r["part"]) for r in records)
-                    left = (
-                        f" {len(malformed)} malformed event(s) stay in hot: {'; '.join(malformed)}"
-                        if malformed
-                        else ""
-                    )
-                    return Skip(
-                        day_text,
-                        f"{day_text} is already archived (part {parts}) and has no new events: "
-                        f"nothing changed.{left}",
-                        recovered,
-                        recovered_deleted,
-                        tuple(malformed),
-                    )
-                events_path.write_bytes(b"")  # the day's empty part 1 (SPEC 2)
-                staged = StagedSeqs()
-            predecessor = successor = None
-            started = timing.clock()
-            with open(neighbors_path, "w") as nb:
-                if staged.lo is not None and staged.hi is not None:
-                    lo, hi = staged.lo, staged.hi
-                    foreign = (
-                        hot.iter_links_in_holes(day, staged.iter_holes(), malformed)
-                        if staged.hole_seqs <= max(HOLE_LOOKUP_MIN, staged.count)
-                        else hot.iter_foreign_links(day, lo, hi, malformed)
-                    )
-                    archived = hot.archived_edges()
-                    for link in _merge_links(foreign, (e for e in archived if lo <= e.seq <= hi)):
-                        nb.write(json.dumps([link.seq, link.prev_hash, link.hash]) + "\n")
-                    predecessor = _closest(
-                        hot.hot_predecessor(lo), [e for e in archived if e.seq < lo], max
-                    )
-                    successor = _closest(
-                        hot.hot_successor(hi), [e for e in archived if e.seq > hi], min
-                    )
-            timing.add("neighbours", timing.clock() - started)
-            return Extracted(
-                day=day_text,
-                part=part,
-                owner=owner,
-                workdir=str(workdir),
-                events_path=str(events_path),
-                neighbors_path=str(neighbors_path),
-                event_count=staged.count,
-                start_seq=staged.lo,
-                end_seq=staged.hi,
-                predecessor=predecessor,
-                successor=successor,
-                recovered_parts=recovered,
-                recovered_deleted=recovered_deleted,
-                malformed=tuple(dict.fromkeys(malformed)),
-            )
+            return _extract_claimed(stores, day, owner, keeper, log)
     except BaseException:
         release(stores, day_text, owner)
         raise
+
+
+def _extract_claimed(
+    stores: Stores, day: dt.date, owner: str, keeper: LeaseKeeper, log: Log
+) -> Extracted | Skip:
+    """extract, once the day is ours: recover, stage, find the neighbours."""
+    hot, day_text = stores.hot, layout.format_day(day)
+    recovered, recovered_deleted = _finish_interrupted_purges(stores, day, keeper, log)
+    records = hot.records(day_text)
+    part = max((r["part"] for r in records), default=0) + 1
+    workdir = _workdir(stores, day_text, owner)
+    events_path = workdir / f"part-{part:04d}.events.bson"
+    neighbors_path = workdir / f"part-{part:04d}.neighbors.jsonl"
+    staged = _stage_events(hot, day, events_path, log)
+    malformed: list[str] = []
+    if not staged.well_formed:
+        # Nothing archivable (malformed events, if any, stay in hot): name them.
+        malformed = name_malformed(_iter_events(str(events_path)))
+        if records:
+            hot.release_lease(day_text, owner)
+            shutil.rmtree(workdir, ignore_errors=True)
+            return _nothing_new(day_text, records, malformed, recovered, recovered_deleted)
+        events_path.write_bytes(b"")  # the day's empty part 1 (SPEC 2)
+        staged = StagedSeqs()
+    neighbours = _find_neighbours(hot, staged, neighbors_path, malformed)
+    return Extracted(
+        day=day_text,
+        part=part,
+        owner=owner,
+        workdir=str(workdir),
+        events_path=str(events_path),
+        neighbors_path=str(neighbors_path),
+        event_count=staged.count,
+        start_seq=staged.lo,
+        end_seq=staged.hi,
+        predecessor=neighbours.predecessor,
+        successor=neighbours.successor,
+        recovered_parts=recovered,
+        recovered_deleted=recovered_deleted,
+        malformed=tuple(dict.fromkeys(malformed)),
+    )
+
+
+def _stage_events(hot: HotStore, day: dt.date, events_path: Path, log: Log) -> StagedSeqs:
+    """The one read of the day's events, staged as the server's raw BSON: everything
+    else extract asks the server is an index lookup (SecantusDB answers a find with a
+    pass over what the index selects, so a second question about the day costs a
+    second read)."""
+    staged = StagedSeqs()
+    started = timing.clock()
+    with open(events_path, "wb") as events_file:
+        for batch in hot.iter_day_raw(day):
+            events_file.write(batch)
+            before = staged.count
+            staged.add(batch)
+            if staged.count // PROGRESS_EVERY != before // PROGRESS_EVERY:
+                log(f"extracted {staged.count:,} events of {layout.format_day(day)}")
+    timing.add("read_decode", timing.clock() - started)
+    return staged
+
+
+def _nothing_new(
+    day: str,
+    records: list[dict[str, Any]],
+    malformed: list[str],
+    recovered: tuple[int, ...],
+    recovered_deleted: int,
+) -> Skip:
+    parts = ", ".join(str(r["part"]) for r in records)
+    left = (
+        f" {len(malformed)} malformed event(s) stay in hot: {'; '.join(malformed)}"
+        if malformed
+        else ""
+    )
+    return Skip(
+        day,
+        f"{day} is already archived (part {parts}) and has no new events: nothing changed.{left}",
+        recovered,
+        recovered_deleted,
+        tuple(malformed),
+    )
+
+
+def _find_neighbours(
+    hot: HotStore, staged: StagedSeqs, path: Path, malformed: list[str]
+) -> Neighbours:
+    """The chain neighbours of the staged events outside them (archive.neighbours)."""
+    started = timing.clock()
+    if staged.lo is None or staged.hi is None:
+        path.write_text("")
+        return Neighbours(None, None)
+    found = find_neighbours(hot, staged.lo, staged.hi, staged.iter_holes(), path, malformed)
+    timing.add("neighbours", timing.clock() - started)
+    return found
 
 
 class StagedSeqs:
@@ -188,23 +200,6 @@ class StagedSeqs:
     def iter_holes(self) -> Iterator[tuple[int, int]]:
         holes = self.holes
         return ((holes[i], holes[i + 1]) for i in range(0, len(holes), 2))
-
-
-def _closest(hot_link: Link | None, archived: list[Link], pick: Callable) -> Link | None:
-    candidates = [link for link in (hot_link, *archived[-1:], *archived[:1]) if link is not None]
-    if not candidates:
-        return None
-    return pick(candidates, key=lambda link: link.seq)
-
-
-def _merge_links(*streams: Iterator[Link]) -> Iterator[Link]:
-    """Merge sorted link streams; the same event seen twice (recorded, purge pending) once."""
-    last: Link | None = None
-    for link in heapq.merge(*streams, key=lambda x: x.seq):
-        if last is not None and link.seq == last.seq and link.hash == last.hash:
-            continue
-        last = link
-        yield link
 
 
 def _finish_interrupted_purges(

@@ -39,10 +39,6 @@ EVENT_INDEXES = (
 )
 # IndexOptionsConflict, IndexKeySpecsConflict: the server already has an index like it.
 INDEX_CONFLICT_CODES = (85, 86)
-# Windows of seqs searched, widening, for a part's nearest neighbour in hot (None: all).
-NEAREST_WINDOWS = (1_000, 1_000_000, None)
-# Seqs asked for per $in query when looking into the holes between a day's seqs.
-HOLE_LOOKUP_CHUNK = 20_000
 _LINK_FIELDS = {"_id": 0, "seq": 1, "prevHash": 1, "hash": 1}
 _NAMED_FIELDS = {"_id": 1, "seq": 1, "at": 1, "prevHash": 1, "hash": 1}
 INTEGER_SEQ = {"$type": WELL_FORMED_SEQ_TYPES}
@@ -69,12 +65,6 @@ def _serves(spec: Mapping[str, Any], keys: list[tuple[str, int]]) -> bool:
         field == want_field and isinstance(direction, int | float) and direction == want
         for (field, direction), (want_field, want) in zip(key, keys, strict=True)
     )
-
-
-def _link(doc: dict[str, Any] | None) -> Link | None:
-    if doc is None:
-        return None
-    return Link(doc.get("seq"), doc.get("prevHash"), doc.get("hash"))
 
 
 @dataclass(frozen=True)
@@ -138,40 +128,50 @@ class HotStore:
         cursor = self.events.find_raw_batches(day_filter(day), batch_size=DAY_CURSOR_BATCH)
         return cursor.sort("seq", ASCENDING)
 
-    def iter_foreign_links(
-        self, day: dt.date, lo: int, hi: int, malformed: list[str] | None = None
-    ) -> Iterator[Link]:
-        """Chained events of other days (or of no day) whose seq falls inside [lo, hi].
+    def links_at(self, seqs: list[int], malformed: list[str] | None = None) -> list[Link]:
+        """The chained events with one of these (integer) seqs, in ascending seq: one
+        index lookup per seq ($in), reading only the events found. One with a seq that
+        is not an integer (a double 5.0 matches 5) has no place in the chain and is left
+        out; one without a date ``at`` belongs to no day but still links the chain.
+        Both are named in ``malformed``: no day's run will ever archive them."""
+        cursor = self.events.find(
+            {"seq": {"$in": seqs}, **CHAINED}, _NAMED_FIELDS, batch_size=len(seqs) + 1
+        )
+        return sorted(self._links(cursor, malformed), key=lambda link: link.seq)
 
-        One with a seq that is not an integer has no place in the chain and is left out;
-        one without a date ``at`` belongs to no day but still links the chain. Both are
-        named in ``malformed``: no day's run will ever archive them."""
-        return self._foreign_links(day, {"$gte": lo, "$lte": hi}, malformed)
+    def links_between(
+        self,
+        lo: int | None,
+        hi: int | None,
+        malformed: list[str] | None = None,
+        *,
+        first: int | None = None,
+    ) -> list[Link]:
+        """The chained events with ``lo <= seq <= hi`` (None: unbounded), ascending; with
+        ``first`` (ASCENDING or DESCENDING), only the nearest to that end. A range query:
+        SecantusDB reads every event the range selects before it sorts, so callers keep
+        ranges narrow (archive.neighbours); on MongoDB the nearest one is an index seek.
+        The range is bare (no $type beside it, which would take SecantusDB off the
+        index), so the rare double seq it also matches is skipped here."""
+        seq: dict[str, int] = {}
+        if lo is not None:
+            seq["$gte"] = lo
+        if hi is not None:
+            seq["$lte"] = hi
+        flt = {"seq": seq, **CHAINED} if seq else dict(CHAINED)
+        cursor = self.events.find(flt, _NAMED_FIELDS, batch_size=16 if first else 5000)
+        cursor.sort("seq", first or ASCENDING)
+        links = []
+        for link in self._links(cursor, malformed):
+            links.append(link)
+            if first:
+                cursor.close()
+                break
+        return links
 
-    def iter_links_in_holes(
-        self, day: dt.date, holes: Iterable[tuple[int, int]], malformed: list[str] | None = None
-    ) -> Iterator[Link]:
-        """iter_foreign_links for the seqs strictly inside the given (lo, hi) holes, in
-        ascending order: when a day's events are read, seq is unique (SPEC 1), so the
-        holes between their seqs are the only places another day's events can be.
-        Asked as $in lists, each an index lookup per seq, not a pass over the range."""
-        chunk: list[int] = []
-        for lo, hi in holes:
-            for seq in range(lo + 1, hi):
-                chunk.append(seq)
-                if len(chunk) >= HOLE_LOOKUP_CHUNK:
-                    yield from self._foreign_links(day, {"$in": chunk}, malformed)
-                    chunk = []
-        if chunk:
-            yield from self._foreign_links(day, {"$in": chunk}, malformed)
-
-    def _foreign_links(
-        self, day: dt.date, seq: dict[str, Any], malformed: list[str] | None
-    ) -> Iterator[Link]:
-        start, end = day_bounds(day)
-        flt = {"seq": seq, **CHAINED, "at": {"$not": {"$gte": start, "$lt": end}}}
-        cursor = self.events.find(flt, _NAMED_FIELDS, batch_size=5000)
-        for doc in cursor.sort("seq", ASCENDING):
+    @staticmethod
+    def _links(docs: Iterable[Mapping[str, Any]], malformed: list[str] | None) -> Iterator[Link]:
+        for doc in docs:
             reason = problem(doc)
             if reason is not None and malformed is not None and "hash" not in reason:
                 malformed.append(describe(doc, reason))  # a bad hash: its own day names it
@@ -184,39 +184,11 @@ class HotStore:
         docs = self.events.find(day_filter(day), _NAMED_FIELDS).sort("seq", ASCENDING)
         return name_malformed(docs)
 
-    def hot_predecessor(self, seq: int) -> Link | None:
-        return self._nearest(seq, DESCENDING)
-
-    def hot_successor(self, seq: int) -> Link | None:
-        return self._nearest(seq, ASCENDING)
-
-    def _nearest(self, seq: int, direction: int) -> Link | None:
-        """The chained event with an integer seq nearest to ``seq`` on one side, looked
-        for in widening windows: SecantusDB reads every event a range selects before the
-        sort and limit, and past the newest day lie the whole hot window's events (on
-        MongoDB each window is one index seek)."""
-        for width in NEAREST_WINDOWS:
-            if direction == ASCENDING:
-                seq_range = {"$gt": seq} if width is None else {"$gt": seq, "$lte": seq + width}
-            else:
-                seq_range = {"$lt": seq} if width is None else {"$gte": seq - width, "$lt": seq}
-            found = self._first_integer_seq(seq_range, direction)
-            if found is not None:
-                return found
-        return None
-
-    def _first_integer_seq(self, seq_range: dict[str, int], direction: int) -> Link | None:
-        """A bare range (no $type beside it, which would take SecantusDB off the index);
-        the rare double seq it also matches is skipped here."""
-        cursor = self.events.find({"seq": seq_range, **CHAINED}, _LINK_FIELDS, batch_size=16)
-        for doc in cursor.sort("seq", direction):
-            if is_integer_seq(doc.get("seq")):
-                cursor.close()
-                return _link(doc)
-        return None
-
     def count_day_in_seq_range(self, day: dt.date, lo: int, hi: int) -> int:
-        return self.events.count_documents({"seq": {"$gte": lo, "$lte": hi}, **day_filter(day)})
+        """The day's chained events still in hot with ``lo <= seq <= hi``: ``at`` first,
+        so SecantusDB reads the day's events (the index on ``at``), not the seq range,
+        which may hold millions of other days' events."""
+        return self.events.count_documents({**day_filter(day), "seq": {"$gte": lo, "$lte": hi}})
 
     def oldest_hot_seq(self) -> int | None:
         # Integer seqs only: a malformed event without one (null sorts first) is no bound.
