@@ -32,7 +32,7 @@ from audit_archive.stores.clients import Stores, open_stores
 from audit_archive.stores.hot import HotStore
 from audit_archive_tests.support import shapes
 from audit_archive_tests.support.harness import Harness, due_day
-from audit_archive_tests.test_races import run_at_once
+from audit_archive_tests.support.reliability import run_at_once
 
 
 class Listener(monitoring.CommandListener):

@@ -6,7 +6,6 @@ one part per day, every event archived once, nothing lost."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -15,27 +14,7 @@ from dagster import build_schedule_context
 
 from audit_archive.format import layout
 from audit_archive_tests.support.harness import Harness, due_day
-from audit_archive_tests.support.reliability import failure_messages
-
-
-def run_at_once(calls: list[Callable[[], Any]]) -> list[Any]:
-    """Start every call on its own thread at the same moment; return their results."""
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-
-    def worker(i: int) -> None:
-        barrier.wait()
-        try:
-            results[i] = calls[i]()
-        except BaseException as e:  # surfaced by the assertions below
-            results[i] = e
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(calls))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=300)
-    return results
+from audit_archive_tests.support.reliability import failure_messages, run_at_once
 
 
 @pytest.mark.parametrize("runs", [2, 5])

@@ -8,6 +8,7 @@ import datetime as dt
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -225,3 +226,23 @@ def secure_uri(server: ServerProcess, ca_file: Path, user: str, password: str, d
         f"mongodb://{user}:{password}@127.0.0.1:{server.port}/{db}"
         f"?authSource=admin&tls=true&tlsCAFile={ca_file}&directConnection=true"
     )
+
+
+def run_at_once(calls: list[Callable[[], Any]]) -> list[Any]:
+    """Start every call on its own thread at the same moment; return their results."""
+    barrier = threading.Barrier(len(calls))
+    results: list[Any] = [None] * len(calls)
+
+    def worker(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = calls[i]()
+        except BaseException as e:  # surfaced by the assertions below
+            results[i] = e
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    return results
