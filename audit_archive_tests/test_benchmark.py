@@ -48,3 +48,29 @@ def test_the_benchmark_runs_end_to_end_and_prints_every_field() -> None:
     assert all(v >= 0 for v in result["archive"]["phases"].values())
     for ratio in ("archive_wall_vs_floor", "archive_cpu_vs_naive", "archive_rss_vs_naive"):
         assert result["ratios"][ratio] > 0, ratio
+
+
+def test_the_restore_benchmark_runs_and_reports_events_per_second() -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AUDIT_", "ARCHIVE_")) and k != "MONGODB_URI"
+    }
+    script = ROOT / "benchmarks" / "bench_restore.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--events", "300", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    assert result["events"] == 300
+    for name in ("restore", "restore_again", "upsert_old_write_only"):
+        assert result[f"{name}_events_per_s"] > 0, name
+        assert result[f"{name}_events_per_cpu_s"] > 0, name
+        for process in ("client", "mongo", "s3"):
+            assert result[f"{name}_cpu_{process}_s"] >= 0, (name, process)
+    assert result["restore_vs_upsert_old_per_cpu_s"] > 0

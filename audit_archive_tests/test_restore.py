@@ -17,6 +17,7 @@ from audit_archive.format import layout
 from audit_archive.format.canonical import event_hash
 from audit_archive.format.jsonl import parse_line, relaxed_line
 from audit_archive.format.manifest import manifest_bytes, sign_manifest
+from audit_archive.stores.hot import HotStore
 from audit_archive_dev import seed
 from audit_archive_tests.support.harness import KEY_A, KEY_B, Harness, due_day, same_value
 
@@ -148,6 +149,45 @@ def test_a_copy_that_differs_only_in_integer_width_counts_as_already_there(
 
     assert "(4 new, 1 already there)" in capsys.readouterr().out
     assert harness.db[RESTORED].count_documents({}) == 5
+
+
+def test_a_partly_restored_day_inserts_only_what_is_missing(harness: Harness, capsys) -> None:
+    day = due_day(2)
+    harness.seed({day: 30, due_day(1): 3})
+    assert harness.run(day).success
+    assert main(["restore", "--day", str(day)]) == 0
+    first = restored(harness)
+    gone = list(first)[::3]
+    harness.db[RESTORED].delete_many({"_id": {"$in": gone}})
+    harness.db[RESTORED].insert_one({"_id": "another day's document", "x": 1})
+    capsys.readouterr()
+
+    assert main(["restore", "--day", str(day)]) == 0
+
+    assert f"({len(gone)} new, {30 - len(gone)} already there)" in capsys.readouterr().out
+    back = restored(harness)
+    assert len(back) == 31 and all(same_value(back[i], first[i]) for i in first)
+
+
+def test_a_different_document_written_during_the_restore_is_named(
+    harness: Harness, capsys, monkeypatch
+) -> None:
+    # Someone writes a different document under an archived _id after the look-up
+    # (simulated: the look-up sees an empty target): the new documents are written,
+    # the different one is left as it is and named; exit 1.
+    day = due_day(2)
+    docs = harness.seed({day: 10})
+    assert harness.run(day).success
+    harness.db[RESTORED].insert_one({**docs[4], "action": "written.meanwhile"})
+    monkeypatch.setattr(HotStore, "collection_is_empty", lambda self, name: True)
+
+    assert main(["restore", "--day", str(day)]) == 1
+
+    err = capsys.readouterr().err
+    assert "9 new document(s) were written" in err and str(docs[4]["_id"]) in err
+    assert "written there while this restore ran" in err
+    assert harness.db[RESTORED].count_documents({}) == 10
+    assert harness.db[RESTORED].find_one({"_id": docs[4]["_id"]})["action"] == "written.meanwhile"
 
 
 def test_a_day_with_late_parts_restores_every_part(harness: Harness) -> None:

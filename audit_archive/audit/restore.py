@@ -160,19 +160,17 @@ def _same(archived: RawBSONDocument, present: RawBSONDocument) -> bool:
     )
 
 
-def _differing(
-    stores: Stores, into: str, docs: list[RawBSONDocument], ids: list[Any] | None = None
-) -> tuple[int, list[Any]]:
-    """Of ``docs`` (those with ``ids``, default all), how many are in the target
-    identical, and the ``_id``s of those there with different content."""
-    wanted = ids if ids is not None else [d["_id"] for d in docs]
-    present = stores.hot.find_raw_by_ids(into, wanted)
-    same, differ = 0, []
+def _compare(stores: Stores, into: str, docs: list[RawBSONDocument]) -> tuple[set[Any], list[Any]]:
+    """Of ``docs``, the ``_id``s in the target with identical content, and those with
+    different content."""
+    present = stores.hot.find_raw_by_ids(into, [d["_id"] for d in docs])
+    same: set[Any] = set()
+    differ: list[Any] = []
     for doc in docs:
         there = present.get(doc["_id"])
         if there is not None:
             if _same(doc, there):
-                same += 1
+                same.add(doc["_id"])
             else:
                 differ.append(doc["_id"])
     return same, differ
@@ -187,29 +185,49 @@ def _conflict_text(ids: list[Any], into: str) -> str:
     )
 
 
-def _write(stores: Stores, into: str, spools: list[_Spooled], batch_size: int) -> tuple[int, int]:
-    """Phase 2: (inserted, already there). RestoreRefused before any write when the
-    target holds different documents under the archived ``_id``s."""
-    paths = [s.path for s in spools if s.path is not None]
-    if not stores.hot.collection_is_empty(into):
-        differ: list[Any] = []
-        for path in paths:
-            for batch in _batches(path, batch_size):
-                differ += _differing(stores, into, batch)[1]
-        if differ:
-            raise RestoreRefused("", [_conflict_text(differ, into)])
-    inserted = already = 0
-    late: list[Any] = []
+# What the look-up before writing found in one batch: nothing (insert all), all of it
+# identical (insert none), or these identical ids (insert the rest). Kept per batch so
+# memory stays small for the usual cases.
+_NONE, _ALL = "none", "all"
+
+
+def _look_up(stores: Stores, into: str, paths: list[Path], batch_size: int) -> list[str | set[Any]]:
+    """Phase 2a, only when the target holds documents: every archived ``_id`` looked up
+    before anything is written; RestoreRefused if any holds different content."""
+    found: list[str | set[Any]] = []
+    differ: list[Any] = []
     for path in paths:
         for batch in _batches(path, batch_size):
+            same, different = _compare(stores, into, batch)
+            differ += different
+            found.append(_NONE if not same else _ALL if len(same) == len(batch) else same)
+    if differ:
+        raise RestoreRefused("", [_conflict_text(differ, into)])
+    return found
+
+
+def _write(stores: Stores, into: str, spools: list[_Spooled], batch_size: int) -> tuple[int, int]:
+    """Phase 2: (inserted, already there), inserting in unordered bulks."""
+    paths = [s.path for s in spools if s.path is not None]
+    empty = stores.hot.collection_is_empty(into)
+    found = iter([] if empty else _look_up(stores, into, paths, batch_size))
+    inserted = already = 0
+    late: list[Any] = []  # written by someone else since the look-up, and different
+    for path in paths:
+        for batch in _batches(path, batch_size):
+            there = _NONE if empty else next(found)
+            if there == _ALL:
+                already += len(batch)
+                continue
+            if isinstance(there, set):
+                already += len(there)
+                batch = [d for d in batch if d["_id"] not in there]
             n, duplicates = stores.hot.insert_new(into, batch)
             inserted += n
             if duplicates:
                 dup = set(duplicates)
-                same, differ = _differing(
-                    stores, into, [d for d in batch if d["_id"] in dup], duplicates
-                )
-                already += same
+                same, differ = _compare(stores, into, [d for d in batch if d["_id"] in dup])
+                already += len(same)
                 late += differ
     if late:
         raise RestoreConflict(

@@ -44,6 +44,7 @@ _NAMED_FIELDS = {"_id": 1, "seq": 1, "at": 1, "prevHash": 1, "hash": 1}
 INTEGER_SEQ = {"$type": WELL_FORMED_SEQ_TYPES}
 MALFORMED_LISTED = 100  # malformed events named per query (the rest are counted)
 DUPLICATE_KEY = 11000
+ID_LOOKUP_CHUNK = 50  # _ids per $in when a restore looks for documents already there
 _RAW_OPTIONS = EVENT_CODEC_OPTIONS.with_options(document_class=RawBSONDocument)
 
 
@@ -313,9 +314,17 @@ class HotStore:
         return self.db[name].find_one({}, {"_id": 1}) is None
 
     def find_raw_by_ids(self, name: str, ids: list[Any]) -> dict[Any, RawBSONDocument]:
-        """The documents of ``name`` with these ``_id``s, as stored (raw BSON), by _id."""
+        """The documents of ``name`` with these ``_id``s, as stored (raw BSON), by _id.
+
+        Asked ID_LOOKUP_CHUNK at a time: SecantusDB's cost per $in grows with the square
+        of the ids found (1,000 found: 2.6 s; 50 at a time: 0.02 s per 50), MongoDB's
+        does not care."""
         coll = self.db.get_collection(name, codec_options=_RAW_OPTIONS)
-        return {doc["_id"]: doc for doc in coll.find({"_id": {"$in": ids}})}
+        out: dict[Any, RawBSONDocument] = {}
+        for i in range(0, len(ids), ID_LOOKUP_CHUNK):
+            for doc in coll.find({"_id": {"$in": ids[i : i + ID_LOOKUP_CHUNK]}}):
+                out[doc["_id"]] = doc
+        return out
 
     def insert_new(self, name: str, docs: list[RawBSONDocument]) -> tuple[int, list[Any]]:
         """Insert in one unordered bulk; returns how many went in and the ``_id``s that
