@@ -8,6 +8,7 @@ import datetime as dt
 import functools
 import gzip
 import json
+import os
 import random
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +31,7 @@ from audit_archive.format.merkle import merkle_root
 from audit_archive.format.proof import build_proof
 from audit_archive_dev import seed
 from audit_archive_tests.support.harness import KEY_A, KEY_B, Harness, due_day
+from audit_archive_tests.support.parts import chain_events, line_of, write_part
 
 DAY = dt.date(2026, 8, 30)
 SIZES = (1, 2, 3, 5, 8, 1000)
@@ -319,3 +321,100 @@ def test_prove_refuses_a_part_whose_object_was_altered(harness: Harness, capsys)
     harness.s3.put_object(Bucket=harness.bucket, Key=key, Body=gzip.compress(text.encode()))
     assert main(["prove", "--seq", str(seeded[3]["seq"])]) == 1
     assert "sha256 differs" in capsys.readouterr().err
+
+
+# -- prove: overlapping parts and bad input ------------------------------------------------
+
+
+def interleaved_parts(harness: Harness) -> tuple[list[dict], list[dict]]:
+    """Day X holds seqs 10, 11, 20, 21; day Y (later) holds 12-19, inside X's range. X's
+    manifest is signed with KEY_B, a key the environment does not hold."""
+    day_x, day_y = due_day(5), due_day(4)
+    x_at, y_at = layout.day_bounds(day_x)[0], layout.day_bounds(day_y)[0]
+    ats = [x_at + dt.timedelta(minutes=i) for i in range(2)]
+    ats += [y_at + dt.timedelta(minutes=i) for i in range(8)]
+    ats += [x_at + dt.timedelta(hours=5, minutes=i) for i in range(2)]
+    docs = list(seed.chain(ats, first_seq=10, rng=random.Random(3), gap_rate=0))
+    x = [d for d in docs if d["at"].date() == day_x]
+    y = [d for d in docs if d["at"].date() == day_y]
+    write_part(harness, day_x, 1, x, key=KEY_B)
+    write_part(harness, day_y, 1, y)
+    return x, y
+
+
+def test_an_unverifiable_part_does_not_block_a_valid_part_holding_the_seq(
+    harness: Harness, tmp_path, capsys
+) -> None:
+    x, y = interleaved_parts(harness)
+    path = tmp_path / "p.json"
+
+    assert main(["prove", "--seq", str(y[3]["seq"]), "--out", str(path)]) == 0
+    assert json.loads(path.read_text())["manifest"]["day"] == str(due_day(4))
+    assert main(["check-proof", str(path)]) == 0
+
+    capsys.readouterr()
+    assert main(["prove", "--seq", str(x[0]["seq"])]) == 1, "only the unverifiable part has it"
+    err = capsys.readouterr().err
+    assert f"seq {x[0]['seq']} is in no part that checks out" in err
+    assert f"{due_day(5)} part 1" in err and "unverifiable, not tampered" in err
+
+
+@pytest.mark.parametrize("seq", [str(2**63), str(-(2**63) - 1), "1" + "0" * 30])
+def test_prove_refuses_a_seq_beyond_8_bytes(seq: str, capsys) -> None:
+    assert main(["prove", "--seq", seq]) == 2
+    assert "does not fit in 8 bytes" in capsys.readouterr().err
+
+
+def test_prove_refuses_an_unwritable_out_before_any_work(tmp_path, capsys, monkeypatch) -> None:
+    # No servers needed: the output is checked first.
+    monkeypatch.setenv("MONGODB_URI", "mongodb://127.0.0.1:1/unreachable")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        cases = {
+            str(tmp_path / "missing" / "p.json"): f"folder {tmp_path / 'missing'} does not exist",
+            str(tmp_path): "it is a directory",
+        }
+        if os.geteuid() != 0:  # root writes anywhere
+            cases[str(locked / "p.json")] = "permission denied"
+        for out, reason in cases.items():
+            assert main(["prove", "--seq", "1", "--out", out]) == 2, out
+            err = capsys.readouterr().err
+            assert f"cannot write --out {out}: {reason}" in err, err
+            assert "Traceback" not in err
+    finally:
+        locked.chmod(0o700)
+
+
+def test_check_proof_with_a_missing_key_file_is_a_usage_error(tmp_path, capsys) -> None:
+    events, manifest = make_part(3)
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(proof_for(events, manifest, 0)))
+    missing = tmp_path / "no-such-key"
+    assert main(["check-proof", str(path), "--key-file", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert "--key-file" in err and str(missing) in err and "Traceback" not in err
+
+
+def test_a_bson_line_proof_is_checked_like_any_other() -> None:
+    docs = chain_events(DAY, 4, payloads=[{}, {"q": {"$regex": "^adm", "$options": "i"}}])
+    line = line_of(docs[1]).decode().rstrip("\n")
+    assert line.startswith('{"bson":')
+    hashes = [d["hash"] for d in docs]
+    summary = PartSummary(
+        day=layout.format_day(DAY), part=1, event_count=4, start_seq=docs[0]["seq"],
+        end_seq=docs[-1]["seq"], first_prev_hash=docs[0]["prevHash"], last_hash=docs[-1]["hash"],
+        chain_edges=[], merkle_root=merkle_root(hashes), jsonl_key="k", jsonl_sha256="0" * 64,
+        jsonl_bytes=1, jsonl_bytes_uncompressed=1,
+    )  # fmt: skip
+    manifest = sign_manifest(build_manifest(summary), KEY_A)
+    proof = build_proof(hashes, 1, line, manifest)
+
+    result = check_proof(proof, [KEY_A])
+    assert result.ok and result.seq == docs[1]["seq"], result.problems
+
+    changed = parse_line(line)
+    changed["q"]["$options"] = ""
+    forged = {**proof, "eventLine": line_of(changed).decode().rstrip("\n")}
+    assert "does not re-hash" in " ".join(check_proof(forged, [KEY_A]).problems)

@@ -223,6 +223,13 @@ def test_restore_refuses_the_hot_and_batches_collections(harness: Harness, capsy
     assert harness.db.list_collection_names() == []
 
 
+def test_a_collection_name_too_long_for_mongodb_is_a_usage_error(harness: Harness, capsys) -> None:
+    assert main(["restore", "--day", str(due_day(2)), "--into", "c" * 300]) == 2
+    err = capsys.readouterr().err
+    assert "collection name of 300 characters is too long" in err and "255 bytes" in err
+    assert "Traceback" not in err and harness.db.list_collection_names() == []
+
+
 def test_a_day_with_no_record_exits_1(harness: Harness, capsys) -> None:
     harness.seed({due_day(2): 3})
     assert main(["restore", "--day", str(due_day(2))]) == 1

@@ -25,6 +25,7 @@ from audit_archive.format import layout
 from audit_archive.format.jsonl import parse_line
 from audit_archive.settings import Settings
 from audit_archive.stores.clients import open_stores
+from audit_archive.stores.hot import HotStore
 from audit_archive_dev.embedded import Stack
 from audit_archive_tests.support.harness import Harness, due_day, point_archive_at, same_value
 
@@ -257,3 +258,34 @@ def test_the_docs_duckdb_recipe_works_on_downloaded_files(
     rows = duckdb.connect().execute(query).fetchall()
 
     assert [r[1] for r in rows] == scan(h, DAYS[0], DAYS[-1], actor=actor)
+
+
+def test_a_range_of_millennia_costs_what_its_records_cost(
+    harness: Harness, capsysbinary, monkeypatch
+) -> None:
+    day = due_day(2)
+    harness.seed({day: 12})
+    assert harness.run(day).success
+    asked: list[tuple[str, str]] = []
+    between = HotStore.records_between
+
+    def spy(self: HotStore, first: str, last: str):
+        asked.append((first, last))
+        return between(self, first, last)
+
+    def per_day(*_: Any, **__: Any) -> None:
+        raise AssertionError("search asked for one day's records")
+
+    monkeypatch.setattr(HotStore, "records_between", spy)
+    monkeypatch.setattr(HotStore, "records", per_day)
+
+    assert main(["search", "--from", "1970-01-01", "--to", "9999-12-31"]) == 0
+
+    out, err = capsysbinary.readouterr()
+    assert len(out.splitlines()) == 12
+    assert asked == [("1970-01-01", "9999-12-31")], "one query for the whole range"
+    days = (dt.date(9999, 12, 31) - dt.date(1970, 1, 1)).days + 1
+    assert (
+        f"12 matching of 12 events in 1 parts, {days} days; {days - 1} days have no record "
+        "(not archived): 1970-01-01, 1970-01-02, 1970-01-03, 1970-01-04, 1970-01-05, ..."
+    ) in err.decode()
