@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -24,9 +25,11 @@ import pytest
 from botocore.exceptions import ClientError
 from pymongo import MongoClient
 
+from audit_archive.cli import main
 from audit_archive.errors import ConfigError
 from audit_archive.settings import Settings
 from audit_archive.stores.clients import open_stores
+from audit_archive.stores.privileges import Access, required_actions
 from audit_archive_dev.embedded import ServerProcess, create_bucket
 from audit_archive_tests.support.faultproxy import FaultProxy
 from audit_archive_tests.support.harness import Harness, due_day
@@ -39,7 +42,17 @@ from audit_archive_tests.support.reliability import (
 
 ARCHIVER, ARCHIVER_PASSWORD = "archiver", "Arch1ver-p@ss/w0rd:%"
 ADMIN, ADMIN_PASSWORD = "admin", "adm1n-secret"
+AUDITOR, AUDITOR_PASSWORD = "auditor", "Aud1tor-only-reads"  # the built-in read role
+NO_PURGE, NO_PURGE_PASSWORD = "nopurge", "N0-purge-pass"  # everything but remove
 DATABASE = "securedb"
+NO_PURGE_ROLE = {
+    "archiveWithoutRemove": [
+        {
+            "resource": {"db": DATABASE, "collection": ""},
+            "actions": ["find", "insert", "update", "createIndex", "listIndexes"],
+        }
+    ]
+}
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +63,11 @@ def secure_mongo() -> Iterator[tuple[ServerProcess, Path]]:
         {
             ARCHIVER: (ARCHIVER_PASSWORD, [{"role": "readWrite", "db": DATABASE}]),
             ADMIN: (ADMIN_PASSWORD, ["root"]),
+            AUDITOR: (AUDITOR_PASSWORD, [{"role": "read", "db": DATABASE}]),
+            NO_PURGE: (NO_PURGE_PASSWORD, [{"role": "archiveWithoutRemove", "db": DATABASE}]),
         },
         DATABASE,
+        NO_PURGE_ROLE,
     )
     yield server, ca_file
     server.stop()
@@ -159,6 +175,89 @@ def test_secrets_inside_driver_errors_are_masked(
     assert f"{variable}: " in failure_messages(result), "the message names the variable"
     text = all_run_text(result) + failure_messages(result)
     assert secret not in text, text
+
+
+# -- privileges (issue 11) -------------------------------------------------------------
+
+
+def _as(harness: Harness, user: str, password: str) -> str:
+    return harness.env["MONGODB_URI"].replace(
+        f"{ARCHIVER}:{quoted(ARCHIVER_PASSWORD)}@", f"{user}:{quoted(password)}@"
+    )
+
+
+@pytest.mark.parametrize(
+    "user, password, lacking, not_named",
+    [
+        (
+            AUDITOR,
+            AUDITOR_PASSWORD,
+            [
+                f"remove, createIndex on {DATABASE}.auditevents",
+                f"insert, update, createIndex on {DATABASE}.archivebatches",
+                f"insert, update, remove on {DATABASE}.archivebatches_leases",
+            ],
+            "find",
+        ),
+        (
+            NO_PURGE,
+            NO_PURGE_PASSWORD,
+            [f"remove on {DATABASE}.auditevents", f"remove on {DATABASE}.archivebatches_leases"],
+            "insert",
+        ),
+    ],
+    ids=["read-only", "no-remove"],
+)
+def test_a_user_without_the_privileges_a_run_needs_fails_at_start_up_naming_them(
+    secure_harness: Harness,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    user: str,
+    password: str,
+    lacking: list[str],
+    not_named: str,
+) -> None:
+    day = due_day(2)
+    secure_harness.seed({day: 5})
+    uri = _as(secure_harness, user, password)
+    monkeypatch.setenv("MONGODB_URI", uri)
+
+    with pytest.raises(ConfigError) as raised:
+        open_stores(Settings.from_env({**secure_harness.env, "MONGODB_URI": uri}))
+    result = secure_harness.run(day)
+    check_exit = main(["check"])
+
+    message = str(raised.value)
+    assert raised.value.variable == "MONGODB_URI"
+    assert "lacks privileges the archive needs" in message, message
+    for missing in lacking:
+        assert missing in message, message
+    assert f"{not_named} on" not in message and not_named + "," not in message
+    assert not result.success and lacking[0] in failure_messages(result)
+    stderr = capsys.readouterr().err
+    assert check_exit == 2 and lacking[0] in stderr, stderr
+    for text in (message, all_run_text(result), failure_messages(result), stderr):
+        assert password not in text and quoted(password) not in text
+    assert secure_harness.events.count_documents({}) == 5 and secure_harness.records() == []
+
+
+def test_a_reader_needs_only_to_read(secure_harness: Harness) -> None:
+    """verify, search and prove open the stores for reading: the read role is enough, and
+    the archive's own user passes the archive's check."""
+    uri = _as(secure_harness, AUDITOR, AUDITOR_PASSWORD)
+    open_stores(
+        Settings.from_env({**secure_harness.env, "MONGODB_URI": uri}), access=Access.READ
+    ).close()
+    open_stores(Settings.from_env(secure_harness.env)).close()
+
+
+def test_the_deployment_role_grants_every_action_the_start_up_check_asks_for() -> None:
+    role = json.loads((Path(__file__).parents[1] / "deploy/mongo/archive-role.json").read_text())
+    granted = {p["collection"]: set(p["actions"]) for p in role["privileges"]}
+    names = ("{events}", "{batches}", "{batches}_leases")
+    for access in Access:
+        for collection, actions in required_actions(access, *names).items():
+            assert set(actions) <= granted[collection], (access, collection)
 
 
 # -- WORM ------------------------------------------------------------------------------

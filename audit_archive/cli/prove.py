@@ -14,6 +14,7 @@ from audit_archive.cli.options import seq_arg
 from audit_archive.format import proof
 from audit_archive.settings import Settings, keys_from_file, verification_keys_from_env
 from audit_archive.stores.clients import open_stores
+from audit_archive.stores.privileges import Access
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -68,7 +69,7 @@ def run_prove(args: argparse.Namespace) -> int:
     if problem:
         print(f"audit-archive prove: cannot write --out {args.out}: {problem}", file=sys.stderr)
         return 2
-    stores = open_stores(Settings.from_env())
+    stores = open_stores(Settings.from_env(), access=Access.READ)
     try:
         document = prove_seq(stores, args.seq)
     except ProveError as e:

@@ -14,6 +14,7 @@ from audit_archive.audit.restore import (
 )
 from audit_archive.settings import Settings
 from audit_archive.stores.clients import open_stores
+from audit_archive.stores.privileges import Access
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    stores = open_stores(settings)
+    stores = open_stores(settings, access=Access.READ)
     try:
         result = restore_day(stores, args.day, args.into, log=lambda m: print(m, file=sys.stderr))
     except ValueError as e:

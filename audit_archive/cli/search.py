@@ -11,6 +11,7 @@ from audit_archive.audit.search import Filters, SearchStats, search
 from audit_archive.cli.options import add_day_range, day_range_error, seq_arg
 from audit_archive.settings import Settings
 from audit_archive.stores.clients import open_stores
+from audit_archive.stores.privileges import Access
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     filters = Filters(actor=args.actor, action=args.action, source=args.source, seq=args.seq)
     stats = SearchStats()
-    stores = open_stores(Settings.from_env())
+    stores = open_stores(Settings.from_env(), access=Access.READ)
     out = sys.stdout.buffer
     try:
         for line in search(stores, first, last, filters, stats):

@@ -19,6 +19,7 @@ from audit_archive.audit.verify import CLEAN, RangeError, Report, resolve_range,
 from audit_archive.cli.options import add_day_range
 from audit_archive.settings import Settings
 from audit_archive.stores.clients import open_stores
+from audit_archive.stores.privileges import Access
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     except RangeError as e:
         print(f"audit-archive verify: {e}", file=sys.stderr)
         return 2
-    stores = open_stores(settings)
+    stores = open_stores(settings, access=Access.READ)
     bar = ProgressBar(sys.stderr) if args.deep and sys.stderr.isatty() else None
     try:
         report = verify(stores, first, last, deep=args.deep, progress=bar)

@@ -21,7 +21,9 @@ from audit_archive.redact import redact
 from audit_archive.settings import Settings
 from audit_archive.stores.cold import BucketProblem, ColdStore, ConfirmMode
 from audit_archive.stores.hot import HotStore
+from audit_archive.stores.privileges import Access
 
+AUTHENTICATION_FAILED = 18
 MONGO_TIMEOUT_MS = 5000  # start-up check and connection attempts: fail fast when misconfigured
 # Also the socket timeout of pymongo's heartbeats: one that times out clears the pool and
 # cancels operations in flight (_OperationCancelled). A server busy for more than 5 s
@@ -90,8 +92,11 @@ class Stores:
         self.hot.client.close()
 
 
-def open_stores(settings: Settings, *, check: bool = True) -> Stores:
-    """Clients for both tiers; with ``check``, prove both are reachable and usable."""
+def open_stores(
+    settings: Settings, *, check: bool = True, access: Access = Access.ARCHIVE
+) -> Stores:
+    """Clients for both tiers; with ``check``, prove both are reachable and usable for
+    ``access``: the archive job's privileges unless a reader says it only reads."""
     hot = HotStore(
         mongo_client(settings),
         settings.database,
@@ -110,7 +115,7 @@ def open_stores(settings: Settings, *, check: bool = True) -> Stores:
     stores = Stores(hot, cold, settings)
     if check:
         try:
-            check_stores(stores)
+            check_stores(stores, access)
         except BaseException:
             stores.close()
             raise
@@ -126,16 +131,22 @@ _BUCKET_VARIABLE = {
 }
 
 
-def check_stores(stores: Stores) -> None:
+def check_stores(stores: Stores, access: Access = Access.ARCHIVE) -> None:
+    """Both tiers reachable, and usable for ``access``: a ConfigError naming the variable
+    otherwise, before any work, never echoing a secret."""
+    _check_hot(stores, access)
+    _check_cold(stores)
+
+
+def _check_hot(stores: Stores, access: Access) -> None:
     secrets = stores.settings.secrets
     try:
         with pymongo.timeout(MONGO_TIMEOUT_MS / 1000):
             stores.hot.ping()
-            # Proves read access without a scan: a server that materializes a result
-            # before its limit (SecantusDB) would read the whole collection for {}.
-            stores.hot.events.find_one({"_id": None}, {"_id": 1})
+            missing = stores.hot.missing_privileges(access)
+            anonymous = bool(missing) and not stores.hot.authenticated()
     except OperationFailure as e:
-        if e.code in (13, 18):
+        if e.code == AUTHENTICATION_FAILED:
             raise ConfigError(
                 "MONGODB_URI", "authentication failed: check the user and password in the URI"
             ) from None
@@ -144,6 +155,22 @@ def check_stores(stores: Stores) -> None:
         raise ConfigError(
             "MONGODB_URI", redact(f"MongoDB is not reachable: {type(e).__name__}", secrets)
         ) from None
+    if anonymous:
+        raise ConfigError(
+            "MONGODB_URI",
+            "MongoDB requires authentication: put the archive's user and password in the URI",
+        )
+    if missing:
+        raise ConfigError(
+            "MONGODB_URI",
+            f"the user lacks privileges the {access} needs: {'; '.join(missing)}. Grant "
+            "them (deploy/mongo/archive-role.json, or readWrite on the database); see "
+            "docs/security.md",
+        )
+
+
+def _check_cold(stores: Stores) -> None:
+    secrets = stores.settings.secrets
     try:
         problem = stores.cold.bucket_error()
     except EndpointConnectionError:

@@ -22,6 +22,12 @@ from audit_archive.format.canonical import EVENT_CODEC_OPTIONS
 from audit_archive.format.chain import Link
 from audit_archive.format.layout import day_bounds
 from audit_archive.format.malformed import WELL_FORMED_SEQ_TYPES, describe, is_integer_seq, problem
+from audit_archive.stores.privileges import (
+    UNAUTHORIZED,
+    Access,
+    missing_actions,
+    required_actions,
+)
 
 CHAINED = {"hash": {"$type": "string"}}
 # Documents per getMore while streaming a day: bounds the client's memory (~1 MB).
@@ -391,6 +397,41 @@ class HotStore:
         return Lease(
             doc["_id"], doc["owner"], doc.get("host", ""), doc.get("pid", 0), doc["expiresAt"]
         )
+
+    # -- privileges (checked at start-up: stores.privileges) ---------------------------
+
+    def readable(self) -> None:
+        """Read one (absent) event: proves the user may read the events, without a scan
+        (a server that materializes a result before its limit, SecantusDB, would read
+        every event for ``{}``). Raises OperationFailure when it may not."""
+        self.events.find_one({"_id": None}, {"_id": 1})
+
+    def authenticated(self) -> bool:
+        """Whether this connection is authenticated as some user (connectionStatus)."""
+        status = self.db.command("connectionStatus")
+        return bool((status.get("authInfo") or {}).get("authenticatedUsers"))
+
+    def missing_privileges(self, access: Access) -> list[str]:
+        """What the user lacks for ``access``, as ``"remove on db.auditevents"`` lines;
+        empty when it has everything (or the server enforces no privileges)."""
+        names = (self.events.name, self.batches.name, self.leases.name)
+        required = required_actions(access, *names)
+        if access is Access.ARCHIVE and self._event_indexes_present():
+            # ensure_indexes creates none: createIndex on the events is not needed.
+            required[self.events.name] = tuple(
+                a for a in required[self.events.name] if a != "createIndex"
+            )
+        collections = {c.name: c for c in (self.events, self.batches, self.leases)}
+        return missing_actions(collections, required)
+
+    def _event_indexes_present(self) -> bool:
+        try:
+            existing = list(self.events.list_indexes())
+        except OperationFailure as e:
+            if e.code == UNAUTHORIZED:
+                return False  # listIndexes is reported missing; createIndex may be too
+            raise
+        return all(any(_serves(spec, keys) for spec in existing) for keys, _ in EVENT_INDEXES)
 
 
 def name_malformed(docs: Iterable[Mapping[str, Any]]) -> list[str]:

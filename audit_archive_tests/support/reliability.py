@@ -145,13 +145,17 @@ def iter_days(first: dt.date, count: int) -> Iterator[dt.date]:
 
 
 def start_secure_mongo(
-    workdir: Path, users: dict[str, tuple[str, list[Any]]], database: str
+    workdir: Path,
+    users: dict[str, tuple[str, list[Any]]],
+    database: str,
+    roles: dict[str, list[dict[str, Any]]] | None = None,
 ) -> tuple[ServerProcess, Path]:
     """SecantusDB with SCRAM and TLS (certificates made here with trustme).
 
-    As secantusd-py --help says: start without --auth, create the users (name ->
-    (password, roles)), stop, and start again (same storage) with --auth and the TLS
-    files. Returns the server and the CA file clients must trust."""
+    As secantusd-py --help says: start without --auth, create the roles (name ->
+    privileges, in ``database``) and the users (name -> (password, roles)), stop, and
+    start again (same storage) with --auth and the TLS files. Returns the server and the
+    CA file clients must trust."""
     import time
 
     import trustme
@@ -209,8 +213,10 @@ def start_secure_mongo(
     try:
         wait_ready(plain)
         client = MongoClient(host="127.0.0.1", port=port, directConnection=True)
-        for user, (password, roles) in users.items():
-            client.admin.command("createUser", user, pwd=password, roles=roles)
+        for role, privileges in (roles or {}).items():
+            client[database].command("createRole", role, privileges=privileges, roles=[])
+        for user, (password, granted) in users.items():
+            client.admin.command("createUser", user, pwd=password, roles=granted)
         client.close()
     finally:
         plain.stop()
