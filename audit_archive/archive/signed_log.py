@@ -24,6 +24,7 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
+from audit_archive.archive.leases import LeaseKeeper, acquire_lease, release
 from audit_archive.errors import StorageError
 from audit_archive.format import layout
 from audit_archive.format.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
@@ -73,8 +74,6 @@ def append(
     """Log every recorded part not yet logged and publish the checkpoint; None when the
     log is off (no AUDIT_LOG_SIGNING_KEY). Raises StorageError (nothing deleted) when the
     log cannot be extended safely."""
-    from audit_archive.archive.archiver import LeaseKeeper, acquire_lease, release
-
     signer = stores.settings.log_signer
     if signer is None:
         return None
@@ -244,7 +243,9 @@ def _leaves_from_bucket(
         try:
             entry = parse_entry(stores.cold.get_bytes(key))
         except EntryError as e:
-            raise StorageError(f"{key} is not a log entry ({e}); run audit-archive verify") from None
+            raise StorageError(
+                f"{key} is not a log entry ({e}); run audit-archive verify"
+            ) from None
         data = stores.cold.get_bytes(entry.manifest_key)
         parsed = layout.parse_part_key(entry.manifest_key)
         if entry.index != i or parsed is None:
