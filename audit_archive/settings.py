@@ -303,13 +303,14 @@ def _object_lock(env: Mapping[str, str]) -> tuple[str | None, int | None]:
 def _signing_keys(env: Mapping[str, str], *, required: bool) -> tuple[str, tuple[str, ...]]:
     """(AUDIT_SIGNING_KEY, AUDIT_SIGNING_KEYS_PREVIOUS), checked, never echoed."""
     key = current_signing_key(env)
-    if required:
-        if not key:
-            raise ConfigError("AUDIT_SIGNING_KEY", "is required (an HMAC key of at least 32 bytes)")
-        if len(key.encode("utf-8")) < MIN_SIGNING_KEY_BYTES:
-            raise ConfigError(
-                "AUDIT_SIGNING_KEY", f"is too short: at least {MIN_SIGNING_KEY_BYTES} bytes needed"
-            )
+    if required and not key:
+        raise ConfigError("AUDIT_SIGNING_KEY", "is required (an HMAC key of at least 32 bytes)")
+    # Readers may run without the key (an auditor with the signed log's verifier key),
+    # but a key that is set must still be a usable one.
+    if key and len(key.encode("utf-8")) < MIN_SIGNING_KEY_BYTES:
+        raise ConfigError(
+            "AUDIT_SIGNING_KEY", f"is too short: at least {MIN_SIGNING_KEY_BYTES} bytes needed"
+        )
     return key, key_list(env.get("AUDIT_SIGNING_KEYS_PREVIOUS") or "", ",")
 
 
