@@ -41,6 +41,8 @@ def test_each_recorded_part_is_logged_before_its_events_leave_hot(
         meta = {k: v.value for k, v in materialization.metadata.items()}
         assert meta["log_size"] == len(harness.records())
         assert len(meta["log_root"]) == 64 and meta["log_origin"] == "test.example/audit-archive"
+        seed_b64 = LOG_KEY.rsplit("+", 1)[1]
+        assert all(seed_b64 not in str(e) for e in result.all_events), "the log key leaked"
     assert [r["logIndex"] for r in harness.records()] == [0, 1, 2]
     harness.assert_invariant(now=after_due(days[-1]))
 
