@@ -62,10 +62,10 @@ def _chain_tail(client: MongoClient) -> tuple[int, str]:
 def audit_as_auditor(env: dict[str, str], workdir: Path, newest_due: dt.date) -> bool:
     """What an auditor holding only the public verifier key sees: verify, then one proof
     checked offline (no HMAC key, no log signing key in this environment)."""
-    from audit_archive.audit.prove import prove_seq
+    from audit_archive.audit.prove import check_proof, prove_seq
     from audit_archive.audit.verify import verify
     from audit_archive.format.note import parse_verifier
-    from audit_archive.format.proof import check_proof, describe
+    from audit_archive.format.proof import describe
     from audit_archive.settings import Settings
     from audit_archive.stores.clients import open_stores
 

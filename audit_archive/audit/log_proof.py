@@ -8,6 +8,7 @@ verifier key) signs, and a manifest's own bytes must hash to its leaf.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from audit_archive.errors import AuditArchiveError
@@ -75,3 +76,24 @@ def log_object(
 ) -> dict[str, Any]:
     """The ``log`` object of a proof for the part whose manifest is ``manifest_bytes``."""
     return SignedLogView(stores, verifier).log_object(manifest_key, manifest_bytes)
+
+
+def log_vouch(stores: Stores) -> Callable[[str, bytes], bool] | None:
+    """For ``reader.open_part``: does the signed log cover this manifest (its exact
+    bytes)? None without a verifier key; the log's view is loaded once, on first use, and
+    a log that cannot be loaded vouches for nothing."""
+    verifier = stores.settings.log_verifier
+    if verifier is None:
+        return None
+    views: list[SignedLogView | None] = []
+
+    def vouch(manifest_key: str, manifest_bytes: bytes) -> bool:
+        if not views:
+            try:
+                views.append(SignedLogView(stores, verifier))
+            except LogProofError:
+                views.append(None)
+        view = views[0]
+        return view is not None and view.vouches(manifest_key, manifest_bytes)
+
+    return vouch
