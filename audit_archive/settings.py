@@ -18,6 +18,7 @@ from urllib.parse import unquote
 
 from audit_archive.errors import ConfigError
 from audit_archive.format.layout import parse_day
+from audit_archive.format.note import Signer, Verifier, parse_signer, parse_verifier
 
 MIN_SIGNING_KEY_BYTES = 32
 MIN_PART_SIZE_MIB = 5  # S3's floor for every multipart part but the last
@@ -43,6 +44,8 @@ DEFAULTS: dict[str, str] = {
     "AUDIT_HOT_RETENTION_DAYS": "90",
     "AUDIT_SIGNING_KEY": "",
     "AUDIT_SIGNING_KEYS_PREVIOUS": "",
+    "AUDIT_LOG_SIGNING_KEY": "",
+    "AUDIT_LOG_VERIFIER_KEY": "",
     "AUDIT_PURGE_BATCH_SIZE": "5000",
     "AUDIT_LEASE_SECONDS": "60",
     "AUDIT_WORK_DIR": "",
@@ -51,7 +54,12 @@ DEFAULTS: dict[str, str] = {
     "ARCHIVE_START_DATE": "2024-01-01",
 }
 
-SECRET_VARIABLES = ("AUDIT_SIGNING_KEY", "AUDIT_SIGNING_KEYS_PREVIOUS", "AUDIT_COLD_SECRET_KEY")
+SECRET_VARIABLES = (
+    "AUDIT_SIGNING_KEY",
+    "AUDIT_SIGNING_KEYS_PREVIOUS",
+    "AUDIT_COLD_SECRET_KEY",
+    "AUDIT_LOG_SIGNING_KEY",
+)
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _COLLECTION = re.compile(r"^[^$\x00]+$")
 
@@ -157,6 +165,10 @@ class Settings:
     lease_seconds: int
     work_dir: str | None
     start_date: dt.date
+    # The signed log (SPEC section 7): the signer switches it on; readers need only the
+    # verifier (AUDIT_LOG_VERIFIER_KEY, or derived from the signer).
+    log_signer: Signer | None = field(default=None, repr=False)
+    log_verifier: Verifier | None = None
 
     @classmethod
     def from_env(
@@ -180,6 +192,7 @@ class Settings:
             lease_seconds=_int(env, "AUDIT_LEASE_SECONDS", 5, 86400),
             work_dir=_get(env, "AUDIT_WORK_DIR") or None,
             start_date=_day(env, "ARCHIVE_START_DATE"),
+            **log_keys(env),
         )
 
     @property
@@ -192,6 +205,8 @@ class Settings:
         out = [*self.verification_keys]
         if self.cold_secret_key:
             out.append(self.cold_secret_key)
+        if self.log_signer is not None:
+            out.append(self.log_signer.key_string)
         password = uri_password(self.mongodb_uri)
         if password:
             out.append(password)
@@ -288,13 +303,14 @@ def _object_lock(env: Mapping[str, str]) -> tuple[str | None, int | None]:
 def _signing_keys(env: Mapping[str, str], *, required: bool) -> tuple[str, tuple[str, ...]]:
     """(AUDIT_SIGNING_KEY, AUDIT_SIGNING_KEYS_PREVIOUS), checked, never echoed."""
     key = current_signing_key(env)
-    if required:
-        if not key:
-            raise ConfigError("AUDIT_SIGNING_KEY", "is required (an HMAC key of at least 32 bytes)")
-        if len(key.encode("utf-8")) < MIN_SIGNING_KEY_BYTES:
-            raise ConfigError(
-                "AUDIT_SIGNING_KEY", f"is too short: at least {MIN_SIGNING_KEY_BYTES} bytes needed"
-            )
+    if required and not key:
+        raise ConfigError("AUDIT_SIGNING_KEY", "is required (an HMAC key of at least 32 bytes)")
+    # Readers may run without the key (an auditor with the signed log's verifier key),
+    # but a key that is set must still be a usable one.
+    if key and len(key.encode("utf-8")) < MIN_SIGNING_KEY_BYTES:
+        raise ConfigError(
+            "AUDIT_SIGNING_KEY", f"is too short: at least {MIN_SIGNING_KEY_BYTES} bytes needed"
+        )
     return key, key_list(env.get("AUDIT_SIGNING_KEYS_PREVIOUS") or "", ",")
 
 
@@ -333,6 +349,24 @@ def keys_from_file(path: str) -> tuple[str, ...]:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
         raise ConfigError("--key-file", f"cannot read {path}: {reason}") from None
     return key_list(text, "\n")
+
+
+def log_keys(env: Mapping[str, str]) -> dict[str, Any]:
+    """The signed log's keys: a bad key string is a ConfigError naming its variable (the
+    key is never echoed); a verifier that is not the signer's own is refused."""
+    signer_text = (env.get("AUDIT_LOG_SIGNING_KEY") or "").strip()
+    verifier_text = (env.get("AUDIT_LOG_VERIFIER_KEY") or "").strip()
+    signer = parse_signer(signer_text, "AUDIT_LOG_SIGNING_KEY") if signer_text else None
+    verifier = parse_verifier(verifier_text, "AUDIT_LOG_VERIFIER_KEY") if verifier_text else None
+    if signer is not None:
+        if verifier is not None and verifier != signer.verifier:
+            raise ConfigError(
+                "AUDIT_LOG_VERIFIER_KEY",
+                "is not the verifier key of AUDIT_LOG_SIGNING_KEY (leave it empty: the archive "
+                "derives it)",
+            )
+        verifier = signer.verifier
+    return {"log_signer": signer, "log_verifier": verifier}
 
 
 def uri_password(uri: str) -> str | None:

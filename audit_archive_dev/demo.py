@@ -23,6 +23,7 @@ from audit_archive.format import layout
 from audit_archive.format.canonical import EVENT_CODEC_OPTIONS
 from audit_archive_dev import seed
 from audit_archive_dev.embedded import create_bucket, start_stack
+from audit_archive_dev.logkey import KEY_FILE, log_env
 
 DEMO_KEY = "demo-signing-key-not-for-production-0123456789"
 
@@ -58,6 +59,36 @@ def _chain_tail(client: MongoClient) -> tuple[int, str]:
     return seq + 1, last_hash
 
 
+def audit_as_auditor(env: dict[str, str], workdir: Path, newest_due: dt.date) -> bool:
+    """What an auditor holding only the public verifier key sees: verify, then one proof
+    checked offline (no HMAC key, no log signing key in this environment)."""
+    from audit_archive.audit.prove import check_proof, prove_seq
+    from audit_archive.audit.verify import verify
+    from audit_archive.format.note import parse_verifier
+    from audit_archive.format.proof import describe
+    from audit_archive.settings import Settings
+    from audit_archive.stores.clients import open_stores
+
+    secret = ("AUDIT_SIGNING_KEY", "AUDIT_SIGNING_KEYS_PREVIOUS", "AUDIT_LOG_SIGNING_KEY")
+    auditor_env = {k: v for k, v in env.items() if k not in secret}
+    stores = open_stores(Settings.from_env(auditor_env, require_signing_key=False))
+    try:
+        report = verify(stores, last=newest_due)
+        log = report.summary.get("log") or {}
+        print(
+            f"\nauditor with only the verifier key: verify {'ok' if report.ok else 'FINDINGS'} "
+            f"({report.summary['counts']}); signed log checkpoint size "
+            f"{log.get('checkpointSize')}, root {log.get('checkpointRoot')}"
+        )
+        record = stores.hot.batches.find_one({"eventCount": {"$gt": 0}}, sort=[("day", 1)])
+        document = prove_seq(stores, record["startSeq"])
+    finally:
+        stores.close()
+    check = check_proof(document, (), parse_verifier(env["AUDIT_LOG_VERIFIER_KEY"]))
+    print(f"proof of seq {record['startSeq']} checked offline: {describe(check)}")
+    return report.ok and check.ok
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=7, help="random seed for the demo data")
@@ -72,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             "AUDIT_SIGNING_KEY": DEMO_KEY,
             "AUDIT_HOT_RETENTION_DAYS": "90",
             "AUDIT_WORK_DIR": str(workdir / "work"),
+            **log_env(workdir),  # the signed log, with a key made in the data folder
         }
         now = dt.datetime.now(dt.UTC)
         newest_due = layout.newest_due_day(now, 90)
@@ -85,7 +117,11 @@ def main(argv: list[str] | None = None) -> int:
             f"seeded {total:,} chained events from {seeded['first']} to {seeded['last']} "
             f"(newest due day: {newest_due}; retention 90 days)"
         )
-        print(f"MongoDB {stack.mongo_uri_base}/dezky   S3 {stack.s3_endpoint}/dezky-audit\n")
+        print(f"MongoDB {stack.mongo_uri_base}/dezky   S3 {stack.s3_endpoint}/dezky-audit")
+        print(
+            f"signed log key made in {workdir / KEY_FILE}; auditors verify with\n"
+            f"  AUDIT_LOG_VERIFIER_KEY={env['AUDIT_LOG_VERIFIER_KEY']}\n"
+        )
 
         # Imported here: the definitions read ARCHIVE_START_DATE when they load.
         from audit_archive.definitions import defs
@@ -146,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
             f"due events left in hot: {left_due}; runs failed: {failures}"
         )
         print("each part: <prefix>/day=D/part-000N.jsonl.gz + .manifest.json (HMAC-SHA-256 signed)")
-        return 1 if failures or left_due else 0
+        auditor_ok = audit_as_auditor(env, workdir, newest_due)
+        return 1 if failures or left_due or not auditor_ok else 0
     finally:
         stack.stop()
 

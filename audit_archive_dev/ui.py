@@ -150,6 +150,7 @@ def home_lock(home: Path) -> Iterator[None]:
 
 def archive_env(home: Path, mongo_port: int, s3_port: int, start_date: str) -> dict[str, str]:
     from audit_archive_dev.demo import DEMO_KEY
+    from audit_archive_dev.logkey import log_env
 
     env = {
         "MONGODB_URI": f"mongodb://127.0.0.1:{mongo_port}/{DATABASE}?directConnection=true",
@@ -165,6 +166,7 @@ def archive_env(home: Path, mongo_port: int, s3_port: int, start_date: str) -> d
         "AUDIT_HOT_RETENTION_DAYS": str(RETENTION_DAYS),
         "AUDIT_WORK_DIR": str(home / "work"),
         "ARCHIVE_START_DATE": start_date,
+        **log_env(home),  # the signed log: a demo key kept in the data folder
     }
     for name in PASS_THROUGH:
         if os.environ.get(name):
@@ -412,7 +414,8 @@ def _print_env(env: dict[str, str], home: Path) -> None:
     lines = "\n".join(f"  export {k}={v}" for k, v in shown.items())
     print(
         "the archive's environment (for the audit-archive CLI; the demo signing key and S3 "
-        f"secret are in audit_archive_dev/demo.py and embedded.py):\n{lines}",
+        "secret are in audit_archive_dev/demo.py and embedded.py, the signed log's signing "
+        f"key in {home / 'log-signing-key'}):\n{lines}",
         flush=True,
     )
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from audit_archive import timing
+from audit_archive.archive import signed_log
 from audit_archive.archive.encode import _iter_events
 from audit_archive.archive.leases import LeaseKeeper, acquire_lease, release
 from audit_archive.archive.neighbours import Neighbours, find_neighbours
@@ -62,6 +63,9 @@ def extract(
     acquire_lease(stores, day_text, owner, lease_wait_seconds, log)
     try:
         with LeaseKeeper(stores, day_text, owner) as keeper:
+            # Parts recorded but not yet in the signed log (the log just switched on, or a
+            # run stopped before appending) are logged before anything leaves hot.
+            signed_log.catch_up(stores, owner, log)
             return _extract_claimed(stores, day, owner, keeper, log)
     except BaseException:
         release(stores, day_text, owner)
@@ -216,6 +220,7 @@ def _finish_interrupted_purges(
         if not hot.count_day_in_seq_range(day, rec["startSeq"], rec["endSeq"]):
             continue
         log(f"part {rec['part']} of {day_text} is recorded but still in hot: finishing its purge")
+        signed_log.require_logged(stores, day_text, rec["part"])
         ids = list(_recorded_ids(stores, rec))
         keeper.check()
         for i in range(0, len(ids), stores.settings.purge_batch_size):

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from audit_archive import timing
+from audit_archive.archive import signed_log
 from audit_archive.archive.encode import _iter_events
 from audit_archive.archive.leases import LeaseKeeper, release
 from audit_archive.archive.results import Log, Purged, Recorded, _quiet
@@ -23,6 +24,7 @@ def purge(stores: Stores, recorded: Recorded, log: Log = _quiet) -> Purged:
     """Delete exactly the recorded part's events from hot, in bounded batches."""
     x = recorded.uploaded.signed.encoded.extracted
     runs = json.loads(Path(recorded.uploaded.signed.encoded.runs_path).read_text())
+    signed_log.require_logged(stores, x.day, x.part)  # with the log on: covered first
     deleted = fallbacks = 0
     day = layout.parse_day(x.day)
     with LeaseKeeper(stores, x.day, x.owner) as keeper, timing.timed("purge"):

@@ -18,9 +18,11 @@ only when no valid part does. Memory: the part's event hashes (~100 bytes per ev
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from audit_archive.audit.log_proof import LogProofError, log_object, log_vouch
 from audit_archive.audit.reader import (
     CheckedPart,
     EventLine,
@@ -34,9 +36,11 @@ from audit_archive.format import layout
 from audit_archive.format import proof as proof_doc
 from audit_archive.format.canonical import HASH_SCHEME
 from audit_archive.format.chain import HEX64
+from audit_archive.format.logproof import check_log_object
 from audit_archive.format.malformed import is_integer_seq
-from audit_archive.format.manifest import verify_signature
+from audit_archive.format.manifest import SignatureStatus, verify_signature
 from audit_archive.format.merkle import root_from_path
+from audit_archive.format.note import Verifier
 from audit_archive.format.proof import ProofCheck
 from audit_archive.stores.clients import Stores
 
@@ -73,22 +77,26 @@ def prove_seq(stores: Stores, seq: int) -> dict[str, Any]:
     ValueError if ``seq`` cannot be a seq at all (more than 8 bytes)."""
     check_seq(seq)
     keys = stores.settings.verification_keys
+    vouch = log_vouch(stores)  # without the HMAC key, the signed log may vouch
     refused: list[str] = []
     for record in stores.hot.records_holding_seq(seq):
         if not record.get("eventCount"):
             continue
-        part = open_part(stores.cold, record, keys)
+        part = open_part(stores.cold, record, keys, vouch)
         hashes, found = _read(part, seq) if part.ok else ([], None)
         if not part.ok:
             refused.append(part.describe())
         elif found is not None:
-            return proof_doc.build_proof(
+            document = proof_doc.build_proof(
                 hashes,
                 found.index,
                 found.raw.decode("utf-8"),
                 part.manifest,
                 record.get("manifestKey"),
             )
+            if stores.settings.log_verifier is not None:
+                document["log"] = _log_object(stores, record, part.manifest)
+            return document
     if refused:
         raise ProveError(
             f"seq {seq} is in no part that checks out; no proof issued: " + "; ".join(refused)
@@ -97,10 +105,27 @@ def prove_seq(stores: Stores, seq: int) -> dict[str, Any]:
     raise ProveError(f"seq {seq} is not in any archived part{hint}")
 
 
-def check_proof(proof: Any, keys: Iterable[str]) -> ProofCheck:
+def _log_object(stores: Stores, record: Mapping[str, Any], manifest: Any) -> dict[str, Any]:
+    """The proof's ``log`` object (SPEC section 7), over the manifest's bytes as stored."""
+    where = f"{record.get('day')} part {record.get('part')}"
+    raw = stores.cold.get_bytes(str(record.get("manifestKey")))
+    if json.loads(raw) != manifest:
+        raise ProveError(f"{where}: the manifest changed while the proof was built; retry")
+    verifier = stores.settings.log_verifier
+    if verifier is None:
+        raise ProveError(f"{where}: no verifier key for the signed log")
+    try:
+        return log_object(stores, verifier, str(record.get("manifestKey")), raw)
+    except LogProofError as e:
+        raise ProveError(f"{where}: {e}; no proof issued") from None
+
+
+def check_proof(proof: Any, keys: Iterable[str], verifier: Verifier | None = None) -> ProofCheck:
     """Verify a proof offline: the event re-hashes to its ``hash``, the audit path
     leads from that hash to the manifest's ``merkleRoot``, and the manifest's signature
-    holds with one of ``keys``. Never raises on bad input: every defect is a problem."""
+    holds with one of ``keys``, or (with the signed log's public ``verifier`` key) the
+    proof's ``log`` object puts the manifest's exact bytes in a signed checkpoint.
+    Never raises on bad input: every defect is a problem."""
     result = ProofCheck()
     manifest = _proof_manifest(proof, result)
     if manifest is None:
@@ -110,9 +135,16 @@ def check_proof(proof: Any, keys: Iterable[str]) -> ProofCheck:
     result.key_id = signing.get("keyId") if isinstance(signing, Mapping) else None
     problems = result.problems
 
-    # 1. The manifest is what the archive signed (the reader's signature check).
+    # 1. The manifest is what the archive signed (the reader's signature check), or,
+    # with the verifier key, what the signed log holds (SPEC section 7): either is enough.
     result.status = verify_signature(manifest, keys)
     problem = signature_problem(manifest, keys)
+    if verifier is not None:
+        log_problems = check_log_object(proof.get("log"), manifest, verifier)
+        problems.extend(log_problems)
+        result.logged = not log_problems
+        if result.logged and result.status is SignatureStatus.UNVERIFIABLE:
+            result.status, problem = SignatureStatus.VALID, None
     if problem is not None:
         problems.append(problem.message)
     if manifest.get("hashScheme") != HASH_SCHEME or proof.get("hashScheme") != HASH_SCHEME:

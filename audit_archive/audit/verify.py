@@ -41,6 +41,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from audit_archive.audit.log_check import check_log
 from audit_archive.audit.reader import PartStream
 from audit_archive.errors import AuditArchiveError, format_seq_ranges
 from audit_archive.format import layout
@@ -50,6 +51,7 @@ from audit_archive.format.jsonl import parse_line
 from audit_archive.format.malformed import is_integer_seq
 from audit_archive.format.manifest import MANIFEST_VERSION, SignatureStatus, verify_signature
 from audit_archive.format.merkle import MerkleBuilder
+from audit_archive.format.note import Verifier
 from audit_archive.settings import Settings
 from audit_archive.stores.clients import Stores
 from audit_archive.stores.cold import b64
@@ -156,7 +158,11 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return all(d.status in CLEAN for d in self.days) and not self.summary.get("strayObjects")
+        return (
+            all(d.status in CLEAN for d in self.days)
+            and not self.summary.get("strayObjects")
+            and not (self.summary.get("log") or {}).get("findings")
+        )
 
     @property
     def exit_code(self) -> int:
@@ -936,6 +942,8 @@ def verify(
     workers: int = MANIFEST_WORKERS,
     deep_workers: int = DEEP_WORKERS,
     progress: Progress | None = None,
+    log_verifier: Verifier | None = None,
+    trusted_checkpoints: Sequence[tuple[str, bytes]] = (),
 ) -> Report:
     """Verify every day in [first, last] (default: ARCHIVE_START_DATE to the newest due
     day). Raises RangeError for a range that is not one of partitions."""
@@ -955,6 +963,23 @@ def verify(
     parts_by_day, strays = _gather_parts(stores, range_days, records, objects)
     all_parts = [p for day in range_days for p in parts_by_day[day]]
     _fetch(stores, all_parts, deep, workers)
+    # The signed log (SPEC section 7): a part it covers is authenticated without the HMAC key.
+    log_verifier = log_verifier or settings.log_verifier
+    log_check = None
+    if log_verifier is not None:
+        log_check = check_log(
+            stores,
+            log_verifier,
+            [r for recs in records.values() for r in recs],
+            trusted_checkpoints,
+            workers,
+        )
+        for p in all_parts:
+            if (
+                p.signature is SignatureStatus.UNVERIFIABLE
+                and log_check.authenticated.get((p.day, p.part)) == p.manifest_sha256
+            ):
+                p.signature = SignatureStatus.VALID
     # The server keeps SHA-256 checksums when any object of the archive has one (the
     # archiver sends one with every PUT): an events object without one was rewritten.
     checksums_kept = any(
@@ -1066,6 +1091,13 @@ def verify(
 
     for p in all_parts:
         reports[p.day].findings += p.findings
+    if log_check is not None:
+        for (day_text, part), found in log_check.part_findings.items():
+            if day_text in reports:
+                for kind, message in found:
+                    reports[day_text].findings.append(
+                        Finding(Status(kind), f"signed log: {message}", part)
+                    )
 
     due_last = min(last, newest_due)
     if first <= due_last:
@@ -1109,5 +1141,11 @@ def verify(
     }
     if stray:
         summary["strayObjects"] = stray
-    summary["ok"] = all(d.status in CLEAN for d in days) and not stray
+    if log_check is not None:
+        summary["log"] = log_check.as_dict()
+    summary["ok"] = (
+        all(d.status in CLEAN for d in days)
+        and not stray
+        and not (log_check is not None and log_check.findings)
+    )
     return Report(days, summary)

@@ -11,11 +11,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from audit_archive.cli import archives, check, prove, restore, search, verify
+from audit_archive.cli import archives, check, logkeys, prove, restore, search, verify
 from audit_archive.errors import ConfigError
 from audit_archive.redact import redact
 
-COMMAND_MODULES = [check, verify, archives, restore, prove, search]
+COMMAND_MODULES = [check, verify, archives, restore, prove, search, logkeys]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from audit_archive.audit.prove import ProveError, check_proof, prove_seq
+from audit_archive.cli.logkeys import add_verifier_option, verifier
 from audit_archive.cli.options import seq_arg
 from audit_archive.format import proof
 from audit_archive.settings import Settings, keys_from_file, verification_keys_from_env
@@ -39,7 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Verify a proof written by 'prove', without MongoDB or S3: the event re-hashes, its "
             "audit path leads to the manifest's merkleRoot, and the manifest's signature holds. "
-            "Keys: AUDIT_SIGNING_KEY and AUDIT_SIGNING_KEYS_PREVIOUS, or --key-file."
+            "Keys: the signed log's public verifier key (AUDIT_LOG_VERIFIER_KEY or --verifier-key: "
+            "then the manifest must be in a signed checkpoint), and/or the HMAC keys "
+            "(AUDIT_SIGNING_KEY and AUDIT_SIGNING_KEYS_PREVIOUS, or --key-file)."
         ),
     )
     c.add_argument("file", metavar="FILE", help="the proof ('-' for standard input)")
@@ -48,6 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="PATH",
         help="read the HMAC key(s) from this file, one per line, instead of the environment",
     )
+    add_verifier_option(c)
     c.set_defaults(handler=run_check)
 
 
@@ -69,7 +73,8 @@ def run_prove(args: argparse.Namespace) -> int:
     if problem:
         print(f"audit-archive prove: cannot write --out {args.out}: {problem}", file=sys.stderr)
         return 2
-    stores = open_stores(Settings.from_env(), access=Access.READ)
+    # The HMAC key is optional: with the signed log, a part it covers is proven without it.
+    stores = open_stores(Settings.from_env(require_signing_key=False), access=Access.READ)
     try:
         document = prove_seq(stores, args.seq)
     except ProveError as e:
@@ -109,10 +114,12 @@ def _keys(args: argparse.Namespace) -> tuple[str, ...]:
 
 def run_check(args: argparse.Namespace) -> int:
     keys = _keys(args)
-    if not keys:
+    log_verifier = verifier(args)
+    if not keys and log_verifier is None:
         print(
-            "audit-archive check-proof: no key: set AUDIT_SIGNING_KEY (or "
-            "AUDIT_SIGNING_KEYS_PREVIOUS) or pass --key-file",
+            "audit-archive check-proof: no key: set AUDIT_LOG_VERIFIER_KEY (or pass "
+            "--verifier-key), or AUDIT_SIGNING_KEY (or AUDIT_SIGNING_KEYS_PREVIOUS, or "
+            "pass --key-file)",
             file=sys.stderr,
         )
         return 2
@@ -125,6 +132,6 @@ def run_check(args: argparse.Namespace) -> int:
         document = json.loads(text)
     except ValueError:
         document = None
-    result = check_proof(document, keys)
+    result = check_proof(document, keys, log_verifier)
     print(proof.describe(result), file=sys.stdout if result.ok else sys.stderr)
     return 0 if result.ok else 1

@@ -13,9 +13,11 @@ import json
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import TextIO
 
 from audit_archive.audit.verify import CLEAN, RangeError, Report, resolve_range, verify
+from audit_archive.cli.logkeys import add_verifier_option, verifier
 from audit_archive.cli.options import add_day_range
 from audit_archive.settings import Settings
 from audit_archive.stores.clients import open_stores
@@ -40,11 +42,37 @@ def register(sub: argparse._SubParsersAction) -> None:
         "counts and Merkle root against the content",
     )
     p.add_argument("--json", action="store_true", help='one JSON document {"days", "summary"}')
+    add_verifier_option(p)
+    p.add_argument(
+        "--trusted-checkpoint",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a checkpoint of the signed log kept outside the archive (repeatable): any the "
+        "log no longer extends is a finding (history rewritten)",
+    )
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
+    # The HMAC key is optional here: with the signed log's verifier key, an auditor
+    # holding no secret verifies every part the log covers.
+    settings = Settings.from_env(require_signing_key=False)
+    log_verifier = verifier(args)
+    trusted = []
+    for name in args.trusted_checkpoint:
+        try:
+            trusted.append((name, Path(name).read_bytes()))
+        except OSError as e:
+            print(f"audit-archive verify: cannot read {name}: {e.strerror}", file=sys.stderr)
+            return 2
+    if trusted and log_verifier is None:
+        print(
+            "audit-archive verify: --trusted-checkpoint needs the log's verifier key "
+            "(AUDIT_LOG_VERIFIER_KEY or --verifier-key)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         first, last = resolve_range(settings, dt.datetime.now(dt.UTC), args.first, args.last)
     except RangeError as e:
@@ -53,7 +81,15 @@ def run(args: argparse.Namespace) -> int:
     stores = open_stores(settings, access=Access.READ)
     bar = ProgressBar(sys.stderr) if args.deep and sys.stderr.isatty() else None
     try:
-        report = verify(stores, first, last, deep=args.deep, progress=bar)
+        report = verify(
+            stores,
+            first,
+            last,
+            deep=args.deep,
+            progress=bar,
+            log_verifier=log_verifier,
+            trusted_checkpoints=trusted,
+        )
     finally:
         if bar is not None:
             bar.close()
@@ -99,6 +135,14 @@ def format_report(report: Report) -> str:
         f"tier boundary: highestArchivedSeq {_seq(s['highestArchivedSeq'])}, "
         f"oldestHotSeq {_seq(s['oldestHotSeq'])}"
     )
+    if "log" in s:
+        log = s["log"]
+        lines.append(
+            f"signed log {log['origin']}: checkpoint size {_seq(log['checkpointSize'])}, root "
+            f"{log['checkpointRoot'] or 'none'}; {log['entries']} entries, {log['covered']} covered"
+        )
+        for finding in log["findings"]:
+            lines.append(f"signed log finding: {finding}")
     for key in s.get("strayObjects", ()):
         lines.append(f"stray object outside any day folder: {key}")
     return "\n".join(lines)

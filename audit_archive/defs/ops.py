@@ -19,7 +19,7 @@ from dagster import (
     op,
 )
 
-from audit_archive.archive import steps
+from audit_archive.archive import signed_log, steps
 from audit_archive.defs.resources import ArchiveResource
 from audit_archive.errors import AuditArchiveError, ChainBreakError, format_seq_ranges
 from audit_archive.format import layout
@@ -213,11 +213,17 @@ def record_batch(
     context: OpExecutionContext, archive: ArchiveResource, uploaded: steps.Uploaded
 ) -> Iterator[Any]:
     """Insert the batch record (unique on day and part): from here on the part counts as
-    archived, and its events may be deleted from hot."""
+    archived. With the signed log on (AUDIT_LOG_SIGNING_KEY), also append it to the log
+    and publish the checkpoint; only then may its events be deleted from hot."""
     x = uploaded.signed.encoded.extracted
     with _operator_errors(archive, "record_batch", (x.day, x.owner)):
         recorded = steps.record(archive.stores, uploaded, context.run_id)
+        # Before purge_hot may delete anything: the part (and any earlier part not yet
+        # logged) gets its log index, entry and a published checkpoint (SPEC section 7).
+        logged = signed_log.append(archive.stores, context.run_id, log=context.log.info)
     meta = batch_metadata(recorded.record)
+    if logged is not None:
+        meta.update(logged.metadata())
     yield AssetMaterialization(COLD_ARCHIVE_ASSET, partition=x.day, metadata=meta)
     yield Output(recorded, metadata={**meta, "inserted": recorded.inserted})
 

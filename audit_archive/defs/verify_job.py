@@ -74,6 +74,12 @@ def report_metadata(report: verify.Report) -> dict[str, Any]:
         "highestArchivedSeq": _seq(s["highestArchivedSeq"]),
         "seconds": s["seconds"],
     }
+    if "log" in s:  # the signed log's checkpoint: copy it out to keep as a witness
+        log = s["log"]
+        meta["log_origin"] = log["origin"]
+        meta["log_size"] = _seq(log["checkpointSize"])
+        meta["log_root"] = log["checkpointRoot"] or "none"
+        meta["log_findings"] = MetadataValue.int(len(log["findings"]))
     for status, count in sorted(s["counts"].items()):
         meta[f"days_{status.replace('-', '_')}"] = MetadataValue.int(count)
     bad = report.with_findings()
@@ -133,6 +139,9 @@ def verify_archive(
             + ", ".join(report.summary["strayObjects"][:10]),
             metadata=meta,
         )
+    log_findings = (report.summary.get("log") or {}).get("findings")
+    if log_findings:
+        raise Failure(description="the signed log: " + "; ".join(log_findings[:10]), metadata=meta)
     context.log.info(
         f"{report.summary['days']} days verified ({report.summary['mode']}): no findings"
     )

@@ -66,6 +66,7 @@ class ProofCheck:
     day: str | None = None
     part: Any = None
     key_id: str | None = None
+    logged: bool = False  # the manifest's place in the signed log checked out (SPEC 7)
 
     @property
     def ok(self) -> bool:
@@ -76,7 +77,8 @@ def describe(check: ProofCheck) -> str:
     """One line for people: what was proven, or every reason it was not."""
     where = f"seq {check.seq} in {check.day} part {check.part}"
     if check.ok:
-        return f"valid: {where} (manifest key id {check.key_id})"
+        how = "in the signed log" if check.logged else f"manifest key id {check.key_id}"
+        return f"valid: {where} ({how})"
     about = f" for {where}" if check.seq is not None else ""
     return f"INVALID proof{about}: " + "; ".join(check.problems)
 

@@ -207,7 +207,7 @@ def _child(request: dict[str, Any]) -> None:
     os.environ.update(request["env"])
     fd = os.open(request["markers"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
-    from audit_archive.archive import steps
+    from audit_archive.archive import signed_log, steps
     from audit_archive.definitions import defs
 
     def marked(name: str, fn: Any) -> Any:
@@ -219,6 +219,8 @@ def _child(request: dict[str, Any]) -> None:
 
     for name in STEPS:
         setattr(steps, name, marked(name, getattr(steps, name)))
+    # The signed log's append (inside record_batch, with AUDIT_LOG_SIGNING_KEY set).
+    signed_log.append = marked("append", signed_log.append)
     job = defs.resolve_job_def("audit_archive_job")
     result = job.execute_in_process(partition_key=request["day"], raise_on_error=False)
     os.write(fd, f"done {'success' if result.success else 'failure'}\n".encode())

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from audit_archive_tests.support.harness import LOG_KEY
+
 REPO = Path(__file__).resolve().parents[2]
 CODE = "audit_archive_code"
 DAGSTER_SERVICES = (CODE, "dagster_webserver", "dagster_daemon")
@@ -60,6 +62,7 @@ def filled_example(**extra: str) -> dict[str, str]:
     for name in secret_names():
         env[name] = "s" * 40
     env["AUDIT_SIGNING_KEYS_PREVIOUS"] = ""
+    env["AUDIT_LOG_SIGNING_KEY"] = LOG_KEY  # a signer key string, as `keygen` prints one
     env["MONGODB_URI"] = mongodb_uri_template().replace(
         "<MONGO_ARCHIVE_PASSWORD>", env["MONGO_ARCHIVE_PASSWORD"]
     )

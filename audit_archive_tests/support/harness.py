@@ -23,15 +23,30 @@ from pymongo.database import Database
 
 from audit_archive.format import layout
 from audit_archive.format.canonical import EVENT_CODEC_OPTIONS, event_hash
+from audit_archive.format.checkpoint import open_checkpoint
 from audit_archive.format.jsonl import parse_line
+from audit_archive.format.logentry import (
+    checkpoint_key,
+    entry_key,
+    latest_checkpoint_key,
+    log_prefix,
+    parse_entry,
+)
 from audit_archive.format.manifest import SignatureStatus, verify_signature
 from audit_archive.format.merkle import merkle_root
+from audit_archive.format.note import parse_verifier
+from audit_archive.format.tlog import leaf_hash, tree_hash
 from audit_archive.settings import Settings
 from audit_archive_dev import seed
 from audit_archive_dev.embedded import Stack, create_bucket
 
 KEY_A = "test-signing-key-A-0123456789abcdef0123456789"
 KEY_B = "test-signing-key-B-0123456789abcdef0123456789"
+# The signed log's test key pair (seed = SHA-256("audit-archive test log key")).
+LOG_KEY = (
+    "PRIVATE+KEY+test.example/audit-archive+b64daa00+AeQg4R5qmkkSTTCY5PsUBcdeJpXYLTyJRObwGiKYqi45"
+)
+LOG_VERIFIER = "test.example/audit-archive+b64daa00+Adip0lSKiXDkN39txTw4FqEiGxNvUCsaEcfjmglaRyfn"
 RETENTION = 90
 
 
@@ -238,6 +253,8 @@ class Harness:
             else:
                 assert manifest["jsonl"] is None and rec["jsonlKey"] is None
             parts.append((rec, manifest, events))
+        if self.settings.log_signer is not None:
+            named_keys |= self.assert_log_invariant()
         stray = set(self.object_keys()) - named_keys
         assert not stray, f"objects no record names: {sorted(stray)}"
         uploads = self.s3.list_multipart_uploads(Bucket=self.bucket).get("Uploads") or []
@@ -295,6 +312,47 @@ class Harness:
             assert manifest["chainEdges"] == expected, (
                 f"chainEdges of {rec['day']} part {rec['part']} do not match its events"
             )
+
+    def assert_log_invariant(self) -> set[str]:
+        """The signed log (SPEC section 7), checked from the outside; returns its keys.
+
+        Every recorded part is exactly one leaf, indexes dense from 0; each entry names
+        its part's manifest and sha256 and its record carries that ``logIndex``; the
+        latest and every numbered checkpoint verify with the verifier key and their roots
+        are the RFC 6962 tree over the manifests' bytes as stored; MongoDB's leaves agree.
+        """
+        prefix = self.settings.cold_prefix
+        verifier = parse_verifier(LOG_VERIFIER)
+        records = self.records()
+        keys = set(self.object_keys(log_prefix(prefix)))
+        n = len(records)
+        entries = [parse_entry(self.get(entry_key(prefix, i))) for i in range(n)]
+        assert {entry_key(prefix, i) for i in range(n)} == {
+            k for k in keys if "/log/entries/" in k
+        }, "log entries are not exactly 0..n-1 for n recorded parts"
+        by_key = {rec["manifestKey"]: rec for rec in records}
+        assert len({e.manifest_key for e in entries}) == n, "a part is logged twice"
+        leaves = []
+        for i, e in enumerate(entries):
+            assert e.index == i
+            rec = by_key[e.manifest_key]
+            assert rec.get("logIndex") == i, (rec["day"], rec["part"], rec.get("logIndex"), i)
+            raw = self.get(e.manifest_key)
+            assert hashlib.sha256(raw).hexdigest() == e.manifest_sha256 == rec["manifestSha256"]
+            leaves.append(leaf_hash(raw))
+        latest = open_checkpoint(self.get(latest_checkpoint_key(prefix)), verifier)
+        assert latest.size == n and latest.root == tree_hash(leaves), "latest checkpoint"
+        numbered = sorted(k for k in keys if "/log/checkpoints/" in k)
+        assert checkpoint_key(prefix, n) in numbered
+        for k in numbered:
+            cp = open_checkpoint(self.get(k), verifier)
+            assert k == checkpoint_key(prefix, cp.size) and cp.root == tree_hash(leaves[: cp.size])
+        mongo = list(self.db[f"{self.settings.batches_collection}_log"].find({}).sort("_id", 1))
+        assert [(d["_id"], d["manifestKey"]) for d in mongo] == [
+            (i, e.manifest_key) for i, e in enumerate(entries)
+        ]
+        assert [bytes.fromhex(d["leafHash"]) for d in mongo] == leaves
+        return keys
 
 
 def s3_client(endpoint: str):

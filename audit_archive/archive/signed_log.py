@@ -1,0 +1,267 @@
+"""Appending recorded parts to the signed log (SPEC section 7): the archive's side.
+
+A run appends after ``record`` and before ``purge`` deletes anything, under the
+``signed-log`` lease (the same lease mechanism as a day's, in ``<batches>_leases``), so
+appends from concurrent runs are serialized. Every append catches up on *all* recorded
+parts not yet logged, in (day, part) order, so switching the log on for an existing
+archive, or a run that died half way, is completed by whichever run comes next.
+
+Order of one append, each step idempotent (a crash anywhere converges on the next run):
+1. leaf documents in Mongo (``<batches>_log``: unique index and unique (day, part), so
+   indexes are dense and no part is a leaf twice);
+2. entry objects ``log/entries/<i>.json`` for every leaf past the published size;
+3. ``log/checkpoints/<size>`` (never rewritten), then ``log/checkpoint`` (the latest);
+4. ``logIndex`` on the batch records: a record with ``logIndex`` is covered by a
+   published checkpoint, and only then may its events leave hot (``require_logged``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo.errors import DuplicateKeyError
+
+from audit_archive.archive.leases import LeaseKeeper, acquire_lease, release
+from audit_archive.errors import StorageError
+from audit_archive.format import layout
+from audit_archive.format.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from audit_archive.format.logentry import (
+    Entry,
+    EntryError,
+    checkpoint_key,
+    entry_key,
+    latest_checkpoint_key,
+    parse_entry,
+)
+from audit_archive.format.note import NoteError, Signer
+from audit_archive.format.tlog import leaf_hash, tree_hash
+from audit_archive.stores.clients import Stores
+from audit_archive.stores.logstore import LogStore
+
+Log = Callable[[str], None]
+LOG_LEASE = "signed-log"  # _id of the log's lease document (never a day)
+ENTRY_CONTENT_TYPE = "application/json"
+CHECKPOINT_CONTENT_TYPE = "text/plain; charset=utf-8"
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class LogState:
+    """The log after an append: what the published checkpoint says."""
+
+    size: int
+    root_hex: str
+    origin: str
+    appended: tuple[tuple[str, int, int], ...] = ()  # (day, part, index) logged now
+
+    def metadata(self) -> dict[str, Any]:
+        return {"log_origin": self.origin, "log_size": self.size, "log_root": self.root_hex}
+
+
+def log_store(stores: Stores) -> LogStore:
+    return LogStore(stores.hot.db, stores.settings.batches_collection)
+
+
+def append(
+    stores: Stores, owner: str, *, wait_seconds: float = 600, log: Log = _quiet
+) -> LogState | None:
+    """Log every recorded part not yet logged and publish the checkpoint; None when the
+    log is off (no AUDIT_LOG_SIGNING_KEY). Raises StorageError (nothing deleted) when the
+    log cannot be extended safely."""
+    signer = stores.settings.log_signer
+    if signer is None:
+        return None
+    store = log_store(stores)
+    store.ensure_indexes()
+    acquire_lease(stores, LOG_LEASE, owner, wait_seconds, log)
+    try:
+        with LeaseKeeper(stores, LOG_LEASE, owner) as keeper:
+            return _append_locked(stores, signer, store, keeper.check, log)
+    finally:
+        release(stores, LOG_LEASE, owner)
+
+
+def catch_up(stores: Stores, owner: str, log: Log = _quiet) -> LogState | None:
+    """``append`` only when some recorded part is not yet covered (one indexed query)."""
+    if stores.settings.log_signer is None or not log_store(stores).any_unlogged():
+        return None
+    log("some recorded parts are not yet in the signed log: appending them first")
+    return append(stores, owner, log=log)
+
+
+def require_logged(stores: Stores, day: str, part: int) -> None:
+    """With the log on, an event leaves hot only once a signed checkpoint covers its part."""
+    if stores.settings.log_signer is None:
+        return
+    if log_store(stores).log_index(day, part) is None:
+        raise StorageError(
+            f"part {part} of {day} is not yet covered by a published checkpoint of the signed "
+            "log, so nothing of it was deleted. Re-run the day: it logs the part first."
+        )
+
+
+def _append_locked(
+    stores: Stores, signer: Signer, store: LogStore, check: Callable[[], None], log: Log
+) -> LogState:
+    prefix, cold = stores.settings.cold_prefix, stores.cold
+    leaves = store.all_leaves()
+    for i, leaf in enumerate(leaves):
+        if leaf["_id"] != i:
+            raise StorageError(
+                f"the signed log's leaves in MongoDB skip index {i}; nothing was appended or "
+                "deleted. Run audit-archive verify."
+            )
+    published = _published(stores, signer)
+    if published is not None and published.size > len(leaves):
+        # MongoDB lost leaves the bucket has (restored from a backup, collection dropped):
+        # the bucket is the authority, so read them back from its entries.
+        log(f"rebuilding {published.size - len(leaves)} leaves of the signed log from the bucket")
+        leaves += _leaves_from_bucket(stores, store, len(leaves), published.size, check)
+    hashes = [bytes.fromhex(leaf["leafHash"]) for leaf in leaves]
+    if published is not None and tree_hash(hashes[: published.size]) != published.root:
+        raise StorageError(
+            f"the bucket's latest checkpoint (size {published.size}) does not match the signed "
+            "log's leaves; nothing was appended or deleted. Run audit-archive verify."
+        )
+
+    by_part = {(leaf["day"], leaf["part"]): leaf for leaf in leaves}
+    unlogged = store.unlogged_records()
+    appended = []
+    for rec in unlogged:
+        if (rec["day"], rec["part"]) in by_part:
+            continue  # a leaf a stopped run inserted: published below
+        check()
+        data = cold.get_bytes(rec["manifestKey"])
+        sha = hashlib.sha256(data).hexdigest()
+        if sha != rec.get("manifestSha256"):
+            raise StorageError(
+                f"{rec['manifestKey']} differs from its batch record's manifestSha256, so it "
+                "was not logged and nothing was deleted. Run audit-archive verify."
+            )
+        leaf = {
+            "_id": len(leaves),
+            "day": rec["day"],
+            "part": rec["part"],
+            "manifestKey": rec["manifestKey"],
+            "manifestSha256": sha,
+            "leafHash": leaf_hash(data).hex(),
+        }
+        try:
+            store.insert_leaf(leaf)
+        except DuplicateKeyError:
+            raise StorageError(
+                "another run appended to the signed log while this one held its lease; "
+                "nothing was deleted. Re-run: the next append converges."
+            ) from None
+        leaves.append(leaf)
+        hashes.append(leaf_hash(data))
+        by_part[(rec["day"], rec["part"])] = leaf
+        appended.append((rec["day"], rec["part"], leaf["_id"]))
+
+    start = published.size if published is not None else 0
+    for leaf in leaves[start:]:
+        check()
+        _put_entry(stores, Entry(leaf["_id"], leaf["manifestKey"], leaf["manifestSha256"]))
+
+    size, root = len(leaves), tree_hash(hashes)
+    if published is None or published.size != size:
+        note = sign_checkpoint(Checkpoint(signer.name, size, root), signer).encode("utf-8")
+        check()
+        _put_numbered_checkpoint(stores, signer, size, root, note)
+        check()
+        cold.put_bytes(latest_checkpoint_key(prefix), note, CHECKPOINT_CONTENT_TYPE)
+        log(f"signed log: published the checkpoint of size {size}")
+    for rec in unlogged:
+        leaf = by_part[(rec["day"], rec["part"])]
+        store.set_log_index(rec["day"], rec["part"], leaf["_id"])
+    return LogState(size, root.hex(), signer.name, tuple(appended))
+
+
+def _published(stores: Stores, signer: Signer) -> Checkpoint | None:
+    key = latest_checkpoint_key(stores.settings.cold_prefix)
+    if stores.cold.head(key) is None:
+        return None
+    try:
+        return open_checkpoint(stores.cold.get_bytes(key), signer.verifier)
+    except NoteError as e:
+        raise StorageError(
+            f"{key} does not verify with AUDIT_LOG_SIGNING_KEY's verifier key ({e}); nothing "
+            "was appended or deleted. Was the log key changed? Run audit-archive verify."
+        ) from None
+
+
+def _put_entry(stores: Stores, entry: Entry) -> None:
+    """Write the entry object, or confirm the one there names the same manifest."""
+    key = entry_key(stores.settings.cold_prefix, entry.index)
+    if stores.cold.head(key) is not None:
+        try:
+            existing = parse_entry(stores.cold.get_bytes(key))
+        except EntryError:
+            existing = None
+        if existing == entry:
+            return
+        raise StorageError(
+            f"{key} is already in the bucket and names another manifest than leaf "
+            f"{entry.index}; nothing was deleted. Run audit-archive verify."
+        )
+    stores.cold.put_bytes(key, entry.to_bytes(), ENTRY_CONTENT_TYPE)
+
+
+def _put_numbered_checkpoint(
+    stores: Stores, signer: Signer, size: int, root: bytes, note: bytes
+) -> None:
+    """``checkpoints/<size>`` is never rewritten: one already there must say the same."""
+    key = checkpoint_key(stores.settings.cold_prefix, size)
+    if stores.cold.head(key) is not None:
+        try:
+            existing = open_checkpoint(stores.cold.get_bytes(key), signer.verifier)
+        except NoteError:
+            existing = None
+        if existing is not None and existing.root == root:
+            return
+        raise StorageError(
+            f"{key} is already in the bucket with another root; nothing was deleted. "
+            "Run audit-archive verify."
+        )
+    stores.cold.put_bytes(key, note, CHECKPOINT_CONTENT_TYPE)
+
+
+def _leaves_from_bucket(
+    stores: Stores, store: LogStore, start: int, end: int, check: Callable[[], None]
+) -> list[dict[str, Any]]:
+    prefix = stores.settings.cold_prefix
+    out = []
+    for i in range(start, end):
+        check()
+        key = entry_key(prefix, i)
+        try:
+            entry = parse_entry(stores.cold.get_bytes(key))
+        except EntryError as e:
+            raise StorageError(
+                f"{key} is not a log entry ({e}); run audit-archive verify"
+            ) from None
+        data = stores.cold.get_bytes(entry.manifest_key)
+        parsed = layout.parse_part_key(entry.manifest_key)
+        if entry.index != i or parsed is None:
+            raise StorageError(f"{key} does not describe leaf {i}; run audit-archive verify")
+        if hashlib.sha256(data).hexdigest() != entry.manifest_sha256:
+            raise StorageError(
+                f"{entry.manifest_key} differs from log entry {i}; run audit-archive verify"
+            )
+        leaf = {
+            "_id": i,
+            "day": parsed[0],
+            "part": parsed[1],
+            "manifestKey": entry.manifest_key,
+            "manifestSha256": entry.manifest_sha256,
+            "leafHash": leaf_hash(data).hex(),
+        }
+        store.insert_leaf(leaf)
+        out.append(leaf)
+    return out

@@ -1,0 +1,99 @@
+"""The readers' view of the signed log: which manifests the bucket's latest signed
+checkpoint covers, and the ``log`` object of a proof (format/logproof.py).
+
+The leaf hashes come from MongoDB (no manifest is read again), but nothing is taken on
+trust: their tree must give the root that the checkpoint (verified with the public
+verifier key) signs, and a manifest's own bytes must hash to its leaf.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from audit_archive.errors import AuditArchiveError
+from audit_archive.format.checkpoint import open_checkpoint
+from audit_archive.format.logentry import latest_checkpoint_key
+from audit_archive.format.logproof import build_log_object
+from audit_archive.format.note import NoteError, Verifier
+from audit_archive.format.tlog import inclusion_proof, leaf_hash, tree_hash
+from audit_archive.stores.clients import Stores
+from audit_archive.stores.logstore import LogStore
+
+
+class LogProofError(AuditArchiveError):
+    """The signed log cannot vouch for this part (not covered yet, or inconsistent)."""
+
+
+class SignedLogView:
+    """The latest checkpoint and the leaves it covers, checked against each other once."""
+
+    def __init__(self, stores: Stores, verifier: Verifier) -> None:
+        key = latest_checkpoint_key(stores.settings.cold_prefix)
+        if stores.cold.head(key) is None:
+            raise LogProofError("the signed log has no checkpoint yet")
+        self.note = stores.cold.get_bytes(key)
+        try:
+            self.checkpoint = open_checkpoint(self.note, verifier)
+        except NoteError as e:
+            raise LogProofError(f"{key} does not verify with the verifier key: {e}") from None
+        size = self.checkpoint.size
+        leaves = LogStore(stores.hot.db, stores.settings.batches_collection).all_leaves()[:size]
+        self.hashes = [bytes.fromhex(leaf["leafHash"]) for leaf in leaves]
+        if len(self.hashes) != size or tree_hash(self.hashes) != self.checkpoint.root:
+            raise LogProofError(
+                "the log's leaves in MongoDB do not give the checkpoint's root; run "
+                "audit-archive verify with the verifier key"
+            )
+        self.index_of = {leaf["manifestKey"]: i for i, leaf in enumerate(leaves)}
+
+    def index(self, manifest_key: str, manifest_bytes: bytes) -> int:
+        """The manifest's leaf index, or LogProofError if the checkpoint does not cover it."""
+        index = self.index_of.get(manifest_key)
+        if index is None:
+            raise LogProofError(f"{manifest_key} is not covered by the log's latest checkpoint")
+        if leaf_hash(manifest_bytes) != self.hashes[index]:
+            raise LogProofError(f"{manifest_key} differs from its leaf {index} in the signed log")
+        return index
+
+    def vouches(self, manifest_key: str, manifest_bytes: bytes) -> bool:
+        try:
+            self.index(manifest_key, manifest_bytes)
+        except LogProofError:
+            return False
+        return True
+
+    def log_object(self, manifest_key: str, manifest_bytes: bytes) -> dict[str, Any]:
+        index = self.index(manifest_key, manifest_bytes)
+        path = inclusion_proof(self.hashes, index, self.checkpoint.size)
+        return build_log_object(
+            index, self.checkpoint.size, path, manifest_bytes, self.note.decode("utf-8")
+        )
+
+
+def log_object(
+    stores: Stores, verifier: Verifier, manifest_key: str, manifest_bytes: bytes
+) -> dict[str, Any]:
+    """The ``log`` object of a proof for the part whose manifest is ``manifest_bytes``."""
+    return SignedLogView(stores, verifier).log_object(manifest_key, manifest_bytes)
+
+
+def log_vouch(stores: Stores) -> Callable[[str, bytes], bool] | None:
+    """For ``reader.open_part``: does the signed log cover this manifest (its exact
+    bytes)? None without a verifier key; the log's view is loaded once, on first use, and
+    a log that cannot be loaded vouches for nothing."""
+    verifier = stores.settings.log_verifier
+    if verifier is None:
+        return None
+    views: list[SignedLogView | None] = []
+
+    def vouch(manifest_key: str, manifest_bytes: bytes) -> bool:
+        if not views:
+            try:
+                views.append(SignedLogView(stores, verifier))
+            except LogProofError:
+                views.append(None)
+        view = views[0]
+        return view is not None and view.vouches(manifest_key, manifest_bytes)
+
+    return vouch
