@@ -1,0 +1,105 @@
+"""The floor plan stays readable: rules a newcomer relies on when reading the tree.
+
+- Every module of the project is at most ~500 lines and every function at most ~80,
+  so each fits in one reading.
+- The data contract (``audit_archive/format``) is pure: no Dagster, no database or S3
+  client, so it can be read and tested alone.
+- Dagster stays in ``defs/`` and ``definitions.py``; the domain code never imports it.
+- Tests import support code and the project's public names, never another test module,
+  ``conftest`` or a private (``_``) name.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CODE = REPO / "audit_archive"
+TESTS = REPO / "audit_archive_tests"
+MAX_MODULE_LINES = 500
+MAX_FUNCTION_LINES = 80
+
+
+def python_files(*roots: Path) -> list[Path]:
+    return sorted(p for root in roots for p in root.rglob("*.py"))
+
+
+def imported_modules(tree: ast.AST) -> list[tuple[str, list[str]]]:
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(alias.name, []) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            out.append((node.module, [alias.name for alias in node.names]))
+    return out
+
+
+@pytest.mark.parametrize(
+    "path", python_files(CODE, REPO / "audit_archive_dev"), ids=lambda p: str(p.relative_to(REPO))
+)
+def test_modules_and_functions_fit_in_one_reading(path: Path) -> None:
+    source = path.read_text()
+    assert source.count("\n") <= MAX_MODULE_LINES, f"{path.name}: split it by concept"
+    long = [
+        f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
+    ]
+    assert not long, f"{path.name}: split into named steps: {long}"
+
+
+@pytest.mark.parametrize("path", python_files(CODE / "format"), ids=lambda p: p.name)
+def test_the_data_contract_is_pure(path: Path) -> None:
+    forbidden = ("dagster", "pymongo", "boto3", "botocore", "audit_archive.stores")
+    bad = [
+        module
+        for module, _ in imported_modules(ast.parse(path.read_text()))
+        if module.split(".")[0] in forbidden or module.startswith(forbidden)
+    ]
+    assert not bad, f"{path.name} imports {bad}"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in python_files(CODE) if "defs" not in p.parts and p.name != "definitions.py"],
+    ids=lambda p: str(p.relative_to(CODE)),
+)
+def test_only_the_dagster_wiring_imports_dagster(path: Path) -> None:
+    bad = [
+        module
+        for module, _ in imported_modules(ast.parse(path.read_text()))
+        if module.split(".")[0].startswith("dagster")
+    ]
+    assert not bad, f"{path.relative_to(CODE)} imports {bad}"
+
+
+@pytest.mark.parametrize("path", python_files(TESTS), ids=lambda p: str(p.relative_to(TESTS)))
+def test_tests_import_neither_other_tests_nor_private_names(path: Path) -> None:
+    problems = []
+    for module, names in imported_modules(ast.parse(path.read_text())):
+        last = module.rsplit(".", 1)[-1]
+        if module.startswith("audit_archive_tests") and (
+            last.startswith("test_") or last == "conftest"
+        ):
+            problems.append(module)
+        if module.startswith(("audit_archive", "audit_archive_dev")):
+            problems += [f"{module}.{n}" for n in names if n.startswith("_")]
+    assert not problems, problems
+
+
+def test_the_rules_catch_what_they_name(tmp_path: Path) -> None:
+    """The checks above are not vacuous: each flags a file that breaks its rule."""
+    long_body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES + 1))
+    tree = ast.parse(f"def f():\n{long_body}\n")
+    [func] = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]
+    assert func.end_lineno - func.lineno + 1 > MAX_FUNCTION_LINES
+    imports = imported_modules(
+        ast.parse("import dagster\nfrom audit_archive_tests.test_x import y\nfrom a import _b")
+    )
+    assert ("dagster", []) in imports
+    assert ("audit_archive_tests.test_x", ["y"]) in imports
+    assert ("a", ["_b"]) in imports
