@@ -19,7 +19,3 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
         for form in {secret, quote(secret, safe="")}:
             text = text.replace(form, MASK)
     return text
-
-
-def redacted_exception(exc: BaseException, secrets: Iterable[str] = ()) -> str:
-    return redact(f"{type(exc).__name__}: {exc}", secrets)

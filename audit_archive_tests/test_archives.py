@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
+import pymongo
 import pytest
-from pymongo import _csot
 from pymongo.errors import ServerSelectionTimeoutError
 
 from audit_archive.cli import main
@@ -16,18 +19,29 @@ def test_an_unreachable_mongodb_is_reported_within_the_start_up_limit(
 ) -> None:
     # The first call to MongoDB runs under the start-up check's deadline (5 s), not
     # pymongo's 30 s server selection; an unreachable server is a configuration error.
-    monkeypatch.setenv("AUDIT_SIGNING_KEY", "k" * 40)
     monkeypatch.setenv("MONGODB_URI", "mongodb://127.0.0.1:1/unreachable")
-    deadlines: list[float | None] = []
+    real_timeout = pymongo.timeout
+    deadline: list[float] = []  # the innermost pymongo.timeout in force
+    seen: list[float | None] = []
+
+    @contextlib.contextmanager
+    def timeout(seconds: float) -> Iterator[None]:
+        deadline.append(seconds)
+        try:
+            with real_timeout(seconds):
+                yield
+        finally:
+            deadline.pop()
 
     def ping(self: HotStore) -> None:
-        deadlines.append(_csot.get_timeout())
+        seen.append(deadline[-1] if deadline else None)
         raise ServerSelectionTimeoutError("127.0.0.1:1: connection refused")
 
+    monkeypatch.setattr(pymongo, "timeout", timeout)
     monkeypatch.setattr(HotStore, "ping", ping)
 
     assert main(["archives"]) == 2
 
-    assert deadlines == [MONGO_TIMEOUT_MS / 1000]
+    assert seen == [MONGO_TIMEOUT_MS / 1000]
     err = capsys.readouterr().err
     assert "MONGODB_URI" in err and "MongoDB is not reachable" in err

@@ -3,6 +3,7 @@ recipe of docs/verification.md reads the same archive in place (over S3 with htt
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import gzip
 import re
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import bson
 import duckdb
 import duckdb_extension_httpfs
 import pytest
@@ -22,12 +24,14 @@ from pymongo import MongoClient
 from audit_archive.audit.search import Filters, SearchStats, search
 from audit_archive.cli import main
 from audit_archive.format import layout
+from audit_archive.format.canonical import EVENT_CODEC_OPTIONS
 from audit_archive.format.jsonl import parse_line
 from audit_archive.settings import Settings
 from audit_archive.stores.clients import open_stores
 from audit_archive.stores.hot import HotStore
 from audit_archive_dev.embedded import Stack
 from audit_archive_tests.support.harness import Harness, due_day, point_archive_at, same_value
+from audit_archive_tests.support.reliability import append_events
 
 DAYS = [due_day(k) for k in range(10, 4, -1)]  # six archived days, oldest first
 PER_DAY = 150
@@ -289,3 +293,35 @@ def test_a_range_of_millennia_costs_what_its_records_cost(
         f"12 matching of 12 events in 1 parts, {days} days; {days - 1} days have no record "
         "(not archived): 1970-01-01, 1970-01-02, 1970-01-03, 1970-01-04, 1970-01-05, ..."
     ) in err.decode()
+
+
+def test_the_docs_find_bson_lines_with_duckdb(harness: Harness, tmp_path, monkeypatch) -> None:
+    # A recorded query filter is archived as a {"bson": ...} line: the recipe's rows leave
+    # it out (NULL columns), `seq IS NULL` counts it, and the docs' second block (on
+    # downloaded files) gives its base64, which decodes to the stored document.
+    day = due_day(2)
+    docs = append_events(
+        harness,
+        [layout.day_bounds(day)[0] + dt.timedelta(minutes=m) for m in range(6)],
+        lambda i: {"filter": {"$regex": "^adm", "$options": "i"}} if i == 2 else {},
+    )
+    assert harness.run(day).success
+    for key in harness.object_keys("audit/"):
+        path = tmp_path / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(harness.get(key))
+    monkeypatch.chdir(tmp_path)
+    text = RECIPE_PAGE.read_text()
+    section = text[text.index("## Query the archive in place with DuckDB") :]
+    block = re.findall(r"```sql\n(.*?)```", section, re.S)[1]
+    local = block.replace("s3://dezky-audit/audit/", "audit/")
+    files = "read_json('audit/day=*/part-*.jsonl.gz', format = 'newline_delimited', "
+    files += "hive_partitioning = true, union_by_name = true)"
+    con = duckdb.connect()
+
+    [(day_found, text_b64)] = con.execute(local).fetchall()
+    [(nulls,)] = con.execute(f"SELECT count(*) FROM {files} WHERE seq IS NULL").fetchall()
+
+    assert day_found == day and nulls == 1
+    decoded = bson.decode(base64.b64decode(text_b64), EVENT_CODEC_OPTIONS)
+    assert decoded["_id"] == docs[2]["_id"] and decoded["filter"] == docs[2]["filter"]

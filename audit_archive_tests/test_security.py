@@ -14,7 +14,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -327,3 +329,45 @@ def test_every_put_carries_the_retention_and_locked_objects_cannot_be_deleted_or
         s3.delete_object(Bucket=bucket, Key=key)  # a delete marker hides; nothing is lost
         kept = s3.get_object(Bucket=bucket, Key=key, VersionId=version)["Body"].read()
         assert kept == original
+
+
+def test_a_multipart_upload_under_object_lock_carries_the_retention(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Retention is asked for when the multipart upload is created (S3 takes no lock
+    headers on its parts) and holds for the completed object: every part belongs to that
+    upload, and the object cannot be deleted. (moto drops the lock headers of a multipart
+    upload: the confirmation finds the object without retention and sets it.)"""
+    bucket = locked_bucket(harness, monkeypatch, "GOVERNANCE")
+    monkeypatch.setenv("AUDIT_COLD_PART_SIZE_MIB", "5")
+    path = tmp_path / "large"
+    path.write_bytes(os.urandom(11 * 2**20))
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    with FaultProxy(harness.s3.meta.endpoint_url) as proxy:
+        monkeypatch.setenv("AUDIT_COLD_ENDPOINT", proxy.url)
+        stores = open_stores(Settings.from_env())
+        try:
+            layout = stores.cold.put_file("audit/large", str(path), path.stat().st_size, sha, "x/y")
+            confirmed = stores.cold.confirm(
+                "audit/large", path.stat().st_size, sha, str(path), layout
+            )
+        finally:
+            stores.close()
+
+    assert layout.parts == 3 and confirmed.method == "checksum"
+    [create] = [r for r in proxy.requests if r.operation == "CreateMultipartUpload"]
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
+    assert create.header("x-amz-object-lock-mode") == "GOVERNANCE"
+    until = dt.datetime.fromisoformat(create.header("x-amz-object-lock-retain-until-date"))
+    assert abs((until - soon).total_seconds()) < 3600
+    parts = [r for r in proxy.requests if r.operation == "UploadPart"]
+    [complete] = [r for r in proxy.requests if r.operation == "CompleteMultipartUpload"]
+    upload_ids = {r.params["uploadId"][0] for r in [*parts, complete]}
+    assert len(parts) == 3 and len(upload_ids) == 1
+    s3: Any = harness.s3
+    head = s3.head_object(Bucket=bucket, Key="audit/large")
+    assert head["ObjectLockMode"] == "GOVERNANCE"
+    assert abs((head["ObjectLockRetainUntilDate"] - soon).total_seconds()) < 3600
+    with pytest.raises(ClientError) as denied:
+        s3.delete_object(Bucket=bucket, Key="audit/large", VersionId=head["VersionId"])
+    assert denied.value.response["Error"]["Code"] == "AccessDenied"

@@ -12,8 +12,10 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
+import gzip
 import hashlib
 import io
+import itertools
 import json
 import re
 import sys
@@ -757,3 +759,325 @@ def test_verify_exits_0_after_the_dev_ui_s3_restarts_from_its_recording(
         assert set(statuses(doc).values()) == {"valid"}
     finally:
         again.stop()
+
+
+# -- CloudTrail's lessons ------------------------------------------------------------------
+
+
+def resign_with_events_object(h: Harness, day: dt.date, data: bytes) -> None:
+    """Replace a part's events object and, as an attacker holding the key and the
+    records would, its manifest's sha256 and size (re-signed) and its batch record."""
+    put(h, jsonl_key(day), data)
+    manifest = h.manifest(day)
+    manifest["jsonl"] = {
+        **manifest["jsonl"],
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes": len(data),
+    }
+    signed = manifest_bytes(sign_manifest(manifest, KEY_A))
+    put(h, manifest_key(day), signed)
+    h.batches.update_one(
+        {"day": str(day), "part": 1},
+        {
+            "$set": {
+                "jsonlSha256": hashlib.sha256(data).hexdigest(),
+                "bytesCompressed": len(data),
+                "manifestSha256": hashlib.sha256(signed).hexdigest(),
+            }
+        },
+    )
+
+
+@pytest.mark.parametrize("tail", ["second-member", "garbage"])
+def test_deep_finds_data_after_the_gzip_member(archive: Harness, capsys, tail: str) -> None:
+    """A second gzip member (zcat shows it; a reader stopping at the first does not) or
+    bytes appended after the member: the object holds more than its manifest vouches for."""
+    day = due_day(4)
+    extra = gzip.compress(b'{"seq": 1, "hidden": true}\n') if tail == "second-member" else b"xx"
+    resign_with_events_object(archive, day, archive.get(jsonl_key(day)) + extra)
+
+    code, doc = verify_json(capsys, "--deep")
+    assert code == 1
+    expect(doc, {day: "modified"})
+    [finding] = findings(doc, day)
+    assert "data after the gzip member" in finding["message"]
+
+
+def test_a_manifest_copied_into_another_days_folder_is_modified(archive: Harness, capsys) -> None:
+    source, target = due_day(7), due_day(5)
+    put(archive, manifest_key(target), archive.get(manifest_key(source)))
+
+    for extra in ((), ("--deep",)):
+        code, doc = verify_json(capsys, *extra)
+        assert code == 1
+        expect(doc, {target: "modified"})
+        messages = [f["message"] for f in findings(doc, target)]
+        assert any(
+            f"says day {source} part 1, but is stored as day {target}" in m for m in messages
+        )
+
+
+def test_three_consecutive_missing_days_are_each_reported(archive: Harness, capsys) -> None:
+    gone = [due_day(7), EMPTY, due_day(5)]
+    for day in gone:
+        for key in (jsonl_key(day), manifest_key(day)):
+            archive.s3.delete_object(Bucket=archive.bucket, Key=key)
+        archive.batches.delete_many({"day": str(day)})
+
+    code, doc = verify_json(capsys)
+    assert code == 1
+    expect(doc, dict.fromkeys(gone, "missing"))
+    for day in gone:
+        assert [f["message"] for f in findings(doc, day)] == [
+            "a due day with neither a batch record nor any object"
+        ]
+
+
+def test_an_event_of_no_day_outside_every_days_seqs_is_named(archive: Harness, capsys) -> None:
+    """A chained event without a date `at` belongs to no day, so no run archives it and
+    no day's status shows it: verify names it as a finding of the whole archive."""
+    from bson import ObjectId
+
+    top = max(archive.seeded, key=lambda d: d["seq"])  # the chain goes on through them
+    prev_hash = top["hash"]
+    for i, at in enumerate([None, "2026-08-30T12:00:00Z"], 1):
+        doc = {"_id": ObjectId(), "seq": top["seq"] + i, "source": "app", "prevHash": prev_hash}
+        if at is not None:
+            doc["at"] = at
+        doc["hash"] = prev_hash = event_hash(doc)
+        archive.events.insert_one(doc)
+
+    code, doc = verify_json(capsys)
+    assert code == 1
+    expect(doc, {})
+    [finding] = doc["archive"]
+    assert finding["message"].startswith("2 chained event(s) in hot belong to no day")
+    assert f"seq {top['seq'] + 1}: has no `at`" in finding["message"]
+    assert f"seq {top['seq'] + 2}: `at` is not a date" in finding["message"]
+    assert doc["summary"]["ok"] is False
+
+    assert main(["verify"]) == 1
+    assert "archive: overdue: 2 chained event(s) in hot belong to no day" in capsys.readouterr().out
+
+
+# -- settings changed since archiving ---------------------------------------------------------
+
+
+def _delete_object(h: Harness, key: str) -> None:
+    h.s3.delete_object(Bucket=h.bucket, Key=key)
+
+
+def test_raising_the_retention_hides_no_archived_day(archive: Harness, capsys, monkeypatch) -> None:
+    """With AUDIT_HOT_RETENTION_DAYS raised by 5, the last five archived days are no
+    longer due, but they are archived: verify and audit_verify_job still check them."""
+    monkeypatch.setenv("AUDIT_HOT_RETENTION_DAYS", "95")
+    day = due_day(2)  # now not due
+    _delete_object(archive, jsonl_key(day))
+
+    code, doc = verify_json(capsys)
+    assert code == 1
+    assert statuses(doc)[str(day)] == "orphan"
+    assert doc["summary"]["to"] == str(DUE[-1]), "every day that holds a record is covered"
+    for extra in (("--deep",), ("--from", str(day), "--to", str(day))):
+        code, doc = verify_json(capsys, *extra)
+        assert code == 1 and statuses(doc)[str(day)] == "orphan"
+    failed = _verify_job_result()
+    assert not failed.success
+
+
+def test_moving_the_start_date_later_hides_no_archived_day(
+    archive: Harness, capsys, monkeypatch
+) -> None:
+    monkeypatch.setenv("ARCHIVE_START_DATE", str(due_day(3)))
+    day = due_day(5)  # archived before the new start date
+    _delete_object(archive, manifest_key(day))
+
+    code, doc = verify_json(capsys)
+    assert code == 1
+    assert doc["summary"]["from"] == str(FIRST)
+    assert statuses(doc)[str(day)] == "orphan"
+    code, doc = verify_json(capsys, "--from", str(FIRST), "--to", str(due_day(4)))
+    assert code == 1 and statuses(doc)[str(day)] == "orphan"
+    # Before the first archived day nothing is held: still a usage error, naming --from.
+    assert main(["verify", "--from", str(FIRST - dt.timedelta(days=1)), "--to", str(FIRST)]) == 0
+    assert main(["verify", "--from", "2000-01-01", "--to", "2000-01-31"]) == 2
+    assert "--from 2000-01-01 is before ARCHIVE_START_DATE" in capsys.readouterr().err
+
+
+def test_the_default_range_with_a_large_retention_names_no_flag(
+    harness: Harness, capsys, monkeypatch
+) -> None:
+    monkeypatch.setenv("AUDIT_HOT_RETENTION_DAYS", "36500")
+    assert main(["verify"]) == 0
+    captured = capsys.readouterr()
+    assert "--to" not in captured.err + captured.out and "--from" not in captured.err + captured.out
+    assert "nothing to verify: no day is due yet" in captured.out
+
+
+def test_verify_to_the_last_representable_day_stops_where_nothing_can_be(
+    archive: Harness, capsys
+) -> None:
+    code, doc = verify_json(capsys, "--to", "9999-12-31")
+    assert code == 0, [d for d in doc["days"] if d["findings"]]
+    assert doc["summary"]["requestedTo"] == "9999-12-31"
+    assert doc["summary"]["to"] == str(dt.datetime.now(dt.UTC).date())
+    assert main(["verify", "--from", "9999-12-31"]) == 2
+    assert "--from 9999-12-31 is after every day" in capsys.readouterr().err
+
+
+# -- a run in progress ----------------------------------------------------------------------
+
+
+def test_a_day_a_live_run_holds_is_in_progress_not_orphan(archive: Harness, capsys) -> None:
+    """Mid-run: the objects are uploaded, the record not yet written, the events still
+    in hot. While a live run holds the day's lease that is not a finding."""
+    from audit_archive.stores.clients import open_stores
+
+    day = due_day(7)
+    record = archive.batches.find_one_and_delete({"day": str(day)})
+    assert record is not None
+    archive.append([layout.day_bounds(day)[0] + dt.timedelta(hours=3)])  # not purged yet
+
+    code, doc = verify_json(capsys)
+    assert code == 1 and statuses(doc)[str(day)] == "orphan"
+
+    stores = open_stores(archive.settings)
+    try:
+        lease = stores.hot.acquire_lease(str(day), "run-1234", 60)
+        assert lease.owner == "run-1234"
+        code, doc = verify_json(capsys)
+        assert code == 0, [d for d in doc["days"] if d["findings"]]
+        expect(doc, {day: "in-progress"})
+        assert doc["summary"]["inProgress"] == [str(day)]
+        report = next(d for d in doc["days"] if d["day"] == str(day))
+        assert "run-1234" in report["inProgress"]
+        assert main(["verify"]) == 0
+        out = capsys.readouterr().out
+        assert f"{day}  in-progress" in out and "in progress: a run (run-1234" in out
+
+        forged = bytearray(archive.get(jsonl_key(day)))  # a real finding is still one
+        forged[len(forged) // 2] ^= 1
+        put(archive, jsonl_key(day), bytes(forged))
+        code, doc = verify_json(capsys)
+        assert code == 1 and statuses(doc)[str(day)] == "modified"
+
+        stores.hot.release_lease(str(day), "run-1234")
+    finally:
+        stores.close()
+
+
+# -- keys ---------------------------------------------------------------------------------------
+
+
+def test_an_auditor_with_only_previous_keys_or_a_key_file_can_verify(
+    archive: Harness, capsys, monkeypatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("AUDIT_SIGNING_KEY")
+    monkeypatch.setenv("AUDIT_SIGNING_KEYS_PREVIOUS", f"{KEY_B}, {KEY_A}")
+    assert main(["verify"]) == 0
+
+    monkeypatch.delenv("AUDIT_SIGNING_KEYS_PREVIOUS")
+    key_file = tmp_path / "auditor.key"
+    key_file.write_text(f"{KEY_A}\n")
+    assert main(["verify", "--key-file", str(key_file)]) == 0
+    key_file.write_text(f"{KEY_B}\n")
+    capsys.readouterr()
+    code, doc = verify_json(capsys, "--key-file", str(key_file))
+    assert code == 1 and set(statuses(doc).values()) == {"unverifiable"}
+
+    capsys.readouterr()
+    assert main(["verify"]) == 2
+    err = capsys.readouterr().err
+    assert "AUDIT_SIGNING_KEY" in err and "--key-file" in err
+    assert main(["verify", "--key-file", str(tmp_path / "absent.key")]) == 2
+    assert "--key-file" in capsys.readouterr().err
+
+
+# -- how objects were uploaded -------------------------------------------------------------------
+
+
+def _put_multipart(h: Harness, key: str, data: bytes) -> str:
+    """The same bytes as a one-part multipart upload: what the archiver did for an
+    object larger than AUDIT_COLD_PART_SIZE_MIB at the time. Returns the server's
+    checksum (a composite; moto writes it without the "-<parts>" suffix)."""
+    upload = h.s3.create_multipart_upload(Bucket=h.bucket, Key=key, ChecksumAlgorithm="SHA256")
+    digest = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    part = h.s3.upload_part(
+        Bucket=h.bucket,
+        Key=key,
+        UploadId=upload["UploadId"],
+        PartNumber=1,
+        Body=data,
+        ChecksumAlgorithm="SHA256",
+        ChecksumSHA256=digest,
+    )
+    h.s3.complete_multipart_upload(
+        Bucket=h.bucket,
+        Key=key,
+        UploadId=upload["UploadId"],
+        MultipartUpload={
+            "Parts": [{"PartNumber": 1, "ETag": part["ETag"], "ChecksumSHA256": digest}]
+        },
+    )
+    return h.s3.head_object(Bucket=h.bucket, Key=key, ChecksumMode="ENABLED")["ChecksumSHA256"]
+
+
+def test_an_object_uploaded_in_parts_is_never_taken_for_a_single_put(
+    archive: Harness, template: Template, capsys
+) -> None:
+    """AUDIT_COLD_PART_SIZE_MIB changed since: an object uploaded in parts is as small as
+    a single PUT now. Its composite checksum is not its SHA-256, so verify reads it (an
+    old record) or trusts the record's jsonlParts, and finds it unchanged."""
+    day = due_day(4)
+    key = jsonl_key(day)
+    checksum = _put_multipart(archive, key, template.objects[key])
+    assert (
+        checksum.split("-")[0]
+        != base64.b64encode(hashlib.sha256(template.objects[key]).digest()).decode()
+    )
+
+    code, doc = verify_json(capsys)
+    assert code == 0, [d for d in doc["days"] if d["findings"]]
+    assert doc["summary"]["objectsRead"]["reasons"] == {
+        "the server's checksum is not the object's SHA-256": 1
+    }
+
+    data = bytearray(template.objects[key])  # the same size, other bytes, in parts
+    data[len(data) // 2] ^= 1
+    _put_multipart(archive, key, bytes(data))
+    code, doc = verify_json(capsys)
+    assert code == 1
+    expect(doc, {day: "modified"})
+
+
+# -- users' data in deep mode ----------------------------------------------------------------------
+
+
+def test_deep_reads_bson_lines_of_wrapper_lookalike_payloads(
+    harness: Harness, capsys, monkeypatch
+) -> None:
+    """Payloads a Relaxed Extended JSON parser would misread are archived as
+    {"bson": ...} lines (SPEC 3); --deep decodes and re-hashes them like any other."""
+    from audit_archive_dev import seed
+    from audit_archive_tests.support.samples import EVERY_BSON_TYPE, WRAPPER_LOOKALIKES
+
+    day = due_day(0)
+    monkeypatch.setenv("ARCHIVE_START_DATE", str(day))
+    docs = list(seed.chain(seed.day_times(day, len(WRAPPER_LOOKALIKES) + 1, harness.rng)))
+    # (all but a date past year 9999, which the embedded MongoDB server refuses)
+    every = {k: v for k, v in EVERY_BSON_TYPE.items() if k != "farDate"}
+    for doc, payload in zip(docs, [*WRAPPER_LOOKALIKES, {"all": every}], strict=True):
+        doc["meta"] = payload
+        doc["hash"] = event_hash(doc)
+    for prev, doc in itertools.pairwise(docs):
+        doc["prevHash"] = prev["hash"]
+        doc["hash"] = event_hash(doc)
+    harness.events.insert_many(docs)
+    assert harness.run(day).success
+    lines = gzip.decompress(harness.get(jsonl_key(day))).splitlines()
+    assert any(line.startswith(b'{"bson":') for line in lines)
+
+    for extra in ((), ("--deep",)):
+        code, doc = verify_json(capsys, *extra)
+        assert code == 0, [d for d in doc["days"] if d["findings"]]
+        assert statuses(doc) == {str(day): "valid"}

@@ -23,7 +23,7 @@ from audit_archive.format import bsonpeek, fastcodec, layout
 from audit_archive.format.canonical import EVENT_CODEC_OPTIONS
 from audit_archive.format.chain import ChainTracker, Link
 from audit_archive.format.fastcodec import FAST_CODEC_OPTIONS
-from audit_archive.format.jsonl import GzipJsonlWriter
+from audit_archive.format.jsonl import GzipJsonlWriter, WrittenFile
 from audit_archive.format.malformed import describe as describe_malformed
 from audit_archive.format.malformed import is_integer_seq
 from audit_archive.format.malformed import problem as malformed_problem
@@ -144,115 +144,166 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+class _Part:
+    """One part's encoding state, carried from batch to batch: the chain tracker, the
+    Merkle builder, the seq runs for the purge, the cursor over other days' events in
+    the holes (neighbours), and what is named or counted on the way."""
+
+    def __init__(self, x: Extracted, batch_size: int) -> None:
+        self.x = x
+        self.batch_size = batch_size
+        self.tracker = ChainTracker(x.predecessor)
+        self.merkle = MerkleBuilder()
+        self.runs: list[list[int]] = []  # [lo, hi, count]: seq runs with no foreign event
+        self.in_run = False
+        self.start_seq: int | None = None
+        self.first_prev = self.last_hash = None
+        self.last_seq = self.last_id = None  # to name both events of a duplicate seq
+        self.neighbors = _read_neighbors(x.neighbors_path)
+        self.next_neighbor = next(self.neighbors, None)
+        self.malformed = list(x.malformed)
+        self.carry: list[Link] = []  # malformed chain links not yet fed to the tracker
+        self.skipped = 0  # staged events left out of the part (malformed: left in hot)
+        self.as_bson = 0  # lines written in the {"bson": ...} form (SPEC 3)
+
+    def well_formed(
+        self, batch: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], dict[int, list[Link]], list[int] | None]:
+        """The batch without its malformed events (named, left in hot): _without_malformed."""
+        good, gaps, kept = _without_malformed(batch, self.malformed, self.carry)
+        self.skipped += len(batch) - len(good)
+        if not good:
+            self.in_run = False
+        return good, gaps, kept
+
+    def lines(
+        self, batch: list[dict[str, Any]], chunk: bytes, kept: list[int] | None
+    ) -> tuple[bytes, int, list[str]]:
+        """The batch's JSONL lines joined, their number, and each event's re-hash; a line
+        that does not read back as its document is its ``{"bson": ...}`` form (SPEC 3)."""
+        lines, joined, canonicals, unproven = fastcodec.encode_batch(batch)
+        sha256 = hashlib.sha256
+        rehashes = [sha256(canonical).hexdigest() for canonical in canonicals]
+        if unproven:
+            replaced = fastcodec.make_readable(lines, unproven, rehashes, _raw_of(chunk, kept))
+            if replaced:
+                self.as_bson += replaced
+                joined = b"".join(lines)
+        return joined, len(lines), rehashes
+
+    def chain(
+        self, batch: list[dict[str, Any]], rehashes: list[str], gaps: dict[int, list[Link]]
+    ) -> None:
+        """Each event in seq order: fed to the chain tracker with the neighbours and the
+        malformed links before it, duplicates named, seq runs extended. Per event, so the
+        state lives in locals for the loop."""
+        tracker, runs, batch_size = self.tracker, self.runs, self.batch_size
+        neighbors, next_neighbor, in_run = self.neighbors, self.next_neighbor, self.in_run
+        last_seq, last_id = self.last_seq, self.last_id
+        stored = None
+        for i, (doc, rehash) in enumerate(zip(batch, rehashes, strict=True)):
+            seq = doc["seq"]
+            if gaps and i in gaps:  # malformed events sat here (left in hot)
+                in_run = False
+                next_neighbor = _feed_in_order(tracker, gaps[i], next_neighbor, neighbors, seq)
+            if seq == last_seq:
+                for dup in ({"_id": last_id, "seq": seq}, doc):
+                    self.malformed.append(describe_malformed(dup, "duplicate seq"))
+            last_seq, last_id = seq, doc.get("_id")
+            while next_neighbor is not None and next_neighbor.seq <= seq:
+                tracker.add(next_neighbor)
+                in_run = False
+                next_neighbor = next(neighbors, None)
+            stored = doc.get("hash")
+            tracker.add(Link(seq, doc.get("prevHash"), stored, True), rehash == stored)
+            if self.start_seq is None:
+                self.start_seq, self.first_prev = seq, doc.get("prevHash")
+            if in_run and runs[-1][2] < batch_size:
+                runs[-1][1] = seq
+                runs[-1][2] += 1
+            else:
+                runs.append([seq, seq, 1])
+                in_run = True
+        self.next_neighbor, self.in_run = next_neighbor, in_run
+        self.last_seq, self.last_id, self.last_hash = last_seq, last_id, stored
+
+    def finish(self) -> None:
+        """The links after the last event: malformed ones carried, the neighbours left,
+        the successor."""
+        _feed_in_order(self.tracker, self.carry, self.next_neighbor, self.neighbors, None)
+        self.tracker.finish(self.x.successor)
+
+    def summary(self, key: str, written: WrittenFile) -> PartSummary:
+        """The part's summary for its manifest; raises when the chain broke or an event
+        was lost on the way (nothing is uploaded then)."""
+        x = self.x
+        if written.lines != x.event_count - self.skipped:
+            raise StorageError(f"staged {x.event_count} events but encoded {written.lines}")
+        if self.tracker.breaks:
+            raise ChainBreakError(self.tracker.breaks, tuple(dict.fromkeys(self.malformed)))
+        return PartSummary(
+            day=x.day,
+            part=x.part,
+            event_count=written.lines,
+            start_seq=self.start_seq,
+            end_seq=self.last_seq,  # the part's, not the staging's: malformed stay in hot
+            first_prev_hash=self.first_prev,
+            last_hash=self.last_hash,
+            chain_edges=self.tracker.edges,
+            merkle_root=self.merkle.root(),
+            jsonl_key=key,
+            jsonl_sha256=written.sha256,
+            jsonl_bytes=written.bytes,
+            jsonl_bytes_uncompressed=written.bytes_uncompressed,
+        )
+
+
 def encode(extracted: Extracted, prefix: str, batch_size: int, log: Log = _quiet) -> Encoded:
     """Stream staged events into JSONL.gz while checking the chain and building the
-    Merkle root and chainEdges; raise ChainBreakError (after writing nothing to S3)."""
+    Merkle root and chainEdges; raise ChainBreakError (after writing nothing to S3).
+
+    One bounded batch per step, so each phase is timed a few times per thousand events
+    (timing.py), not per event. The previous batch is let go first, so only one is ever
+    alive."""
     x = extracted
     runs_path = os.path.join(x.workdir, f"part-{x.part:04d}.runs.json")
     if x.event_count == 0:
         Path(runs_path).write_text("[]")
         summary = PartSummary(x.day, x.part, 0, None, None, None, None, [], None, None, None, 0, 0)
         return Encoded(x, summary, None, runs_path, x.malformed)
-    key = layout.jsonl_key(prefix, x.day, x.part)
     jsonl_path = os.path.join(x.workdir, f"part-{x.part:04d}.jsonl.gz")
-    tracker = ChainTracker(x.predecessor)
-    merkle = MerkleBuilder()
-    runs: list[list[int]] = []  # [lo, hi, count]: seq runs with no foreign event inside
-    first_prev = last_hash = start_seq = None
-    neighbors = _read_neighbors(x.neighbors_path)
-    next_neighbor = next(neighbors, None)
-    in_run = False
-    malformed = list(x.malformed)
-    skipped = 0  # staged events left out of the part (malformed: left in hot)
-    last_seq = last_id = None  # to name both events of a duplicate seq (a chain break)
-    carry: list[Link] = []  # malformed chain links not yet fed to the tracker
-    clock, sha256 = timing.clock, hashlib.sha256
+    part = _Part(x, batch_size)
+    clock = timing.clock
     batches = _iter_staged(x.events_path)
-    as_bson = 0  # lines written in the {"bson": ...} form (SPEC 3)
     with GzipJsonlWriter(jsonl_path) as writer, _collector_paused():
         while True:
-            # One bounded batch per step, so each phase is timed a few times per
-            # thousand events (timing.py), not per event. The previous batch is let go
-            # first, so only one is ever alive.
-            staged = batch = lines = rehashes = doc = None
+            staged = batch = rehashes = None
             t0 = clock()
             staged = next(batches, None)
             t1 = clock()
             timing.add("read_decode", t1 - t0)
             if staged is None:
                 break
-            chunk, batch = staged
-            batch, gaps, kept = _without_malformed(batch, malformed, carry)
-            skipped += len(staged[1]) - len(batch)
+            batch, gaps, kept = part.well_formed(staged[1])
             if not batch:
-                in_run = False
                 continue
-            lines, joined, canonicals, unproven = fastcodec.encode_batch(batch)
-            rehashes = [sha256(canonical).hexdigest() for canonical in canonicals]
-            if unproven:
-                replaced = fastcodec.make_readable(lines, unproven, rehashes, _raw_of(chunk, kept))
-                if replaced:
-                    as_bson += replaced
-                    joined = b"".join(lines)
+            joined, count, rehashes = part.lines(batch, staged[0], kept)
             t2 = clock()
-            writer.write_encoded(joined, len(lines))
+            writer.write_encoded(joined, count)
             t3 = clock()
-            merkle.add_all(doc["hash"] for doc in batch)  # well-formed: malformed.problem
+            part.merkle.add_all(doc["hash"] for doc in batch)  # well-formed: malformed.py
             t4 = clock()
-            for i, (doc, rehash) in enumerate(zip(batch, rehashes, strict=True)):
-                seq = doc["seq"]
-                if gaps and i in gaps:  # malformed events sat here (left in hot)
-                    in_run = False
-                    next_neighbor = _feed_in_order(tracker, gaps[i], next_neighbor, neighbors, seq)
-                if seq == last_seq:
-                    for dup in ({"_id": last_id, "seq": seq}, doc):
-                        malformed.append(describe_malformed(dup, "duplicate seq"))
-                last_seq, last_id = seq, doc.get("_id")
-                while next_neighbor is not None and next_neighbor.seq <= seq:
-                    tracker.add(next_neighbor)
-                    in_run = False
-                    next_neighbor = next(neighbors, None)
-                stored = doc.get("hash")
-                tracker.add(Link(seq, doc.get("prevHash"), stored, True), rehash == stored)
-                if start_seq is None:
-                    start_seq, first_prev = seq, doc.get("prevHash")
-                last_hash = stored
-                if in_run and runs[-1][2] < batch_size:
-                    runs[-1][1] = seq
-                    runs[-1][2] += 1
-                else:
-                    runs.append([seq, seq, 1])
-                    in_run = True
-            t5 = clock()
+            part.chain(batch, rehashes, gaps)
             timing.add("encode", t2 - t1)
             timing.add("compress", t3 - t2)
             timing.add("hash", t4 - t3)
-            timing.add("chain", t5 - t4)
-            if writer.lines // PROGRESS_EVERY != (writer.lines - len(batch)) // PROGRESS_EVERY:
+            timing.add("chain", clock() - t4)
+            if writer.lines // PROGRESS_EVERY != (writer.lines - count) // PROGRESS_EVERY:
                 log(f"encoded {writer.lines:,} of {x.event_count:,} events of {x.day}")
-        next_neighbor = _feed_in_order(tracker, carry, next_neighbor, neighbors, None)
-        tracker.finish(x.successor)
+        part.finish()
         written = writer.close()
-    if as_bson:
-        log(f'{as_bson:,} events of {x.day} written as {{"bson": ...}} lines (SPEC 3)')
-    if written.lines != x.event_count - skipped:
-        raise StorageError(f"staged {x.event_count} events but encoded {written.lines}")
-    if tracker.breaks:
-        raise ChainBreakError(tracker.breaks, tuple(dict.fromkeys(malformed)))
-    Path(runs_path).write_text(json.dumps(runs))
-    summary = PartSummary(
-        day=x.day,
-        part=x.part,
-        event_count=written.lines,
-        start_seq=start_seq,
-        end_seq=last_seq,  # the part's, not the staging's: malformed events stay in hot
-        first_prev_hash=first_prev,
-        last_hash=last_hash,
-        chain_edges=tracker.edges,
-        merkle_root=merkle.root(),
-        jsonl_key=key,
-        jsonl_sha256=written.sha256,
-        jsonl_bytes=written.bytes,
-        jsonl_bytes_uncompressed=written.bytes_uncompressed,
-    )
-    return Encoded(x, summary, jsonl_path, runs_path, tuple(dict.fromkeys(malformed)))
+    if part.as_bson:
+        log(f'{part.as_bson:,} events of {x.day} written as {{"bson": ...}} lines (SPEC 3)')
+    summary = part.summary(layout.jsonl_key(prefix, x.day, x.part), written)
+    Path(runs_path).write_text(json.dumps(part.runs))
+    return Encoded(x, summary, jsonl_path, runs_path, tuple(dict.fromkeys(part.malformed)))

@@ -8,18 +8,19 @@ stderr when it is a terminal).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
+import os
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import TextIO
 
-from audit_archive.audit.verify import CLEAN, RangeError, Report, resolve_range, verify
+from audit_archive.audit.verify import CLEAN, RangeError, Report, verify
 from audit_archive.cli.logkeys import add_verifier_option, verifier
 from audit_archive.cli.options import add_day_range
-from audit_archive.settings import Settings
+from audit_archive.errors import ConfigError
+from audit_archive.settings import Settings, keys_from_file
 from audit_archive.stores.clients import open_stores
 from audit_archive.stores.privileges import Access
 
@@ -29,10 +30,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "verify",
         help="verify the archive like an auditor: a status per day (exit 1 on any finding)",
         description="Check every day from --from to --to (default: ARCHIVE_START_DATE to the "
-        "newest due day): manifest signatures, sha256 and sizes against batch records, "
-        "objects against records, the chain across parts, days and the hot tier, and due "
-        "events left in hot. Statuses: valid, empty, modified, chain-break, unverifiable, "
-        "orphan, missing, overdue, not-due.",
+        "newest due day, and every day holding a batch record or an object): manifest "
+        "signatures, sha256 and sizes against batch records, objects against records (an "
+        "events object the server's checksum cannot confirm is read), the chain across "
+        "parts, days and the hot tier, and due events left in hot. Statuses: valid, empty, "
+        "modified, chain-break, unverifiable, orphan, missing, overdue, in-progress, "
+        "not-due, before-start.",
     )
     add_day_range(p)
     p.add_argument(
@@ -41,7 +44,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="also stream every JSONL.gz: sha256, every event's hash and link, chainEdges, "
         "counts and Merkle root against the content",
     )
-    p.add_argument("--json", action="store_true", help='one JSON document {"days", "summary"}')
+    p.add_argument(
+        "--key-file",
+        metavar="PATH",
+        help="check signatures with the HMAC key(s) in this file, one per line, instead of "
+        "AUDIT_SIGNING_KEY and AUDIT_SIGNING_KEYS_PREVIOUS",
+    )
+    p.add_argument(
+        "--json", action="store_true", help='one JSON document {"days", "archive", "summary"}'
+    )
     add_verifier_option(p)
     p.add_argument(
         "--trusted-checkpoint",
@@ -55,10 +66,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # The HMAC key is optional here: with the signed log's verifier key, an auditor
-    # holding no secret verifies every part the log covers.
-    settings = Settings.from_env(require_signing_key=False)
+    # An auditor may hold only retired keys (AUDIT_SIGNING_KEYS_PREVIOUS), a key file, or
+    # only the signed log's public verifier key: verify signs nothing, so the current key
+    # is not required. A current key that is set is still checked like any other variable.
+    settings = Settings.from_env(require_signing_key=bool(os.environ.get("AUDIT_SIGNING_KEY")))
+    keys = keys_from_file(args.key_file) if args.key_file else settings.verification_keys
     log_verifier = verifier(args)
+    if not keys and log_verifier is None:
+        raise ConfigError(
+            "AUDIT_SIGNING_KEY",
+            "no key to check signatures with: set AUDIT_SIGNING_KEY or "
+            "AUDIT_SIGNING_KEYS_PREVIOUS, pass --key-file, or give the signed log's "
+            "verifier key (AUDIT_LOG_VERIFIER_KEY or --verifier-key)",
+        )
     trusted = []
     for name in args.trusted_checkpoint:
         try:
@@ -73,23 +93,22 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    try:
-        first, last = resolve_range(settings, dt.datetime.now(dt.UTC), args.first, args.last)
-    except RangeError as e:
-        print(f"audit-archive verify: {e}", file=sys.stderr)
-        return 2
     stores = open_stores(settings, access=Access.READ)
     bar = ProgressBar(sys.stderr) if args.deep and sys.stderr.isatty() else None
     try:
         report = verify(
             stores,
-            first,
-            last,
+            args.first,
+            args.last,
             deep=args.deep,
+            keys=keys,
             progress=bar,
             log_verifier=log_verifier,
             trusted_checkpoints=trusted,
         )
+    except RangeError as e:
+        print(f"audit-archive verify: {e}", file=sys.stderr)
+        return 2
     finally:
         if bar is not None:
             bar.close()
@@ -105,23 +124,21 @@ def format_report(report: Report) -> str:
     """One line per day (its findings indented below it), then the summary."""
     lines = []
     for day in report.days:
-        status = str(day.status)
         detail = ""
         if day.parts:
             detail = f"{day.parts} part{'s' if day.parts != 1 else ''}, {day.events:,} events"
-        lines.append(f"{day.day}  {status:<12} {detail}".rstrip())
+        lines.append(f"{day.day}  {day.status!s:<12} {detail}".rstrip())
+        if day.in_progress is not None:
+            lines.append(f"            in progress: {day.in_progress}")
         for finding in day.findings:
             lines.append(f"            {finding}")
+    for finding in report.archive:
+        lines.append(f"archive: {finding}")
     s = report.summary
-    counts = ", ".join(f"{n} {status}" for status, n in s["counts"].items())
-    problems = sum(1 for d in report.days if d.status not in CLEAN)
-    verdict = "ok" if report.ok else f"{problems} day(s) with findings"
+    if s.get("note"):
+        return "\n".join([*lines, s["note"]])
     lines.append("")
-    lines.append(
-        f"{s['days']} day{'s' if s['days'] != 1 else ''} from {s['from']} to {s['to']} "
-        f"({s['mode']}, newest due "
-        f"{s['newestDueDay']}): {counts}; {s['findings']} finding(s): {verdict}"
-    )
+    lines.append(_verdict_line(report))
     read = f", {s['bytesRead']:,} bytes of events read" if s["mode"] == "deep" else ""
     lines.append(f"{s['parts']} parts, {s['events']:,} archived events{read} in {s['seconds']}s")
     confirmed = s.get("objectsRead") or {}
@@ -130,6 +147,10 @@ def format_report(report: Report) -> str:
         lines.append(
             f"read {confirmed['objects']} events object(s) ({confirmed['bytes']:,} bytes) that "
             f"the server's checksum could not confirm: {why}"
+        )
+    if s.get("inProgress"):
+        lines.append(
+            f"in progress (a run holds the lease, not a finding): {', '.join(s['inProgress'])}"
         )
     lines.append(
         f"tier boundary: highestArchivedSeq {_seq(s['highestArchivedSeq'])}, "
@@ -146,6 +167,23 @@ def format_report(report: Report) -> str:
     for key in s.get("strayObjects", ()):
         lines.append(f"stray object outside any day folder: {key}")
     return "\n".join(lines)
+
+
+def _verdict_line(report: Report) -> str:
+    s = report.summary
+    counts = ", ".join(f"{n} {status}" for status, n in s["counts"].items())
+    problems = sum(1 for d in report.days if d.status not in CLEAN)
+    verdict = "ok" if report.ok else f"{problems} day(s) with findings"
+    if report.archive:
+        verdict += f", {len(report.archive)} finding(s) of the whole archive"
+    to = s["to"]
+    if s.get("requestedTo"):
+        to += f" (--to {s['requestedTo']}: no later day can hold anything)"
+    return (
+        f"{s['days']} day{'s' if s['days'] != 1 else ''} from {s['from']} to {to} "
+        f"({s['mode']}, newest due {s['newestDueDay']}): {counts}; {s['findings']} "
+        f"finding(s): {verdict}"
+    )
 
 
 def _seq(value: int | None) -> str:

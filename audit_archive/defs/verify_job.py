@@ -39,10 +39,14 @@ MAX_TABLE_ROWS = 200  # the UI stays readable; the JSON report lists every day w
 
 class VerifyConfig(Config):
     from_day: str | None = Field(
-        default=None, description="First day (YYYY-MM-DD); default ARCHIVE_START_DATE."
+        default=None,
+        description="First day (YYYY-MM-DD); default ARCHIVE_START_DATE, or the first day "
+        "holding a batch record or an object if earlier.",
     )
     to_day: str | None = Field(
-        default=None, description="Last day (YYYY-MM-DD); default the newest due day."
+        default=None,
+        description="Last day (YYYY-MM-DD); default the newest due day, or the last day "
+        "holding a batch record or an object if later.",
     )
     deep: bool = Field(
         default=False,
@@ -64,7 +68,7 @@ def report_metadata(report: verify.Report) -> dict[str, Any]:
     """What the UI shows for a verification: counts, the tier boundary, the findings."""
     s = report.summary
     meta: dict[str, Any] = {
-        "range": f"{s['from']} to {s['to']}",
+        "range": f"{s['from']} to {s['to']}" if s["from"] else s.get("note", ""),
         "mode": s["mode"],
         "days": MetadataValue.int(s["days"]),
         "findings": MetadataValue.int(s["findings"]),
@@ -91,7 +95,17 @@ def report_metadata(report: verify.Report) -> dict[str, Any]:
         if len(bad) > MAX_TABLE_ROWS:
             rows.append(f"| ... | | {len(bad) - MAX_TABLE_ROWS} more days in the JSON report |")
         meta["findings_by_day"] = MetadataValue.md("\n".join(rows))
-    meta["report"] = MetadataValue.json({"days": [d.as_dict() for d in bad], "summary": dict(s)})
+    if report.archive:
+        meta["archive_findings"] = MetadataValue.md(
+            "\n".join(f"- {_cell(str(f))}" for f in report.archive)
+        )
+    meta["report"] = MetadataValue.json(
+        {
+            "days": [d.as_dict() for d in bad],
+            "archive": [f.as_dict() for f in report.archive],
+            "summary": dict(s),
+        }
+    )
     return meta
 
 
@@ -116,36 +130,35 @@ def verify_archive(
         raise Failure(description=str(e)) from None
     meta = report_metadata(report)
     bad = report.with_findings()
+    secrets = stores.settings.secrets
     for d in bad:
         context.log.error(
-            redact(
-                f"{d.day} {d.status}: " + "; ".join(map(str, d.findings)), stores.settings.secrets
-            )
+            redact(f"{d.day} {d.status}: " + "; ".join(map(str, d.findings)), secrets)
         )
-    if bad:
-        shown = ", ".join(f"{d.day} {d.status}" for d in bad[:10])
-        more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
-        raise Failure(
-            description=redact(
-                f"{len(bad)} day(s) with findings: {shown}{more}. See findings_by_day; "
-                "investigate before anything is restored or deleted.",
-                stores.settings.secrets,
-            ),
-            metadata=meta,
-        )
-    if report.summary.get("strayObjects"):
-        raise Failure(
-            description="objects outside any day folder: "
-            + ", ".join(report.summary["strayObjects"][:10]),
-            metadata=meta,
-        )
-    log_findings = (report.summary.get("log") or {}).get("findings")
-    if log_findings:
-        raise Failure(description="the signed log: " + "; ".join(log_findings[:10]), metadata=meta)
+    for finding in report.archive:
+        context.log.error(redact(f"archive: {finding}", secrets))
+    if not report.ok:
+        raise Failure(description=redact(_failure_text(report), secrets), metadata=meta)
     context.log.info(
         f"{report.summary['days']} days verified ({report.summary['mode']}): no findings"
     )
     return Output(report.summary, metadata=meta)
+
+
+def _failure_text(report: verify.Report) -> str:
+    bad = report.with_findings()
+    parts = []
+    if bad:
+        shown = ", ".join(f"{d.day} {d.status}" for d in bad[:10])
+        more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
+        parts.append(f"{len(bad)} day(s) with findings: {shown}{more}. See findings_by_day")
+    if report.archive:
+        parts.append(f"{len(report.archive)} finding(s) of the whole archive: {report.archive[0]}")
+    if report.summary.get("strayObjects"):
+        parts.append(
+            "objects outside any day folder: " + ", ".join(report.summary["strayObjects"][:10])
+        )
+    return "; ".join(parts) + ". Investigate before anything is restored or deleted."
 
 
 def build_verify_job() -> JobDefinition:

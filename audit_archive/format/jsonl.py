@@ -228,11 +228,22 @@ class GzipJsonlWriter:
 
 
 def iter_gzip_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """Decompress a gzip byte stream chunk by chunk and yield its lines (bounded memory)."""
+    """Decompress a gzip byte stream chunk by chunk and yield its lines (bounded memory).
+
+    An archived object is exactly one gzip member: bytes after it (a second member, or
+    anything appended) raise ValueError, since a reader that stopped at the first
+    member would vouch for an object holding more than it read (and ``zcat`` shows
+    every member)."""
     decompressor = zlib.decompressobj(31)
     rest = b""
     for chunk in chunks:
+        if decompressor.eof:
+            if chunk:
+                raise ValueError("data after the gzip member")
+            continue
         data = rest + decompressor.decompress(chunk)
+        if decompressor.unused_data:
+            raise ValueError("data after the gzip member")
         lines = data.split(b"\n")
         rest = lines.pop()
         yield from lines

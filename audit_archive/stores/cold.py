@@ -223,10 +223,29 @@ class ColdStore:
             args["ServerSideEncryption"] = "AES256"
         if self.lock_mode:
             args["ObjectLockMode"] = self.lock_mode
-            args["ObjectLockRetainUntilDate"] = dt.datetime.now(dt.UTC) + dt.timedelta(
-                days=self.lock_days or 1
-            )
+            args["ObjectLockRetainUntilDate"] = self._retain_until()
         return args
+
+    def _retain_until(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC) + dt.timedelta(days=self.lock_days or 1)
+
+    def _ensure_retention(self, key: str, head: Mapping[str, Any]) -> None:
+        """Under Object Lock, a confirmed object carries its retention. Every upload asks
+        for it (the PUT, or CreateMultipartUpload, since S3 takes no lock headers on
+        parts), but a server may drop it from a multipart upload (moto does) and an
+        object an earlier attempt left may lack it: then it is set on the object's
+        version with PutObjectRetention. A HEAD shows the retention only to a user
+        allowed s3:GetObjectRetention; without it, this sets it again, a few seconds
+        later than the upload asked, which S3 allows in both modes (never shorter)."""
+        if not self.lock_mode or head.get("ObjectLockMode"):
+            return
+        version = {"VersionId": head["VersionId"]} if head.get("VersionId") else {}
+        self.client.put_object_retention(
+            Bucket=self.bucket,
+            Key=key,
+            Retention={"Mode": self.lock_mode, "RetainUntilDate": self._retain_until()},
+            **version,
+        )
 
     def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
         self.client.put_object(
@@ -375,6 +394,7 @@ class ColdStore:
             confirmed = self._layout_confirmed(reported, size, sha256, path, layout)
             if confirmed is None:
                 raise ObjectMismatch(f"{key}: sha256 reported by the server differs")
+            self._ensure_retention(key, head)
             return Confirmation(key, size, sha256, "checksum", confirmed)
         if self.confirm_mode is ConfirmMode.CHECKSUM:
             raise ChecksumNotKept(
@@ -386,6 +406,7 @@ class ColdStore:
         actual, actual_size = self.read_back_sha256(key)
         if actual != sha256 or actual_size != size:
             raise ObjectMismatch(f"{key}: sha256 of the bytes read back differs")
+        self._ensure_retention(key, head)
         return Confirmation(key, size, sha256, "read-back", layout)
 
     def _layout_confirmed(

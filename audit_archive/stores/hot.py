@@ -239,6 +239,16 @@ class HotStore:
             yield day, self.events.count_documents(day_filter(day))
             since = day_bounds(day)[1]
 
+    def dayless_chained(self) -> list[str]:
+        """Chained events whose ``at`` is missing or not a date, named: they belong to no
+        day, so no day's run archives them (verify names them)."""
+        flt = {"at": {"$not": {"$type": "date"}}, **CHAINED}
+        return name_malformed(self.events.find(flt, _NAMED_FIELDS).sort("seq", ASCENDING))
+
+    def live_leases(self, now: dt.datetime) -> list[Lease]:
+        """Leases not yet expired: days a run is archiving now (it renews while working)."""
+        return [self._lease(doc) for doc in self.leases.find({"expiresAt": {"$gt": now}})]
+
     # -- purge ------------------------------------------------------------------
 
     def delete_seq_run(self, day: dt.date, lo: int, hi: int, expected: int) -> bool:
