@@ -352,7 +352,8 @@ class CheckedPart:
 def open_part(cold: ColdStore, record: Mapping[str, Any], keys: Iterable[str]) -> CheckedPart:
     """Load and check the manifest a batch record names (``manifestKey``): signature,
     sha256 against the record's ``manifestSha256``, and day, part, eventCount and the
-    events' sha256 against the record (fields the record lacks are not compared)."""
+    events' sha256 against the record (fields the record lacks are not compared, so
+    ``{"manifestKey": key}`` checks a manifest found in the bucket on its own)."""
     key = str(record.get("manifestKey"))
     part = CheckedPart(record, {}, None, [], cold)
     try:
