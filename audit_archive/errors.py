@@ -42,10 +42,6 @@ class ChainBreakError(AuditArchiveError):
         )
 
 
-class NotDueError(AuditArchiveError):
-    """A day that has not yet left the hot-retention window."""
-
-
 class StorageError(AuditArchiveError):
     """Cold storage refused, lost or altered an object."""
 

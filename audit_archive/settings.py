@@ -64,6 +64,15 @@ _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _COLLECTION = re.compile(r"^[^$\x00]+$")
 
 
+def is_collection_name(value: str) -> bool:
+    """A name MongoDB accepts for a collection the archive reads or writes (no "$", no
+    NUL, not empty or blank, not a system collection): one rule for the configured
+    collections and restore's target."""
+    return (
+        bool(_COLLECTION.match(value)) and bool(value.strip()) and not value.startswith("system.")
+    )
+
+
 def _get(env: Mapping[str, str], name: str) -> str:
     value = env.get(name)
     return DEFAULTS[name] if value is None or value.strip() == "" else value.strip()
@@ -221,7 +230,7 @@ def _collections(env: Mapping[str, str]) -> tuple[str, str]:
     events = _get(env, "AUDIT_EVENTS_COLLECTION")
     batches = _get(env, "AUDIT_BATCHES_COLLECTION")
     for name, value in (("AUDIT_EVENTS_COLLECTION", events), ("AUDIT_BATCHES_COLLECTION", batches)):
-        if not _COLLECTION.match(value) or value.startswith("system."):
+        if not is_collection_name(value):
             raise ConfigError(name, f"{value!r} is not a valid collection name")
     if events == batches:
         raise ConfigError("AUDIT_BATCHES_COLLECTION", "must differ from AUDIT_EVENTS_COLLECTION")

@@ -325,3 +325,13 @@ def test_the_docs_find_bson_lines_with_duckdb(harness: Harness, tmp_path, monkey
     assert day_found == day and nulls == 1
     decoded = bson.decode(base64.b64decode(text_b64), EVENT_CODEC_OPTIONS)
     assert decoded["_id"] == docs[2]["_id"] and decoded["filter"] == docs[2]["filter"]
+
+
+def test_a_record_without_a_usable_seq_range_is_read_not_trusted(harness: Harness) -> None:
+    day = due_day(2)
+    docs = harness.seed({day: 8})
+    assert harness.run(day).success
+    harness.batches.update_one({"day": str(day)}, {"$set": {"startSeq": None}})
+    stats = SearchStats()
+    assert [e["_id"] for e in found(day, day, stats, seq=docs[3]["seq"])] == [docs[3]["_id"]]
+    assert stats.parts == 1 and not stats.problems

@@ -243,14 +243,18 @@ def test_a_user_without_the_privileges_a_run_needs_fails_at_start_up_naming_them
     assert secure_harness.events.count_documents({}) == 5 and secure_harness.records() == []
 
 
-def test_a_reader_needs_only_to_read(secure_harness: Harness) -> None:
+def test_a_reader_needs_only_to_read(
+    secure_harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
     """verify, search and prove open the stores for reading: the read role is enough, and
     the archive's own user passes the archive's check."""
     uri = _as(secure_harness, AUDITOR, AUDITOR_PASSWORD)
     open_stores(
         Settings.from_env({**secure_harness.env, "MONGODB_URI": uri}), access=Access.READ
     ).close()
-    open_stores(Settings.from_env(secure_harness.env)).close()
+    assert main(["check"]) == 0
+    out = capsys.readouterr().out
+    assert "every privilege the archive needs" in out and ARCHIVER_PASSWORD not in out
 
 
 def test_the_deployment_role_grants_every_action_the_start_up_check_asks_for() -> None:

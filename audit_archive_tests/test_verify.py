@@ -1081,3 +1081,116 @@ def test_deep_reads_bson_lines_of_wrapper_lookalike_payloads(
         code, doc = verify_json(capsys, *extra)
         assert code == 0, [d for d in doc["days"] if d["findings"]]
         assert statuses(doc) == {str(day): "valid"}
+
+
+# -- races and duplicates ----------------------------------------------------------------------
+
+
+def test_deep_rechecks_a_break_against_a_day_archived_while_it_runs(
+    archive: Harness, capsys
+) -> None:
+    """Two days interleave in the chain; the later one is archived while verify --deep
+    reads the earlier one's events: the events between its links left hot after verify
+    looked. That is no break: verify re-checks against the current state."""
+    from audit_archive.audit.verify import verify
+    from audit_archive.stores.clients import open_stores
+
+    early, late = INTERLEAVED
+    events = archive.part_events(late)
+    for key in (jsonl_key(late), manifest_key(late)):
+        _delete_object(archive, key)
+    archive.batches.delete_many({"day": str(late)})
+    archive.events.insert_many(events)  # back in hot: not archived yet
+
+    runs = []
+
+    def archive_late_day(*_: int) -> None:
+        if not runs:  # the first report: verify has read the records and the listing
+            runs.append(archive.run(late))
+
+    stores = open_stores(archive.settings)
+    try:
+        report = verify(stores, FIRST, DUE[-1], deep=True, progress=archive_late_day)
+    finally:
+        stores.close()
+    assert runs and runs[0].success
+    assert archive.records(late), "the day was archived during the verification"
+    breaks = [(d.day, str(f)) for d in report.days for f in d.findings if f.kind == "chain-break"]
+    assert breaks == []
+    by_day = {d.day: d.status for d in report.days}
+    assert by_day[str(early)] == "valid"
+
+    code, doc = verify_json(capsys, "--deep")
+    assert code == 0, [d for d in doc["days"] if d["findings"]]
+
+
+def write_part(h: Harness, day: dt.date, events: list[dict[str, Any]]) -> None:
+    """Write ``events`` as the day's part 1 as an attacker holding the key and the
+    records would: objects, a re-signed manifest consistent with its content (chainEdges
+    where a link does not hold, as the verifier recomputes them) and the batch record."""
+    path = Path(h.env["AUDIT_WORK_DIR"]) / "written.jsonl.gz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    merkle = MerkleBuilder()
+    with GzipJsonlWriter(path) as writer:
+        for e in events:
+            writer.write_line(relaxed_line(e))
+            merkle.add(e["hash"])
+        written = writer.close()
+    edge_at = {0, len(events) - 1}
+    for i in range(1, len(events)):
+        if events[i]["prevHash"] != events[i - 1]["hash"]:
+            edge_at |= {i - 1, i}
+    edges = [
+        {"seq": events[i]["seq"], "prevHash": events[i]["prevHash"], "hash": events[i]["hash"]}
+        for i in sorted(edge_at)
+    ]
+    summary = PartSummary(
+        day=str(day),
+        part=1,
+        event_count=len(events),
+        start_seq=events[0]["seq"],
+        end_seq=events[-1]["seq"],
+        first_prev_hash=events[0]["prevHash"],
+        last_hash=events[-1]["hash"],
+        chain_edges=edges,
+        merkle_root=merkle.root(),
+        jsonl_key=jsonl_key(day),
+        jsonl_sha256=written.sha256,
+        jsonl_bytes=written.bytes,
+        jsonl_bytes_uncompressed=written.bytes_uncompressed,
+    )
+    data = manifest_bytes(sign_manifest(build_manifest(summary), KEY_A))
+    put(h, jsonl_key(day), path.read_bytes())
+    put(h, manifest_key(day), data)
+    h.batches.update_one(
+        {"day": str(day), "part": 1},
+        {
+            "$set": {
+                "eventCount": len(events),
+                "startSeq": summary.start_seq,
+                "endSeq": summary.end_seq,
+                "jsonlSha256": written.sha256,
+                "manifestSha256": hashlib.sha256(data).hexdigest(),
+                "bytesCompressed": written.bytes,
+                "bytesUncompressed": written.bytes_uncompressed,
+                "merkleRoot": summary.merkle_root,
+                "chainEdges": edges,
+            }
+        },
+    )
+
+
+def test_a_seq_archived_in_two_days_is_flagged(archive: Harness, capsys) -> None:
+    """An event of one day copied, re-dated and re-hashed, into the next day's part:
+    the same seq is archived twice. --deep names it on both days."""
+    source, target = due_day(5), due_day(4)
+    copy = archive.part_events(source)[5]
+    copy["at"] = layout.day_bounds(target)[0] + dt.timedelta(minutes=1)
+    copy["hash"] = event_hash(copy)
+    write_part(archive, target, [copy, *archive.part_events(target)])
+
+    code, doc = verify_json(capsys, "--deep")
+    assert code == 1
+    for day in (source, target):
+        messages = [f["message"] for f in findings(doc, day) if f["kind"] == "chain-break"]
+        assert any(f"seq {copy['seq']} is archived in more than one part" in m for m in messages)

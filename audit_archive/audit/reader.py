@@ -357,7 +357,8 @@ def open_part(
 ) -> CheckedPart:
     """Load and check the manifest a batch record names (``manifestKey``): signature,
     sha256 against the record's ``manifestSha256``, and day, part, eventCount and the
-    events' sha256 against the record (fields the record lacks are not compared)."""
+    events' sha256 against the record (fields the record lacks are not compared, so
+    ``{"manifestKey": key}`` checks a manifest found in the bucket on its own)."""
     key = str(record.get("manifestKey"))
     part = CheckedPart(record, {}, None, [], cold)
     try:

@@ -31,9 +31,8 @@ next run would archive them again as a new part).
 
 from __future__ import annotations
 
-import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,10 +40,12 @@ from typing import Any
 import bson
 from bson.raw_bson import RawBSONDocument
 
+from audit_archive.archive.results import Log
 from audit_archive.audit.reader import CheckedPart, open_part
 from audit_archive.errors import AuditArchiveError
 from audit_archive.format import layout
 from audit_archive.format.canonical import EVENT_CODEC_OPTIONS, canonical_json
+from audit_archive.settings import is_collection_name
 from audit_archive.stores.clients import Stores
 
 DEFAULT_COLLECTION = "auditevents_restored"
@@ -52,14 +53,7 @@ WRITE_BATCH = 1000
 # MongoDB's limit on a namespace, "<database>.<collection>", in UTF-8 bytes.
 NAMESPACE_MAX_BYTES = 255
 CONFLICTS_NAMED = 10
-_COLLECTION = re.compile(r"^[^$\x00]+$")
 _RAW_OPTIONS = EVENT_CODEC_OPTIONS.with_options(document_class=RawBSONDocument)
-
-Log = Callable[[str], None]
-
-
-def _quiet(_: str) -> None:
-    pass
 
 
 class NoRecordError(AuditArchiveError):
@@ -102,7 +96,7 @@ class _Spooled:
 def check_target(stores: Stores, into: str) -> None:
     """ValueError unless ``into`` is a collection restore may write."""
     s = stores.settings
-    if not _COLLECTION.match(into) or into.startswith("system.") or not into.strip():
+    if not is_collection_name(into):
         raise ValueError(f"{into!r} is not a valid collection name")
     namespace = len(f"{s.database}.{into}".encode())
     if namespace > NAMESPACE_MAX_BYTES:
@@ -244,7 +238,7 @@ def restore_day(
     into: str = DEFAULT_COLLECTION,
     *,
     batch_size: int = WRITE_BATCH,
-    log: Log = _quiet,
+    log: Log | None = None,
 ) -> RestoreResult:
     """Check every part of ``day``, then insert its events into ``into``.
 
@@ -252,6 +246,7 @@ def restore_day(
     failed, or the target holds different documents; nothing written), RestoreConflict
     (different documents appeared during the write) or ValueError (``into`` may not be
     written)."""
+    log = log or (lambda _message: None)
     day = layout.format_day(layout.parse_day(day))
     check_target(stores, into)
     records = stores.hot.records(day)

@@ -32,6 +32,7 @@ from audit_archive.audit.log_proof import log_vouch
 from audit_archive.audit.reader import CheckedPart, open_part
 from audit_archive.format import layout
 from audit_archive.format.jsonl import BSON_LINE_KEY
+from audit_archive.format.malformed import is_integer_seq
 from audit_archive.stores.clients import Stores
 
 # Values made of these characters are written literally by every JSON encoder, so a
@@ -129,9 +130,13 @@ def search(
                 recorded.append(str(record.get("day")))
             if not record.get("eventCount"):
                 continue
-            if filters.seq is not None and not (
-                record["startSeq"] <= filters.seq <= record["endSeq"]
-            ):
+            lo, hi = record.get("startSeq"), record.get("endSeq")
+            if (
+                filters.seq is not None
+                and is_integer_seq(lo)
+                and is_integer_seq(hi)
+                and not lo <= filters.seq <= hi
+            ):  # a record without a usable range is read, not trusted to exclude
                 stats.parts_skipped_by_seq += 1
                 continue
             yield from _search_part(open_part(stores.cold, record, keys, vouch), filters, stats)

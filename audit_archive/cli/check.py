@@ -1,5 +1,6 @@
-"""``audit-archive check``: validate the configuration and reach both tiers, so a bad
-variable is found when deploying, not at 03:00."""
+"""``audit-archive check``: validate the configuration, reach both tiers and ask MongoDB
+for every privilege the archive needs, so a bad variable or a missing grant is found when
+deploying, not at 03:00."""
 
 from __future__ import annotations
 
@@ -30,8 +31,9 @@ def run(args: argparse.Namespace) -> int:
         stores.close()
     where = redact(settings.cold_endpoint or "AWS S3", settings.secrets)  # userinfo masked
     print(
-        f"ok: MongoDB database {settings.database!r} reachable; bucket "
-        f"{settings.cold_bucket!r} at {where} usable; signing key id "
+        f"ok: MongoDB database {settings.database!r} reachable, with every privilege the "
+        f"archive needs; bucket {settings.cold_bucket!r} at {where} usable; uploads "
+        f"confirmed by AUDIT_COLD_CONFIRM={settings.cold_confirm}; signing key id "
         f"{key_id(settings.signing_key)}"
     )
     return 0

@@ -22,7 +22,6 @@ from bson.datetime_ms import DatetimeMS
 from audit_archive.format.chain import HEX64
 
 WELL_FORMED_SEQ_TYPES = ["int", "long"]  # BSON types of a usable seq ($type aliases)
-HEX64_PATTERN = HEX64.pattern
 
 
 _DATE_TYPES = (dt.datetime, DatetimeMS)

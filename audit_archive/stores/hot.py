@@ -410,12 +410,6 @@ class HotStore:
 
     # -- privileges (checked at start-up: stores.privileges) ---------------------------
 
-    def readable(self) -> None:
-        """Read one (absent) event: proves the user may read the events, without a scan
-        (a server that materializes a result before its limit, SecantusDB, would read
-        every event for ``{}``). Raises OperationFailure when it may not."""
-        self.events.find_one({"_id": None}, {"_id": 1})
-
     def authenticated(self) -> bool:
         """Whether this connection is authenticated as some user (connectionStatus)."""
         status = self.db.command("connectionStatus")
