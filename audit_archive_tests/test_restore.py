@@ -367,3 +367,19 @@ def test_audit_restore_job_fails_and_writes_nothing(harness: Harness, tamper: bo
     message = failure.event_specific_data.error.message
     assert ("sha256 differs" if tamper else "has no batch record") in message
     assert nothing_written(harness)
+
+
+def test_audit_restore_job_fails_on_a_conflicting_target_and_writes_nothing(
+    harness: Harness,
+) -> None:
+    day = due_day(2)
+    docs = harness.seed({day: 6})
+    assert harness.run(day).success
+    harness.db["case_1"].insert_one({**docs[2], "action": "edited"})
+
+    result = run_restore_job(day, into="case_1")
+
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert "differ from the archived ones" in failure.event_specific_data.error.message
+    assert harness.db["case_1"].count_documents({}) == 1
