@@ -89,7 +89,7 @@ class Stores:
     settings: Settings
 
     def close(self) -> None:
-        self.hot.client.close()
+        self.hot.close()
 
 
 def open_stores(

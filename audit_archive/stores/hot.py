@@ -90,10 +90,6 @@ class HotStore:
         self.client = client
         self.db: Database = client.get_database(database, codec_options=EVENT_CODEC_OPTIONS)
         self.events: Collection = self.db[events]
-        self.raw_events: Collection = self.db.get_collection(
-            events,
-            codec_options=EVENT_CODEC_OPTIONS.with_options(document_class=RawBSONDocument),
-        )
         self.batches: Collection = self.db[batches]
         self.leases: Collection = self.db[f"{batches}_leases"]
 
@@ -124,6 +120,9 @@ class HotStore:
 
     def ping(self) -> None:
         self.client.admin.command("ping")
+
+    def close(self) -> None:
+        self.client.close()
 
     # -- events -----------------------------------------------------------------
 
