@@ -1042,12 +1042,23 @@ def test_an_object_uploaded_in_parts_is_never_taken_for_a_single_put(
         "the server's checksum is not the object's SHA-256": 1
     }
 
+    # A record that says how the object was uploaded (jsonlParts, jsonlPartSize and the
+    # composite checksum) confirms it from the HEAD alone.
+    composite = base64.b64decode(checksum.split("-")[0]).hex()
+    size = len(template.objects[key])
+    layout_fields = {"jsonlParts": 1, "jsonlPartSize": size, "jsonlCompositeSha256": composite}
+    archive.batches.update_one({"day": str(day), "part": 1}, {"$set": layout_fields})
+    code, doc = verify_json(capsys)
+    assert code == 0, [d for d in doc["days"] if d["findings"]]
+    assert doc["summary"]["objectsRead"]["objects"] == 0
+
     data = bytearray(template.objects[key])  # the same size, other bytes, in parts
     data[len(data) // 2] ^= 1
     _put_multipart(archive, key, bytes(data))
     code, doc = verify_json(capsys)
     assert code == 1
     expect(doc, {day: "modified"})
+    assert doc["summary"]["objectsRead"]["objects"] == 1
 
 
 # -- users' data in deep mode ----------------------------------------------------------------------

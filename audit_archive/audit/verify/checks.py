@@ -20,7 +20,7 @@ from audit_archive.format.chain import HEX64
 from audit_archive.format.malformed import is_integer_seq
 from audit_archive.format.manifest import MANIFEST_VERSION, SignatureStatus
 from audit_archive.stores.clients import Stores
-from audit_archive.stores.cold import b64
+from audit_archive.stores.cold import UploadLayout, b64
 
 # Without a server-side checksum, an events object whose Last-Modified is this much
 # later than its record's archivedAt was rewritten after archiving (clock-skew margin).
@@ -220,18 +220,7 @@ def why_unconfirmed(p: Part, obj: StoredObject, checksums_kept: bool) -> ReadRea
     expected = p.jsonl_meta.get("sha256") or record.get("jsonlSha256")
     reported = (p.head or {}).get("ChecksumSHA256")
     if reported and expected:
-        base, _, suffix = reported.partition("-")
-        if base == b64(expected):
-            return None
-        # A multipart upload reports a composite checksum: "-<parts>" on AWS, no suffix
-        # on some servers (moto). The record says how the archiver uploaded (jsonlParts);
-        # an older record does not, and a missing suffix leaves it open: read the bytes.
-        if not suffix:
-            return ReadReason.CHECKSUM_DIFFERS
-        parts = record.get("jsonlParts")
-        if is_integer_seq(parts) and str(parts) != suffix:
-            return ReadReason.PARTS_DIFFER
-        return None  # a multipart object whose composite cannot be recomputed unread
+        return _checksum_reason(reported, expected, UploadLayout.from_record(record))
     if checksums_kept and not reported:
         return ReadReason.NO_CHECKSUM
     archived_at = record.get("archivedAt")
@@ -242,6 +231,29 @@ def why_unconfirmed(p: Part, obj: StoredObject, checksums_kept: bool) -> ReadRea
     ):
         return ReadReason.REWRITTEN
     return None
+
+
+def _checksum_reason(
+    reported: str, expected: str, upload: UploadLayout | None
+) -> ReadReason | None:
+    """Whether the server's checksum confirms the object. A single PUT keeps the object's
+    SHA-256; a multipart upload the SHA-256 of its parts' digests ("-<parts>" appended on
+    AWS, not on moto), which the record keeps since jsonlParts/jsonlCompositeSha256 were
+    recorded. When that cannot settle it, the bytes are read."""
+    base, _, suffix = reported.partition("-")
+    if base == b64(expected):
+        return None
+    if upload is not None:
+        if suffix and suffix != str(upload.parts):
+            return ReadReason.PARTS_DIFFER
+        if upload.composite_sha256 is not None and base == b64(upload.composite_sha256):
+            return None
+        if upload.parts > 1 and upload.composite_sha256 is None and suffix:
+            return None  # AWS's "-<parts>" as recorded; the composite itself was not kept
+        return ReadReason.CHECKSUM_DIFFERS
+    if suffix:
+        return None  # an older record's multipart object: its composite is not recorded
+    return ReadReason.CHECKSUM_DIFFERS
 
 
 def checksums_kept(parts: list[Part]) -> bool:
