@@ -45,6 +45,7 @@ from audit_archive.format.canonical import (
 )
 from audit_archive.format.chain import HEX64
 from audit_archive.format.jsonl import bson_of_line, iter_gzip_lines
+from audit_archive.format.malformed import is_integer_seq
 from audit_archive.format.manifest import SignatureStatus, verify_signature
 from audit_archive.format.merkle import MerkleBuilder
 from audit_archive.stores.cold import is_not_found
@@ -335,7 +336,7 @@ class CheckedPart:
                 f"{key}: {stream.lines} events in the object, its manifest says {self.event_count}",
             )
         if bad:
-            ints = tuple(s for s in bad if isinstance(s, int) and not isinstance(s, bool))
+            ints = tuple(s for s in bad if is_integer_seq(s))
             self._add(
                 Defect.EVENT_HASH,
                 f"{key}: {len(bad)} event(s) do not re-hash to their hash: seq "

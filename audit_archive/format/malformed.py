@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bson.datetime_ms import DatetimeMS
+from bson.int64 import Int64
 
 from audit_archive.format.chain import HEX64
 
@@ -25,9 +26,13 @@ WELL_FORMED_SEQ_TYPES = ["int", "long"]  # BSON types of a usable seq ($type ali
 
 
 _DATE_TYPES = (dt.datetime, DatetimeMS)
+_INT_TYPES = (int, Int64)  # the fast path's exact types; is_integer_seq decides the rest
 
 
 def is_integer_seq(value: Any) -> bool:
+    """The one test of a usable ``seq`` (and of any integer a reader takes from an event,
+    a manifest or a record): Int32 and Int64 alike (bson.Int64 subclasses int, so never
+    ``type(x) is int``), never a bool, a double or a string."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -35,7 +40,7 @@ def problem(doc: Mapping[str, Any]) -> str | None:
     """Why this chained event cannot be archived, or None when it can."""
     stored = doc.get("hash")
     if (  # the usual event, checked at the cost of a few lookups (once per event archived)
-        type(doc.get("seq")) is int
+        type(doc.get("seq")) in _INT_TYPES
         and type(doc.get("at")) in _DATE_TYPES
         and type(stored) is str
         and HEX64.match(stored)

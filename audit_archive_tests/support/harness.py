@@ -32,6 +32,7 @@ from audit_archive.format.logentry import (
     log_prefix,
     parse_entry,
 )
+from audit_archive.format.malformed import is_integer_seq
 from audit_archive.format.manifest import SignatureStatus, verify_signature
 from audit_archive.format.merkle import merkle_root
 from audit_archive.format.note import parse_verifier
@@ -290,8 +291,7 @@ class Harness:
                 for d in [*archived.values(), *hot.values()]
                 if isinstance(d.get("hash"), str)
                 and d["_id"] not in off_chain
-                and isinstance(d.get("seq"), int)
-                and not isinstance(d.get("seq"), bool)
+                and is_integer_seq(d.get("seq"))
             ),
             key=lambda d: d["seq"],
         )

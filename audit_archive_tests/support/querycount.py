@@ -18,6 +18,7 @@ from typing import Any
 
 from pymongo import monitoring
 
+from audit_archive.format.malformed import is_integer_seq
 from audit_archive.stores import clients
 
 INDEXED_FIELDS = ("at", "seq")  # the archive's indexes lead with these (stores.hot)
@@ -68,7 +69,8 @@ class EventQueries(monitoring.CommandListener):
     def examined(self, docs: Iterable[Mapping[str, Any]]) -> int:
         """Documents of ``docs`` (the collection before the run) that the filters' first
         indexed clauses select, summed over the filters: what SecantusDB reads."""
-        seqs = sorted(d["seq"] for d in docs if isinstance(d.get("seq"), int))
+        docs = list(docs)
+        seqs = sorted(d["seq"] for d in docs if is_integer_seq(d.get("seq")))
         ats = sorted(d["at"] for d in docs if isinstance(d.get("at"), dt.datetime))
         total = 0
         for flt in self.filters:
