@@ -186,3 +186,28 @@ def test_a_duplicate_seq_fails_the_run_naming_both_events_by_id(harness: Harness
     assert harness.events.count_documents({}) == 11, "nothing deleted"
     assert harness.records() == []
     harness.assert_invariant(left_in_hot=[d["_id"] for d in docs], off_chain=[twin["_id"]])
+
+
+@pytest.mark.parametrize("where", ["below", "above"])
+def test_an_event_of_no_day_beyond_every_days_seqs_is_named_by_the_run_next_to_it(
+    harness: Harness, where: str
+) -> None:
+    """An event without ``at`` whose seq lies outside every day's range (the oldest or
+    the newest in the chain) is no day's to archive; the run of the day next to it in
+    the chain checks the link and names it (issue 11)."""
+    day = due_day(2)
+    nowhere = {0: lambda d: d.pop("at")}
+    if where == "below":
+        docs = chain_with(harness, day, 8, before_hash=nowhere)
+        stray = docs[0]
+    else:
+        docs = chain_with(harness, day, 8)
+        [stray] = chain_with(harness, day, 1, before_hash=nowhere)
+
+    result = harness.run(day)
+
+    assert result.success, failure_messages(result)
+    assert repr(stray["_id"]) in all_run_text(result), "named by the run"
+    assert "has no `at`" in all_run_text(result)
+    assert harness.events.count_documents({"_id": stray["_id"]}) == 1, "never deleted"
+    harness.assert_invariant(left_in_hot=[stray["_id"]])
