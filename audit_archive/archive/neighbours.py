@@ -10,11 +10,12 @@ the nearest chained event on each side.
 
 How they are found: by index lookups bounded by the part's own events, never by reading
 the span between them (issue 15: tens of millions of events may lie in one hole). The
-seqs next to each end of every hole are probed first, all holes at once in ``$in``
-lists (one index lookup per seq, reading only the events found there); a hole of few
-seqs is probed whole. Only where those seqs were burned (no event) does the search go
-on, in windows that grow ``GROWTH`` times a round, as ranges once wide: a range reads
-what it selects, at most ~``GROWTH`` times the burned seqs next to the hole's end.
+seq next to each end of every hole is probed first, all holes at once in ``$in`` lists
+(one index lookup per seq, reading only an event found there); a hole of two seqs is
+probed whole. Only where those seqs were burned (no event) does the search go on, in
+windows that grow ``GROWTH`` times a round (all holes still at once), as ranges once
+wide: a window reads what it selects, at most ~``GROWTH`` times the burned seqs next to
+the hole's end.
 
 Archived neighbours. A neighbour that its own day's run archived is an edge of its part
 (its predecessor or successor, one of ours, is not in that part), so the recorded
@@ -44,7 +45,7 @@ from pymongo import ASCENDING, DESCENDING
 from audit_archive.format.chain import Link
 from audit_archive.stores.hot import HotStore
 
-FIRST_WINDOW = 4  # seqs probed first at each end of a hole (a hole of twice that: whole)
+FIRST_WINDOW = 1  # seqs probed first at each end of a hole (a hole of twice that: whole)
 GROWTH = 4  # each further round probes this many times more seqs
 POINT_WINDOW_MAX = 64  # windows up to this many seqs are $in lists, wider ones ranges
 UNBOUNDED_AFTER = 1 << 24  # past this window, an outer search asks for the whole side
@@ -80,7 +81,7 @@ def find_neighbours(
     found_path = path.with_suffix(".holes.jsonl")
     with open(found_path, "w") as found:
         for chunk in _chunks(holes, HOLES_PER_CHUNK):
-            in_chunk = [_Hole(below + 1, above - 1) for below, above in chunk]
+            in_chunk = [_Hole(a + 1, b - 1) for a, b in chunk]
             search(hot, in_chunk, malformed)
             _write(found, (link for hole in in_chunk for link in hole.links()))
         search(hot, [before, after], malformed)
