@@ -11,8 +11,8 @@ the nearest chained event on each side.
 How they are found: by index lookups bounded by the part's own events, never by reading
 the span between them (issue 15: tens of millions of events may lie in one hole). The
 seq next to each end of every hole is probed first, all holes at once in ``$in`` lists
-(one index lookup per seq, reading only an event found there); a hole of two seqs is
-probed whole. Only where those seqs were burned (no event) does the search go on, in
+(one index lookup per seq, reading only an event found there); a hole of a few seqs
+(burned ones, mostly) is probed whole. Only where those seqs were burned (no event) does the search go on, in
 windows that grow ``GROWTH`` times a round (all holes still at once), as ranges once
 wide: a window reads what it selects, at most ~``GROWTH`` times the burned seqs next to
 the hole's end.
@@ -45,12 +45,16 @@ from pymongo import ASCENDING, DESCENDING
 from audit_archive.format.chain import Link
 from audit_archive.stores.hot import HotStore
 
-FIRST_WINDOW = 1  # seqs probed first at each end of a hole (a hole of twice that: whole)
+FIRST_WINDOW = 1  # seqs probed first at each end of a hole
+WHOLE_HOLE = 8  # a hole of at most this many seqs (mostly burned ones) is probed whole
 GROWTH = 4  # each further round probes this many times more seqs
 POINT_WINDOW_MAX = 64  # windows up to this many seqs are $in lists, wider ones ranges
 UNBOUNDED_AFTER = 1 << 24  # past this window, an outer search asks for the whole side
-LOOKUP_CHUNK = 20_000  # seqs per $in query
-HOLES_PER_CHUNK = LOOKUP_CHUNK // (2 * FIRST_WINDOW)  # holes searched together
+# Seqs per $in query. SecantusDB's cost of a $in grows with the square of the documents
+# it finds (measured: 50 found, 4 ms; 200, 120 ms; 1,000, 3 s; 4,000, 45 s), which made
+# the former 20,000-seq lists the bulk of issue 15's 743 s; a missing seq costs ~25 us.
+LOOKUP_CHUNK = 50
+HOLES_PER_CHUNK = 10_000  # holes searched together (bounds the memory of a search)
 
 
 @dataclass(frozen=True)
@@ -132,7 +136,7 @@ class _Hole:
         want_low = self.need_low and self.low is None
         want_high = self.need_high and self.high is None
         bounded = up is not None and down is not None
-        if want_low and want_high and bounded and down - up + 1 <= 2 * width:
+        if want_low and want_high and bounded and down - up + 1 <= max(2 * width, WHOLE_HOLE):
             return [("all", up, down)]
         out: list[tuple[str, int | None, int | None]] = []
         if want_low:
