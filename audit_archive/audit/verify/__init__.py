@@ -48,7 +48,6 @@ from audit_archive.audit.verify.report import (
 from audit_archive.audit.verify.run import (
     DEEP_WORKERS,
     MANIFEST_WORKERS,
-    ArchiveCheck,
     verify,
 )
 
@@ -58,7 +57,6 @@ __all__ = [
     "MANIFEST_WORKERS",
     "PRECEDENCE",
     "REWRITE_MARGIN",
-    "ArchiveCheck",
     "DayReport",
     "Finding",
     "Progress",

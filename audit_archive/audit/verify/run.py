@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,10 +38,6 @@ from audit_archive.stores.clients import Stores
 MANIFEST_WORKERS = 8  # botocore keeps 10 pooled connections per client
 DEEP_WORKERS = 3  # each holds one 1 MiB chunk and one line: memory stays flat
 
-# A check of the whole archive run after the others (the signed log's, for one): it may
-# add findings to report.archive or to a day of report.days.
-ArchiveCheck = Callable[[Stores, Report], None]
-
 
 @dataclass
 class Inventory:
@@ -65,7 +61,6 @@ def verify(
     workers: int = MANIFEST_WORKERS,
     deep_workers: int = DEEP_WORKERS,
     progress: Progress | None = None,
-    archive_checks: Sequence[ArchiveCheck] = (),
     log_verifier: Verifier | None = None,
     trusted_checkpoints: Sequence[tuple[str, bytes]] = (),
 ) -> Report:
@@ -109,8 +104,6 @@ def verify(
     report = Report([reports[d] for d in span.days], {}, dayless_events(stores))
     if log is not None:
         _add_log_findings(report, reports, log)
-    for check in archive_checks:
-        check(stores, report)
     report.summary = _summary(stores, span, report, inventory, records, deep, started)
     if log is not None:
         report.summary["log"] = log.as_dict()
