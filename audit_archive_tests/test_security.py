@@ -34,7 +34,7 @@ from audit_archive.stores.clients import open_stores
 from audit_archive.stores.privileges import Access, required_actions
 from audit_archive_dev.embedded import ServerProcess, create_bucket
 from audit_archive_tests.support.faultproxy import FaultProxy
-from audit_archive_tests.support.harness import Harness, due_day
+from audit_archive_tests.support.harness import LOG_KEY, Harness, due_day
 from audit_archive_tests.support.reliability import (
     all_run_text,
     failure_messages,
@@ -235,6 +235,7 @@ def test_a_user_without_the_privileges_a_run_needs_fails_at_start_up_naming_them
     for missing in lacking:
         assert missing in message, message
     assert f"{not_named} on" not in message and not_named + "," not in message
+    assert "_log" not in message, "the signed log is off: its collection is not asked for"
     assert not result.success and lacking[0] in failure_messages(result)
     stderr = capsys.readouterr().err
     assert check_exit == 2 and lacking[0] in stderr, stderr
@@ -257,10 +258,21 @@ def test_a_reader_needs_only_to_read(
     assert "every privilege the archive needs" in out and ARCHIVER_PASSWORD not in out
 
 
+def test_with_the_signed_log_on_its_collection_is_asked_for_too(
+    secure_harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uri = _as(secure_harness, AUDITOR, AUDITOR_PASSWORD)
+    env = {**secure_harness.env, "MONGODB_URI": uri, "AUDIT_LOG_SIGNING_KEY": LOG_KEY}
+    with pytest.raises(ConfigError) as raised:
+        open_stores(Settings.from_env(env))
+    assert f"insert, createIndex on {DATABASE}.archivebatches_log" in str(raised.value)
+    open_stores(Settings.from_env(env), access=Access.READ).close()  # find is granted
+
+
 def test_the_deployment_role_grants_every_action_the_start_up_check_asks_for() -> None:
     role = json.loads((Path(__file__).parents[1] / "deploy/mongo/archive-role.json").read_text())
     granted = {p["collection"]: set(p["actions"]) for p in role["privileges"]}
-    names = ("{events}", "{batches}", "{batches}_leases")
+    names = ("{events}", "{batches}", "{batches}_leases", "{batches}_log")
     for access in Access:
         for collection, actions in required_actions(access, *names).items():
             assert set(actions) <= granted[collection], (access, collection)

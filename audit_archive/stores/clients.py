@@ -143,7 +143,7 @@ def _check_hot(stores: Stores, access: Access) -> None:
     try:
         with pymongo.timeout(MONGO_TIMEOUT_MS / 1000):
             stores.hot.ping()
-            missing = stores.hot.missing_privileges(access)
+            missing = stores.hot.missing_privileges(access, signed_log=_signed_log(stores, access))
             anonymous = bool(missing) and not stores.hot.authenticated()
     except OperationFailure as e:
         if e.code == AUTHENTICATION_FAILED:
@@ -167,6 +167,14 @@ def _check_hot(stores: Stores, access: Access) -> None:
             "them (deploy/mongo/archive-role.json, or readWrite on the database); see "
             "docs/security.md",
         )
+
+
+def _signed_log(stores: Stores, access: Access) -> bool:
+    """Whether this use touches the signed log's collection: the archive appends to it
+    when a signer key is set; readers read it when they verify with the log."""
+    settings = stores.settings
+    key = settings.log_signer if access is Access.ARCHIVE else settings.log_verifier
+    return key is not None
 
 
 def _check_cold(stores: Stores) -> None:

@@ -414,17 +414,19 @@ class HotStore:
         status = self.db.command("connectionStatus")
         return bool((status.get("authInfo") or {}).get("authenticatedUsers"))
 
-    def missing_privileges(self, access: Access) -> list[str]:
-        """What the user lacks for ``access``, as ``"remove on db.auditevents"`` lines;
-        empty when it has everything (or the server enforces no privileges)."""
+    def missing_privileges(self, access: Access, *, signed_log: bool = False) -> list[str]:
+        """What the user lacks for ``access`` (with the signed log's collection when the
+        log is on), as ``"remove on db.auditevents"`` lines; empty when it has everything
+        (or the server enforces no privileges)."""
+        log = self.db[f"{self.batches.name}_log"]
         names = (self.events.name, self.batches.name, self.leases.name)
-        required = required_actions(access, *names)
+        required = required_actions(access, *names, log.name if signed_log else None)
         if access is Access.ARCHIVE and self._event_indexes_present():
             # ensure_indexes creates none: createIndex on the events is not needed.
             required[self.events.name] = tuple(
                 a for a in required[self.events.name] if a != "createIndex"
             )
-        collections = {c.name: c for c in (self.events, self.batches, self.leases)}
+        collections = {c.name: c for c in (self.events, self.batches, self.leases, log)}
         return missing_actions(collections, required)
 
     def _event_indexes_present(self) -> bool:
