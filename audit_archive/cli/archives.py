@@ -152,5 +152,4 @@ def human_bytes(n: int) -> str:
 
 
 def _iso(value: dt.datetime) -> str:
-    value = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return layout.as_utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -24,6 +24,11 @@ def format_day(day: dt.date) -> str:
     return day.strftime(DAY_FORMAT)
 
 
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """A stored datetime in UTC (a naive one is UTC: the driver's default)."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
 def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     """``[D 00:00Z, D+1 00:00Z)``: the ``at`` range of partition D."""
     start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)

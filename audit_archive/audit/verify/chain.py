@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from audit_archive.audit.verify.parts import utc
 from audit_archive.format import layout
 from audit_archive.format.canonical import ZERO_HASH
 from audit_archive.format.malformed import is_integer_seq
@@ -71,7 +70,7 @@ def hot_point(doc: Mapping[str, Any] | None) -> Point | None:
     if doc is None:
         return None
     at = doc.get("at")
-    day = layout.format_day(utc(at).date()) if isinstance(at, dt.datetime) else None
+    day = layout.format_day(layout.as_utc(at).date()) if isinstance(at, dt.datetime) else None
     return Point(doc.get("seq"), doc.get("prevHash"), doc.get("hash"), None, day)
 
 

@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from audit_archive.audit.verify.parts import Part, StoredObject, utc
+from audit_archive.audit.verify.parts import Part, StoredObject
 from audit_archive.audit.verify.report import ReadReason, Status
+from audit_archive.format import layout
 from audit_archive.format.canonical import HASH_SCHEME
 from audit_archive.format.chain import HEX64
 from audit_archive.format.malformed import is_integer_seq
@@ -227,7 +228,7 @@ def why_unconfirmed(p: Part, obj: StoredObject, checksums_kept: bool) -> ReadRea
     if (
         isinstance(archived_at, dt.datetime)
         and obj.modified is not None
-        and obj.modified > utc(archived_at) + REWRITE_MARGIN
+        and obj.modified > layout.as_utc(archived_at) + REWRITE_MARGIN
     ):
         return ReadReason.REWRITTEN
     return None

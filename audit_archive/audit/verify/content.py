@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from audit_archive.audit.reader import PartStream
 from audit_archive.audit.verify.chain import Break, Gap, Point, ints
 from audit_archive.audit.verify.checks import norm_edges
-from audit_archive.audit.verify.parts import Part, utc
+from audit_archive.audit.verify.parts import Part
 from audit_archive.audit.verify.report import Status
 from audit_archive.errors import format_seq_ranges
 from audit_archive.format import layout
@@ -81,7 +81,10 @@ class ContentScan:
         if event_hash(doc) != stored:
             self.bad_hash.append(seq)
         at = doc.get("at")
-        if not isinstance(at, dt.datetime) or layout.format_day(utc(at).date()) != self.day:
+        if (
+            not isinstance(at, dt.datetime)
+            or layout.format_day(layout.as_utc(at).date()) != self.day
+        ):
             self.off_day.append(seq)
         self.merkle.add(stored if isinstance(stored, str) and HEX64.match(stored) else ZERO_HASH)
         self._link(Point(seq, doc.get("prevHash"), stored, self.source, self.day))

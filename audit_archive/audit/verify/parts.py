@@ -210,8 +210,3 @@ def _signature(defects: set[Defect]) -> SignatureStatus:
     if Defect.SIGNATURE_UNVERIFIABLE in defects:
         return SignatureStatus.UNVERIFIABLE
     return SignatureStatus.VALID
-
-
-def utc(value: dt.datetime) -> dt.datetime:
-    """A stored datetime in UTC (naive ones are UTC: the driver's default)."""
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
