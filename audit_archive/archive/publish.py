@@ -22,7 +22,7 @@ from audit_archive.format.manifest import (
     sign_manifest,
 )
 from audit_archive.stores.clients import Stores
-from audit_archive.stores.cold import ChecksumNotKept, ObjectMismatch, UploadLayout
+from audit_archive.stores.cold import ChecksumNotKept, ObjectMismatch
 
 JSONL_CONTENT_TYPE = "application/gzip"
 MANIFEST_CONTENT_TYPE = "application/json"
@@ -125,7 +125,6 @@ def _abort_stale_uploads(stores: Stores, day_prefix: str, day: str, log: Log) ->
 def batch_record(uploaded: Uploaded, run_id: str, archived_at: dt.datetime) -> dict[str, Any]:
     signed = uploaded.signed
     s = signed.encoded.summary
-    layout = _events_layout(uploaded)
     return {
         "day": s.day,
         "part": s.part,
@@ -144,24 +143,23 @@ def batch_record(uploaded: Uploaded, run_id: str, archived_at: dt.datetime) -> d
         "merkleRoot": s.merkle_root,
         "chainEdges": s.chain_edges,
         "keyId": signed.key_id,
-        # How the events object was uploaded, which decides the checksum the server keeps
-        # for it (cold.UploadLayout): verify compares that checksum only under the layout
-        # it was made with, whatever AUDIT_COLD_PART_SIZE_MIB says now. jsonlParts 0: no
-        # object (a day without events); None: not known (confirmed by reading it back).
-        "jsonlParts": 0 if layout is None and not s.event_count else None,
-        "jsonlPartSize": 0 if layout is None and not s.event_count else None,
-        "jsonlCompositeSha256": None,
-        **(layout.record_fields() if layout is not None else {}),
+        **_layout_fields(uploaded),
     }
 
 
-def _events_layout(uploaded: Uploaded) -> UploadLayout | None:
-    """How the part's events object was uploaded, as its confirmation knows it."""
-    key = uploaded.signed.encoded.summary.jsonl_key
-    for confirmation in uploaded.confirmations:
-        if confirmation.key == key:
-            return confirmation.layout
-    return None
+def _layout_fields(uploaded: Uploaded) -> dict[str, Any]:
+    """How the events object was uploaded (cold.UploadLayout), which decides the checksum
+    the server keeps for it: verify compares that checksum under the layout it was made
+    with, whatever AUDIT_COLD_PART_SIZE_MIB says now. jsonlParts 0: no object (a day
+    without events); None: not known (an object an earlier attempt left, confirmed by
+    reading it back on a server that keeps no checksum)."""
+    s = uploaded.signed.encoded.summary
+    if not s.event_count:
+        return {"jsonlParts": 0, "jsonlPartSize": 0, "jsonlCompositeSha256": None}
+    layouts = [c.layout for c in uploaded.confirmations if c.key == s.jsonl_key and c.layout]
+    if not layouts:
+        return {"jsonlParts": None, "jsonlPartSize": None, "jsonlCompositeSha256": None}
+    return layouts[0].record_fields()
 
 
 def record(stores: Stores, uploaded: Uploaded, run_id: str) -> Recorded:
