@@ -33,7 +33,7 @@ from audit_archive.settings import Settings
 from audit_archive.stores.clients import open_stores
 from audit_archive.stores.privileges import Access, required_actions
 from audit_archive_dev.embedded import ServerProcess, create_bucket
-from audit_archive_tests.support.faultproxy import FaultProxy
+from audit_archive_tests.support.faultproxy import FaultProxy, Rule
 from audit_archive_tests.support.harness import LOG_KEY, Harness, due_day
 from audit_archive_tests.support.reliability import (
     all_run_text,
@@ -276,6 +276,32 @@ def test_the_deployment_role_grants_every_action_the_start_up_check_asks_for() -
     for access in Access:
         for collection, actions in required_actions(access, *names).items():
             assert set(actions) <= granted[collection], (access, collection)
+
+
+@pytest.mark.parametrize(
+    "bucket, answer, variable",
+    [
+        ("denied-object-lock-audit", None, "AUDIT_COLD_BUCKET"),  # missing, whatever its name
+        ("b-forbidden", 403, "AUDIT_COLD_ACCESS_KEY"),
+        ("b-broken", 400, "AUDIT_COLD_BUCKET"),
+    ],
+    ids=["missing", "denied", "unusable"],
+)
+def test_a_bucket_problem_names_its_variable_by_its_kind_not_by_its_words(
+    harness: Harness,
+    monkeypatch: pytest.MonkeyPatch,
+    bucket: str,
+    answer: int | None,
+    variable: str,
+) -> None:
+    with FaultProxy(harness.s3.meta.endpoint_url) as proxy:
+        if answer is not None:
+            proxy.add(Rule("status", method="HEAD", status=answer, code="Refused", times=None))
+        env = {**harness.env, "AUDIT_COLD_ENDPOINT": proxy.url, "AUDIT_COLD_BUCKET": bucket}
+        with pytest.raises(ConfigError) as raised:
+            open_stores(Settings.from_env(env))
+    assert raised.value.variable == variable, str(raised.value)
+    assert bucket in str(raised.value)
 
 
 # -- WORM ------------------------------------------------------------------------------
