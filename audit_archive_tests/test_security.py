@@ -258,6 +258,14 @@ def test_a_reader_needs_only_to_read(
     assert "every privilege the archive needs" in out and ARCHIVER_PASSWORD not in out
 
 
+def test_a_uri_without_a_user_is_told_the_server_requires_one(secure_harness: Harness) -> None:
+    uri = secure_harness.env["MONGODB_URI"].replace(f"{ARCHIVER}:{quoted(ARCHIVER_PASSWORD)}@", "")
+    with pytest.raises(ConfigError) as raised:
+        open_stores(Settings.from_env({**secure_harness.env, "MONGODB_URI": uri}))
+    assert raised.value.variable == "MONGODB_URI"
+    assert "requires authentication" in str(raised.value), str(raised.value)
+
+
 def test_with_the_signed_log_on_its_collection_is_asked_for_too(
     secure_harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
