@@ -18,8 +18,7 @@ from audit_archive.format.logentry import entry_key, latest_checkpoint_key, log_
 from audit_archive.format.note import generate_key
 from audit_archive.settings import Settings
 from audit_archive.stores.clients import open_stores
-from audit_archive_tests.support.harness import LOG_KEY, LOG_VERIFIER, Harness, due_day
-from audit_archive_tests.test_recovery import after_due
+from audit_archive_tests.support.harness import LOG_KEY, LOG_VERIFIER, Harness, after_due, due_day
 
 OTHER_KEY = generate_key("test.example/audit-archive")  # same origin, another key
 

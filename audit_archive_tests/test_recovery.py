@@ -17,12 +17,8 @@ from audit_archive.format import bsonpeek, layout
 from audit_archive.stores import hot
 from audit_archive.stores.clients import open_stores
 from audit_archive.stores.cold import ObjectMismatch
-from audit_archive_tests.support.harness import Harness, due_day
+from audit_archive_tests.support.harness import Harness, after_due, due_day
 from audit_archive_tests.support.reliability import failure_messages, step_events
-
-
-def after_due(day: dt.date) -> dt.datetime:
-    return layout.day_bounds(day)[1] + dt.timedelta(days=90)
 
 
 @pytest.mark.parametrize(

@@ -14,9 +14,8 @@ from audit_archive.archive import signed_log
 from audit_archive.format import layout
 from audit_archive.format.logentry import latest_checkpoint_key
 from audit_archive.stores.clients import open_stores
-from audit_archive_tests.support.harness import LOG_KEY, Harness, due_day
-from audit_archive_tests.test_archive_job import failure_messages
-from audit_archive_tests.test_recovery import after_due
+from audit_archive_tests.support.harness import LOG_KEY, Harness, after_due, due_day
+from audit_archive_tests.support.reliability import failure_messages
 
 
 def log_on(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -101,8 +101,23 @@ def check_log(
     """Check the log in the bucket against ``verifier``; ``trusted`` is (name, note)."""
     prefix = stores.settings.cold_prefix
     out = LogCheck(verifier.name)
+    out.entries = _dense_entries(stores, prefix, out)
+    loaded = _load_entries(stores, prefix, out.entries, workers)
+    leaves, entry_of = _leaves(loaded, out)
+    usable = next((i for i, leaf in enumerate(leaves) if leaf is None), len(leaves))
+    latest, opened = _open_checkpoints(stores, prefix, verifier, trusted, out)
+    good_sizes, rewritten = _check_roots(opened, leaves, usable, out.entries, latest, out)
+    out.covered = 0 if rewritten else max(good_sizes, default=0)
+    _authenticate(loaded, entry_of, out)
+    _check_records(records, entry_of, out)
+    return out
 
-    # 1. Entries: 0..n-1, no gap.
+
+Loaded = tuple[Entry | None, bytes | None, str | None]
+
+
+def _dense_entries(stores: Stores, prefix: str, out: LogCheck) -> int:
+    """Entries 0..n-1 with no gap: n (anything past a gap is a finding)."""
     indexes: list[int] = []
     for obj in stores.cold.list_keys(entries_prefix(prefix)):
         i = index_of_entry_key(prefix, obj["Key"])
@@ -115,15 +130,17 @@ def check_log(
     while dense < len(indexes) and indexes[dense] == dense:
         dense += 1
     if dense < len(indexes):
-        missing = dense  # the first index absent
         out.findings.append(
-            f"the log's entries have a gap: entry {missing} is missing, yet "
+            f"the log's entries have a gap: entry {dense} is missing, yet "
             f"{len(indexes) - dense} later entr(y/ies) exist; the tree stops at {dense}"
         )
-    out.entries = dense
+    return dense
 
-    # 2. Each entry and the manifest it names, as stored now.
-    def load(i: int) -> tuple[Entry | None, bytes | None, str | None]:
+
+def _load_entries(stores: Stores, prefix: str, count: int, workers: int) -> list[Loaded]:
+    """Each entry and the manifest it names, as stored now (read concurrently)."""
+
+    def load(i: int) -> Loaded:
         raw = _get(stores, f"{entries_prefix(prefix)}{i:012d}.json")
         if raw is None:
             return None, None, f"log entry {i} vanished while verifying"
@@ -136,8 +153,12 @@ def check_log(
         return entry, _get(stores, entry.manifest_key), None
 
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="log") as pool:
-        loaded = list(pool.map(load, range(dense)))
+        return list(pool.map(load, range(count)))
 
+
+def _leaves(loaded: list[Loaded], out: LogCheck) -> tuple[list[bytes | None], dict[PartKey, int]]:
+    """The leaf hash of each entry's manifest (None where it cannot be had), and which
+    entry logs which part."""
     leaves: list[bytes | None] = []
     entry_of: dict[PartKey, int] = {}
     for i, (entry, data, problem) in enumerate(loaded):
@@ -169,22 +190,30 @@ def check_log(
             if part is not None:
                 out.add_part(part, "modified", message)
         leaves.append(leaf_hash(data))
-    usable = next((i for i, leaf in enumerate(leaves) if leaf is None), len(leaves))
+    return leaves, entry_of
 
-    # 3. Checkpoints: the latest, every stored one and every trusted one.
-    notes: list[tuple[str, bytes | None]] = [
-        (latest_checkpoint_key(prefix), _get(stores, latest_checkpoint_key(prefix)))
-    ]
+
+def _open_checkpoints(
+    stores: Stores,
+    prefix: str,
+    verifier: Verifier,
+    trusted: Sequence[tuple[str, bytes]],
+    out: LogCheck,
+) -> tuple[str, list[tuple[str, Checkpoint, bool]]]:
+    """The latest, every stored and every trusted checkpoint that verifies, as
+    (name, checkpoint, trusted); the latest's name first in the result."""
+    latest = latest_checkpoint_key(prefix)
+    notes: list[tuple[str, bytes | None]] = [(latest, _get(stores, latest))]
     for obj in stores.cold.list_keys(checkpoints_prefix(prefix)):
         if size_of_checkpoint_key(prefix, obj["Key"]) is None:
             out.findings.append(f"{obj['Key']} is in the log's checkpoints but is no checkpoint")
         else:
             notes.append((obj["Key"], _get(stores, obj["Key"])))
-    opened: list[tuple[str, Checkpoint, bool]] = []  # (name, checkpoint, trusted)
+    opened: list[tuple[str, Checkpoint, bool]] = []
     for name, note in [*notes, *((f"trusted checkpoint {n}", b) for n, b in trusted)]:
         is_trusted = name.startswith("trusted checkpoint ")
         if note is None:
-            if name == notes[0][0]:
+            if name == latest:
                 out.findings.append(
                     f"the signed log has no checkpoint ({name} is missing), so nothing is "
                     "covered by it"
@@ -195,13 +224,24 @@ def check_log(
         except NoteError as e:
             out.findings.append(f"{name} does not verify with the verifier key: {e}")
             continue
-        numbered = not is_trusted and name != notes[0][0]
+        numbered = not is_trusted and name != latest
         if numbered and size_of_checkpoint_key(prefix, name) != cp.size:
             out.findings.append(f"{name} holds the checkpoint of size {cp.size}")
             continue
         opened.append((name, cp, is_trusted))
+    return latest, opened
 
-    # 4. Each checkpoint against the tree over the manifests as stored.
+
+def _check_roots(
+    opened: list[tuple[str, Checkpoint, bool]],
+    leaves: list[bytes | None],
+    usable: int,
+    dense: int,
+    latest: str,
+    out: LogCheck,
+) -> tuple[list[int], bool]:
+    """Each checkpoint against the tree over the manifests as stored: the sizes that
+    match, and whether a trusted one shows history rewritten."""
     wanted = {cp.size for _, cp, _ in opened if cp.size <= usable}
     roots: dict[int, bytes] = {}
     builder = TreeBuilder()
@@ -236,16 +276,24 @@ def check_log(
             rewritten |= is_trusted
         else:
             good_sizes.append(cp.size)
-        if name == notes[0][0]:
+        if name == latest:
             out.size, out.root_hex = cp.size, cp.root.hex()
+    return good_sizes, rewritten
 
-    # 5. What the log authenticates, and recorded parts it does not cover.
-    out.covered = 0 if rewritten else max(good_sizes, default=0)
+
+def _authenticate(loaded: list[Loaded], entry_of: dict[PartKey, int], out: LogCheck) -> None:
+    """Every part whose manifest a valid checkpoint covers: authenticated (by its sha256)."""
     for part, i in entry_of.items():
         if i < out.covered:
             entry, data, _ = loaded[i]
             if entry is not None and data is not None:
                 out.authenticated[part] = hashlib.sha256(data).hexdigest()
+
+
+def _check_records(
+    records: Iterable[Mapping[str, Any]], entry_of: dict[PartKey, int], out: LogCheck
+) -> None:
+    """Recorded parts the log does not cover, and records that disagree with the log."""
     for rec in records:
         part = (rec.get("day"), rec.get("part"))
         if not isinstance(part[0], str) or not isinstance(part[1], int):
@@ -264,4 +312,3 @@ def check_log(
                 "modified",
                 f"its batch record says logIndex {rec.get('logIndex')}, but it is log entry {i}",
             )
-    return out

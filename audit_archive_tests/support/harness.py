@@ -56,6 +56,11 @@ def due_day(days_back: int = 0) -> dt.date:
     return layout.newest_due_day(dt.datetime.now(dt.UTC), RETENTION) - dt.timedelta(days=days_back)
 
 
+def after_due(day: dt.date) -> dt.datetime:
+    """A moment when ``day`` is due under the tests' retention."""
+    return layout.day_bounds(day)[1] + dt.timedelta(days=RETENTION)
+
+
 def same_value(a: Any, b: Any) -> bool:
     """Equality that treats NaN as equal to NaN (floats and Decimal128)."""
     if isinstance(a, dict) and isinstance(b, dict):
