@@ -40,7 +40,7 @@ def test_the_builder_keeps_logarithmic_state() -> None:
     builder = MerkleBuilder()
     for h in hashes(1000):
         builder.add(h)
-        assert len(builder._stack) <= 10  # popcount of the count, at most log2(1000)+1
+        assert builder.held <= 10  # popcount of the count, at most log2(1000)+1
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 13, 1000])

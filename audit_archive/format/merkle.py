@@ -1,8 +1,9 @@
-"""RFC 6962 Merkle Tree Hash over a part's event hashes, built while streaming.
+"""The manifest's ``merkleRoot``: RFC 6962 over a part's event hashes, built while streaming.
 
-Leaves are the 32 raw bytes of each event's ``hash``. The builder keeps one pending
-perfect subtree per bit of the leaf count, so memory is O(log n) whatever the day's
-size; audit paths (for ``audit-archive prove``) are built from a second pass.
+Leaves are the 32 raw bytes of each event's ``hash`` (SPEC section 3). The tree itself
+is the signed log's (``tlog``, one RFC 6962 implementation for both); this module only
+speaks in the hex event hashes manifests and proofs carry. The builder keeps one pending
+perfect subtree per bit of the leaf count, so memory is O(log n) whatever the day's size.
 """
 
 from __future__ import annotations
@@ -10,73 +11,46 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 
+from audit_archive.format import tlog
+
 
 def leaf_hash(event_hash_hex: str) -> bytes:
-    return hashlib.sha256(b"\x00" + bytes.fromhex(event_hash_hex)).digest()
-
-
-def node_hash(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(b"\x01" + left + right).digest()
+    return tlog.leaf_hash(bytes.fromhex(event_hash_hex))
 
 
 class MerkleBuilder:
     """Streaming Merkle Tree Hash: ``add`` leaves in order, then ``root``."""
 
-    __slots__ = ("_stack", "count")
+    __slots__ = ("_tree",)
 
     def __init__(self) -> None:
-        # Roots of the pending perfect subtrees, largest first: one per set bit of
-        # ``count``, so adding a leaf merges as many as ``count + 1`` has trailing zeros.
-        self._stack: list[bytes] = []
-        self.count = 0
+        self._tree = tlog.TreeBuilder()
+
+    @property
+    def count(self) -> int:
+        return self._tree.size
+
+    @property
+    def held(self) -> int:
+        return self._tree.held
 
     def add(self, event_hash_hex: str) -> None:
         self.add_all((event_hash_hex,))
 
     def add_all(self, event_hashes_hex: Iterable[str]) -> None:
         """``add`` each, in order (one call per batch of events: this runs per event)."""
-        sha256, fromhex, stack, count = hashlib.sha256, bytes.fromhex, self._stack, self.count
-        for event_hash_hex in event_hashes_hex:
-            node = sha256(b"\x00" + fromhex(event_hash_hex)).digest()
-            count += 1
-            merges = count
-            while not merges & 1:
-                node = sha256(b"\x01" + stack.pop() + node).digest()
-                merges >>= 1
-            stack.append(node)
-        self.count = count
+        sha256, fromhex = hashlib.sha256, bytes.fromhex
+        self._tree.extend(sha256(b"\x00" + fromhex(h)).digest() for h in event_hashes_hex)
 
     def root(self) -> str | None:
         """Hex root, or None for an empty part (the manifest then says null)."""
-        if not self._stack:
-            return None
-        # Folding the pending subtrees right to left gives exactly RFC 6962's split
-        # (left subtree = largest power of two smaller than n).
-        node = self._stack[-1]
-        for left in reversed(self._stack[:-1]):
-            node = node_hash(left, node)
-        return node.hex()
+        return self._tree.root().hex() if self._tree.size else None
 
 
 def merkle_root(event_hashes: Iterable[str]) -> str | None:
     builder = MerkleBuilder()
-    for h in event_hashes:
-        builder.add(h)
+    builder.add_all(event_hashes)
     return builder.root()
-
-
-def _largest_power_of_two_below(n: int) -> int:
-    k = 1
-    while k << 1 < n:
-        k <<= 1
-    return k
-
-
-def _mth(leaves: Sequence[bytes]) -> bytes:
-    if len(leaves) == 1:
-        return leaves[0]
-    k = _largest_power_of_two_below(len(leaves))
-    return node_hash(_mth(leaves[:k]), _mth(leaves[k:]))
 
 
 def audit_path(event_hashes: Sequence[str], index: int) -> list[str]:
@@ -84,44 +58,13 @@ def audit_path(event_hashes: Sequence[str], index: int) -> list[str]:
     if not 0 <= index < len(event_hashes):
         raise IndexError(f"leaf index {index} outside a tree of {len(event_hashes)}")
     leaves = [leaf_hash(h) for h in event_hashes]
-    path: list[bytes] = []
-
-    def walk(lo: int, hi: int, m: int) -> None:
-        n = hi - lo
-        if n == 1:
-            return
-        k = _largest_power_of_two_below(n)
-        if m < k:
-            walk(lo, lo + k, m)
-            path.append(_mth(leaves[lo + k : hi]))
-        else:
-            walk(lo + k, hi, m - k)
-            path.append(_mth(leaves[lo : lo + k]))
-
-    walk(0, len(leaves), index)
-    return [p.hex() for p in path]
+    return [p.hex() for p in tlog.inclusion_proof(leaves, index)]
 
 
 def root_from_path(event_hash_hex: str, index: int, size: int, path: Sequence[str]) -> str:
-    """Recompute the root from one leaf and its audit path (RFC 9162 section 2.1.3.2)."""
+    """Recompute the root from one leaf and its audit path (RFC 9162 section 2.1.3.2);
+    ValueError for a path that does not fit the tree."""
     if not 0 <= index < size:
         raise ValueError(f"leaf index {index} outside a tree of {size}")
-    fn, sn = index, size - 1
-    node = leaf_hash(event_hash_hex)
-    for sibling_hex in path:
-        sibling = bytes.fromhex(sibling_hex)
-        if sn == 0:
-            raise ValueError("audit path is longer than the tree is deep")
-        if fn & 1 or fn == sn:
-            node = node_hash(sibling, node)
-            if not fn & 1:
-                while fn and not fn & 1:
-                    fn >>= 1
-                    sn >>= 1
-        else:
-            node = node_hash(node, sibling)
-        fn >>= 1
-        sn >>= 1
-    if sn != 0:
-        raise ValueError("audit path is shorter than the tree is deep")
-    return node.hex()
+    siblings = [bytes.fromhex(p) for p in path]
+    return tlog.root_from_inclusion(index, size, leaf_hash(event_hash_hex), siblings).hex()

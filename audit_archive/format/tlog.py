@@ -47,13 +47,24 @@ class TreeBuilder:
         self.size = 0
 
     def append(self, leaf: bytes) -> None:
-        node = leaf
-        self.size += 1
-        merges = self.size
-        while not merges & 1:
-            node = node_hash(self._stack.pop(), node)
-            merges >>= 1
-        self._stack.append(node)
+        self.extend((leaf,))
+
+    def extend(self, leaves: Iterable[bytes]) -> None:
+        """``append`` each, in order (inlined: a part's Merkle tree runs this per event)."""
+        sha256, stack, size = hashlib.sha256, self._stack, self.size
+        for node in leaves:
+            size += 1
+            merges = size
+            while not merges & 1:
+                node = sha256(b"\x01" + stack.pop() + node).digest()
+                merges >>= 1
+            stack.append(node)
+        self.size = size
+
+    @property
+    def held(self) -> int:
+        """How many subtree roots it keeps: the popcount of ``size``, at most log2(n) + 1."""
+        return len(self._stack)
 
     def root(self) -> bytes:
         if not self._stack:
