@@ -14,6 +14,7 @@ import datetime as dt
 import gzip
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 import bson
@@ -22,6 +23,8 @@ from bson import ObjectId
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from audit_archive.archive.encode import encode
+from audit_archive.archive.results import Extracted
 from audit_archive.cli import main
 from audit_archive.format import fastcodec, layout
 from audit_archive.format.canonical import EVENT_CODEC_OPTIONS, ZERO_HASH, event_hash
@@ -246,3 +249,32 @@ def test_a_lookalike_event_is_proven_and_its_proof_checked(
     assert main(["prove", "--seq", str(target["seq"]), "--out", str(path)]) == 0
     assert main(["check-proof", str(path)]) == 0
     assert f"valid: seq {target['seq']}" in capsys.readouterr().out
+
+
+def test_the_bson_line_carries_its_own_events_bytes_after_a_malformed_one(tmp_path) -> None:
+    """encode() drops a malformed event (left in hot) from the batch; the lookalike
+    after it is still written with its own stored bytes, not its neighbour's."""
+    at = dt.datetime(2026, 8, 30, 12, tzinfo=dt.UTC)
+    docs, prev = [], ZERO_HASH
+    for seq, extra in enumerate([{}, {"x": 1}, {"q": {"$regex": "^adm"}}, {}], start=1):
+        doc = {"_id": ObjectId(), "seq": seq, "at": at, **extra, "prevHash": prev}
+        doc["hash"] = event_hash(doc)
+        if seq == 2:
+            del doc["at"]  # malformed: no `at` (it stays a link of the chain)
+        prev = doc["hash"]
+        docs.append(doc)
+    raws = [bson.encode(d) for d in docs]
+    (tmp_path / "events.bson").write_bytes(b"".join(raws))
+    (tmp_path / "neighbors.jsonl").write_text("")
+    staged = Extracted(
+        "2026-08-30", 1, "test", str(tmp_path), str(tmp_path / "events.bson"),
+        str(tmp_path / "neighbors.jsonl"), 4, 1, 4, None, None,
+    )  # fmt: skip
+
+    encoded = encode(staged, "audit", 1000)
+
+    lines = gzip.decompress(Path(encoded.jsonl_path).read_bytes()).splitlines()
+    assert [parse_line(line)["seq"] for line in lines] == [1, 3, 4]
+    assert lines[1] == b'{"bson":"' + base64.b64encode(raws[2]) + b'"}'
+    assert not is_bson_line(lines[0]) and not is_bson_line(lines[2])
+    assert len(encoded.malformed) == 1 and "has no `at`" in encoded.malformed[0]
