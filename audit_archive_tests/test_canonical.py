@@ -89,3 +89,11 @@ def test_event_hash_covers_everything_but_id_and_hash() -> None:
     assert event_hash(event) == expected
     assert event_hash({**event, "_id": ObjectId(), "hash": "whatever"}) == expected
     assert event_hash({**event, "seq": 1447}) != expected
+
+
+def test_dates_before_year_1000_hash_with_a_four_digit_year() -> None:
+    """SPEC section 1 writes dates as YYYY-MM-DDTHH:MM:SS.mmmZ: a year before 1000 is
+    zero-padded (strftime's %Y is not, on Linux)."""
+    value = dt.datetime(999, 3, 4, 5, 6, 7, 8000, tzinfo=dt.UTC)
+    assert canonical_value(value) == "0999-03-04T05:06:07.008Z"
+    assert canonical_value(dt.datetime(1, 1, 1, tzinfo=dt.UTC)) == "0001-01-01T00:00:00.000Z"

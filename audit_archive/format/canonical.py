@@ -57,8 +57,11 @@ MILLIS_TEXT = [f".{millis:03d}Z" for millis in range(1000)]  # formatting one co
 def _day_prefix(days: int) -> str:
     text = _day_cache.get(days)
     if text is None:
-        # strftime, as the hash has always had it: years before 1000 are not padded
-        text = (_EPOCH_DAY + dt.timedelta(days=days)).strftime("%Y-%m-%dT")
+        # Four-digit years, as SPEC section 1 writes them (YYYY): strftime's %Y would
+        # leave years before 1000 unpadded on Linux, and an independent checker's hash of
+        # such a date would then differ from ours.
+        day = _EPOCH_DAY + dt.timedelta(days=days)
+        text = f"{day.year:04d}-{day.month:02d}-{day.day:02d}T"
         if len(_day_cache) >= 1024:
             _day_cache.clear()
         _day_cache[days] = text
