@@ -5,6 +5,7 @@ auditor holding only previous keys or a key file."""
 from __future__ import annotations
 
 import datetime as dt
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -131,7 +132,8 @@ def test_a_day_a_live_run_holds_is_in_progress_not_orphan(archive: Harness, caps
         out = capsys.readouterr().out
         assert f"{day}  in-progress" in out and "in progress: a run (run-1234" in out
 
-        forged = bytearray(archive.get(jsonl_key(day)))  # a real finding is still one
+        archive_bytes = archive.get(jsonl_key(day))
+        forged = bytearray(archive_bytes)  # a real finding is still one
         forged[len(forged) // 2] ^= 1
         put(archive, jsonl_key(day), bytes(forged))
         code, doc = verify_json(capsys)
@@ -140,6 +142,18 @@ def test_a_day_a_live_run_holds_is_in_progress_not_orphan(archive: Harness, caps
         stores.hot.release_lease(str(day), "run-1234")
     finally:
         stores.close()
+
+    # A lease left by a run that died on this host is no run in progress.
+    dead = {"owner": "run-dead", "host": socket.gethostname(), "pid": 2**22 + 1}
+    until = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+    archive.db[f"{archive.settings.batches_collection}_leases"].insert_one(
+        {"_id": str(day), **dead, "expiresAt": until}
+    )
+    code, doc = verify_json(capsys)
+    assert code == 1 and statuses(doc)[str(day)] == "modified"
+    put(archive, jsonl_key(day), archive_bytes)
+    code, doc = verify_json(capsys)
+    assert code == 1 and statuses(doc)[str(day)] == "orphan"
 
 
 # -- keys ---------------------------------------------------------------------------------------

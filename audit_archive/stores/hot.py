@@ -245,8 +245,11 @@ class HotStore:
         return name_malformed(self.events.find(flt, _NAMED_FIELDS).sort("seq", ASCENDING))
 
     def live_leases(self, now: dt.datetime) -> list[Lease]:
-        """Leases not yet expired: days a run is archiving now (it renews while working)."""
-        return [self._lease(doc) for doc in self.leases.find({"expiresAt": {"$gt": now}})]
+        """Days a run is archiving now: leases not yet expired (the holder renews while
+        working) whose holder, when it ran on this host, is still alive."""
+        here = socket.gethostname()
+        leases = [self._lease(doc) for doc in self.leases.find({"expiresAt": {"$gt": now}})]
+        return [x for x in leases if x.host != here or _pid_alive(x.pid)]
 
     # -- purge ------------------------------------------------------------------
 
