@@ -419,11 +419,11 @@ class ColdStore:
     ) -> UploadLayout | None:
         """The upload layout under which the reported checksum is this content's, or None
         when it is not (the object differs, or was uploaded in other parts)."""
+        if reported.split("-", 1)[0] == b64(sha256):
+            return UploadLayout(1, size)  # a full-object checksum: one PUT
         if layout is None and path is not None and parts_of(size, self.part_size) > 1:
             digests = [digest for _, _, digest in _part_digests(path, self.part_size)]
             layout = UploadLayout(len(digests), self.part_size, composite_sha256(digests))
-        if reported.split("-", 1)[0] == b64(sha256):
-            return UploadLayout(1, size)  # a full-object checksum: one PUT
         if layout is not None and layout.parts > 1 and checksum_confirms(reported, sha256, layout):
             return layout
         return None
