@@ -5,7 +5,8 @@ ARCHIVE_ENABLED, AUDIT_HOT_RETENTION_DAYS) are read here, when the location load
 bad value stops the load with a message naming it. The connection and secret variables
 are validated here too (no I/O), so a missing or short AUDIT_SIGNING_KEY is an error when
 the code location starts, not at 03:00; the resources read them again, with connectivity
-checks, when each run starts.
+checks, when each run starts (bound with EnvVar, so the Resources tab shows names, not
+values).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from audit_archive.defs.jobs import (
     cold_archive_asset,
     daily_partitions,
 )
-from audit_archive.defs.resources import ArchiveResource
+from audit_archive.defs.resources import resources
 from audit_archive.defs.restore_job import build_restore_job
 from audit_archive.defs.sensors import build_catchup_sensor
 from audit_archive.defs.verify_job import build_verify_job, build_verify_schedule
@@ -27,6 +28,7 @@ from audit_archive.settings import DefinitionSettings, Settings
 SETTINGS = DefinitionSettings.from_env()
 Settings.from_env()  # fail at start-up, naming the variable
 PARTITIONS = daily_partitions(SETTINGS)
+cold_archive = cold_archive_asset(PARTITIONS)
 audit_archive_job = build_archive_job(PARTITIONS)
 audit_archive_schedule = build_archive_schedule(audit_archive_job, SETTINGS)
 audit_archive_catchup_sensor = build_catchup_sensor(audit_archive_job, PARTITIONS, SETTINGS)
@@ -35,9 +37,11 @@ audit_verify_job = build_verify_job()
 audit_verify_schedule = build_verify_schedule(audit_verify_job, SETTINGS)
 
 defs = Definitions(
-    assets=[cold_archive_asset(PARTITIONS)],
+    assets=[cold_archive],
     jobs=[audit_archive_job, audit_restore_job, audit_verify_job],
     schedules=[audit_archive_schedule, audit_verify_schedule],
     sensors=[audit_archive_catchup_sensor],
-    resources={"archive": ArchiveResource()},
+    # cold_storage (dagster_aws S3Resource), hot_store (MongoDB) and the archive that
+    # uses both; connection values bound to the SPEC's variables (defs/resources.py).
+    resources=resources(),
 )

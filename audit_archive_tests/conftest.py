@@ -20,6 +20,17 @@ _counter = itertools.count(1)
 # The code location validates the run-time variables when it loads; test modules may
 # import it at collection time, before a harness sets the per-test environment.
 os.environ.setdefault("AUDIT_SIGNING_KEY", KEY_A)
+# The definitions bind the connection variables set when they load with EnvVar (read again
+# when each run starts, from the test's environment); one unset at load would keep its
+# default, and a run pointed elsewhere by a test would then be refused as a mismatch.
+for _variable, _placeholder in {
+    "MONGODB_URI": "mongodb://127.0.0.1:1/unset",
+    "AUDIT_COLD_ENDPOINT": "http://127.0.0.1:1",
+    "AUDIT_COLD_REGION": "us-east-1",
+    "AUDIT_COLD_ACCESS_KEY": "unset",
+    "AUDIT_COLD_SECRET_KEY": "unset",
+}.items():
+    os.environ.setdefault(_variable, _placeholder)
 
 
 @pytest.fixture(scope="session")

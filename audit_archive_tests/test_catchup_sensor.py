@@ -24,8 +24,8 @@ from dagster._core.remote_origin import (
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
 from audit_archive.archive import catchup
-from audit_archive.defs.jobs import build_archive_job, daily_partitions
-from audit_archive.defs.resources import ArchiveResource
+from audit_archive.defs.jobs import build_archive_job, cold_archive_asset, daily_partitions
+from audit_archive.defs.resources import resources
 from audit_archive.defs.sensors import SENSOR_NAME, build_catchup_sensor
 from audit_archive.format import layout
 from audit_archive.settings import DefinitionSettings
@@ -90,18 +90,34 @@ def wiring():
     return partitions, job
 
 
+def _definitions(partitions, job, sensor=None) -> Definitions:
+    return Definitions(
+        assets=[cold_archive_asset(partitions)],
+        jobs=[job],
+        sensors=[sensor] if sensor else [],
+        resources=resources(),
+    )
+
+
+def _resolved(partitions, job):
+    return _definitions(partitions, job).resolve_job_def(job.name)
+
+
 def _tick(sensor, instance: DagsterInstance):
     # As the daemon does: in its code location, the resource set up for the tick and
     # torn down after it.
-    resources = {"archive": ArchiveResource()}
-    definitions = Definitions(jobs=[sensor.job], sensors=[sensor], resources=resources)
+    definitions = _definitions(sensor.job.partitions_def, sensor.job, sensor)
     with build_sensor_context(
-        instance=instance, resources=resources, definitions=definitions, sensor_name=SENSOR_NAME
+        instance=instance,
+        resources=resources(),
+        definitions=definitions,
+        sensor_name=SENSOR_NAME,
     ) as context:
         return sensor.evaluate_tick(context)
 
 
 def _add_run(instance: DagsterInstance, job, day: str, status: DagsterRunStatus) -> None:
+    job = _resolved(job.partitions_def, job)
     """A run of the day in the instance, as the UI, a backfill or the schedule makes it
     (a queued run must name where its code lives)."""
     origin = RemoteJobOrigin(
@@ -156,11 +172,10 @@ def test_a_failed_day_is_tried_again_the_next_day_not_in_a_loop(
     today = dt.datetime.now(dt.UTC)
     key_today = catchup.run_key(_days(2), today.date())
     # The run the sensor launched this morning, exactly as the daemon tags it; it fails.
-    failed = job.execute_in_process(
+    failed = _resolved(partitions, job).execute_in_process(
         partition_key=_days(2),
         instance=instance,
         raise_on_error=False,
-        resources={"archive": ArchiveResource()},
         tags={"dagster/sensor_name": SENSOR_NAME, "dagster/run_key": key_today},
     )
     assert not failed.success
@@ -206,3 +221,13 @@ def test_the_code_location_has_the_sensor_for_the_archive_job() -> None:
     sensor = defs.resolve_sensor_def(SENSOR_NAME)
     assert sensor.job_name == "audit_archive_job"
     assert "archive" in sensor.required_resource_keys
+
+
+def test_a_tick_that_requests_runs_names_the_days() -> None:
+    due = [f"2026-01-0{i}" for i in range(1, 8)]
+    decision = catchup.plan(due, archived=["2026-01-04"], in_flight=[], tried_today=["2026-01-07"])
+    assert (
+        decision.requested() == "requesting 5 days: 2026-01-01..2026-01-03, 2026-01-05..2026-01-06"
+    )
+    one = catchup.plan(["2026-01-01"], [], [], [])
+    assert one.requested() == "requesting 1 day: 2026-01-01"

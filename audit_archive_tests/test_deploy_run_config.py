@@ -2,11 +2,14 @@
 
 A run that could point the job at another S3 endpoint (or bucket, or MongoDB) would upload
 a day there and then purge it from hot. The stores are chosen by the code location's
-environment only: the jobs' run-config schemas must expose no field that selects a store,
-at any depth, and a run config that sets any resource's config must be rejected. This
-reads the schema the Launchpad reads (``job.run_config_schema``), whatever the resources
-are built from (the archive's own classes today, dagster_aws's S3Resource and a Mongo
-resource after issue #13): a resource whose fields reach run config fails here.
+environment only. Since issue #13 the stores are top-level Pythonic resources
+(``cold_storage``: dagster_aws's S3Resource, ``hot_store``: MongoDB) so the Resources tab
+shows their configuration; Dagster puts every top-level Pythonic resource's fields in
+every job's run-config schema and offers no way to close them, so: no op and no other
+resource exposes a field that selects a store (read from the schema the Launchpad reads,
+``job.run_config_schema``), and a run whose run config sets any resource's config is
+refused when it starts, before any op, for every job and for the asset page's
+materializations (Dagster's implicit asset job).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, DagsterInvalidConfigError
 from dagster._config import ConfigTypeKind, validate_config
 
 # Field names that would choose where events are read from, written to or deleted from,
@@ -27,16 +30,18 @@ STORE_FIELD = re.compile(
     re.IGNORECASE,
 )
 JOBS = ("audit_archive_job", "audit_verify_job", "audit_restore_job")
+# The top-level store resources whose fields Dagster shows in every run-config schema;
+# a run that sets them is refused at start (test_a_run_that_sets_a_resource_is_refused).
+STORE_RESOURCES = ("cold_storage", "hot_store")
 # What a run config may hold for each job's ops (the UI's legitimate knobs).
 OP_CONFIG = {
     "audit_archive_job": {},
     "audit_verify_job": {"verify_archive": {"from_day", "to_day", "deep"}},
     "audit_restore_job": {"restore_day": {"into"}},
 }
-# Dagster's default IO manager takes `Any` config (its optional base_dir). It stores the
-# ops' small outputs on the run's own filesystem and never sees a store's address; it is
-# the one resource whose config the schema cannot close (Dagster gives resources without
-# a schema `Any`). The test below pins it to Dagster's default so a replacement (an S3
+# Dagster's default IO manager takes `Any` config (its optional base_dir; `base_dir` for the
+# asset job's). It stores the ops' small outputs on the run's own filesystem and never sees
+# a store's address. The test below pins it to Dagster's default so a replacement (an S3
 # pickle IO manager, say) is checked like any other resource.
 DAGSTER_DEFAULT_IO_MANAGER = "io_manager"
 
@@ -68,46 +73,134 @@ def defs():
     return defs
 
 
-@pytest.mark.parametrize("job_name", JOBS)
-def test_no_run_config_field_selects_a_store(defs, job_name: str) -> None:
-    schema = defs.resolve_job_def(job_name).run_config_schema.config_type
-    found = list(fields(schema))
+def _all_jobs(defs) -> list[tuple[str, object]]:
+    jobs = [(name, defs.resolve_job_def(name)) for name in JOBS]
+    return [*jobs, ("__ASSET_JOB", defs.resolve_implicit_global_asset_job_def())]
+
+
+@pytest.mark.parametrize("job_name", [*JOBS, "__ASSET_JOB"])
+def test_no_run_config_field_selects_a_store_outside_the_store_resources(
+    defs, job_name: str
+) -> None:
+    job = dict(_all_jobs(defs))[job_name]
+    found = list(fields(job.run_config_schema.config_type))
     assert len(found) > 5, "the walk reached into the schema"
-    offending = [path for path, _ in found if STORE_FIELD.search(path.rsplit(".", 1)[-1])]
+    offending = [
+        path
+        for path, _ in found
+        if STORE_FIELD.search(path.rsplit(".", 1)[-1])
+        and not any(path.startswith(f"resources.{key}.") for key in STORE_RESOURCES)
+    ]
     assert not offending, f"{job_name}: the Launchpad could set {offending}"
 
 
-@pytest.mark.parametrize("job_name", JOBS)
-def test_resources_take_no_run_config(defs, job_name: str) -> None:
-    job = defs.resolve_job_def(job_name)
-    schema = job.run_config_schema.config_type
-    resources = schema.fields["resources"].config_type.fields
-    assert "archive" in resources or len(resources) > 1, "the stores' resources are here"
+@pytest.mark.parametrize("job_name", [*JOBS, "__ASSET_JOB"])
+def test_only_the_store_resources_take_run_config(defs, job_name: str) -> None:
+    job = dict(_all_jobs(defs))[job_name]
+    resources = job.run_config_schema.config_type.fields["resources"].config_type.fields
+    assert set(STORE_RESOURCES) <= set(resources), "the stores' resources are here"
     for key, field in resources.items():
         config = field.config_type.fields["config"].config_type
         if key == DAGSTER_DEFAULT_IO_MANAGER:
-            assert config.kind == ConfigTypeKind.ANY  # see test_the_io_manager_is_dagsters
+            names = set(getattr(config, "fields", None) or {})
+            assert config.kind == ConfigTypeKind.ANY or names == {"base_dir"}
+            continue
+        if key in STORE_RESOURCES:
             continue
         assert config.kind in (ConfigTypeKind.STRICT_SHAPE, ConfigTypeKind.PERMISSIVE_SHAPE)
         assert not config.fields, f"resources.{key}.config has {sorted(config.fields)}"
-        for attempt in (
-            {"endpoint": "http://elsewhere:9000"},
-            {"endpoint_url": "http://elsewhere:9000"},
-            {"uri": "mongodb://elsewhere/db"},
-            {"s3": {"bucket": "elsewhere"}},
-        ):
-            run_config = {"resources": {key: {"config": attempt}}}
-            result = validate_config(schema, run_config)
-            assert not result.success, f"{job_name} accepted {run_config}"
+
+
+ATTEMPTS = [
+    ("cold_storage", {"endpoint_url": "http://elsewhere:9000"}),
+    ("cold_storage", {"aws_access_key_id": "x", "aws_secret_access_key": "y"}),
+    ("hot_store", {"uri": "mongodb://elsewhere/db"}),
+    ("hot_store", {"events_collection": "elsewhere"}),
+    (
+        "hot_store",
+        {"uri": "mongodb://elsewhere/db", "events_collection": "e", "batches_collection": "b"},
+    ),
+]
+
+
+@pytest.mark.parametrize("job_name", [*JOBS, "__ASSET_JOB"])
+@pytest.mark.parametrize(("key", "attempt"), ATTEMPTS)
+def test_a_run_that_sets_a_resource_is_refused(
+    defs, job_name: str, key: str, attempt: dict
+) -> None:
+    job = dict(_all_jobs(defs))[job_name]
+    run_config = {"resources": {key: {"config": attempt}}}
+    kwargs: dict = {"partition_key": "2024-01-01"} if job.partitions_def else {}
+    if job_name == "audit_restore_job":
+        kwargs["run_config"] = {**run_config, "ops": {"restore_day": {"config": {}}}}
+    else:
+        kwargs["run_config"] = run_config
+    try:
+        result = job.execute_in_process(raise_on_error=False, **kwargs)
+    except DagsterInvalidConfigError as e:
+        # A partial config leaves the resource's required fields unset: Dagster refuses
+        # it before launch. A complete one reaches the run and is refused below.
+        assert f"root:resources:{key}:config" in str(e)
+        return
+    assert not result.success
+    started = [e for e in result.all_events if e.event_type_value == "STEP_START"]
+    assert not started, "no op ran"
+    text = "".join(
+        str(getattr(e.event_specific_data, "error", "") or "") for e in result.all_events
+    )
+    assert f"resources.{key}.config" in text and "environment only" in text, text
+
+
+def test_a_resolved_config_that_differs_from_the_environment_is_refused(monkeypatch) -> None:
+    from dagster_aws.s3 import S3Resource
+
+    from audit_archive.defs.resources import ArchiveResource, MongoResource
+    from audit_archive.errors import ConfigError
+
+    monkeypatch.setenv("MONGODB_URI", "mongodb://127.0.0.1:27017/dezky")
+    monkeypatch.setenv("AUDIT_COLD_ENDPOINT", "http://127.0.0.1:9000")
+    monkeypatch.setenv("AUDIT_COLD_REGION", "us-east-1")
+    monkeypatch.setenv("AUDIT_COLD_ACCESS_KEY", "k")
+    monkeypatch.setenv("AUDIT_COLD_SECRET_KEY", "s")
+
+    def archive(endpoint: str, secret: str = "s") -> ArchiveResource:
+        return ArchiveResource(
+            hot_store=MongoResource(
+                uri="mongodb://127.0.0.1:27017/dezky",
+                events_collection="auditevents",
+                batches_collection="archivebatches",
+            ),
+            cold_storage=S3Resource(
+                endpoint_url=endpoint,
+                region_name="us-east-1",
+                aws_access_key_id="k",
+                aws_secret_access_key=secret,
+            ),
+        )
+
+    assert archive("http://127.0.0.1:9000").settings().cold_endpoint == "http://127.0.0.1:9000"
+    # Resolved values (what a run's resources hold) that the environment contradicts are
+    # refused, naming the variable and never echoing a secret.
+    with pytest.raises(ConfigError, match="AUDIT_COLD_ENDPOINT: the run's resource"):
+        archive("http://elsewhere:9000").settings()
+    with pytest.raises(ConfigError, match="AUDIT_COLD_SECRET_KEY") as refused:
+        archive("http://127.0.0.1:9000", secret="other-secret").settings()
+    assert "other-secret" not in str(refused.value)
 
 
 def test_the_io_manager_is_dagsters_default(defs) -> None:
-    from dagster._core.definitions.job_definition import default_job_io_manager
+    from dagster._core.definitions.job_definition import (
+        default_job_io_manager,
+        default_job_io_manager_with_fs_io_manager_schema,
+    )
 
     assert DAGSTER_DEFAULT_IO_MANAGER not in (defs.resources or {}), "not bound by the project"
-    for job_name in JOBS:
-        io_manager = defs.resolve_job_def(job_name).resource_defs[DAGSTER_DEFAULT_IO_MANAGER]
-        assert io_manager is default_job_io_manager
+    for _, job in _all_jobs(defs):
+        io_manager = job.resource_defs[DAGSTER_DEFAULT_IO_MANAGER]
+        assert io_manager in (
+            default_job_io_manager,
+            default_job_io_manager_with_fs_io_manager_schema,
+        )
 
 
 def test_the_walk_would_find_a_store_field() -> None:

@@ -18,7 +18,7 @@ from audit_archive.stores import hot
 from audit_archive.stores.clients import open_stores
 from audit_archive.stores.cold import ObjectMismatch
 from audit_archive_tests.support.harness import Harness, after_due, due_day
-from audit_archive_tests.support.reliability import failure_messages, step_events
+from audit_archive_tests.support.reliability import failure_messages, op_name, step_events
 
 
 @pytest.mark.parametrize(
@@ -71,7 +71,7 @@ def test_a_crash_after_upload_reuses_the_identical_objects(harness: Harness) -> 
     upload_meta = next(
         e.event_specific_data.metadata
         for e in result.all_events
-        if e.step_key == "upload_and_confirm" and e.event_type_value == "STEP_OUTPUT"
+        if op_name(e.step_key) == "upload_and_confirm" and e.event_type_value == "STEP_OUTPUT"
     )
     assert upload_meta["already_present"].value == 2
     assert {k: harness.get(k) for k in harness.object_keys()} == uploaded
@@ -259,7 +259,7 @@ def test_secrets_never_reach_the_event_log_or_run_config(harness: Harness) -> No
     for secret in (harness.env["AUDIT_SIGNING_KEY"], harness.env["AUDIT_COLD_SECRET_KEY"]):
         assert secret not in everything
     outputs = {
-        e.step_key: e.event_specific_data.metadata
+        op_name(e.step_key): e.event_specific_data.metadata
         for e in result.all_events
         if e.event_type_value == "STEP_OUTPUT"
     }

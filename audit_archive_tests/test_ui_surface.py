@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey, DagsterInstance, QueuedRunCoordinator, instance_for_test
+from dagster import AssetKey, DagsterInstance, Failure, QueuedRunCoordinator, instance_for_test
 
 from audit_archive_tests.support.harness import Harness, due_day
 
@@ -48,23 +48,59 @@ def test_a_run_materializes_the_days_cold_archive_partition_with_the_batch(
     assert event.run_id == record["runId"]
 
 
-def test_rerunning_an_archived_day_succeeds_and_says_it_changed_nothing(
+def test_rerunning_an_archived_day_succeeds_says_it_changed_nothing_and_stays_materialized(
     harness: Harness, instance: DagsterInstance
 ) -> None:
     day = due_day(1)
     harness.seed({day: 20})
     assert harness.run(day, instance=instance).success
+    # A day archived by an earlier run, whose materialization this instance never saw
+    # (another Dagster instance, the CLI), shows as materialized after a re-run.
+    fresh = instance_for_test()
+    with fresh as other:
+        again = harness.run(day, instance=other)
 
-    again = harness.run(day, instance=instance)
-
-    assert again.success
-    assert again.get_asset_materialization_events() == [], "no second materialization"
-    [observation] = again.get_asset_observation_events()
-    obs = observation.event_specific_data.asset_observation
-    assert obs.asset_key == COLD_ARCHIVE and obs.partition == str(day)
-    assert obs.metadata["changed"].value == "nothing"
-    assert "already archived (part 1)" in obs.metadata["reason"].value
+        assert again.success
+        [materialization] = again.get_asset_materialization_events()
+        mat = materialization.event_specific_data.materialization
+        assert mat.asset_key == COLD_ARCHIVE and mat.partition == str(day)
+        assert mat.metadata["changed"].value == "nothing"
+        assert "already archived (part 1)" in mat.metadata["reason"].value
+        assert other.get_materialized_partitions(COLD_ARCHIVE) == {str(day)}
     assert len(harness.records(day)) == 1
+
+
+def test_a_run_without_a_day_says_how_to_pick_one(harness: Harness) -> None:
+    from dagster import build_op_context
+
+    from audit_archive.definitions import defs
+    from audit_archive.defs.ops import NO_PARTITION, extract_chained
+
+    with build_op_context(resources={"archive": defs.resources["archive"]}) as context:
+        with pytest.raises(Failure) as failed:
+            list(extract_chained(context))
+    assert failed.value.description == NO_PARTITION
+    for where in ("Materialize", "Launchpad", "dagster asset materialize", "--partition"):
+        assert where in NO_PARTITION
+
+
+@pytest.mark.parametrize(
+    ("key", "says"),
+    [
+        ("2999-01-01", "is not due yet: a day is archived once it is"),
+        ("1999-01-01", "is before ARCHIVE_START_DATE"),
+        ("yesterday", "partitions are UTC days written YYYY-MM-DD"),
+    ],
+)
+def test_a_day_that_is_not_a_partition_is_refused_with_the_reason(
+    harness: Harness, key: str, says: str
+) -> None:
+    from audit_archive.defs.jobs import DayNotDueError
+
+    with pytest.raises(DayNotDueError, match=says) as refused:
+        harness.run(key)
+    assert "Nothing was changed" in str(refused.value)
+    assert harness.records() == []
 
 
 def test_a_chain_break_fails_the_run_saying_what_broke_and_what_to_do(

@@ -40,6 +40,11 @@ class CatchUp:
     tried_today: int
     deferred: int
 
+    def requested(self) -> str:
+        """What a tick that requests runs says first: the days, by name."""
+        n = len(self.to_request)
+        return f"requesting {n} day{'' if n == 1 else 's'}: {format_days(self.to_request)}"
+
     def summary(self) -> str:
         return (
             f"{self.due} due day(s): {self.archived} archived, {self.in_flight} queued or "
@@ -47,6 +52,18 @@ class CatchUp:
             f"{len(self.to_request)} requested now"
             + (f", {self.deferred} left for the next ticks" if self.deferred else "")
         )
+
+
+def format_days(days: Iterable[str]) -> str:
+    """Days as runs of consecutive dates: ``2024-01-01..2024-01-03, 2024-01-07``."""
+    parsed = sorted({dt.date.fromisoformat(d) for d in days})
+    runs: list[tuple[dt.date, dt.date]] = []
+    for day in parsed:
+        if runs and day - runs[-1][1] == dt.timedelta(days=1):
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return ", ".join(a.isoformat() if a == b else f"{a}..{b}" for a, b in runs)
 
 
 def plan(

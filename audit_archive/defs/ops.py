@@ -10,7 +10,6 @@ from typing import Any
 from dagster import (
     AssetKey,
     AssetMaterialization,
-    AssetObservation,
     Failure,
     MetadataValue,
     OpExecutionContext,
@@ -68,10 +67,22 @@ def _ratio(compressed: int, uncompressed: int) -> float:
     return round(uncompressed / compressed, 2) if compressed else 0.0
 
 
+NO_PARTITION = (
+    "This run has no day: cold_archive and audit_archive_job archive one UTC day per run. "
+    "Pick the day: on the asset page (Assets -> cold_archive) click Materialize and choose "
+    "the partition in the dialog; in the job's Launchpad (Jobs -> audit_archive_job -> "
+    "Launchpad) choose the partition at the top left before Launch Run; or headless: "
+    "dagster asset materialize -m audit_archive.definitions --select cold_archive "
+    "--partition YYYY-MM-DD. Nothing was changed."
+)
+
+
 @op(out=Out(steps.Extracted, is_required=False))
 def extract_chained(context: OpExecutionContext, archive: ArchiveResource) -> Iterator[Any]:
     """Claim the day, finish any purge an earlier run left half done, and stage the
     day's chained events (as raw BSON) for the next part."""
+    if not context.has_partition_key:
+        raise Failure(description=NO_PARTITION)
     started = time.monotonic()
     day = layout.parse_day(context.partition_key)
     with _operator_errors(archive, "extract_chained"):
@@ -89,8 +100,10 @@ def extract_chained(context: OpExecutionContext, archive: ArchiveResource) -> It
         # No output: the five downstream ops are skipped, and the UI says why.
         context.log.info(result.reason)
         if "not due" not in result.reason:
+            # The day is archived: it shows as materialized on the asset and in the
+            # job's Partitions tab like any other run's day, with what this run did.
             context.log_event(
-                AssetObservation(
+                AssetMaterialization(
                     COLD_ARCHIVE_ASSET,
                     partition=context.partition_key,
                     metadata={**meta, "changed": "nothing", "reason": result.reason},
@@ -211,7 +224,7 @@ def batch_metadata(record: dict[str, Any]) -> dict[str, Any]:
 @op
 def record_batch(
     context: OpExecutionContext, archive: ArchiveResource, uploaded: steps.Uploaded
-) -> Iterator[Any]:
+) -> Iterator[Output[steps.Recorded]]:
     """Insert the batch record (unique on day and part): from here on the part counts as
     archived. With the signed log on (AUDIT_LOG_SIGNING_KEY), also append it to the log
     and publish the checkpoint; only then may its events be deleted from hot."""
@@ -224,7 +237,6 @@ def record_batch(
     meta = batch_metadata(recorded.record)
     if logged is not None:
         meta.update(logged.metadata())
-    yield AssetMaterialization(COLD_ARCHIVE_ASSET, partition=x.day, metadata=meta)
     yield Output(recorded, metadata={**meta, "inserted": recorded.inserted})
 
 
@@ -238,9 +250,12 @@ def purge_hot(
     with _operator_errors(archive, "purge_hot", (x.day, x.owner)):
         purged = steps.purge(archive.stores, recorded, log=context.log.info)
     seconds = time.monotonic() - started
+    # purge_hot's output is cold_archive's: this metadata is the day's materialization.
     return Output(
         purged,
         metadata={
+            **batch_metadata(recorded.record),
+            "changed": "new part" if recorded.inserted else "purge finished",
             "deleted": purged.deleted,
             "batches": purged.batches,
             "exact_id_fallbacks": purged.exact_fallbacks,

@@ -1,115 +1,138 @@
-"""Dagster resources: the hot store (Mongo), cold storage (S3) and the signing keys.
+"""Dagster resources: cold storage (``dagster_aws.s3.S3Resource``), the hot MongoDB, and
+``ArchiveResource``, which the ops use and which holds both.
 
-Every field defaults to None, meaning "the SPEC's environment variable, read when the
-run starts"; a field set in code or run config overrides it (use ``EnvVar`` for
-secrets so the UI shows the variable's name, never its value). ``ArchiveResource``
-groups the three, validates the whole configuration and proves both tiers reachable
-when a run starts, before any op does I/O.
+The SPEC's variables stay the one way to configure the archive. Each connection field is
+bound to its variable with ``EnvVar`` when the variable is set as the code location loads,
+so the UI's Resources tab shows the variable's name (never a secret) and the value is read
+when a run starts; a variable unset at load keeps the SPEC's default (no endpoint: AWS).
+
+Nobody at the Launchpad can point a run at other stores (issue #16, item 7): a run that
+could choose the S3 endpoint would upload a day there and purge it from hot. Dagster
+exposes a top-level Pythonic resource's fields in every job's run config and offers no
+way to close them while showing them in the Resources tab, so ``ArchiveResource`` checks
+when the run starts, before any op: a run config that sets any resource's config is
+refused, and so is a resolved configuration that differs from the environment's (a
+variable changed after the code location loaded). The archive's own copies of the two
+resources are bound when the location loads, so an override would not reach them anyway.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
-from dagster import ConfigurableResource, InitResourceContext
+from dagster import ConfigurableResource, EnvVar, InitResourceContext
+from dagster_aws.s3 import S3Resource
 from pydantic import Field, PrivateAttr
+from pymongo import MongoClient
 
-from audit_archive.settings import Settings
-from audit_archive.stores.clients import Stores, open_stores
+from audit_archive.errors import ConfigError
+from audit_archive.settings import DEFAULTS, Settings
+from audit_archive.stores.clients import Stores, mongo_client, open_stores
 
-
-def _overrides(resource: ConfigurableResource, mapping: dict[str, str]) -> dict[str, str]:
-    out = {}
-    for attr, variable in mapping.items():
-        value = getattr(resource, attr)
-        if value is not None:
-            out[variable] = str(value).lower() if isinstance(value, bool) else str(value)
-    return out
+# Resource keys in ``defs`` (the Resources tab lists them under these names).
+COLD_STORAGE_KEY = "cold_storage"
+HOT_STORE_KEY = "hot_store"
+ARCHIVE_KEY = "archive"
 
 
 class MongoResource(ConfigurableResource):
-    """The hot MongoDB: events to archive, batch records and leases (pymongo)."""
+    """The hot MongoDB: events to archive, batch records and leases (pymongo). The URI
+    names the database (SPEC section 5) and may carry a password: bind it with EnvVar."""
 
-    uri: str | None = Field(default=None, description="Overrides MONGODB_URI.")
-    events_collection: str | None = Field(
-        default=None, description="Overrides AUDIT_EVENTS_COLLECTION."
-    )
-    batches_collection: str | None = Field(
-        default=None, description="Overrides AUDIT_BATCHES_COLLECTION."
-    )
+    uri: str = Field(description="MONGODB_URI: the hot store; database from the path.")
+    events_collection: str = Field(description="AUDIT_EVENTS_COLLECTION: the hot events.")
+    batches_collection: str = Field(description="AUDIT_BATCHES_COLLECTION: batch records.")
 
-    def env_overrides(self) -> dict[str, str]:
-        return _overrides(
-            self,
-            {
-                "uri": "MONGODB_URI",
-                "events_collection": "AUDIT_EVENTS_COLLECTION",
-                "batches_collection": "AUDIT_BATCHES_COLLECTION",
-            },
-        )
+    def get_client(self) -> MongoClient:
+        """A client with the archive's timeouts and retries (stores/clients.py)."""
+        env = {**os.environ, **self.as_settings_env()}
+        return mongo_client(Settings.from_env(env, require_signing_key=False))
 
-
-class S3Resource(ConfigurableResource):
-    """S3-compatible cold storage (boto3; path-style addressing when an endpoint is set,
-    as MinIO and Hetzner need)."""
-
-    endpoint: str | None = Field(default=None, description="Overrides AUDIT_COLD_ENDPOINT.")
-    region: str | None = Field(default=None, description="Overrides AUDIT_COLD_REGION.")
-    bucket: str | None = Field(default=None, description="Overrides AUDIT_COLD_BUCKET.")
-    prefix: str | None = Field(default=None, description="Overrides AUDIT_COLD_PREFIX.")
-    access_key: str | None = Field(default=None, description="Overrides AUDIT_COLD_ACCESS_KEY.")
-    secret_key: str | None = Field(
-        default=None, description="Overrides AUDIT_COLD_SECRET_KEY (use EnvVar)."
-    )
-    sse: bool | None = Field(default=None, description="Overrides AUDIT_COLD_SSE.")
-
-    def env_overrides(self) -> dict[str, str]:
-        return _overrides(
-            self,
-            {
-                "endpoint": "AUDIT_COLD_ENDPOINT",
-                "region": "AUDIT_COLD_REGION",
-                "bucket": "AUDIT_COLD_BUCKET",
-                "prefix": "AUDIT_COLD_PREFIX",
-                "access_key": "AUDIT_COLD_ACCESS_KEY",
-                "secret_key": "AUDIT_COLD_SECRET_KEY",
-                "sse": "AUDIT_COLD_SSE",
-            },
-        )
+    def as_settings_env(self) -> dict[str, str]:
+        return {
+            "MONGODB_URI": self.uri,
+            "AUDIT_EVENTS_COLLECTION": self.events_collection,
+            "AUDIT_BATCHES_COLLECTION": self.batches_collection,
+        }
 
 
-class SigningResource(ConfigurableResource):
-    """The HMAC key that signs new manifests, and retired keys that still verify old ones."""
+def _bound(variable: str, env: Mapping[str, str]) -> Any:
+    """EnvVar(variable) when it is set (read again when each run starts), else the
+    SPEC default (None where the SPEC's default is "none")."""
+    if (env.get(variable) or "").strip():
+        return EnvVar(variable)
+    return DEFAULTS[variable] or None
 
-    key: str | None = Field(default=None, description="Overrides AUDIT_SIGNING_KEY (use EnvVar).")
-    previous_keys: str | None = Field(
-        default=None, description="Overrides AUDIT_SIGNING_KEYS_PREVIOUS (use EnvVar)."
+
+def cold_storage(env: Mapping[str, str] | None = None) -> S3Resource:
+    """Cold storage as Dagster's own S3 resource. Path-style addressing where an endpoint
+    is set (MinIO, Hetzner) comes with the archive's client (stores/clients.py), which
+    also sets the timeouts and checksum behaviour the archive relies on."""
+    env = os.environ if env is None else env
+    return S3Resource(
+        endpoint_url=_bound("AUDIT_COLD_ENDPOINT", env),
+        region_name=_bound("AUDIT_COLD_REGION", env),
+        aws_access_key_id=_bound("AUDIT_COLD_ACCESS_KEY", env),
+        aws_secret_access_key=_bound("AUDIT_COLD_SECRET_KEY", env),
     )
 
-    def env_overrides(self) -> dict[str, str]:
-        return _overrides(
-            self, {"key": "AUDIT_SIGNING_KEY", "previous_keys": "AUDIT_SIGNING_KEYS_PREVIOUS"}
-        )
+
+def hot_store(env: Mapping[str, str] | None = None) -> MongoResource:
+    env = os.environ if env is None else env
+    return MongoResource(
+        uri=_bound("MONGODB_URI", env),
+        events_collection=_bound("AUDIT_EVENTS_COLLECTION", env),
+        batches_collection=_bound("AUDIT_BATCHES_COLLECTION", env),
+    )
+
+
+def _s3_settings_env(s3: S3Resource) -> dict[str, str]:
+    return {
+        "AUDIT_COLD_ENDPOINT": s3.endpoint_url or "",
+        "AUDIT_COLD_REGION": s3.region_name or "",
+        "AUDIT_COLD_ACCESS_KEY": s3.aws_access_key_id or "",
+        "AUDIT_COLD_SECRET_KEY": s3.aws_secret_access_key or "",
+    }
 
 
 class ArchiveResource(ConfigurableResource):
-    """Both tiers and the keys, validated and connected once per run."""
+    """Both tiers and the keys, validated and connected once per run. The connection
+    values come from the two resources; the rest (bucket, prefix, keys, ...) from the
+    SPEC's variables, all through ``Settings`` so every rule is checked in one place."""
 
-    mongo: MongoResource = Field(default_factory=MongoResource)
-    s3: S3Resource = Field(default_factory=S3Resource)
-    signing: SigningResource = Field(default_factory=SigningResource)
+    hot_store: MongoResource
+    cold_storage: S3Resource
 
     _stores: Stores | None = PrivateAttr(default=None)
 
-    def settings(self, env: dict[str, str] | None = None) -> Settings:
-        merged: dict[str, Any] = dict(os.environ if env is None else env)
-        for part in (self.mongo, self.s3, self.signing):
-            merged.update(part.env_overrides())
-        return Settings.from_env(merged)
+    def settings(self, env: Mapping[str, str] | None = None) -> Settings:
+        """Settings from the environment, with the connection values the resources hold;
+        refuses (naming the variable) a value that differs from the environment's."""
+        env = dict(os.environ if env is None else env)
+        from_resources = {
+            **self.hot_store.as_settings_env(),
+            **_s3_settings_env(self.cold_storage),
+        }
+        merged = {**env, **from_resources}
+        settings = Settings.from_env(merged)
+        reference = Settings.from_env(env)
+        for variable, attr in _COMPARED.items():
+            if getattr(settings, attr) != getattr(reference, attr):
+                raise ConfigError(
+                    variable,
+                    "the run's resource configuration differs from the environment's. "
+                    "The stores are chosen by the code location's environment only: "
+                    "reload the code location after changing a variable.",
+                )
+        return settings
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        # ConfigError here fails the run before any op starts, naming the variable.
+        # Errors here fail the run before any op starts, naming the variable.
+        run = context.dagster_run
+        if run is not None:
+            refuse_resource_run_config(run.run_config)
         self._stores = open_stores(self.settings())
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
@@ -119,6 +142,47 @@ class ArchiveResource(ConfigurableResource):
 
     @property
     def stores(self) -> Stores:
-        if self._stores is None:  # used outside a run (tests, sensors): connect lazily
+        if self._stores is None:  # used outside a run (sensors, tests): connect lazily
             self._stores = open_stores(self.settings())
         return self._stores
+
+
+_COMPARED = {
+    "MONGODB_URI": "mongodb_uri",
+    "AUDIT_EVENTS_COLLECTION": "events_collection",
+    "AUDIT_BATCHES_COLLECTION": "batches_collection",
+    "AUDIT_COLD_ENDPOINT": "cold_endpoint",
+    "AUDIT_COLD_REGION": "cold_region",
+    "AUDIT_COLD_ACCESS_KEY": "cold_access_key",
+    "AUDIT_COLD_SECRET_KEY": "cold_secret_key",
+}
+
+
+class ResourceRunConfigRefused(ConfigError):
+    """A run config tried to set a resource's configuration."""
+
+
+def refuse_resource_run_config(run_config: Mapping[str, Any] | None) -> None:
+    """Refuse a run whose run config sets any resource's config (Launchpad, API, CLI)."""
+    resources = (run_config or {}).get("resources") or {}
+    set_keys = sorted(k for k, v in resources.items() if isinstance(v, Mapping) and v.get("config"))
+    if set_keys:
+        shown = ", ".join(f"resources.{key}.config" for key in set_keys)
+        raise ResourceRunConfigRefused(
+            "run config",
+            f"this run sets {shown}, and was refused before any op ran: the archive's "
+            "stores and keys are chosen by the code location's environment only (the "
+            "SPEC's variables), never per run. Remove the resources section and launch "
+            "again.",
+        )
+
+
+def resources(env: Mapping[str, str] | None = None) -> dict[str, ConfigurableResource]:
+    """The top-level resources of ``defs``: the archive's copies of the two stores are
+    the same objects, so the Resources tab shows the archive using them."""
+    hot, cold = hot_store(env), cold_storage(env)
+    return {
+        HOT_STORE_KEY: hot,
+        COLD_STORAGE_KEY: cold,
+        ARCHIVE_KEY: ArchiveResource(hot_store=hot, cold_storage=cold),
+    }

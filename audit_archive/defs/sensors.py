@@ -13,10 +13,11 @@ import datetime as dt
 from collections.abc import Callable
 
 from dagster import (
+    AssetKey,
+    DagsterRun,
     DagsterRunStatus,
     DailyPartitionsDefinition,
     DefaultSensorStatus,
-    JobDefinition,
     RunRequest,
     RunsFilter,
     SensorDefinition,
@@ -25,8 +26,13 @@ from dagster import (
     SkipReason,
     sensor,
 )
+from dagster._core.definitions.unresolved_asset_job_definition import (
+    UnresolvedAssetJobDefinition,
+)
 
 from audit_archive.archive import catchup
+from audit_archive.defs.jobs import ARCHIVE_JOB
+from audit_archive.defs.ops import COLD_ARCHIVE_ASSET
 from audit_archive.defs.resources import ArchiveResource
 from audit_archive.format import layout
 from audit_archive.settings import DefinitionSettings
@@ -54,7 +60,7 @@ def _utcnow() -> dt.datetime:
 
 
 def build_catchup_sensor(
-    archive_job: JobDefinition,
+    archive_job: UnresolvedAssetJobDefinition,
     partitions: DailyPartitionsDefinition,
     settings: DefinitionSettings,
     *,
@@ -89,16 +95,18 @@ def build_catchup_sensor(
             )
         today = now.astimezone(dt.UTC).date()
         archived = archive.stores.hot.archived_days(due[0], due[-1])
+        # Runs of the job and materializations launched from the asset page (Dagster's
+        # implicit asset job) both archive their day.
         in_flight = _partitions_of(
-            context.instance.get_runs(
-                filters=RunsFilter(job_name=archive_job.name, statuses=IN_FLIGHT)
-            )
+            run
+            for run in context.instance.get_runs(filters=RunsFilter(statuses=IN_FLIGHT))
+            if _archives(run, COLD_ARCHIVE_ASSET)
         )
         tried_today = _days_requested_on(context, today)
         decision = catchup.plan(due, archived, in_flight, tried_today, limit)
         if not decision.to_request:
             return SkipReason(f"nothing to catch up: {decision.summary()}")
-        context.log.info(decision.summary())
+        context.log.info(f"{decision.requested()} ({decision.summary()})")
         return SensorResult(
             run_requests=[
                 RunRequest(
@@ -111,6 +119,10 @@ def build_catchup_sensor(
         )
 
     return audit_archive_catchup_sensor
+
+
+def _archives(run: DagsterRun, asset: AssetKey) -> bool:
+    return run.job_name == ARCHIVE_JOB or asset in (run.asset_selection or ())
 
 
 def _partitions_of(runs) -> set[str]:

@@ -58,9 +58,15 @@ def random_text(harness: Harness, n_bytes: int) -> str:
     return base64.b64encode(harness.rng.randbytes(n_bytes * 3 // 4)).decode()
 
 
+def op_name(step_key: str | None) -> str | None:
+    """The op of a step: steps of the graph-backed cold_archive asset are keyed
+    ``cold_archive.<op>``."""
+    return step_key.rsplit(".", 1)[-1] if step_key else step_key
+
+
 def step_events(result: Any, event_type: str) -> list[str]:
-    """The step keys of a run result's events of one type (e.g. "STEP_SUCCESS")."""
-    return [e.step_key for e in result.all_events if e.event_type_value == event_type]
+    """The ops of a run result's events of one type (e.g. "STEP_SUCCESS")."""
+    return [op_name(e.step_key) for e in result.all_events if e.event_type_value == event_type]
 
 
 def failure_messages(result: Any) -> str:
