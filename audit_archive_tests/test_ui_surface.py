@@ -76,9 +76,9 @@ def test_a_run_without_a_day_says_how_to_pick_one(harness: Harness) -> None:
     from audit_archive.definitions import defs
     from audit_archive.defs.ops import NO_PARTITION, extract_chained
 
-    with build_op_context(resources={"archive": defs.resources["archive"]}) as context:
-        with pytest.raises(Failure) as failed:
-            list(extract_chained(context))
+    resources = {"archive": defs.resources["archive"]}
+    with build_op_context(resources=resources) as context, pytest.raises(Failure) as failed:
+        list(extract_chained(context))
     assert failed.value.description == NO_PARTITION
     for where in ("Materialize", "Launchpad", "dagster asset materialize", "--partition"):
         assert where in NO_PARTITION
