@@ -4,7 +4,10 @@ backfills to one run per day and a capped total."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +18,7 @@ from audit_archive_tests.support.harness import Harness, due_day
 
 REPO = Path(__file__).resolve().parents[1]
 COLD_ARCHIVE = AssetKey("cold_archive")
+DAGSTER_CLI = [sys.executable, "-c", "from dagster._cli import main; main()"]
 
 
 @pytest.fixture
@@ -142,3 +146,38 @@ def test_dagster_yaml_queues_runs_one_per_day_with_a_total_cap(tmp_path: Path) -
         } in queue.tag_concurrency_limits
     finally:
         instance.dispose()
+
+
+def test_headless_dagster_asset_materialize_archives_the_day(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """The documented headless way (docs/dagster.md): Dagster's own CLI, no webserver."""
+    day = due_day(3)
+    seeded = harness.seed({day: 25})
+    home = tmp_path / "dagster-home"
+    home.mkdir()
+    env = {**os.environ, **harness.env, "DAGSTER_HOME": str(home)}
+    done = subprocess.run(
+        [
+            *DAGSTER_CLI,
+            "asset",
+            "materialize",
+            "-m",
+            "audit_archive.definitions",
+            "--select",
+            "cold_archive",
+            "--partition",
+            str(day),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    [record] = harness.records(day)
+    assert record["eventCount"] == len(seeded) == 25
+    assert harness.events.count_documents({"_id": {"$in": [e["_id"] for e in seeded]}}) == 0
+    with DagsterInstance.from_config(str(home)) as instance:
+        assert instance.get_materialized_partitions(COLD_ARCHIVE) == {str(day)}
