@@ -14,6 +14,7 @@ import os
 import random
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,14 @@ from audit_archive_dev.embedded import create_bucket, start_stack
 from audit_archive_dev.logkey import KEY_FILE, log_env
 
 DEMO_KEY = "demo-signing-key-not-for-production-0123456789"
+# Without --verbose the runs log warnings and errors only: the table is the demo's output
+# (each run's DEBUG events are ~30 lines, over 600 for the demo).
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def plural(n: int, word: str) -> str:
+    """``1 part``, ``2 parts``."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 def seed_demo(
@@ -92,7 +101,17 @@ def audit_as_auditor(env: dict[str, str], workdir: Path, newest_due: dt.date) ->
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=7, help="random seed for the demo data")
+    parser.add_argument(
+        "--verbose", action="store_true", help="show every run's Dagster events (DEBUG)"
+    )
     args = parser.parse_args(argv)
+    run_config: dict[str, Any] = {} if args.verbose else QUIET_RUN_CONFIG
+    if not args.verbose:
+        # Dagster's beta/preview notices about its own APIs are not the demo's news.
+        warnings.filterwarnings("ignore", module=r"dagster(\.|$)")
+        warnings.filterwarnings(
+            "ignore", message=r".*(beta|preview|experimental)", category=Warning
+        )
 
     workdir = Path(tempfile.mkdtemp(prefix="audit-archive-demo-"))
     print("starting the embedded MongoDB (SecantusDB) and S3 (moto) servers ...")
@@ -131,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         failures = 0
         for day in layout.days(seeded["first"], newest_due):
             result = job.execute_in_process(
-                partition_key=layout.format_day(day), raise_on_error=False
+                partition_key=layout.format_day(day), raise_on_error=False, run_config=run_config
             )
             failures += not result.success
         # Late events: ingested after their day was archived; a re-run makes them part 2.
@@ -143,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             after=_chain_tail(client),
         )
         result = job.execute_in_process(
-            partition_key=layout.format_day(late_day), raise_on_error=False
+            partition_key=layout.format_day(late_day), raise_on_error=False, run_config=run_config
         )
         failures += not result.success
         print(
@@ -178,8 +197,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
         left_due = db.auditevents.count_documents({"at": {"$lt": layout.day_bounds(newest_due)[1]}})
         print(
-            f"\narchived {len(records)} parts of {len(set(d for d, _ in records))} days in {elapsed:.1f}s; "
-            f"due events left in hot: {left_due}; runs failed: {failures}"
+            f"\narchived {plural(len(records), 'part')} of "
+            f"{plural(len({d for d, _ in records}), 'day')} in {elapsed:.1f}s; "
+            f"due events left in hot: {left_due:,}; runs failed: {failures}"
         )
         print("each part: <prefix>/day=D/part-000N.jsonl.gz + .manifest.json (HMAC-SHA-256 signed)")
         auditor_ok = audit_as_auditor(env, workdir, newest_due)

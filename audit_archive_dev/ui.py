@@ -23,6 +23,7 @@ import fcntl
 import json
 import os
 import random
+import shlex
 import shutil
 import signal
 import subprocess
@@ -34,7 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from audit_archive.format import layout
+from audit_archive_dev.demo import plural
 from audit_archive_dev.embedded import ServerProcess, _bin, port_is_free, start_mongo
+from audit_archive_dev.logkey import KEY_FILE
 
 REPO = Path(__file__).resolve().parents[1]
 DATABASE = "dezky"
@@ -360,13 +363,13 @@ def main(argv: list[str] | None = None) -> int:
                 )
             else:
                 print(
-                    f"reusing the data in {home}: {snapshot.object_count} object(s) restored, "
-                    f"partitions from {state['startDate']}"
+                    f"reusing the data in {home}: {plural(snapshot.object_count, 'object')} "
+                    f"restored, partitions from {state['startDate']}"
                 )
                 missing = missing_objects(env)
                 if missing:
                     print(
-                        f"WARNING: {len(missing)} archived object(s) named by batch records "
+                        f"WARNING: {plural(len(missing), 'archived object')} named by batch records "
                         f"are missing from the embedded S3 (e.g. {missing[0]}). Start with "
                         "--reset for a consistent demo.",
                         file=sys.stderr,
@@ -387,7 +390,11 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             print(
                 f"\nDagster UI: http://127.0.0.1:{args.port}  (Ctrl-C stops everything)\n"
-                f"  archive days: Jobs > audit_archive_job > Partitions, or Launch backfill\n",
+                "  archive a day: Assets > cold_archive > Materialize, pick the day in the "
+                "dialog, Launch\n"
+                "  or: Jobs > audit_archive_job > Launchpad, pick the partition, Launch Run\n"
+                "  several days: the same dialog with a range of days launches a backfill\n"
+                "  (docs/dagster.md)\n",
                 flush=True,
             )
             code = dagster.wait()
@@ -397,7 +404,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"./dev ui: {e}", file=sys.stderr)
         return 2
     except (KeyboardInterrupt, Stop):
-        print("\nstopping dagster dev and the embedded servers ...", flush=True)
+        what = "dagster dev and the embedded servers" if dagster else "the embedded servers"
+        print(f"\nstopping {what} ...", flush=True)
         return 0
     finally:
         # Ctrl-C again while stopping must not leave orphans behind.
@@ -410,12 +418,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print_env(env: dict[str, str], home: Path) -> None:
-    shown = {k: v for k, v in env.items() if "SECRET" not in k and "SIGNING" not in k}
-    lines = "\n".join(f"  export {k}={v}" for k, v in shown.items())
+    """Every variable the audit-archive CLI needs, ready to paste. The HMAC signing key and
+    the S3 secret are the demo's published values (audit_archive_dev/demo.py, embedded.py),
+    never production secrets, so they are printed as they are; the signed log's key is
+    this data folder's own, so it is read from its file (readable by its owner only)."""
+    lines = []
+    for name, value in env.items():
+        if name == "AUDIT_LOG_SIGNING_KEY":
+            key_file = shlex.quote(str(home / KEY_FILE))
+            lines.append(f'  export {name}="$(cat {key_file})"')
+        else:
+            lines.append(f"  export {name}={shlex.quote(value)}")
     print(
-        "the archive's environment (for the audit-archive CLI; the demo signing key and S3 "
-        "secret are in audit_archive_dev/demo.py and embedded.py, the signed log's signing "
-        f"key in {home / 'log-signing-key'}):\n{lines}",
+        "the archive's environment; paste it into a shell for the audit-archive CLI "
+        "(check, verify, archives, ...). AUDIT_SIGNING_KEY and AUDIT_COLD_SECRET_KEY are "
+        "the demo's public values, not secrets:\n" + "\n".join(lines),
         flush=True,
     )
 

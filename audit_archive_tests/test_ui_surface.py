@@ -181,3 +181,47 @@ def test_headless_dagster_asset_materialize_archives_the_day(
     assert harness.events.count_documents({"_id": {"$in": [e["_id"] for e in seeded]}}) == 0
     with DagsterInstance.from_config(str(home)) as instance:
         assert instance.get_materialized_partitions(COLD_ARCHIVE) == {str(day)}
+
+
+def test_each_verified_day_shows_its_verify_result_on_the_asset(
+    harness: Harness, instance: DagsterInstance
+) -> None:
+    from audit_archive.definitions import defs
+
+    days = [due_day(3), due_day(2)]
+    harness.seed({d: 15 for d in days})
+    for d in days:
+        assert harness.run(d, instance=instance).success
+    verify_job = defs.resolve_job_def("audit_verify_job")
+    span = {"from_day": str(days[0]), "to_day": str(days[1])}
+    run_config = {"ops": {"verify_archive": {"config": span}}}
+
+    clean = verify_job.execute_in_process(
+        instance=instance, run_config=run_config, raise_on_error=False
+    )
+
+    assert clean.success
+    seen = {
+        e.event_specific_data.asset_observation.partition: e.event_specific_data.asset_observation
+        for e in clean.get_asset_observation_events()
+    }
+    assert set(seen) == {str(d) for d in days}, "one observation per archived day"
+    for obs in seen.values():
+        assert obs.asset_key == COLD_ARCHIVE
+        assert obs.metadata["verify_status"].value == "valid"
+        assert obs.metadata["parts"].value == 1 and obs.metadata["events"].value == 15
+
+    [record] = harness.records(days[0])
+    harness.s3.delete_object(Bucket=harness.bucket, Key=record["manifestKey"])
+    failed = verify_job.execute_in_process(
+        instance=instance, run_config=run_config, raise_on_error=False
+    )
+
+    assert not failed.success
+    statuses = {
+        e.event_specific_data.asset_observation.partition: e.event_specific_data.asset_observation
+        for e in failed.get_asset_observation_events()
+    }
+    assert statuses[str(days[0])].metadata["verify_status"].value == "orphan"
+    assert "manifest" in statuses[str(days[0])].metadata["verify_findings"].value
+    assert statuses[str(days[1])].metadata["verify_status"].value == "valid"

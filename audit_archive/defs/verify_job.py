@@ -3,14 +3,23 @@
 One thin op over verify.py. Per-day findings become the step's metadata (a table of
 the days with findings, and the JSON report); any finding fails the run, so an operator
 is alerted by whatever Dagster alerting is set up (run failure sensors, Slack, e-mail).
+
+Each verified day that holds parts (or findings) is also reported on the cold_archive
+asset, as an observation of that day's partition (``verify_status``...): the asset page's
+partition view then shows each day's latest verify result next to its materialization.
+Observations, not asset checks: in Dagster 1.13 an asset check's result belongs to the
+asset as a whole, so a year of days would be one check whose latest result hides the
+other 364; an observation is per partition and costs one event per day.
 """
 
 # No `from __future__ import annotations` here: Dagster reads the op's Config annotation
 # when the op is defined.
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
 
 from dagster import (
+    AssetObservation,
     Config,
     DefaultScheduleStatus,
     Failure,
@@ -29,6 +38,7 @@ from dagster import (
 from pydantic import Field
 
 from audit_archive.audit import verify
+from audit_archive.defs.ops import COLD_ARCHIVE_ASSET
 from audit_archive.defs.resources import ArchiveResource
 from audit_archive.format import layout
 from audit_archive.redact import redact
@@ -117,10 +127,35 @@ def _seq(value: int | None) -> Any:
     return "none" if value is None else MetadataValue.int(value)
 
 
+def observe_days(report: verify.Report) -> Iterator[AssetObservation]:
+    """One observation of cold_archive per verified day that has something in cold storage
+    or a finding beyond "not archived yet" (which the asset's partitions already show).
+    Yielded by the op before it fails on a finding (events logged with log_event are lost
+    when the op raises)."""
+    mode = report.summary["mode"]
+    for d in report.days:
+        if not d.due or (d.parts == 0 and d.status in (verify.Status.MISSING,)):
+            continue
+        if d.status is verify.Status.NOT_DUE:
+            continue
+        findings = "; ".join(_cell(str(f)) for f in d.findings[:20]) or "none"
+        yield AssetObservation(
+            COLD_ARCHIVE_ASSET,
+            partition=d.day,
+            metadata={
+                "verify_status": str(d.status),
+                "verify_mode": mode,
+                "verify_findings": MetadataValue.text(findings),
+                "parts": MetadataValue.int(d.parts),
+                "events": MetadataValue.int(d.events),
+            },
+        )
+
+
 @op(tags={"audit_archive/kind": "verify"})
 def verify_archive(
     context: OpExecutionContext, config: VerifyConfig, archive: ArchiveResource
-) -> Output[dict]:
+) -> Iterator[AssetObservation | Output[dict]]:
     """Verify every day in the range like `audit-archive verify`; a finding fails the run."""
     stores = archive.stores
     first, last = _day(config.from_day, "from_day"), _day(config.to_day, "to_day")
@@ -129,6 +164,7 @@ def verify_archive(
     except verify.RangeError as e:
         raise Failure(description=str(e)) from None
     meta = report_metadata(report)
+    yield from observe_days(report)
     bad = report.with_findings()
     secrets = stores.settings.secrets
     for d in bad:
@@ -142,7 +178,7 @@ def verify_archive(
     context.log.info(
         f"{report.summary['days']} days verified ({report.summary['mode']}): no findings"
     )
-    return Output(report.summary, metadata=meta)
+    yield Output(report.summary, metadata=meta)
 
 
 def _failure_text(report: verify.Report) -> str:
