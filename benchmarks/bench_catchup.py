@@ -1,0 +1,184 @@
+"""Benchmark: catching up missed days through the Dagster daemon, seconds per day.
+
+    python benchmarks/bench_catchup.py --days 30 [--events-per-day 50] [--json]
+
+What a year of missed days costs (issue #15): the embedded SecantusDB and moto servers,
+N small due days seeded, then ``dagster dev`` (webserver and daemon, the repo's
+``dagster.yaml``: queued runs, at most 4 at once, one per day) and one backfill of the N
+partitions of ``audit_archive_job`` launched through GraphQL, as the UI's "Launch
+backfill" does. Measured from the backfill's submission until every run has finished:
+
+- ``seconds_per_day``: wall time / N (the figure a backlog is planned with);
+- ``run_seconds_median``: a run's own start-to-end time (the run worker: Python, Dagster
+  and the definitions imported, resources checked, the six ops, the event log);
+- ``queue_to_start_median``: from a run's creation until its worker started it;
+- the split of one run's time, from its event log: process start to RUN_START, resource
+  initialisation, the ops.
+
+Every run must succeed and every day must have its batch record, or the script exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from dagster_graphql import DagsterGraphQLClient  # noqa: E402
+from pymongo import MongoClient  # noqa: E402
+
+from audit_archive.format import layout  # noqa: E402
+from audit_archive_dev import seed  # noqa: E402
+from audit_archive_dev.demo import DEMO_KEY  # noqa: E402
+from audit_archive_dev.embedded import create_bucket, free_port, start_stack  # noqa: E402
+from audit_archive_dev.ui import start_dagster, stop_group, wait_until_serving  # noqa: E402
+
+RETENTION = 90
+LOCATION = "audit_archive"
+JOB = "audit_archive_job"
+RUNS = """query($t: [ExecutionTag!]) { runsOrError(filter: {tags: $t}) { ... on Runs {
+  results { runId status creationTime startTime endTime tags { key value } } } } }"""
+LOGS = """query($id: ID!) { logsForRun(runId: $id) { ... on EventConnection { events {
+  __typename ... on MessageEvent { timestamp } } } } }"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--events-per-day", type=int, default=50)
+    parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--json", action="store_true", help="one JSON object, nothing else")
+    args = parser.parse_args(argv)
+    say = (lambda *a: None) if args.json else print
+
+    work = Path(tempfile.mkdtemp(prefix="bench-catchup-"))
+    stack = start_stack(log_dir=work)
+    dagster = None
+    try:
+        newest = layout.newest_due_day(dt.datetime.now(dt.UTC), RETENTION)
+        first = newest - dt.timedelta(days=args.days - 1)
+        env = {
+            **stack.env(database="dezky", bucket="dezky-audit"),
+            "AUDIT_SIGNING_KEY": DEMO_KEY,
+            "AUDIT_HOT_RETENTION_DAYS": str(RETENTION),
+            "AUDIT_WORK_DIR": str(work / "staging"),
+            "ARCHIVE_START_DATE": layout.format_day(first),
+        }
+        create_bucket(stack.s3_endpoint, "dezky-audit")
+        client = MongoClient(env["MONGODB_URI"], tz_aware=True)
+        rng = random.Random(7)
+        ats = [
+            at
+            for day in layout.days(first, newest)
+            for at in seed.day_times(day, args.events_per_day, rng)
+        ]
+        seed.append(client["dezky"]["auditevents"], ats, rng=rng)
+        say(f"seeded {len(ats):,} events on {args.days} due days ({first}..{newest})")
+
+        port = free_port()
+        dagster = start_dagster(work / "home", port, env)
+        if not wait_until_serving(port, dagster):
+            raise SystemExit("dagster dev did not come up")
+        gql = DagsterGraphQLClient("127.0.0.1", port_number=port, timeout=60)
+        keys = [layout.format_day(d) for d in layout.days(first, newest)]
+        submitted = time.time()
+        result = gql._execute(
+            """mutation($p: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $p)
+               { __typename ... on LaunchBackfillSuccess { backfillId }
+                 ... on PythonError { message } } }""",
+            {
+                "p": {
+                    "selector": {
+                        "partitionSetName": f"{JOB}_partition_set",
+                        "repositorySelector": {
+                            "repositoryLocationName": LOCATION,
+                            "repositoryName": "__repository__",
+                        },
+                    },
+                    "partitionNames": keys,
+                }
+            },
+        )["launchPartitionBackfill"]
+        if result["__typename"] != "LaunchBackfillSuccess":
+            raise SystemExit(f"backfill refused: {result}")
+        tag = [{"key": "dagster/backfill", "value": result["backfillId"]}]
+        deadline = time.monotonic() + args.timeout
+        while True:
+            runs = gql._execute(RUNS, {"t": tag})["runsOrError"]["results"]
+            finished = [r for r in runs if r["status"] in ("SUCCESS", "FAILURE", "CANCELED")]
+            if len(finished) == args.days:
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{len(finished)} of {args.days} runs done in {args.timeout}s")
+            time.sleep(1)
+        wall = max(r["endTime"] for r in runs) - submitted
+        failed = [r["runId"] for r in runs if r["status"] != "SUCCESS"]
+        archived = {r["day"] for r in client["dezky"]["archivebatches"].find({}, {"day": 1})}
+        run_seconds = [r["endTime"] - r["startTime"] for r in runs]
+        queued = [r["startTime"] - r["creationTime"] for r in runs]
+        split = _split(gql, sorted(runs, key=lambda r: r["startTime"])[len(runs) // 2])
+        report: dict[str, Any] = {
+            "days": args.days,
+            "events_per_day": args.events_per_day,
+            "wall_seconds": round(wall, 1),
+            "seconds_per_day": round(wall / args.days, 2),
+            "run_seconds_median": round(statistics.median(run_seconds), 2),
+            "queue_to_start_median": round(statistics.median(queued), 2),
+            "max_concurrent_runs": 4,
+            "one_run": split,
+            "failed_runs": failed,
+            "days_archived": len(archived & set(keys)),
+            "cpus": os.cpu_count(),
+        }
+        if args.json:
+            print(json.dumps(report))
+        else:
+            for k, v in report.items():
+                print(f"{k:>24}: {v}")
+        return 1 if failed or len(archived & set(keys)) != args.days else 0
+    finally:
+        if dagster is not None:
+            stop_group(dagster)
+        stack.stop()
+
+
+def _split(gql: DagsterGraphQLClient, run: dict[str, Any]) -> dict[str, float]:
+    """One run's time by phase, from its event log (seconds)."""
+    events = gql._execute(LOGS, {"id": run["runId"]})["logsForRun"]["events"]
+    at = {}
+    for e in events:
+        at.setdefault(e["__typename"], float(e["timestamp"]) / 1000)
+    first_step = min(
+        (
+            float(e["timestamp"]) / 1000
+            for e in events
+            if e["__typename"] == "ExecutionStepStartEvent"
+        ),
+        default=run["endTime"],
+    )
+    start = at.get("RunStartEvent", run["startTime"])
+    resources_done = at.get("ResourceInitSuccessEvent", start)
+    return {
+        "worker_start_to_run_start": round(start - run["startTime"], 2),
+        "resources": round(
+            at.get("ResourceInitSuccessEvent", start) - at.get("ResourceInitStartedEvent", start), 2
+        ),
+        "until_first_op": round(first_step - start, 2),
+        "ops": round(run["endTime"] - max(first_step, resources_done), 2),
+        "total": round(run["endTime"] - run["startTime"], 2),
+    }
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
