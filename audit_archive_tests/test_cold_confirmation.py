@@ -36,7 +36,7 @@ from audit_archive.stores.cold import (
 )
 from audit_archive_tests.support.faultproxy import FaultProxy
 from audit_archive_tests.support.harness import Harness, due_day
-from audit_archive_tests.support.reliability import failure_messages
+from audit_archive_tests.support.reliability import failure_messages, op_name
 
 MIB = 1 << 20
 
@@ -177,9 +177,9 @@ def test_the_job_confirms_by_read_back_on_a_server_without_checksums_or_fails_wh
     assert "AUDIT_COLD_CONFIRM" in message and "no SHA-256 checksum" in message, message
     assert archived.success, failure_messages(archived)
     confirmed_by = {
-        e.step_key: e.event_specific_data.metadata["confirmed_by"].value
+        op_name(e.step_key): e.event_specific_data.metadata["confirmed_by"].value
         for e in archived.all_events
-        if e.event_type_value == "STEP_OUTPUT" and e.step_key == "upload_and_confirm"
+        if e.event_type_value == "STEP_OUTPUT" and op_name(e.step_key) == "upload_and_confirm"
     }
     assert confirmed_by == {"upload_and_confirm": "read-back"}
     [record] = harness.records(day)
