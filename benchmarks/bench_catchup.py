@@ -92,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("dagster dev did not come up")
         gql = DagsterGraphQLClient("127.0.0.1", port_number=port, timeout=60)
         keys = [layout.format_day(d) for d in layout.days(first, newest)]
+        servers = [stack.mongo.process.pid, stack.s3.process.pid]
+        cpu_before = _tree_cpu(dagster.pid), sum(_tree_cpu(p) for p in servers)
+        load_before = os.getloadavg()[0]
         submitted = time.time()
         result = gql._execute(
             """mutation($p: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $p)
@@ -123,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"{len(finished)} of {args.days} runs done in {args.timeout}s")
             time.sleep(1)
         wall = max(r["endTime"] for r in runs) - submitted
+        cpu_dagster = _tree_cpu(dagster.pid) - cpu_before[0]
+        cpu_servers = sum(_tree_cpu(p) for p in servers) - cpu_before[1]
         failed = [r["runId"] for r in runs if r["status"] != "SUCCESS"]
         archived = {r["day"] for r in client["dezky"]["archivebatches"].find({}, {"day": 1})}
         run_seconds = [r["endTime"] - r["startTime"] for r in runs]
@@ -136,6 +141,11 @@ def main(argv: list[str] | None = None) -> int:
             "run_seconds_median": round(statistics.median(run_seconds), 2),
             "queue_to_start_median": round(statistics.median(queued), 2),
             "max_concurrent_runs": 4,
+            # CPU per day, whatever else the machine runs: Dagster (daemon, webserver,
+            # code server, run workers) and the two servers; the machine's load before.
+            "dagster_cpu_s_per_day": round(cpu_dagster / args.days, 2),
+            "servers_cpu_s_per_day": round(cpu_servers / args.days, 2),
+            "load_average_before": round(load_before, 1),
             "one_run": split,
             "failed_runs": failed,
             "days_archived": len(archived & set(keys)),
@@ -151,6 +161,29 @@ def main(argv: list[str] | None = None) -> int:
         if dagster is not None:
             stop_group(dagster)
         stack.stop()
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds used by a process and all its descendants, live or reaped (a reaped
+    child's time is in its parent's cutime/cstime; a live one's is its own)."""
+    children: dict[int, list[int]] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry.name)] = fields
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        fields = stats.get(current)
+        if fields:
+            total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+        todo.extend(children.get(current, ()))
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _split(gql: DagsterGraphQLClient, run: dict[str, Any]) -> dict[str, float]:
