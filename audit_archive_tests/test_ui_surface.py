@@ -182,6 +182,22 @@ def test_headless_dagster_asset_materialize_archives_the_day(
     with DagsterInstance.from_config(str(home)) as instance:
         assert instance.get_materialized_partitions(COLD_ARCHIVE) == {str(day)}
 
+    # A day that is not due: refused with the reason the docs promise, nothing changed.
+    not_due = harness.seed({due_day(-2): 5})
+    materialize = ["asset", "materialize", "-m", "audit_archive.definitions"]
+    refused = subprocess.run(
+        [*DAGSTER_CLI, *materialize, "--select", "cold_archive", "--partition", str(due_day(-2))],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert refused.returncode != 0
+    assert f"{due_day(-2)} is not due yet" in refused.stderr, refused.stderr[-3000:]
+    assert "Nothing was changed" in refused.stderr
+    assert harness.events.count_documents({"_id": {"$in": [e["_id"] for e in not_due]}}) == 5
+
 
 def test_each_verified_day_shows_its_verify_result_on_the_asset(
     harness: Harness, instance: DagsterInstance

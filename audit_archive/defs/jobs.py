@@ -16,6 +16,7 @@ import datetime as dt
 
 from dagster import (
     AssetsDefinition,
+    DagsterError,
     DagsterUnknownPartitionError,
     DailyPartitionsDefinition,
     DefaultScheduleStatus,
@@ -48,8 +49,9 @@ ARCHIVE_JOB = "audit_archive_job"
 GROUP = "audit_archive"
 
 
-class DayNotDueError(DagsterUnknownPartitionError):
-    """A day that is not (or not yet) a partition was asked for: nothing changes."""
+class DayNotDueError(DagsterError):
+    """A day that is not (or not yet) a partition was asked for: nothing changes. Not a
+    DagsterUnknownPartitionError: Dagster's CLI replaces that one's message with its own."""
 
 
 class ArchiveDays(DailyPartitionsDefinition):
