@@ -21,7 +21,7 @@ def test_the_span_benchmark_runs_and_prints_both_shapes() -> None:
     }  # its own embedded servers, whatever the session points at
     script = ROOT / "benchmarks" / "bench_span.py"
     proc = subprocess.run(
-        [sys.executable, str(script), "--own", "20", "--foreign", "300", "--json"],
+        [sys.executable, str(script), "--own", "20", "--foreign", "300", "--repeat", "1", "--json"],
         env=env,
         capture_output=True,
         text=True,
