@@ -100,3 +100,15 @@ def test_an_archived_edge_bounds_the_search_below_and_counts_as_a_neighbour(
     found = neighbours.find_neighbours(hot, 100, 101, [], tmp_path / "n", [])
     assert found.predecessor.seq == 99
     assert hot.read == 0, "5 lies below the archived 99: never looked for"
+
+
+def test_archived_events_inside_a_hole_bound_its_search_in_hot(tmp_path: Path) -> None:
+    """The upper part of a hole another run archived (its chainEdges 601 and 990): hot is
+    searched only between the hole's ends and those edges, not through the archived part
+    into the events in hot below it."""
+    own = [10, 1_000]
+    hot = ModelHot([*own, *range(11, 601)], edges=[601, 990])  # 601..990: purged
+    neighbours.find_neighbours(hot, 10, 1_000, holes_of(own), tmp_path / "n", [])
+    lines = (tmp_path / "n").read_text().splitlines()
+    assert [int(line.split(",")[0][1:]) for line in lines] == [11, 601, 990]
+    assert hot.read <= 2, f"read {hot.read}, not the events in hot below the archived part"

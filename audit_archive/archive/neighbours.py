@@ -25,13 +25,15 @@ Races with other days' runs (issue 17). Such a run records its part, then purges
 events. So hot is read first and the records after: a neighbour missing from the hot
 reads was purged before them, so recorded before, so it is in the records read next.
 (Records first, then hot, misses one recorded and purged in between: the false chain
-breaks of a concurrent backfill.) An earlier read of the records only narrows the search
-for the outer neighbours: an archived event just below the part's first one bounds
-where its predecessor can be.
+breaks of a concurrent backfill.) An earlier read of the records only narrows the
+searches: an archived event just below the part's first one bounds where its
+predecessor can be, and archived events inside a hole bound where its lowest and highest
+events in hot can be.
 """
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import json
 from collections.abc import Iterable, Iterator
@@ -80,12 +82,13 @@ def find_neighbours(
     hint = hot.archived_edges()  # narrows the outer searches; read again below
     below = max((e.seq for e in hint if e.seq < lo), default=None)
     above = min((e.seq for e in hint if e.seq > hi), default=None)
+    hint_seqs = [e.seq for e in hint]  # sorted (archived_edges)
     before = _Hole(None if below is None else below + 1, lo - 1, need_low=False)
     after = _Hole(hi + 1, None if above is None else above - 1, need_high=False)
     found_path = path.with_suffix(".holes.jsonl")
     with open(found_path, "w") as found:
         for chunk in _chunks(holes, HOLES_PER_CHUNK):
-            in_chunk = [_Hole(a + 1, b - 1) for a, b in chunk]
+            in_chunk = [part for a, b in chunk for part in _holes(a, b, hint_seqs)]
             search(hot, in_chunk, malformed)
             _write(found, (link for hole in in_chunk for link in hole.links()))
         search(hot, [before, after], malformed)
@@ -98,6 +101,21 @@ def find_neighbours(
         _nearest([before.high, *(e for e in archived if e.seq < lo)], max),
         _nearest([after.low, *(e for e in archived if e.seq > hi)], min),
     )
+
+
+def _holes(a: int, b: int, archived: list[int]) -> list[_Hole]:
+    """The searches of the hole between own seqs ``a`` and ``b``. An archived event
+    inside it (a recorded chainEdge) bounds them: the lowest chained event is at most
+    the lowest archived one, the highest at least the highest, so hot is searched only
+    between them and the hole's ends (a part of the hole another run archived would
+    otherwise be searched through in widening windows, reading what lies beyond it)."""
+    i, j = bisect.bisect_right(archived, a), bisect.bisect_left(archived, b)
+    if i >= j:
+        return [_Hole(a + 1, b - 1)]
+    return [
+        _Hole(a + 1, archived[i] - 1, need_high=False),
+        _Hole(archived[j - 1] + 1, b - 1, need_low=False),
+    ]
 
 
 @dataclass
