@@ -117,7 +117,6 @@ def _measure(
     from pymongo import MongoClient
 
     from audit_archive import timing
-    from audit_archive.definitions import defs
     from audit_archive.format import layout
     from audit_archive.settings import Settings
     from audit_archive.stores.hot import HotStore
@@ -126,6 +125,10 @@ def _measure(
 
     env = _env(*ports, shape, str(tmp / shape))
     os.environ.update(env)
+    # Loaded with the variables set (the first time), so the resources read them when
+    # each run starts, as a deployment's code location does.
+    from audit_archive.definitions import defs
+
     settings = Settings.from_env(env)
     create_bucket(env["AUDIT_COLD_ENDPOINT"], env["AUDIT_COLD_BUCKET"])
     client = MongoClient(env["MONGODB_URI"])
