@@ -98,20 +98,53 @@ def audit_as_auditor(env: dict[str, str], workdir: Path, newest_due: dt.date) ->
     return report.ok and check.ok
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, Any]]:
+    """The arguments, and the runs' config: quiet unless --verbose."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=7, help="random seed for the demo data")
     parser.add_argument(
         "--verbose", action="store_true", help="show every run's Dagster events (DEBUG)"
     )
     args = parser.parse_args(argv)
-    run_config: dict[str, Any] = {} if args.verbose else QUIET_RUN_CONFIG
-    if not args.verbose:
-        # Dagster's beta/preview notices about its own APIs are not the demo's news.
-        warnings.filterwarnings("ignore", module=r"dagster(\.|$)")
-        warnings.filterwarnings(
-            "ignore", message=r".*(beta|preview|experimental)", category=Warning
-        )
+    if args.verbose:
+        return args, {}
+    # Dagster's beta/preview notices about its own APIs are not the demo's news.
+    warnings.filterwarnings("ignore", module=r"dagster(\.|$)")
+    warnings.filterwarnings("ignore", message=r".*(beta|preview|experimental)", category=Warning)
+    return args, QUIET_RUN_CONFIG
+
+
+def _print_table(db, seeded: dict[str, Any], newest_due: dt.date) -> dict[tuple[str, int], Any]:
+    """One line per day and part: status, part, events, seq range, bytes, object."""
+    records = {(r["day"], r["part"]): r for r in db.archivebatches.find()}
+    print(
+        f"{'day':<11} {'status':<9} {'part':>4} {'events':>6} {'seq range':<13} {'bytes':>7}  object"
+    )
+    for day in layout.days(seeded["first"], seeded["last"]):
+        key = layout.format_day(day)
+        parts = sorted(p for (d, p) in records if d == key)
+        if not parts:
+            hot = db.auditevents.count_documents(
+                {"at": {"$gte": layout.day_bounds(day)[0], "$lt": layout.day_bounds(day)[1]}}
+            )
+            status = "hot" if day > newest_due else "MISSING"
+            print(
+                f"{key:<11} {status:<9} {'':>4} {hot:>6} {'(in MongoDB, not due yet)' if day > newest_due else ''}"
+            )
+            continue
+        for part in parts:
+            r = records[(key, part)]
+            seqs = f"{r['startSeq']}-{r['endSeq']}" if r["eventCount"] else "-"
+            obj = r["jsonlKey"] or r["manifestKey"] + " (empty day)"
+            print(
+                f"{key:<11} {'archived':<9} {part:>4} {r['eventCount']:>6} {seqs:<13} "
+                f"{r['bytesCompressed']:>7}  s3://dezky-audit/{obj}"
+            )
+    return records
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, run_config = _parse_args(argv)
 
     workdir = Path(tempfile.mkdtemp(prefix="audit-archive-demo-"))
     print("starting the embedded MongoDB (SecantusDB) and S3 (moto) servers ...")
@@ -171,30 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         elapsed = time.monotonic() - started
 
         db = client.get_database("dezky", codec_options=EVENT_CODEC_OPTIONS)
-        records = {(r["day"], r["part"]): r for r in db.archivebatches.find()}
-        print(
-            f"{'day':<11} {'status':<9} {'part':>4} {'events':>6} {'seq range':<13} {'bytes':>7}  object"
-        )
-        for day in layout.days(seeded["first"], seeded["last"]):
-            key = layout.format_day(day)
-            parts = sorted(p for (d, p) in records if d == key)
-            if not parts:
-                hot = db.auditevents.count_documents(
-                    {"at": {"$gte": layout.day_bounds(day)[0], "$lt": layout.day_bounds(day)[1]}}
-                )
-                status = "hot" if day > newest_due else "MISSING"
-                print(
-                    f"{key:<11} {status:<9} {'':>4} {hot:>6} {'(in MongoDB, not due yet)' if day > newest_due else ''}"
-                )
-                continue
-            for part in parts:
-                r = records[(key, part)]
-                seqs = f"{r['startSeq']}-{r['endSeq']}" if r["eventCount"] else "-"
-                obj = r["jsonlKey"] or r["manifestKey"] + " (empty day)"
-                print(
-                    f"{key:<11} {'archived':<9} {part:>4} {r['eventCount']:>6} {seqs:<13} "
-                    f"{r['bytesCompressed']:>7}  s3://dezky-audit/{obj}"
-                )
+        records = _print_table(db, seeded, newest_due)
         left_due = db.auditevents.count_documents({"at": {"$lt": layout.day_bounds(newest_due)[1]}})
         print(
             f"\narchived {plural(len(records), 'part')} of "

@@ -356,24 +356,7 @@ def main(argv: list[str] | None = None) -> int:
             from audit_archive_dev.embedded import create_bucket
 
             create_bucket(env["AUDIT_COLD_ENDPOINT"], BUCKET)
-            if state.get("seeded"):
-                print(
-                    f"seeded {state['events']:,} demo events from {state['startDate']} "
-                    f"(empty store); the days up to {RETENTION_DAYS} days ago are due"
-                )
-            else:
-                print(
-                    f"reusing the data in {home}: {plural(snapshot.object_count, 'object')} "
-                    f"restored, partitions from {state['startDate']}"
-                )
-                missing = missing_objects(env)
-                if missing:
-                    print(
-                        f"WARNING: {plural(len(missing), 'archived object')} named by batch records "
-                        f"are missing from the embedded S3 (e.g. {missing[0]}). Start with "
-                        "--reset for a consistent demo.",
-                        file=sys.stderr,
-                    )
+            _say_what_data(state, home, snapshot.object_count, env)
             _print_env(env, home)
             if args.stack_only:
                 print("stack ready (--stack-only); Ctrl-C stops it", flush=True)
@@ -389,12 +372,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 return 1
             print(
-                f"\nDagster UI: http://127.0.0.1:{args.port}  (Ctrl-C stops everything)\n"
-                "  archive a day: Assets > cold_archive > Materialize, pick the day in the "
-                "dialog, Launch\n"
-                "  or: Jobs > audit_archive_job > Launchpad, pick the partition, Launch Run\n"
-                "  several days: the same dialog with a range of days launches a backfill\n"
-                "  (docs/dagster.md)\n",
+                f"\nDagster UI: http://127.0.0.1:{args.port}  (Ctrl-C stops everything)\n{CLICKS}",
                 flush=True,
             )
             code = dagster.wait()
@@ -415,6 +393,38 @@ def main(argv: list[str] | None = None) -> int:
             stop_group(dagster)
         for server in reversed(servers):
             server.stop()
+
+
+# The real clicks of Dagster 1.13 (docs/dagster.md).
+CLICKS = (
+    "  archive a day: Assets > cold_archive > Materialize, pick the day in the dialog, "
+    "Launch 1 run\n"
+    "  or: Jobs > audit_archive_job > Launchpad, pick the partition, Launch Run\n"
+    "  several days: the same dialog with a range of days launches a backfill\n"
+    "  (docs/dagster.md)\n"
+)
+
+
+def _say_what_data(state: dict[str, Any], home: Path, objects: int, env: dict[str, str]) -> None:
+    """Seeded afresh, or reused (warning when batch records name objects S3 lacks)."""
+    if state.get("seeded"):
+        print(
+            f"seeded {state['events']:,} demo events from {state['startDate']} "
+            f"(empty store); the days up to {RETENTION_DAYS} days ago are due"
+        )
+        return
+    print(
+        f"reusing the data in {home}: {plural(objects, 'object')} restored, partitions "
+        f"from {state['startDate']}"
+    )
+    missing = missing_objects(env)
+    if missing:
+        print(
+            f"WARNING: {plural(len(missing), 'archived object')} named by batch records are "
+            f"missing from the embedded S3 (e.g. {missing[0]}). Start with --reset for a "
+            "consistent demo.",
+            file=sys.stderr,
+        )
 
 
 def _print_env(env: dict[str, str], home: Path) -> None:

@@ -233,3 +233,18 @@ def test_ops_take_only_their_documented_config(defs, job_name: str) -> None:
         config = field.config_type.fields.get("config")
         names = set(getattr(config.config_type, "fields", {}) or {}) if config else set()
         assert names == OP_CONFIG[job_name].get(op_name, set()), f"{job_name}.{op_name}"
+
+
+def test_a_variable_unset_when_the_location_loaded_is_read_when_the_run_starts(
+    monkeypatch,
+) -> None:
+    # SPEC section 6: one process runs against whatever its environment says at run start.
+    # A resource that only holds the SPEC default (nothing bound it) gives way.
+    from audit_archive.defs.resources import ArchiveResource, cold_storage, hot_store
+
+    unbound = {"AUDIT_COLD_REGION": "", "MONGODB_URI": ""}
+    archive = ArchiveResource(hot_store=hot_store(unbound), cold_storage=cold_storage(unbound))
+    monkeypatch.setenv("MONGODB_URI", "mongodb://127.0.0.1:27017/later")
+    monkeypatch.setenv("AUDIT_COLD_ENDPOINT", "http://127.0.0.1:9000")
+    settings = archive.settings()
+    assert (settings.database, settings.cold_endpoint) == ("later", "http://127.0.0.1:9000")

@@ -5,6 +5,7 @@ import datetime as dt
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from dagster import (
@@ -221,10 +222,19 @@ def batch_metadata(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class RecordedPart:
+    """record_batch's output: the recorded part and what the signed log said about it,
+    so the day's materialization (purge_hot's output) carries both."""
+
+    recorded: steps.Recorded
+    log_metadata: dict[str, Any] = field(default_factory=dict, hash=False)
+
+
 @op
 def record_batch(
     context: OpExecutionContext, archive: ArchiveResource, uploaded: steps.Uploaded
-) -> Iterator[Output[steps.Recorded]]:
+) -> Iterator[Output[RecordedPart]]:
     """Insert the batch record (unique on day and part): from here on the part counts as
     archived. With the signed log on (AUDIT_LOG_SIGNING_KEY), also append it to the log
     and publish the checkpoint; only then may its events be deleted from hot."""
@@ -234,17 +244,17 @@ def record_batch(
         # Before purge_hot may delete anything: the part (and any earlier part not yet
         # logged) gets its log index, entry and a published checkpoint (SPEC section 7).
         logged = signed_log.append(archive.stores, context.run_id, log=context.log.info)
-    meta = batch_metadata(recorded.record)
-    if logged is not None:
-        meta.update(logged.metadata())
-    yield Output(recorded, metadata={**meta, "inserted": recorded.inserted})
+    log_meta = dict(logged.metadata()) if logged is not None else {}
+    meta = {**batch_metadata(recorded.record), **log_meta}
+    yield Output(RecordedPart(recorded, log_meta), metadata={**meta, "inserted": recorded.inserted})
 
 
 @op
 def purge_hot(
-    context: OpExecutionContext, archive: ArchiveResource, recorded: steps.Recorded
+    context: OpExecutionContext, archive: ArchiveResource, part: RecordedPart
 ) -> Output[steps.Purged]:
     """Delete exactly the recorded part's events from hot, in bounded batches."""
+    recorded = part.recorded
     started = time.monotonic()
     x = recorded.uploaded.signed.encoded.extracted
     with _operator_errors(archive, "purge_hot", (x.day, x.owner)):
@@ -255,6 +265,7 @@ def purge_hot(
         purged,
         metadata={
             **batch_metadata(recorded.record),
+            **part.log_metadata,
             "changed": "new part" if recorded.inserted else "purge finished",
             "deleted": purged.deleted,
             "batches": purged.batches,

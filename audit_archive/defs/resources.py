@@ -4,7 +4,8 @@
 The SPEC's variables stay the one way to configure the archive. Each connection field is
 bound to its variable with ``EnvVar`` when the variable is set as the code location loads,
 so the UI's Resources tab shows the variable's name (never a secret) and the value is read
-when a run starts; a variable unset at load keeps the SPEC's default (no endpoint: AWS).
+when a run starts; a variable unset at load shows the SPEC's default (no endpoint: AWS),
+and the environment when the run starts still decides.
 
 Nobody at the Launchpad can point a run at other stores (issue #16, item 7): a run that
 could choose the S3 endpoint would upload a day there and purge it from hot. Dagster
@@ -108,25 +109,27 @@ class ArchiveResource(ConfigurableResource):
     _stores: Stores | None = PrivateAttr(default=None)
 
     def settings(self, env: Mapping[str, str] | None = None) -> Settings:
-        """Settings from the environment, with the connection values the resources hold;
-        refuses (naming the variable) a value that differs from the environment's."""
+        """Settings from the environment when the run starts (SPEC section 6). A value the
+        resources hold that differs from the environment's is refused, naming the
+        variable; one that is only the SPEC default (the variable was unset when the
+        location loaded, so nothing bound it) gives way to the environment."""
         env = dict(os.environ if env is None else env)
-        from_resources = {
-            **self.hot_store.as_settings_env(),
-            **_s3_settings_env(self.cold_storage),
-        }
-        merged = {**env, **from_resources}
-        settings = Settings.from_env(merged)
         reference = Settings.from_env(env)
+        held = {**self.hot_store.as_settings_env(), **_s3_settings_env(self.cold_storage)}
         for variable, attr in _COMPARED.items():
-            if getattr(settings, attr) != getattr(reference, attr):
+            value = (held[variable] or "").strip()
+            if value == DEFAULTS[variable]:
+                continue
+            if getattr(Settings.from_env({**env, variable: value}), attr) != getattr(
+                reference, attr
+            ):
                 raise ConfigError(
                     variable,
                     "the run's resource configuration differs from the environment's. "
                     "The stores are chosen by the code location's environment only: "
                     "reload the code location after changing a variable.",
                 )
-        return settings
+        return reference
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
         # Errors here fail the run before any op starts, naming the variable.
