@@ -21,7 +21,13 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 from audit_archive.format.canonical import EVENT_CODEC_OPTIONS
 from audit_archive.format.chain import Link
 from audit_archive.format.layout import day_bounds
-from audit_archive.format.malformed import WELL_FORMED_SEQ_TYPES, describe, is_integer_seq, problem
+from audit_archive.format.malformed import (
+    BAD_HASH,
+    WELL_FORMED_SEQ_TYPES,
+    describe,
+    is_integer_seq,
+    problem,
+)
 from audit_archive.stores.privileges import (
     UNAUTHORIZED,
     Access,
@@ -179,7 +185,7 @@ class HotStore:
     def _links(docs: Iterable[Mapping[str, Any]], malformed: list[str] | None) -> Iterator[Link]:
         for doc in docs:
             reason = problem(doc)
-            if reason is not None and malformed is not None and "hash" not in reason:
+            if reason is not None and malformed is not None and reason is not BAD_HASH:
                 malformed.append(describe(doc, reason))  # a bad hash: its own day names it
             if is_integer_seq(doc.get("seq")):
                 yield Link(doc.get("seq"), doc.get("prevHash"), doc.get("hash"))
