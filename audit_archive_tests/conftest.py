@@ -8,12 +8,16 @@ import itertools
 import os
 import re
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from pymongo import MongoClient
 
 from audit_archive_dev.embedded import Stack, start_stack
 from audit_archive_tests.support.harness import KEY_A, Harness, point_archive_at
+
+if TYPE_CHECKING:  # importing it loads the code location, which needs the key set below
+    from audit_archive_tests.support.verify_archive import Template
 
 _counter = itertools.count(1)
 
@@ -82,3 +86,19 @@ def archive_factory(
     yield new
     for h in made:
         mongo_client.drop_database(h.settings.database)
+
+
+@pytest.fixture(scope="module")
+def template(stack: Stack, mongo_client: MongoClient, tmp_path_factory) -> Iterator[Template]:
+    """The verify tests' archive, built once per test module by the real archive job."""
+    from audit_archive_tests.support.verify_archive import build_template  # loads defs
+
+    yield from build_template(stack, mongo_client, tmp_path_factory)
+
+
+@pytest.fixture
+def archive(harness: Harness, template: Template, monkeypatch: pytest.MonkeyPatch) -> Harness:
+    """The template archive loaded into this test's database and bucket."""
+    from audit_archive_tests.support.verify_archive import load_template
+
+    return load_template(harness, template, monkeypatch)

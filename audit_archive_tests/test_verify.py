@@ -10,7 +10,6 @@ import io
 import json
 import re
 import sys
-from collections.abc import Iterator
 
 import pytest
 
@@ -30,31 +29,17 @@ from audit_archive_tests.support.verify_archive import (
     KEY_UNKNOWN,
     NOT_DUE,
     TWO_PARTS,
-    Template,
-    build_template,
     clean_statuses,
     expect,
     findings,
     forge_part,
     jsonl_key,
-    load_template,
     manifest_key,
     put,
     statuses,
     verify_job_result,
     verify_json,
 )
-
-
-@pytest.fixture(scope="module")
-def template(stack, mongo_client, tmp_path_factory) -> Iterator[Template]:
-    yield from build_template(stack, mongo_client, tmp_path_factory)
-
-
-@pytest.fixture
-def archive(harness: Harness, template: Template, monkeypatch) -> Harness:
-    return load_template(harness, template, monkeypatch)
-
 
 # -- the statuses ---------------------------------------------------------------------
 

@@ -10,7 +10,6 @@ import datetime as dt
 import gzip
 import hashlib
 import itertools
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +25,10 @@ from audit_archive_tests.support.verify_archive import (
     FIRST,
     INTERLEAVED,
     Template,
-    build_template,
     delete_object,
     expect,
     findings,
     jsonl_key,
-    load_template,
     manifest_key,
     put,
     put_multipart,
@@ -40,17 +37,6 @@ from audit_archive_tests.support.verify_archive import (
     verify_json,
     write_part,
 )
-
-
-@pytest.fixture(scope="module")
-def template(stack, mongo_client, tmp_path_factory) -> Iterator[Template]:
-    yield from build_template(stack, mongo_client, tmp_path_factory)
-
-
-@pytest.fixture
-def archive(harness: Harness, template: Template, monkeypatch) -> Harness:
-    return load_template(harness, template, monkeypatch)
-
 
 # -- users' data ------------------------------------------------------------------------------
 

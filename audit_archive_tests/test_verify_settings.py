@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from audit_archive.cli import main
 from audit_archive.format import layout
@@ -17,29 +14,15 @@ from audit_archive_tests.support.harness import KEY_A, KEY_B, Harness, due_day
 from audit_archive_tests.support.verify_archive import (
     DUE,
     FIRST,
-    Template,
-    build_template,
     delete_object,
     expect,
     jsonl_key,
-    load_template,
     manifest_key,
     put,
     statuses,
     verify_job_result,
     verify_json,
 )
-
-
-@pytest.fixture(scope="module")
-def template(stack, mongo_client, tmp_path_factory) -> Iterator[Template]:
-    yield from build_template(stack, mongo_client, tmp_path_factory)
-
-
-@pytest.fixture
-def archive(harness: Harness, template: Template, monkeypatch) -> Harness:
-    return load_template(harness, template, monkeypatch)
-
 
 # -- settings changed since archiving ---------------------------------------------------------
 
