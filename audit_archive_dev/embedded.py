@@ -20,6 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# The embedded S3 server's demo credentials (moto accepts any; printed by ./dev ui).
+S3_ACCESS_KEY = "testing"
+S3_SECRET_KEY = "testing-secret-key"
+
 
 class PortInUse(RuntimeError):
     pass
@@ -230,8 +234,8 @@ class Stack:
             "AUDIT_COLD_ENDPOINT": self.s3_endpoint,
             "AUDIT_COLD_BUCKET": bucket,
             "AUDIT_COLD_REGION": "us-east-1",
-            "AUDIT_COLD_ACCESS_KEY": "testing",
-            "AUDIT_COLD_SECRET_KEY": "testing-secret-key",
+            "AUDIT_COLD_ACCESS_KEY": S3_ACCESS_KEY,
+            "AUDIT_COLD_SECRET_KEY": S3_SECRET_KEY,
         }
 
     def stop(self) -> None:
@@ -256,16 +260,33 @@ def start_stack(
     return Stack(mongo, s3)
 
 
-def create_bucket(endpoint: str, bucket: str, *, object_lock: bool = False) -> None:
+def s3_client(endpoint: str, *, checksums_when_required: bool = False):
+    """A boto3 client of the embedded S3 server (path-style, its demo credentials): the one
+    way tests, the demo and the benchmarks talk to it. ``checksums_when_required``: send
+    and check no checksum unless an operation needs one, as tools that copy buckets do."""
     import boto3
+    from botocore.config import Config
 
-    s3 = boto3.client(
+    extra = (
+        {
+            "request_checksum_calculation": "when_required",
+            "response_checksum_validation": "when_required",
+        }
+        if checksums_when_required
+        else {}
+    )
+    return boto3.client(
         "s3",
         endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing-secret-key",
+        aws_access_key_id=S3_ACCESS_KEY,
+        aws_secret_access_key=S3_SECRET_KEY,
         region_name="us-east-1",
+        config=Config(s3={"addressing_style": "path"}, **extra),
     )
+
+
+def create_bucket(endpoint: str, bucket: str, *, object_lock: bool = False) -> None:
+    s3 = s3_client(endpoint)
     with contextlib.suppress(
         s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists
     ):

@@ -137,21 +137,9 @@ def _moto_api(endpoint: str, action: str) -> None:
 
 def restore(endpoint: str, snapshot: Snapshot) -> None:
     """Write the snapshot's buckets and objects to the server (plain PUTs, SHA-256 checked)."""
-    import boto3
-    from botocore.config import Config
+    from audit_archive_dev.embedded import s3_client
 
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing-secret-key",
-        region_name="us-east-1",
-        config=Config(
-            s3={"addressing_style": "path"},
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-        ),
-    )
+    s3 = s3_client(endpoint, checksums_when_required=True)
     for bucket, objects in snapshot.buckets.items():
         s3.create_bucket(Bucket=bucket)
         for key, obj in objects.items():

@@ -14,29 +14,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from audit_archive_dev import s3_persist
-from audit_archive_dev.embedded import free_port
+from audit_archive_dev.embedded import free_port, s3_client
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _client(port: int):
-    return boto3.client(
-        "s3",
-        endpoint_url=f"http://127.0.0.1:{port}",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing-secret-key",
-        region_name="us-east-1",
-        config=Config(
-            s3={"addressing_style": "path"},
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-        ),
-    )
+    return s3_client(f"http://127.0.0.1:{port}", checksums_when_required=True)
 
 
 def _contents(s3, bucket: str) -> dict[str, bytes]:

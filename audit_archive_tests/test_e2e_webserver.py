@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from dagster_graphql import DagsterGraphQLClient
 from pymongo import MongoClient
@@ -31,7 +30,7 @@ from audit_archive.format import layout
 from audit_archive.format.jsonl import parse_line
 from audit_archive.format.manifest import SignatureStatus, verify_signature
 from audit_archive_dev.demo import DEMO_KEY
-from audit_archive_dev.embedded import free_port, port_is_free
+from audit_archive_dev.embedded import free_port, port_is_free, s3_client
 
 pytestmark = pytest.mark.e2e
 
@@ -74,13 +73,7 @@ class Ui:
 
     @property
     def s3(self):
-        return boto3.client(
-            "s3",
-            endpoint_url=f"http://127.0.0.1:{self.s3_port}",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing-secret-key",
-            region_name="us-east-1",
-        )
+        return s3_client(f"http://127.0.0.1:{self.s3_port}")
 
 
 def _clean_env() -> dict[str, str]:

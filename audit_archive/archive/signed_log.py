@@ -25,6 +25,7 @@ from typing import Any
 from pymongo.errors import DuplicateKeyError
 
 from audit_archive.archive.leases import LeaseKeeper, acquire_lease, release
+from audit_archive.archive.results import Log, _quiet
 from audit_archive.errors import StorageError
 from audit_archive.format import layout
 from audit_archive.format.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
@@ -41,14 +42,9 @@ from audit_archive.format.tlog import leaf_hash, tree_hash
 from audit_archive.stores.clients import Stores
 from audit_archive.stores.logstore import LogStore
 
-Log = Callable[[str], None]
 LOG_LEASE = "signed-log"  # _id of the log's lease document (never a day)
 ENTRY_CONTENT_TYPE = "application/json"
 CHECKPOINT_CONTENT_TYPE = "text/plain; charset=utf-8"
-
-
-def _quiet(_: str) -> None:
-    pass
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 import pytest
 from bson import Decimal128
 from pymongo import MongoClient
@@ -39,7 +38,7 @@ from audit_archive.format.note import parse_verifier
 from audit_archive.format.tlog import leaf_hash, tree_hash
 from audit_archive.settings import Settings
 from audit_archive_dev import seed
-from audit_archive_dev.embedded import Stack, create_bucket
+from audit_archive_dev.embedded import Stack, create_bucket, s3_client
 
 KEY_A = "test-signing-key-A-0123456789abcdef0123456789"
 KEY_B = "test-signing-key-B-0123456789abcdef0123456789"
@@ -358,16 +357,6 @@ class Harness:
         ]
         assert [bytes.fromhex(d["leafHash"]) for d in mongo] == leaves
         return keys
-
-
-def s3_client(endpoint: str):
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing-secret-key",
-        region_name="us-east-1",
-    )
 
 
 def point_archive_at(
