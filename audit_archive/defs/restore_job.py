@@ -1,5 +1,6 @@
 """``audit_restore_job``: restore one archived day from the Dagster UI (Jobs ->
-audit_restore_job -> pick the day -> Launch run). One thin op over restore.py; the run
+audit_restore_job -> Launchpad tab -> choose the day in the partition picker above the
+config editor -> Launch Run). One thin op over restore.py; the run
 fails, naming every reason, when the day has no record or fails verification, and then
 nothing is written."""
 
