@@ -170,6 +170,23 @@ def _with_members(value: Code | DBRef) -> dict[str, Any]:
     return value.as_doc().to_dict()
 
 
+def _one_wrapper(value: Any, t: type) -> dict[str, Any] | None:
+    """A Regex, Timestamp, MinKey, MaxKey or Code without scope as its one-key Relaxed
+    Extended JSON wrapper: the same in a line and in the hash (SPEC 1 hashes these types
+    as their Relaxed Extended JSON value); None for any other type."""
+    if t is Regex:
+        return _regex(value)
+    if t is Timestamp:
+        return {"$timestamp": {"t": value.time, "i": value.inc}}
+    if t is MinKey:
+        return {"$minKey": 1}
+    if t is MaxKey:
+        return {"$maxKey": 1}
+    if t is Code and value.scope is None:
+        return {"$code": str(value)}
+    return None
+
+
 class _LineHooks:
     """orjson's ``default`` for a JSONL line, counting the keys starting with "$" it
     writes (``dollars``); ``sure`` turns False when it wrote members it cannot count
@@ -212,16 +229,9 @@ class _LineHooks:
             }
         if t is Decimal128:
             return {"$numberDecimal": _decimal_text(value)}
-        if t is Regex:
-            return _regex(value)
-        if t is Timestamp:
-            return {"$timestamp": {"t": value.time, "i": value.inc}}
-        if t is MinKey:
-            return {"$minKey": 1}
-        if t is MaxKey:
-            return {"$maxKey": 1}
-        if t is Code and value.scope is None:
-            return {"$code": str(value)}
+        wrapped = _one_wrapper(value, t)
+        if wrapped is not None:
+            return wrapped
         if t is Code or t is DBRef:
             self.sure = False
             return _with_members(value)
@@ -244,16 +254,9 @@ def _canonical_default(value: Any) -> Any:
         return orjson.Fragment(repr(v) if math.isfinite(v) else _NON_FINITE[_non_finite_name(v)])
     if t is Decimal128:
         return _decimal_text(value)
-    if t is Regex:
-        return _regex(value)
-    if t is Timestamp:
-        return {"$timestamp": {"t": value.time, "i": value.inc}}
-    if t is MinKey:
-        return {"$minKey": 1}
-    if t is MaxKey:
-        return {"$maxKey": 1}
-    if t is Code and value.scope is None:
-        return {"$code": str(value)}
+    wrapped = _one_wrapper(value, t)
+    if wrapped is not None:
+        return wrapped
     if t is Code or t is DBRef:
         # Hashed as its Relaxed Extended JSON value, members included, keys sorted.
         relaxed = orjson.dumps(
