@@ -155,33 +155,10 @@ def forge_part(
         for i in range(victim + 1, len(events)):
             events[i]["prevHash"] = events[i - 1]["hash"]
             events[i]["hash"] = event_hash(events[i])
-    path = Path(h.env["AUDIT_WORK_DIR"]) / "forged.jsonl.gz"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    merkle = MerkleBuilder()
-    with GzipJsonlWriter(path) as writer:
-        for e in events:
-            writer.write_line(relaxed_line(e))
-            merkle.add(e["hash"])
-        written = writer.close()
+    summary, path = _write_events(h, day, events, [0, len(events) - 1], "forged.jsonl.gz")
     put(h, jsonl_key(day), path.read_bytes())
     if key is None:
         return events[victim]["seq"]
-    edges = [{"seq": e["seq"], "prevHash": e["prevHash"], "hash": e["hash"]} for e in events]
-    summary = PartSummary(
-        day=str(day),
-        part=1,
-        event_count=len(events),
-        start_seq=events[0]["seq"],
-        end_seq=events[-1]["seq"],
-        first_prev_hash=events[0]["prevHash"],
-        last_hash=events[-1]["hash"],
-        chain_edges=[edges[0], edges[-1]],
-        merkle_root=merkle.root(),
-        jsonl_key=jsonl_key(day),
-        jsonl_sha256=written.sha256,
-        jsonl_bytes=written.bytes,
-        jsonl_bytes_uncompressed=written.bytes_uncompressed,
-    )
     data = manifest_bytes(sign_manifest(build_manifest(summary), key))
     put(h, manifest_key(day), data)
     if update_record:
@@ -189,10 +166,10 @@ def forge_part(
             {"day": str(day), "part": 1},
             {
                 "$set": {
-                    "jsonlSha256": written.sha256,
+                    "jsonlSha256": summary.jsonl_sha256,
                     "manifestSha256": hashlib.sha256(data).hexdigest(),
-                    "bytesCompressed": written.bytes,
-                    "bytesUncompressed": written.bytes_uncompressed,
+                    "bytesCompressed": summary.jsonl_bytes,
+                    "bytesUncompressed": summary.jsonl_bytes_uncompressed,
                     "merkleRoot": summary.merkle_root,
                     "chainEdges": summary.chain_edges,
                 }
@@ -229,37 +206,11 @@ def write_part(h: Harness, day: dt.date, events: list[dict[str, Any]]) -> None:
     """Write ``events`` as the day's part 1 as an attacker holding the key and the
     records would: objects, a re-signed manifest consistent with its content (chainEdges
     where a link does not hold, as the verifier recomputes them) and the batch record."""
-    path = Path(h.env["AUDIT_WORK_DIR"]) / "written.jsonl.gz"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    merkle = MerkleBuilder()
-    with GzipJsonlWriter(path) as writer:
-        for e in events:
-            writer.write_line(relaxed_line(e))
-            merkle.add(e["hash"])
-        written = writer.close()
     edge_at = {0, len(events) - 1}
     for i in range(1, len(events)):
         if events[i]["prevHash"] != events[i - 1]["hash"]:
             edge_at |= {i - 1, i}
-    edges = [
-        {"seq": events[i]["seq"], "prevHash": events[i]["prevHash"], "hash": events[i]["hash"]}
-        for i in sorted(edge_at)
-    ]
-    summary = PartSummary(
-        day=str(day),
-        part=1,
-        event_count=len(events),
-        start_seq=events[0]["seq"],
-        end_seq=events[-1]["seq"],
-        first_prev_hash=events[0]["prevHash"],
-        last_hash=events[-1]["hash"],
-        chain_edges=edges,
-        merkle_root=merkle.root(),
-        jsonl_key=jsonl_key(day),
-        jsonl_sha256=written.sha256,
-        jsonl_bytes=written.bytes,
-        jsonl_bytes_uncompressed=written.bytes_uncompressed,
-    )
+    summary, path = _write_events(h, day, events, sorted(edge_at), "written.jsonl.gz")
     data = manifest_bytes(sign_manifest(build_manifest(summary), KEY_A))
     put(h, jsonl_key(day), path.read_bytes())
     put(h, manifest_key(day), data)
@@ -270,12 +221,12 @@ def write_part(h: Harness, day: dt.date, events: list[dict[str, Any]]) -> None:
                 "eventCount": len(events),
                 "startSeq": summary.start_seq,
                 "endSeq": summary.end_seq,
-                "jsonlSha256": written.sha256,
+                "jsonlSha256": summary.jsonl_sha256,
                 "manifestSha256": hashlib.sha256(data).hexdigest(),
-                "bytesCompressed": written.bytes,
-                "bytesUncompressed": written.bytes_uncompressed,
+                "bytesCompressed": summary.jsonl_bytes,
+                "bytesUncompressed": summary.jsonl_bytes_uncompressed,
                 "merkleRoot": summary.merkle_root,
-                "chainEdges": edges,
+                "chainEdges": summary.chain_edges,
             }
         },
     )
@@ -315,3 +266,38 @@ def verify_job_result(**config: Any):
     job = defs.resolve_job_def("audit_verify_job")
     run_config = {"ops": {"verify_archive": {"config": config}}} if config else None
     return job.execute_in_process(run_config=run_config, raise_on_error=False)
+
+
+def _write_events(
+    h: Harness, day: dt.date, events: list[dict[str, Any]], edge_at: list[int], name: str
+) -> tuple[PartSummary, Path]:
+    """``events`` written as a JSONL.gz in the work directory, and the summary of the
+    day's part 1 holding them, with the events at ``edge_at`` as its chainEdges."""
+    path = Path(h.env["AUDIT_WORK_DIR"]) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    merkle = MerkleBuilder()
+    with GzipJsonlWriter(path) as writer:
+        for e in events:
+            writer.write_line(relaxed_line(e))
+            merkle.add(e["hash"])
+        written = writer.close()
+    edges = [
+        {"seq": events[i]["seq"], "prevHash": events[i]["prevHash"], "hash": events[i]["hash"]}
+        for i in edge_at
+    ]
+    summary = PartSummary(
+        day=str(day),
+        part=1,
+        event_count=len(events),
+        start_seq=events[0]["seq"],
+        end_seq=events[-1]["seq"],
+        first_prev_hash=events[0]["prevHash"],
+        last_hash=events[-1]["hash"],
+        chain_edges=edges,
+        merkle_root=merkle.root(),
+        jsonl_key=jsonl_key(day),
+        jsonl_sha256=written.sha256,
+        jsonl_bytes=written.bytes,
+        jsonl_bytes_uncompressed=written.bytes_uncompressed,
+    )
+    return summary, path
