@@ -3,33 +3,14 @@ rots). Times are not asserted: they belong to the machine (docs/performance.md).
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
+from audit_archive_tests.support.benchmarks import run_benchmark
 
-ROOT = Path(__file__).resolve().parent.parent
 FIELDS = ("wall_s", "wall_vs_compact", "neighbours_s", "commands", "documents_examined")
 
 
 def test_the_span_benchmark_runs_and_prints_both_shapes() -> None:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AUDIT_", "ARCHIVE_")) and k != "MONGODB_URI"
-    }  # its own embedded servers, whatever the session points at
-    script = ROOT / "benchmarks" / "bench_span.py"
-    proc = subprocess.run(
-        [sys.executable, str(script), "--own", "20", "--foreign", "300", "--repeat", "1", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    compact, spanning = json.loads(proc.stdout)["rows"]
+    report = run_benchmark("bench_span.py", "--own", "20", "--foreign", "300", "--repeat", "1")
+    compact, spanning = report["rows"]
 
     assert (compact["shape"], spanning["shape"]) == ("compact", "spanning")
     assert compact["own_events"] == spanning["own_events"] == 20

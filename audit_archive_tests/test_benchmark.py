@@ -4,13 +4,8 @@ Timings are not asserted: they belong to the machine (benchmarks/, README)."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
+from audit_archive_tests.support.benchmarks import run_benchmark
 
-ROOT = Path(__file__).resolve().parent.parent
 PHASES = ("read_decode", "encode", "compress", "hash", "upload", "confirm", "record", "purge")
 MEASURES = ("wall_s", "cpu_s", "startup_cpu_s", "peak_rss_mib")
 
@@ -18,22 +13,7 @@ MEASURES = ("wall_s", "cpu_s", "startup_cpu_s", "peak_rss_mib")
 def test_the_benchmark_runs_end_to_end_and_prints_every_field() -> None:
     """With the ``mixed`` payload: plain events, events of every rare BSON type, and
     query filters written as bson lines, all archived and purged."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AUDIT_", "ARCHIVE_")) and k != "MONGODB_URI"
-    }  # its own embedded servers, whatever the session points at
-    script = ROOT / "benchmarks" / "bench_archive.py"
-    proc = subprocess.run(
-        [sys.executable, str(script), "--events", "2000", "--payload", "mixed", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout)
+    result = run_benchmark("bench_archive.py", "--events", "2000", "--payload", "mixed")
 
     assert result["events"] == 2000
     assert result["payload"] == "mixed"  # every BSON type, and bson lines (SPEC 3)
@@ -51,22 +31,7 @@ def test_the_benchmark_runs_end_to_end_and_prints_every_field() -> None:
 
 
 def test_the_restore_benchmark_runs_and_reports_events_per_second() -> None:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AUDIT_", "ARCHIVE_")) and k != "MONGODB_URI"
-    }
-    script = ROOT / "benchmarks" / "bench_restore.py"
-    proc = subprocess.run(
-        [sys.executable, str(script), "--events", "300", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout)
+    result = run_benchmark("bench_restore.py", "--events", "300")
     assert result["events"] == 300
     for name in ("restore", "restore_again", "upsert_old_write_only"):
         assert result[f"{name}_events_per_s"] > 0, name

@@ -29,6 +29,7 @@ from audit_archive.defs.resources import resources
 from audit_archive.defs.sensors import SENSOR_NAME, build_catchup_sensor
 from audit_archive.format import layout
 from audit_archive.settings import DefinitionSettings
+from audit_archive_tests.support.benchmarks import run_benchmark
 from audit_archive_tests.support.harness import RETENTION, Harness, due_day
 
 # -- the plan (pure) ----------------------------------------------------------------------
@@ -236,22 +237,7 @@ def test_a_tick_that_requests_runs_names_the_days() -> None:
 @pytest.mark.e2e
 def test_the_catchup_benchmark_runs_through_the_daemon_and_reports_every_field() -> None:
     """benchmarks/bench_catchup.py at a tiny size, so it never rots (figures: docs)."""
-    import json
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    done = subprocess.run(
-        [sys.executable, str(root / "benchmarks" / "bench_catchup.py"), "--days", "2", "--json"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    # dagster dev's own log lines share stdout; the report is the one JSON line.
-    report = json.loads(next(x for x in done.stdout.splitlines() if x.startswith("{")))
+    report = run_benchmark("bench_catchup.py", "--days", "2")
     assert report["days"] == 2 == report["days_archived"] and report["failed_runs"] == []
     assert report["seconds_per_day"] > 0 and report["run_seconds_median"] > 0
     assert set(report["one_run"]) == {
