@@ -36,7 +36,14 @@ from typing import Any
 
 from audit_archive.format import layout
 from audit_archive_dev.demo import plural
-from audit_archive_dev.embedded import ServerProcess, _bin, port_is_free, start_mongo
+from audit_archive_dev.embedded import (
+    S3_ACCESS_KEY,
+    S3_SECRET_KEY,
+    ServerProcess,
+    _bin,
+    port_is_free,
+    start_mongo,
+)
 from audit_archive_dev.logkey import KEY_FILE
 
 REPO = Path(__file__).resolve().parents[1]
@@ -163,8 +170,8 @@ def archive_env(home: Path, mongo_port: int, s3_port: int, start_date: str) -> d
         "AUDIT_COLD_REGION": "us-east-1",
         "AUDIT_COLD_BUCKET": BUCKET,
         "AUDIT_COLD_PREFIX": "audit",
-        "AUDIT_COLD_ACCESS_KEY": "testing",
-        "AUDIT_COLD_SECRET_KEY": "testing-secret-key",
+        "AUDIT_COLD_ACCESS_KEY": S3_ACCESS_KEY,
+        "AUDIT_COLD_SECRET_KEY": S3_SECRET_KEY,
         "AUDIT_SIGNING_KEY": DEMO_KEY,
         "AUDIT_HOT_RETENTION_DAYS": str(RETENTION_DAYS),
         "AUDIT_WORK_DIR": str(home / "work"),
