@@ -19,6 +19,7 @@ from urllib.parse import unquote
 from audit_archive.errors import ConfigError
 from audit_archive.format.layout import parse_day
 from audit_archive.format.note import Signer, Verifier, parse_signer, parse_verifier
+from audit_archive.format.witness import WitnessEndpoint, parse_witness_list
 
 MIN_SIGNING_KEY_BYTES = 32
 MIN_PART_SIZE_MIB = 5  # S3's floor for every multipart part but the last
@@ -46,6 +47,8 @@ DEFAULTS: dict[str, str] = {
     "AUDIT_SIGNING_KEYS_PREVIOUS": "",
     "AUDIT_LOG_SIGNING_KEY": "",
     "AUDIT_LOG_VERIFIER_KEY": "",
+    "AUDIT_LOG_WITNESSES": "",
+    "AUDIT_LOG_WITNESS_QUORUM": "",
     "AUDIT_PURGE_BATCH_SIZE": "5000",
     "AUDIT_LEASE_SECONDS": "60",
     "AUDIT_WORK_DIR": "",
@@ -178,6 +181,9 @@ class Settings:
     # verifier (AUDIT_LOG_VERIFIER_KEY, or derived from the signer).
     log_signer: Signer | None = field(default=None, repr=False)
     log_verifier: Verifier | None = None
+    # Witnesses (SPEC section 8): nothing leaves hot until a quorum cosigned the head.
+    log_witnesses: tuple[WitnessEndpoint, ...] = ()
+    log_witness_quorum: int = 0
 
     @classmethod
     def from_env(
@@ -202,6 +208,7 @@ class Settings:
             work_dir=_get(env, "AUDIT_WORK_DIR") or None,
             start_date=_day(env, "ARCHIVE_START_DATE"),
             **log_keys(env),
+            **witness_config(env),
         )
 
     @property
@@ -376,6 +383,28 @@ def log_keys(env: Mapping[str, str]) -> dict[str, Any]:
             )
         verifier = signer.verifier
     return {"log_signer": signer, "log_verifier": verifier}
+
+
+def witness_config(env: Mapping[str, str]) -> dict[str, Any]:
+    """AUDIT_LOG_WITNESSES and AUDIT_LOG_WITNESS_QUORUM (default: every witness), which
+    need the log on (AUDIT_LOG_SIGNING_KEY); errors name the variable."""
+    witnesses = parse_witness_list(_get(env, "AUDIT_LOG_WITNESSES"), "AUDIT_LOG_WITNESSES")
+    quorum_text = _get(env, "AUDIT_LOG_WITNESS_QUORUM")
+    if not witnesses:
+        if quorum_text:
+            raise ConfigError(
+                "AUDIT_LOG_WITNESS_QUORUM", "is set but AUDIT_LOG_WITNESSES names no witness"
+            )
+        return {"log_witnesses": (), "log_witness_quorum": 0}
+    if not (env.get("AUDIT_LOG_SIGNING_KEY") or "").strip():
+        raise ConfigError(
+            "AUDIT_LOG_WITNESSES",
+            "needs the signed log on: set AUDIT_LOG_SIGNING_KEY (witnesses cosign its checkpoints)",
+        )
+    quorum = len(witnesses)
+    if quorum_text:
+        quorum = _int(env, "AUDIT_LOG_WITNESS_QUORUM", 1, len(witnesses))
+    return {"log_witnesses": witnesses, "log_witness_quorum": quorum}
 
 
 def uri_password(uri: str) -> str | None:
