@@ -9,7 +9,7 @@ import sys
 
 from audit_archive.errors import ConfigError
 from audit_archive.format.note import Verifier, generate_key, parse_verifier
-from audit_archive.format.witness import generate_witness_key
+from audit_archive.format.witness import generate_witness_key, parse_witness_verifier
 from audit_archive.settings import log_keys
 
 
@@ -26,6 +26,33 @@ def verifier(args: argparse.Namespace) -> Verifier | None:
     if getattr(args, "verifier_key", None):
         return parse_verifier(args.verifier_key.strip(), "--verifier-key")
     return log_keys(os.environ)["log_verifier"]
+
+
+def add_witness_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--witness",
+        metavar="KEY",
+        action="append",
+        default=[],
+        help="a witness's verifier key (repeatable): require its cosignature (SPEC 8)",
+    )
+    parser.add_argument(
+        "--quorum",
+        metavar="N",
+        type=int,
+        help="how many of the --witness keys must have cosigned (default: all of them)",
+    )
+
+
+def witnesses(args: argparse.Namespace) -> tuple[list[Verifier], int]:
+    """The --witness keys and --quorum (1..their number); ConfigError names the flag."""
+    keys = [parse_witness_verifier(k.strip(), "--witness") for k in args.witness]
+    quorum = len(keys) if args.quorum is None else args.quorum
+    if args.quorum is not None and not 1 <= quorum <= len(keys):
+        raise ConfigError(
+            "--quorum", f"must be from 1 to the number of --witness keys ({len(keys)})"
+        )
+    return keys, quorum
 
 
 def register(sub: argparse._SubParsersAction) -> None:
