@@ -169,7 +169,7 @@ def test_a_witness_that_lost_its_state_is_resynchronised_by_its_409(
 
 def test_witness_settings_are_checked_at_start_up_naming_the_variable() -> None:
     entry = f"{W1.verifier.key_string} http://127.0.0.1:9"
-    with pytest.raises(ConfigError, match="AUDIT_LOG_WITNESSES.*AUDIT_LOG_SIGNING_KEY"):
+    with pytest.raises(ConfigError, match=r"AUDIT_LOG_WITNESSES.*AUDIT_LOG_SIGNING_KEY"):
         Settings.from_env({"AUDIT_LOG_WITNESSES": entry}, require_signing_key=False)
     base = {"AUDIT_LOG_SIGNING_KEY": LOG_KEY, "AUDIT_LOG_WITNESSES": entry}
     for quorum in ("0", "2", "x"):
