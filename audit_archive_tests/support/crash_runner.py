@@ -5,7 +5,10 @@ at a chosen point, as a crashed worker would. Used by the recovery tests.
 POINT: after-extract | after-encode | after-upload | after-record | mid-purge, or, with
 the signed log on (AUDIT_LOG_SIGNING_KEY), inside its append: log-after-leaf |
 log-after-entry | log-after-numbered-checkpoint | log-after-checkpoint |
-log-mid-record-index | after-log
+log-mid-record-index | after-log, or, with witnesses (AUDIT_LOG_WITNESSES), inside the
+witnessing: witness-mid-submission (one witness cosigned, the next not asked) |
+witness-after-witnessed (log/witnessed/<size> written, head not yet) | witness-after-head
+(the cosigned head written, nothing purged)
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import os
 import sys
 import uuid
 
-from audit_archive.archive import signed_log, steps
+from audit_archive.archive import signed_log, steps, witnessing
 from audit_archive.format import layout
 from audit_archive.settings import Settings
 from audit_archive.stores.clients import open_stores
@@ -46,6 +49,29 @@ def _die_after(obj: object, name: str, key_part: str | None) -> None:
     setattr(obj, name, dying)
 
 
+def _die_in_witnessing(stores, point: str) -> None:
+    """Kill the process at a step of ``witnessing.witness_head``."""
+    if point == "witness-mid-submission":
+        real_post = witnessing.witnessclient.post_add_checkpoint
+
+        def post_then_die(*args, **kwargs):
+            real_post(*args, **kwargs)
+            os._exit(9)
+
+        witnessing.witnessclient.post_add_checkpoint = post_then_die
+    elif point == "witness-after-witnessed":
+        _die_after(stores.cold, "put_bytes", "/log/witnessed/")
+    elif point == "witness-after-head":
+        real_put = stores.cold.put_bytes
+
+        def put_then_die(key, data, *args, **kwargs):
+            real_put(key, data, *args, **kwargs)
+            if key.endswith("/log/checkpoint") and data.count("\u2014 ".encode()) >= 2:
+                os._exit(9)
+
+        stores.cold.put_bytes = put_then_die
+
+
 def main() -> None:
     day, point = layout.parse_day(sys.argv[1]), sys.argv[2]
     settings = Settings.from_env()
@@ -70,6 +96,8 @@ def main() -> None:
         name, key_part = LOG_POINTS[point]
         target = stores.cold if name == "put_bytes" else LogStore
         _die_after(target, name, key_part)
+    if point.startswith("witness-"):
+        _die_in_witnessing(stores, point)
     if signed_log.append(stores, owner) is None and point.startswith("log"):
         raise SystemExit(f"{point} needs AUDIT_LOG_SIGNING_KEY")
     if point == "after-log":
