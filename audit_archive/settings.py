@@ -387,7 +387,8 @@ def log_keys(env: Mapping[str, str]) -> dict[str, Any]:
 
 def witness_config(env: Mapping[str, str]) -> dict[str, Any]:
     """AUDIT_LOG_WITNESSES and AUDIT_LOG_WITNESS_QUORUM (default: every witness), which
-    need the log on (AUDIT_LOG_SIGNING_KEY); errors name the variable."""
+    need the log's signer key (the archive submits) or verifier key (readers check the
+    cosignatures, as verify --witness); errors name the variable."""
     witnesses = parse_witness_list(_get(env, "AUDIT_LOG_WITNESSES"), "AUDIT_LOG_WITNESSES")
     quorum_text = _get(env, "AUDIT_LOG_WITNESS_QUORUM")
     if not witnesses:
@@ -396,10 +397,13 @@ def witness_config(env: Mapping[str, str]) -> dict[str, Any]:
                 "AUDIT_LOG_WITNESS_QUORUM", "is set but AUDIT_LOG_WITNESSES names no witness"
             )
         return {"log_witnesses": (), "log_witness_quorum": 0}
-    if not (env.get("AUDIT_LOG_SIGNING_KEY") or "").strip():
+    if not any(
+        (env.get(k) or "").strip() for k in ("AUDIT_LOG_SIGNING_KEY", "AUDIT_LOG_VERIFIER_KEY")
+    ):
         raise ConfigError(
             "AUDIT_LOG_WITNESSES",
-            "needs the signed log on: set AUDIT_LOG_SIGNING_KEY (witnesses cosign its checkpoints)",
+            "needs the signed log: set AUDIT_LOG_SIGNING_KEY (the archive, whose checkpoints "
+            "witnesses cosign) or AUDIT_LOG_VERIFIER_KEY (readers that check cosignatures)",
         )
     quorum = len(witnesses)
     if quorum_text:

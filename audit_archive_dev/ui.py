@@ -36,6 +36,7 @@ from typing import Any
 
 from audit_archive.format import layout
 from audit_archive_dev.demo import plural
+from audit_archive_dev.demowitness import DemoWitness
 from audit_archive_dev.embedded import (
     S3_ACCESS_KEY,
     S3_SECRET_KEY,
@@ -336,11 +337,19 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _raise_stop)
     servers: list[ServerProcess] = []
     dagster: subprocess.Popen | None = None
+    witness: DemoWitness | None = None
     home: Path = args.home.resolve()
     try:
         with home_lock(home):
             if args.reset:
-                for name in ("mongo", "s3", "dagster_home", "work", "state.json"):
+                for name in (
+                    "mongo",
+                    "s3",
+                    "dagster_home",
+                    "work",
+                    "state.json",
+                    "witness-state.json",
+                ):
                     target = home / name
                     if target.is_dir():
                         shutil.rmtree(target)
@@ -360,6 +369,8 @@ def main(argv: list[str] | None = None) -> int:
             servers.append(s3)
             state = prepare_data(home, args.mongo_port, args.seed)
             env = archive_env(home, args.mongo_port, args.s3_port, state["startDate"])
+            witness = DemoWitness(home, env)  # SPEC 8: the head is cosigned before a purge
+            env.update(witness.env_entries)
             from audit_archive_dev.embedded import create_bucket
 
             create_bucket(env["AUDIT_COLD_ENDPOINT"], BUCKET)
@@ -400,6 +411,8 @@ def main(argv: list[str] | None = None) -> int:
             stop_group(dagster)
         for server in reversed(servers):
             server.stop()
+        if witness is not None:
+            witness.stop()
 
 
 # The real clicks of Dagster 1.13 (docs/dagster.md).
