@@ -320,6 +320,16 @@ def wait_until_serving(port: int, process: subprocess.Popen, timeout: float = 18
     return False
 
 
+def _reset(home: Path) -> None:
+    """--reset: forget the data (the witness's state too: a new log is a new history)."""
+    for name in ("mongo", "s3", "dagster_home", "work", "state.json", "witness-state.json"):
+        target = home / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
+
+
 def _raise_stop(signum: int, frame: Any) -> None:
     raise Stop(signal.Signals(signum).name)
 
@@ -342,19 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with home_lock(home):
             if args.reset:
-                for name in (
-                    "mongo",
-                    "s3",
-                    "dagster_home",
-                    "work",
-                    "state.json",
-                    "witness-state.json",
-                ):
-                    target = home / name
-                    if target.is_dir():
-                        shutil.rmtree(target)
-                    else:
-                        target.unlink(missing_ok=True)
+                _reset(home)
             (home / "logs").mkdir(parents=True, exist_ok=True)
             print(f"starting the embedded MongoDB (SecantusDB, data in {home / 'mongo'}) ...")
             servers.append(
