@@ -181,3 +181,27 @@ def test_witness_settings_are_checked_at_start_up_naming_the_variable() -> None:
     assert settings.log_witness_quorum == 1 and settings.log_witnesses[0].name == W1.name
     with pytest.raises(ConfigError, match="AUDIT_LOG_WITNESSES"):
         Settings.from_env({**base, "AUDIT_LOG_WITNESSES": "junk"}, require_signing_key=False)
+
+
+def test_a_proof_carries_the_latest_cosigned_checkpoint_while_the_head_awaits_its_witnesses(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    day, later = due_day(3), due_day(2)
+    harness.seed({day: 6, later: 6})
+    with running_witness(W1, [LOG.verifier], tmp_path / "w1.json") as s1:
+        configure(harness, monkeypatch, [witness_entry(W1, s1.url)])
+        assert harness.run(day).success
+    other_log = generate_key("elsewhere.example/log").verifier
+    with running_witness(W1, [other_log], tmp_path / "w1b.json") as s1:  # now refuses
+        configure(harness, monkeypatch, [witness_entry(W1, s1.url)])
+        assert not harness.run(later).success  # head of size 2 published, not cosigned
+    target = min(e["seq"] for e in harness.seeded if e["at"].date() == day)
+    proof = tmp_path / "proof.json"
+    monkeypatch.setenv("AUDIT_LOG_VERIFIER_KEY", LOG_VERIFIER)
+    assert main(["prove", "--seq", str(target), "--out", str(proof)]) == 0
+    log = json.loads(proof.read_text())["log"]
+    assert log["treeSize"] == 1 and log["checkpoint"].encode() == harness.get(
+        witnessed_key("audit", 1)
+    )
+    check = ["check-proof", str(proof), "--verifier-key", LOG_VERIFIER]
+    assert main([*check, "--witness", W1.verifier.key_string]) == 0
