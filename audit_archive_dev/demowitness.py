@@ -4,7 +4,6 @@ loopback port, with a key and a state file kept in the data folder, so ``./dev d
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from audit_archive.format.witness import generate_witness_key, parse_witness_sig
 from audit_archive.stores.witnessstate import StateFile
 from audit_archive.witness.server import WitnessServer
 from audit_archive.witness.service import Witness
+from audit_archive_dev.logkey import kept_key
 
 DEMO_WITNESS_NAME = "demo.audit-archive.local/witness"
 KEY_FILE = "witness-signing-key"
@@ -21,15 +21,8 @@ STATE_FILE = "witness-state.json"
 
 def demo_witness_key(folder: Path) -> Signer:
     """The witness's signer key in ``folder`` (made on first use, owner-readable only)."""
-    path = folder / KEY_FILE
-    if path.exists():
-        return parse_witness_signer(path.read_text().strip(), str(path))
-    folder.mkdir(parents=True, exist_ok=True)
-    signer = generate_witness_key(DEMO_WITNESS_NAME)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(signer.key_string + "\n")
-    return signer
+    make = lambda: generate_witness_key(DEMO_WITNESS_NAME)  # noqa: E731
+    return kept_key(folder / KEY_FILE, make, parse_witness_signer)
 
 
 class DemoWitness:

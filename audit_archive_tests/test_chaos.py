@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
-import os
 import random
 import shutil
-import subprocess
-import sys
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -32,6 +29,7 @@ from audit_archive.format.logentry import latest_checkpoint_key
 from audit_archive.format.note import parse_verifier
 from audit_archive.format.witness import cosignatures
 from audit_archive_tests.support.chaos import STEPS, Zygote
+from audit_archive_tests.support.crash_runner import crash
 from audit_archive_tests.support.harness import (
     LOG_KEY,
     LOG_VERIFIER,
@@ -273,13 +271,7 @@ def test_a_crash_while_witnessing_never_purges_without_a_quorum_and_the_rerun_co
             monkeypatch.setenv(name, value)
             harness.env[name] = value
         assert harness.run(first).success  # a witnessed log of size 1
-        crashed = subprocess.run(
-            [sys.executable, "-m", "audit_archive_tests.support.crash_runner", str(day), point],
-            env=os.environ.copy(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        crashed = crash(day, point)
         assert crashed.returncode == 9, crashed.stderr[-2000:]
         in_hot = harness.events.count_documents({"at": {"$lt": layout.day_bounds(day)[1]}})
         assert in_hot == 9, "events left hot before the rerun"

@@ -9,15 +9,13 @@ Both sides of the protocol (the log's client and the shipped witness) use these.
 from __future__ import annotations
 
 import base64
-import re
 from dataclasses import dataclass
 
+from audit_archive.format.checkpoint import parse_tree_size
 from audit_archive.format.tlog import HASH_SIZE
 
 SIZE_CONTENT_TYPE = "text/x.tlog.size"
 MAX_PROOF_LINES = 63
-_SIZE = re.compile(r"^(0|[1-9][0-9]{0,19})$")
-MAX_SIZE = (1 << 64) - 1
 
 
 class RequestError(ValueError):
@@ -36,12 +34,6 @@ def encode_request(old: int, proof: list[bytes], note: bytes) -> bytes:
     return "".join(lines).encode("ascii") + b"\n" + note
 
 
-def _size(text: str) -> int | None:
-    if not _SIZE.match(text) or int(text) > MAX_SIZE:
-        return None
-    return int(text)
-
-
 def parse_request(body: bytes) -> AddCheckpoint:
     """Parse a request body; RequestError (400) when it is not one."""
     head, sep, note = body.partition(b"\n\n")
@@ -53,7 +45,7 @@ def parse_request(body: bytes) -> AddCheckpoint:
         raise RequestError("the old size and proof lines are not ASCII") from None
     if not lines[0].startswith("old "):
         raise RequestError("the body does not start with an 'old <size>' line")
-    old = _size(lines[0][4:])
+    old = parse_tree_size(lines[0][4:])
     if old is None:
         raise RequestError("the old size is not a decimal number without leading zeroes")
     if len(lines) - 1 > MAX_PROOF_LINES:
@@ -82,4 +74,4 @@ def parse_size(body: bytes) -> int | None:
         text = body.decode("ascii")
     except UnicodeDecodeError:
         return None
-    return _size(text[:-1]) if text.endswith("\n") else None
+    return parse_tree_size(text[:-1]) if text.endswith("\n") else None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import subprocess
 import sys
 import uuid
 
@@ -32,6 +33,17 @@ LOG_POINTS = {
     "log-after-checkpoint": ("put_bytes", "/log/checkpoint"),
     "log-mid-record-index": ("set_log_index", None),
 }
+
+
+def crash(day: object, point: str) -> subprocess.CompletedProcess:
+    """Run this module for ``day`` in a child process that dies at ``point`` (exit 9)."""
+    return subprocess.run(
+        [sys.executable, "-m", "audit_archive_tests.support.crash_runner", str(day), point],
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _die_after(obj: object, name: str, key_part: str | None) -> None:
