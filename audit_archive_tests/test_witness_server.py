@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -26,12 +25,12 @@ from audit_archive.stores.witnessclient import Reply, post_add_checkpoint
 from audit_archive.stores.witnessstate import StateFile
 from audit_archive.witness.server import WitnessServer
 from audit_archive.witness.service import Witness
+from audit_archive_tests.support.witnesses import free_port, start_witness_process
 
 LOG = generate_key("test.example/log")
 STRANGER = generate_key("test.example/log")  # same origin, a key the witness does not know
 OTHER_LOG = generate_key("other.example/log")
 WITNESS = generate_witness_key("witness.example/w1")
-CLI = "import sys; from audit_archive.cli import main; sys.exit(main(sys.argv[1:]))"
 LEAVES = [leaf_hash(f"manifest {i}".encode()) for i in range(40)]
 
 
@@ -154,24 +153,7 @@ def test_concurrent_requests_never_roll_the_state_back(url: str, state_path: Pat
 
 
 def run_cli(tmp_path: Path, state: Path, port: int) -> subprocess.Popen:
-    key = tmp_path / "witness.key"
-    key.write_text(WITNESS.key_string + "\n" + WITNESS.verifier.key_string + "\n")
-    args = ["--listen", f"127.0.0.1:{port}", "--key", str(key), "--log", LOG.verifier.key_string]
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CLI, "witness", *args, "--state", str(state)],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert "serving" in proc.stderr.readline()
-    return proc
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return start_witness_process(WITNESS, [LOG.verifier], state, port, tmp_path)
 
 
 def test_the_witness_command_keeps_its_state_across_a_kill_and_logs_refusals(

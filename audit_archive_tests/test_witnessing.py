@@ -6,6 +6,8 @@ refuses, is down or stalls keeps the events in hot and fails the run naming it."
 from __future__ import annotations
 
 import json
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -21,9 +23,10 @@ from audit_archive.settings import Settings
 from audit_archive_tests.support.harness import LOG_KEY, LOG_VERIFIER, Harness, after_due, due_day
 from audit_archive_tests.support.reliability import failure_messages
 from audit_archive_tests.support.witnesses import (
+    free_port,
     new_witness,
     running_witness,
-    stalled_listener,
+    start_witness_process,
     witness_entry,
 )
 
@@ -131,24 +134,39 @@ def test_a_refusing_witness_keeps_the_events_in_hot_and_the_next_run_catches_up(
     harness.assert_invariant(now=after_due(later))
 
 
-def test_a_stalled_witness_is_bounded_by_its_timeout_and_named(
+def test_a_paused_witness_is_bounded_by_its_timeout_and_named_and_the_next_run_catches_up(
     harness: Harness, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    """The second witness is a real ``audit-archive witness`` process, SIGSTOPped: the run
+    waits no longer than its timeout, fails naming it, and deletes nothing; once the
+    witness resumes, the next run gets both cosignatures and purges."""
     day = due_day(2)
     harness.seed({day: 12})
     monkeypatch.setattr(witnessing, "TIMEOUT_SECONDS", 1.0)
-    with running_witness(W1, [LOG.verifier], tmp_path / "w1.json") as s1, stalled_listener() as u:
-        configure(harness, monkeypatch, [witness_entry(W1, s1.url), witness_entry(W2, u)])
-        result = harness.run(day)
-        assert not result.success
-        assert "witness.example/w2" in str(failure_messages(result))
-        assert "did not answer" in str(failure_messages(result))
-        assert hot_count(harness, day) == 12
-        # With quorum 1 the same witnesses suffice: the next run purges.
-        configure(harness, monkeypatch, [witness_entry(W1, s1.url), witness_entry(W2, u)], quorum=1)
-        result = harness.run(day)
-        assert result.success, failure_messages(result)
-        assert hot_count(harness, day) == 0
+    port = free_port()
+    with running_witness(W1, [LOG.verifier], tmp_path / "w1.json") as s1:
+        proc = start_witness_process(W2, [LOG.verifier], tmp_path / "w2.json", port, tmp_path)
+        try:
+            entries = [witness_entry(W1, s1.url), witness_entry(W2, f"http://127.0.0.1:{port}")]
+            configure(harness, monkeypatch, entries)
+            proc.send_signal(signal.SIGSTOP)
+            started = time.monotonic()
+            result = harness.run(day)
+            assert not result.success
+            assert "witness.example/w2" in str(failure_messages(result))
+            assert "did not answer" in str(failure_messages(result))
+            assert hot_count(harness, day) == 12
+            assert time.monotonic() - started < 60
+            proc.send_signal(signal.SIGCONT)
+            result = harness.run(day)
+            assert result.success, failure_messages(result)
+            assert hot_count(harness, day) == 0
+            head = harness.get(latest_checkpoint_key("audit"))
+            assert len(cosignatures(head, [W1.verifier, W2.verifier])) == 2
+        finally:
+            proc.send_signal(signal.SIGCONT)
+            proc.terminate()
+            proc.communicate(timeout=10)
 
 
 def test_a_witness_that_lost_its_state_is_resynchronised_by_its_409(
