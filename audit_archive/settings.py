@@ -48,6 +48,7 @@ DEFAULTS: dict[str, str] = {
     "AUDIT_LOG_VERIFIER_KEY": "",
     "AUDIT_PURGE_BATCH_SIZE": "5000",
     "AUDIT_LEASE_SECONDS": "60",
+    "AUDIT_RUN_MAX_SECONDS": "21600",
     "AUDIT_WORK_DIR": "",
     "ARCHIVE_ENABLED": "false",
     "ARCHIVE_RUN_HOUR_UTC": "3",
@@ -172,6 +173,9 @@ class Settings:
     previous_keys: tuple[str, ...] = field(repr=False)
     purge_batch_size: int
     lease_seconds: int
+    # The longest a run may hold a day's lease (deploy/dagster.yaml's max_runtime_seconds):
+    # verify takes an older lease for no run's (hotside.implausible_lease).
+    run_max_seconds: int
     work_dir: str | None
     start_date: dt.date
     # The signed log (SPEC section 7): the signer switches it on; readers need only the
@@ -199,6 +203,7 @@ class Settings:
             previous_keys=previous_keys,
             purge_batch_size=_int(env, "AUDIT_PURGE_BATCH_SIZE", 1, 100_000),
             lease_seconds=_int(env, "AUDIT_LEASE_SECONDS", 5, 86400),
+            run_max_seconds=_int(env, "AUDIT_RUN_MAX_SECONDS", 60, 30 * 86400),
             work_dir=_get(env, "AUDIT_WORK_DIR") or None,
             start_date=_day(env, "ARCHIVE_START_DATE"),
             **log_keys(env),
