@@ -122,9 +122,7 @@ def test_the_bound_follows_the_run_max_setting(archive: Harness, capsys, monkeyp
     assert code == 0 and statuses(doc)[str(day)] == "in-progress"
 
 
-def test_a_lease_that_does_not_say_when_it_was_taken_is_a_finding(
-    archive: Harness, capsys
-) -> None:
+def test_a_lease_that_does_not_say_when_it_was_taken_is_a_finding(archive: Harness, capsys) -> None:
     day = due_day(6)
     mid_run(archive, day)
     forge_lease(archive, day, acquiredAt=None)
