@@ -92,10 +92,11 @@ def archive_lines(raws: list[bytes]) -> tuple[list[bytes], list[int]]:
     """The lines the archive writes for these stored events (encode's two calls), and
     the positions the encoder could not prove readable."""
     docs = [bson.decode(raw, FAST_CODEC_OPTIONS) for raw in raws]
-    lines, _, canonicals, unproven = fastcodec.encode_batch(docs)
-    rehashes = [hashlib.sha256(c).hexdigest() for c in canonicals]
-    fastcodec.make_readable(lines, unproven, rehashes, raws.__getitem__)
-    return lines, unproven
+    encoded = fastcodec.encode_batch(docs)
+    rehashes = [hashlib.sha256(c).hexdigest() for c in encoded.canonicals]
+    unproven = fastcodec.lines_to_check(encoded, docs, b"".join(raws), raws.__getitem__)
+    fastcodec.make_readable(encoded.lines, unproven, rehashes, raws.__getitem__)
+    return encoded.lines, unproven
 
 
 def assert_every_line_reads_back(raws: list[bytes]) -> list[bytes]:
