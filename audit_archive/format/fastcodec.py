@@ -19,9 +19,11 @@ document and writes the JSON, and hooks take over where orjson's output would di
   Code, DBRef, MinKey, MaxKey, dates outside 1970..9999) is written by the hooks, as the
   definitions write it. There is no slow path.
 
-Each line is also counted for SPEC 3's read-back (``_unproven``). Only documents decoded
-with ``FAST_CODEC_OPTIONS`` may be passed here; the tests check both paths agree on every
-BSON type.
+Each line is also counted for SPEC 3's read-back (``_unproven``), and each decoded
+document encoded again and compared with its stored bytes (``decode_losses``): SPEC 3
+judges a line against the stored bytes, and decoding loses some of them. Only documents
+decoded with ``FAST_CODEC_OPTIONS`` may be passed here; the tests check both paths agree
+on every BSON type.
 """
 
 from __future__ import annotations
