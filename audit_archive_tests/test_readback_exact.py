@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import gzip
-import hashlib
 import json
 import struct
 
@@ -23,11 +22,11 @@ from bson import ObjectId
 from bson.raw_bson import RawBSONDocument
 
 from audit_archive.cli import main
-from audit_archive.format import bsonpeek, fastcodec, layout
+from audit_archive.format import bsonpeek, layout
 from audit_archive.format.canonical import EVENT_CODEC_OPTIONS, ZERO_HASH, event_hash
-from audit_archive.format.fastcodec import FAST_CODEC_OPTIONS
 from audit_archive.format.jsonl import bson_of_line, parse_line, reads_back, relaxed_line
 from audit_archive_dev import seed
+from audit_archive_tests.support.encoding import archive_lines
 from audit_archive_tests.support.harness import Harness, due_day
 
 
@@ -124,16 +123,6 @@ FAITHFUL: dict[str, bytes] = {
 }
 
 
-def lines_of(raws: list[bytes]) -> tuple[list[bytes], list[int]]:
-    """The archive's lines for these stored events, as encode writes them."""
-    docs = [bson.decode(raw, FAST_CODEC_OPTIONS) for raw in raws]
-    encoded = fastcodec.encode_batch(docs)
-    rehashes = [hashlib.sha256(c).hexdigest() for c in encoded.canonicals]
-    checked = fastcodec.lines_to_check(encoded, docs, b"".join(raws), raws.__getitem__)
-    fastcodec.make_readable(encoded.lines, checked, rehashes, raws.__getitem__)
-    return encoded.lines, checked
-
-
 def carried(line: bytes) -> bytes | None:
     return bson_of_line(json.loads(line))
 
@@ -141,7 +130,7 @@ def carried(line: bytes) -> bytes | None:
 @pytest.mark.parametrize("name", sorted(LOSSY))
 def test_a_value_a_line_cannot_give_back_is_written_as_its_stored_bytes(name: str) -> None:
     raw = event(LOSSY[name])
-    [line], checked = lines_of([raw])
+    [line], checked = archive_lines([raw])
     assert checked == [0]
     assert carried(line) == raw, "the line carries the stored bytes exactly"
 
@@ -150,14 +139,14 @@ def test_a_value_a_line_cannot_give_back_is_written_as_its_stored_bytes(name: st
 def test_among_many_events_only_the_lossy_one_becomes_a_bson_line(name: str) -> None:
     raws = [event(FAITHFUL["a string"], seq=i) for i in range(40)]
     raws[17] = event(LOSSY[name], seq=17)
-    lines, _ = lines_of(raws)
+    lines, _ = archive_lines(raws)
     assert [i for i, line in enumerate(lines) if carried(line) is not None] == [17]
 
 
 @pytest.mark.parametrize("name", sorted(FAITHFUL))
 def test_a_value_a_line_gives_back_stays_a_json_line(name: str) -> None:
     raw = event(FAITHFUL[name])
-    [line], _ = lines_of([raw])
+    [line], _ = archive_lines([raw])
     assert carried(line) is None, line
     again = bson.encode(parse_line(line), codec_options=EVENT_CODEC_OPTIONS)
     assert bsonpeek.same_document(again, raw)
@@ -207,7 +196,7 @@ def test_only_the_integer_width_may_differ() -> None:
 
 def test_a_bson_line_is_standard_base64_of_the_bytes() -> None:
     raw = event(LOSSY["symbol"])
-    [line], _ = lines_of([raw])
+    [line], _ = archive_lines([raw])
     assert line == b'{"bson":"' + base64.b64encode(raw) + b'"}\n'
 
 
