@@ -409,7 +409,7 @@ class HotStore:
             mine["host"],
             mine["pid"],
             expires,
-            mine.get("acquiredAt") or (current or {}).get("acquiredAt"),
+            acquired_at=mine.get("acquiredAt") or (current or {}).get("acquiredAt"),
         )
 
     def renew_lease(self, day: str, owner: str, seconds: int) -> bool:
@@ -430,7 +430,7 @@ class HotStore:
             doc.get("host", ""),
             doc.get("pid", 0),
             doc["expiresAt"],
-            doc.get("acquiredAt"),
+            acquired_at=doc.get("acquiredAt"),
         )
 
     # -- privileges (checked at start-up: stores.privileges) ---------------------------
