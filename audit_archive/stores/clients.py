@@ -145,6 +145,7 @@ def _check_hot(stores: Stores, access: Access) -> None:
             stores.hot.ping()
             missing = stores.hot.missing_privileges(access, signed_log=_signed_log(stores, access))
             anonymous = bool(missing) and not stores.hot.authenticated()
+            kind = stores.hot.events_collection_problem() if access is Access.ARCHIVE else None
     except OperationFailure as e:
         if e.code == AUTHENTICATION_FAILED:
             raise ConfigError(
@@ -160,6 +161,8 @@ def _check_hot(stores: Stores, access: Access) -> None:
             "MONGODB_URI",
             "MongoDB requires authentication: put the archive's user and password in the URI",
         )
+    if kind is not None:
+        raise ConfigError("AUDIT_EVENTS_COLLECTION", kind)
     if missing:
         raise ConfigError(
             "MONGODB_URI",

@@ -28,6 +28,7 @@ from audit_archive.format.malformed import (
     is_integer_seq,
     problem,
 )
+from audit_archive.stores.collection_kind import unsupported_events_collection
 from audit_archive.stores.privileges import (
     UNAUTHORIZED,
     Access,
@@ -126,6 +127,12 @@ class HotStore:
 
     def ping(self) -> None:
         self.client.admin.command("ping")
+
+    def events_collection_problem(self) -> str | None:
+        """Why the events collection cannot be archived from (time-series, view, capped),
+        or None (stores/collection_kind.py)."""
+        infos = list(self.db.list_collections(filter={"name": self.events.name}))
+        return unsupported_events_collection(self.events.name, infos[0] if infos else None)
 
     def close(self) -> None:
         self.client.close()
