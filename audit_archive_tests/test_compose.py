@@ -217,7 +217,9 @@ def test_compose_starts_with_or_without_the_bundled_stores(compose, profiles: se
 @pytest.mark.parametrize("name", ["mongo", "minio", "bucket-init"])
 def test_optional_services_refuse_to_start_without_their_secrets(services, name: str) -> None:
     script = script_of(services[name])
-    secrets = [v for v in environment(services[name]) if v in secret_names()]
+    # The producing application's user is optional: created only when its password is set.
+    optional = {"MONGO_WRITER_PASSWORD"}
+    secrets = [v for v in environment(services[name]) if v in secret_names() - optional]
     assert secrets, f"{name} holds no secret?"
     for variable in secrets:
         # `${VAR:?}` cannot be used there (see above); the script checks instead.
@@ -331,6 +333,9 @@ def test_the_archive_connects_to_mongodb_as_its_own_user_not_root(services, exam
     for variable in ("MONGO_ARCHIVE_DATABASE", "MONGO_ARCHIVE_USERNAME", "MONGO_ARCHIVE_PASSWORD"):
         assert f'"{variable}"' in script and variable in env
     assert "createUser" in script and "archive-role.json" in script
+    # The producing application's user, only when its password is set.
+    assert 'if (env.MONGO_WRITER_PASSWORD) {\n  createRoleAndUser("writer-role.json"' in script
+    assert {"MONGO_WRITER_USERNAME", "MONGO_WRITER_PASSWORD"} <= set(env)
     assert "root" not in re.sub(r"//.*", "", script), "the archive's user gets no built-in role"
 
 
