@@ -387,7 +387,8 @@ def test_the_bucket_is_versioned_by_default(services, example) -> None:
 def test_every_image_is_pinned_to_an_exact_release(services) -> None:
     exact = re.compile(
         r"^(?:[a-z0-9.-]+/)*[a-z0-9._-]+:"
-        r"(?:RELEASE\.\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ|\d+\.\d+\.\d+(?:-[a-z]+)?|\d+\.\d+-[a-z]+)$"
+        r"(?:RELEASE\.\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ|\d+\.\d+\.\d+(?:-[a-z]+)?|\d+\.\d+-[a-z]+)"
+        r"(?:@sha256:[0-9a-f]{64})?$"  # a digest may follow (docs/deployment.md "Digests")
     )
     for name, service in services.items():
         image = service["image"]
@@ -396,6 +397,18 @@ def test_every_image_is_pinned_to_an_exact_release(services) -> None:
     dockerfile = (REPO / "Dockerfile").read_text()
     [base] = re.findall(r"^FROM (\S+)", dockerfile, flags=re.MULTILINE)
     assert re.fullmatch(r"python:3\.11\.\d+-slim-[a-z]+", base), base
+
+
+def test_the_documented_mongodb_floor_is_the_installed_drivers() -> None:
+    # pip installs the newest pymongo the range allows; its floor is the archive's.
+    from pymongo import common
+
+    floor = common.MIN_SUPPORTED_SERVER_VERSION
+    docs = (REPO / "docs" / "deployment.md").read_text()
+    assert f"the archive needs MongoDB {floor} or newer" in docs
+    assert f"`pymongo.common.MIN_SUPPORTED_SERVER_VERSION` is `{floor}`" in docs
+    stated = set(re.findall(r"MongoDB (\d+\.\d+) or newer", docs))
+    assert stated == {floor}, f"one floor everywhere: {stated}"
 
 
 def test_the_image_installs_dependencies_before_it_copies_the_code() -> None:
