@@ -291,9 +291,12 @@ def test_the_code_location_gets_every_archive_variable_and_only_it_gets_secrets(
         # Each variable once: as itself, or (a secret) as the file that holds it.
         given = {variable, f"{variable}_FILE"} & set(code_env)
         assert len(given) == 1, f"{variable}: {sorted(given)}"
+    given = interpolate(code_env, {**filled_example(), **dict.fromkeys(SECRET_FILE_VARIABLES, "x")})
     for variable in SECRET_FILE_VARIABLES:
         assert variable not in code_env, f"{variable} only as a secret file"
-        name = code_env[f"{variable}_FILE"].removeprefix("/run/secrets/")
+        name = given[f"{variable}_FILE"].removeprefix("/run/secrets/")
+        # An empty secret leaves X_FILE empty (unset): the settings refuse an empty file.
+        assert interpolate(code_env, {**filled_example(), variable: ""})[f"{variable}_FILE"] == ""
         assert name in services[CODE]["secrets"]
         assert compose["secrets"][name] == {"environment": variable}
     for name in ("dagster_webserver", "dagster_daemon", "postgres", "mongo", "minio"):
