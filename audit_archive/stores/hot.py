@@ -130,8 +130,14 @@ class HotStore:
 
     def events_collection_problem(self) -> str | None:
         """Why the events collection cannot be archived from (time-series, view, capped),
-        or None (stores/collection_kind.py)."""
-        infos = list(self.db.list_collections(filter={"name": self.events.name}))
+        or None (stores/collection_kind.py); None too for a user without listCollections,
+        who cannot be told (deploy/mongo/archive-role.json grants it)."""
+        try:
+            infos = list(self.db.list_collections(filter={"name": self.events.name}))
+        except OperationFailure as e:
+            if e.code == UNAUTHORIZED:
+                return None
+            raise
         return unsupported_events_collection(self.events.name, infos[0] if infos else None)
 
     def close(self) -> None:
