@@ -56,11 +56,22 @@ def _flag(value: Any) -> Any:
     raise ValueError(f"expected true or false, got {value.lower()!r}")
 
 
+def _whole(value: Any) -> Any:
+    """Python's whole numbers ("1_000", " 7 "), not pydantic's wider ones ("1.0")."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"expected a whole number, got {value!r}") from None
+
+
 def _day(value: Any) -> Any:
     return parse_day(value) if isinstance(value, str) else value
 
 
 Flag = Annotated[bool, BeforeValidator(_flag)]
+Whole = Annotated[int, BeforeValidator(_whole)]
 Day = Annotated[dt.date, BeforeValidator(_day)]
 
 
@@ -158,8 +169,6 @@ def _config_error(cls: type[BaseSettings], error: ValidationError) -> ConfigErro
         return ConfigError(name, str(first["ctx"]["error"]))
     if field is not None and is_kind(field, "secret"):
         return ConfigError(name, "is not valid (the value is not shown: it is a secret)")
-    if kind == "int_parsing":
-        return ConfigError(name, f"expected a whole number, got {value!r}")
     if kind in ("greater_than_equal", "less_than_equal") and field is not None:
         lo = next((m.ge for m in field.metadata if hasattr(m, "ge")), None)
         hi = next((m.le for m in field.metadata if hasattr(m, "le")), None)

@@ -31,6 +31,7 @@ from audit_archive.environment import (
     Day,
     Flag,
     Variables,
+    Whole,
     credential,
     declared,
     env_text,
@@ -93,13 +94,13 @@ class DayWindow(Variables):
     """Which days are archived: read by the definitions and by every run."""
 
     start_date: Day = variable("ARCHIVE_START_DATE", dt.date(2024, 1, 1))
-    retention_days: int = variable("AUDIT_HOT_RETENTION_DAYS", 90, ge=0, le=36500)
+    retention_days: Whole = variable("AUDIT_HOT_RETENTION_DAYS", 90, ge=0, le=36500)
 
 
 class DefinitionSettings(DayWindow):
     """Variables that shape the Dagster definitions (read when the code location loads)."""
 
-    run_hour_utc: int = variable("ARCHIVE_RUN_HOUR_UTC", 3, ge=0, le=23)
+    run_hour_utc: Whole = variable("ARCHIVE_RUN_HOUR_UTC", 3, ge=0, le=23)
     enabled: Flag = variable("ARCHIVE_ENABLED", False)
 
     @classmethod
@@ -228,11 +229,11 @@ class Settings(DayWindow, Keys):
     cold_secret_key: SecretStr | None = secret("AUDIT_COLD_SECRET_KEY", None)
     cold_sse: Flag = variable("AUDIT_COLD_SSE", False)
     object_lock_mode: str | None = variable("AUDIT_COLD_OBJECT_LOCK_MODE", None)
-    object_lock_days: int | None = variable("AUDIT_COLD_OBJECT_LOCK_DAYS", None, ge=1, le=36500)
-    part_size_mib: int = variable("AUDIT_COLD_PART_SIZE_MIB", 64, ge=MIN_PART_SIZE_MIB, le=5120)
+    object_lock_days: Whole | None = variable("AUDIT_COLD_OBJECT_LOCK_DAYS", None, ge=1, le=36500)
+    part_size_mib: Whole = variable("AUDIT_COLD_PART_SIZE_MIB", 64, ge=MIN_PART_SIZE_MIB, le=5120)
     cold_confirm: str = variable("AUDIT_COLD_CONFIRM", "auto")
-    purge_batch_size: int = variable("AUDIT_PURGE_BATCH_SIZE", 5000, ge=1, le=100_000)
-    lease_seconds: int = variable("AUDIT_LEASE_SECONDS", 60, ge=5, le=86400)
+    purge_batch_size: Whole = variable("AUDIT_PURGE_BATCH_SIZE", 5000, ge=1, le=100_000)
+    lease_seconds: Whole = variable("AUDIT_LEASE_SECONDS", 60, ge=5, le=86400)
     work_dir: str | None = variable("AUDIT_WORK_DIR", None)
 
     @classmethod
@@ -302,8 +303,10 @@ class Settings(DayWindow, Keys):
     @classmethod
     def _lock_days_only_with_a_mode(cls, values: Any) -> Any:
         """Without a lock mode the days are not used (and not checked)."""
-        if isinstance(values, dict) and not values.get("AUDIT_COLD_OBJECT_LOCK_MODE"):
-            return {k: v for k, v in values.items() if k != "AUDIT_COLD_OBJECT_LOCK_DAYS"}
+        mode = ("AUDIT_COLD_OBJECT_LOCK_MODE", "object_lock_mode")
+        days = ("AUDIT_COLD_OBJECT_LOCK_DAYS", "object_lock_days")
+        if isinstance(values, dict) and not any(values.get(k) for k in mode):
+            return {k: v for k, v in values.items() if k not in days}
         return values
 
     @model_validator(mode="after")
