@@ -222,3 +222,17 @@ def test_a_run_archives_with_every_secret_from_a_file(
     assert verify_signature(harness.manifest(day), [KEY]) is SignatureStatus.VALID
     assert [r["part"] for r in harness.records(day)] == [1]
     assert harness.object_keys(f"{harness.settings.cold_prefix}/log/"), "the log signed"
+
+
+@pytest.mark.parametrize("command", [["verify"], ["archives"], ["check"]])
+def test_the_command_line_reports_an_unreadable_file_as_a_configuration_error(
+    tmp_path: Path, monkeypatch, capsys, command: list[str]
+) -> None:
+    from audit_archive.cli import main
+
+    missing = str(tmp_path / "signing-key")
+    monkeypatch.delenv("AUDIT_SIGNING_KEY", raising=False)
+    monkeypatch.setenv("AUDIT_SIGNING_KEY_FILE", missing)
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert f"AUDIT_SIGNING_KEY_FILE: cannot read {missing}" in err, err
