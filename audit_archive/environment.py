@@ -196,6 +196,3 @@ def env_text(value: Any) -> str:
 def is_kind(field: FieldInfo, key: str) -> bool:
     extra = field.json_schema_extra
     return isinstance(extra, dict) and bool(extra.get(key))
-
-
-# Each variable's default as environment text ("" = none, empty or required).
