@@ -19,6 +19,7 @@ import yaml
 
 from audit_archive.settings import (
     DEFAULTS,
+    FILE_VARIABLES,
     SECRET_VARIABLES,
     SPEC_VARIABLES,
     DefinitionSettings,
@@ -28,7 +29,6 @@ from audit_archive_tests.support.deploy_files import (
     CODE,
     DAGSTER_SERVICES,
     REPO,
-    SECRET_FILE_VARIABLES,
     active_services,
     compose_file,
     env_example,
@@ -286,8 +286,8 @@ def test_the_code_location_gets_every_archive_variable_and_only_it_gets_secrets(
         # Each variable once: as itself, or (a secret) as the file that holds it.
         given = {variable, f"{variable}_FILE"} & set(code_env)
         assert len(given) == 1, f"{variable}: {sorted(given)}"
-    given = interpolate(code_env, {**filled_example(), **dict.fromkeys(SECRET_FILE_VARIABLES, "x")})
-    for variable in SECRET_FILE_VARIABLES:
+    given = interpolate(code_env, {**filled_example(), **dict.fromkeys(FILE_VARIABLES, "x")})
+    for variable in FILE_VARIABLES:
         assert variable not in code_env, f"{variable} only as a secret file"
         name = given[f"{variable}_FILE"].removeprefix("/run/secrets/")
         # An empty secret leaves X_FILE empty (unset): the settings refuse an empty file.

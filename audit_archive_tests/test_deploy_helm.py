@@ -15,13 +15,14 @@ from typing import Any
 import pytest
 import yaml
 
-from audit_archive.settings import DEFAULTS, SECRET_VARIABLES, DefinitionSettings, Settings
+from audit_archive.settings import DEFAULTS, FILE_VARIABLES, DefinitionSettings, Settings
 from audit_archive_tests.support.deploy_files import CODE, REPO, compose_file
 
 VALUES = REPO / "deploy" / "helm" / "values.yaml"
 FACTS = REPO / "audit_archive_tests" / "data" / "dagster_chart_facts.json"
-# The secrets the archive reads (each also as X_FILE): only ever from a Kubernetes Secret.
-SECRETS = {*SECRET_VARIABLES, "MONGODB_URI", "AUDIT_COLD_ACCESS_KEY"}
+# The secrets and credentials the archive reads (each may come from X_FILE instead): only
+# ever from a Kubernetes Secret.
+SECRETS = set(FILE_VARIABLES)
 ARCHIVE_SECRET = "audit-archive-secrets"
 _JSON_TYPES = {
     "string": str,

@@ -110,18 +110,6 @@ def interpolate(value: Any, env: dict[str, str]) -> Any:
     return "$".join(_INTERPOLATION.sub(one, part) for part in parts)
 
 
-# The secrets the archive may read from a file (X_FILE names it; settings.py): compose
-# hands them to the code location as `secrets:`, the Helm values through envSecrets.
-SECRET_FILE_VARIABLES = (
-    "MONGODB_URI",
-    "AUDIT_SIGNING_KEY",
-    "AUDIT_SIGNING_KEYS_PREVIOUS",
-    "AUDIT_COLD_ACCESS_KEY",
-    "AUDIT_COLD_SECRET_KEY",
-    "AUDIT_LOG_SIGNING_KEY",
-)
-
-
 def with_secret_files(
     service: dict[str, Any], compose: dict[str, Any], env: dict[str, str], folder: Path
 ) -> dict[str, str]:
