@@ -12,6 +12,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pymongo.collection import Collection
+from pymongo.errors import OperationFailure
+
+from audit_archive.stores.privileges import UNAUTHORIZED
+
+
+def events_collection_problem(events: Collection) -> str | None:
+    """Why ``events`` cannot be archived from, read from the server's ``listCollections``,
+    or None. None too for a user without ``listCollections``, who cannot be told (the
+    deployment's role, deploy/mongo/archive-role.json, grants it)."""
+    try:
+        infos = list(events.database.list_collections(filter={"name": events.name}))
+    except OperationFailure as e:
+        if e.code == UNAUTHORIZED:
+            return None
+        raise
+    return unsupported_events_collection(events.name, infos[0] if infos else None)
+
 
 def unsupported_events_collection(name: str, info: Mapping[str, Any] | None) -> str | None:
     """Why the events collection ``name`` (its ``listCollections`` entry, or None when it

@@ -28,7 +28,6 @@ from audit_archive.format.malformed import (
     is_integer_seq,
     problem,
 )
-from audit_archive.stores.collection_kind import unsupported_events_collection
 from audit_archive.stores.privileges import (
     UNAUTHORIZED,
     Access,
@@ -127,18 +126,6 @@ class HotStore:
 
     def ping(self) -> None:
         self.client.admin.command("ping")
-
-    def events_collection_problem(self) -> str | None:
-        """Why the events collection cannot be archived from (time-series, view, capped),
-        or None (stores/collection_kind.py); None too for a user without listCollections,
-        who cannot be told (deploy/mongo/archive-role.json grants it)."""
-        try:
-            infos = list(self.db.list_collections(filter={"name": self.events.name}))
-        except OperationFailure as e:
-            if e.code == UNAUTHORIZED:
-                return None
-            raise
-        return unsupported_events_collection(self.events.name, infos[0] if infos else None)
 
     def close(self) -> None:
         self.client.close()
