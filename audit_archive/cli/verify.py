@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import TextIO
 
 from audit_archive.audit.verify import CLEAN, RangeError, Report, verify
 from audit_archive.cli.logkeys import add_verifier_option, add_witness_options, verifier, witnesses
-from audit_archive.cli.options import add_day_range
+from audit_archive.cli.options import MAX_CHECKPOINT_BYTES, add_day_range, read_capped
 from audit_archive.errors import ConfigError
 from audit_archive.settings import Settings, keys_from_file
 from audit_archive.stores.clients import open_stores
@@ -70,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     # An auditor may hold only retired keys (AUDIT_SIGNING_KEYS_PREVIOUS), a key file, or
     # only the signed log's public verifier key: verify signs nothing, so the current key
     # is not required. A current key that is set is still checked like any other variable.
-    settings = Settings.from_env(require_signing_key=bool(os.environ.get("AUDIT_SIGNING_KEY")))
+    settings = Settings.from_env(require_signing_key=False)
     keys = keys_from_file(args.key_file) if args.key_file else settings.verification_keys
     log_verifier = verifier(args)
     if not keys and log_verifier is None:
@@ -83,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     trusted = []
     for name in args.trusted_checkpoint:
         try:
-            trusted.append((name, Path(name).read_bytes()))
+            trusted.append((name, read_capped(name, MAX_CHECKPOINT_BYTES)))
         except OSError as e:
             print(f"audit-archive verify: cannot read {name}: {e.strerror}", file=sys.stderr)
             return 2
