@@ -211,7 +211,7 @@ def test_compose_starts_with_or_without_the_bundled_stores(compose, profiles: se
     interpolate(compose, env)
 
 
-@pytest.mark.parametrize("name", ["mongo", "minio", "bucket-init", "witness"])
+@pytest.mark.parametrize("name", ["mongo", "minio", "bucket-init"])
 def test_optional_services_refuse_to_start_without_their_secrets(services, name: str) -> None:
     script = script_of(services[name])
     # The producing application's user is optional: created only when its password is set.
