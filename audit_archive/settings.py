@@ -41,6 +41,7 @@ DEFAULTS: dict[str, str] = {
     "AUDIT_COLD_OBJECT_LOCK_DAYS": "",
     "AUDIT_COLD_PART_SIZE_MIB": "64",
     "AUDIT_COLD_CONFIRM": "auto",
+    "AUDIT_COLD_ACCEPT_UNCONDITIONAL_WRITES": "false",
     "AUDIT_HOT_RETENTION_DAYS": "90",
     "AUDIT_SIGNING_KEY": "",
     "AUDIT_SIGNING_KEYS_PREVIOUS": "",
@@ -178,6 +179,8 @@ class Settings:
     # verifier (AUDIT_LOG_VERIFIER_KEY, or derived from the signer).
     log_signer: Signer | None = field(default=None, repr=False)
     log_verifier: Verifier | None = None
+    # true: run on a store that ignores conditional writes (start-up probe skipped).
+    cold_accept_unconditional: bool = False
 
     @classmethod
     def from_env(
@@ -265,6 +268,7 @@ def _cold_storage(env: Mapping[str, str]) -> dict[str, Any]:
         "object_lock_days": lock_days,
         "part_size_bytes": _int(env, "AUDIT_COLD_PART_SIZE_MIB", MIN_PART_SIZE_MIB, 5120) << 20,
         "cold_confirm": _choice(env, "AUDIT_COLD_CONFIRM", CONFIRM_MODES),
+        "cold_accept_unconditional": _bool(env, "AUDIT_COLD_ACCEPT_UNCONDITIONAL_WRITES"),
     }
 
 
