@@ -22,6 +22,7 @@ from audit_archive.redact import redact
 from audit_archive.settings import Settings
 from audit_archive.stores import conditional
 from audit_archive.stores.cold import BucketProblem, ColdStore, ConfirmMode
+from audit_archive.stores.collection_kind import events_collection_problem
 from audit_archive.stores.hot import HotStore
 from audit_archive.stores.privileges import Access
 
@@ -79,7 +80,9 @@ def s3_client(settings: Settings):  # -> botocore S3 client
             "s3",
             endpoint_url=settings.cold_endpoint,
             aws_access_key_id=settings.cold_access_key,
-            aws_secret_access_key=settings.cold_secret_key,
+            aws_secret_access_key=(
+                settings.cold_secret_key.get_secret_value() if settings.cold_secret_key else None
+            ),
             config=config,
         )
 
@@ -149,6 +152,9 @@ def _check_hot(stores: Stores, access: Access) -> None:
             stores.hot.ping()
             missing = stores.hot.missing_privileges(access, signed_log=_signed_log(stores, access))
             anonymous = bool(missing) and not stores.hot.authenticated()
+            kind = (
+                events_collection_problem(stores.hot.events) if access is Access.ARCHIVE else None
+            )
     except OperationFailure as e:
         if e.code == AUTHENTICATION_FAILED:
             raise ConfigError(
@@ -164,6 +170,8 @@ def _check_hot(stores: Stores, access: Access) -> None:
             "MONGODB_URI",
             "MongoDB requires authentication: put the archive's user and password in the URI",
         )
+    if kind is not None:
+        raise ConfigError("AUDIT_EVENTS_COLLECTION", kind)
     if missing:
         raise ConfigError(
             "MONGODB_URI",

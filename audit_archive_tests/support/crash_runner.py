@@ -122,7 +122,7 @@ def _run_pausing(day, point: str) -> None:
     x = steps.extract(stores, day, owner, dt.datetime.now(dt.UTC))
     assert isinstance(x, steps.Extracted), x
     encoded = steps.encode(x, settings.cold_prefix, settings.purge_batch_size)
-    signed = steps.sign(encoded, settings.cold_prefix, settings.signing_key)
+    signed = steps.sign(encoded, settings.cold_prefix, settings.signing_key.get_secret_value())
     uploaded = steps.upload_and_confirm(stores, signed)
     if point == "stop-before-record":
         _stop()
@@ -149,7 +149,7 @@ def _crash(day, point: str) -> None:
     if point == "after-encode":
         os._exit(9)
     uploaded = steps.upload_and_confirm(
-        stores, steps.sign(encoded, settings.cold_prefix, settings.signing_key)
+        stores, steps.sign(encoded, settings.cold_prefix, settings.signing_key.get_secret_value())
     )
     if point == "after-upload":
         os._exit(9)

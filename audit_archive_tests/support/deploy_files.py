@@ -37,6 +37,21 @@ def env_example() -> dict[str, str]:
     return out
 
 
+def readme_variables() -> dict[str, str]:
+    """The README's Configuration tables: each variable (first column; a row may name
+    several) and its default cell as written."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    out: dict[str, str] = {}
+    for row in section.splitlines():
+        if row.startswith("| `"):
+            cells = [c.strip() for c in row.split("|")[1:-1]]
+            for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", cells[0]):
+                assert name not in out, f"{name} has two rows in the README"
+                out[name] = cells[1]
+    return out
+
+
 def secret_names() -> set[str]:
     """Variables .env.example marks ``# SECRET`` (the line before, or two before)."""
     lines = (REPO / ".env.example").read_text().splitlines()
@@ -95,6 +110,23 @@ def interpolate(value: Any, env: dict[str, str]) -> Any:
     return "$".join(_INTERPOLATION.sub(one, part) for part in parts)
 
 
+def with_secret_files(
+    service: dict[str, Any], compose: dict[str, Any], env: dict[str, str], folder: Path
+) -> dict[str, str]:
+    """The environment a service's process sees, given .env: its interpolated variables,
+    and each X_FILE pointing at a real file in ``folder`` that holds what compose would
+    mount at /run/secrets/<name> (the value of the secret's source variable)."""
+    out = interpolate(service.get("environment") or {}, env)
+    for name in service.get("secrets") or ():
+        source = compose["secrets"][name]["environment"]
+        path = folder / name
+        path.write_text(env.get(source, ""))
+        for variable, value in list(out.items()):
+            if value == f"/run/secrets/{name}":
+                out[variable] = str(path)
+    return out
+
+
 def used_variables() -> set[str]:
     text = (REPO / "docker-compose.yml").read_text().replace("$$", "")
     return {m[0] for m in _INTERPOLATION.findall(text)}
@@ -143,6 +175,9 @@ def shell_commands(script: str) -> list[str]:
                 continue
             if not at_start:
                 continue
+            if token.startswith("$"):
+                at_start = False
+                continue  # runs what a variable holds ("$@": the service's command)
             if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", token):
                 continue  # an assignment before the command
             if token in ("then", "else", "elif", "do", "!", "{", "exec", "if", "while", "until"):
