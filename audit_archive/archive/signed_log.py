@@ -169,10 +169,8 @@ def _append_locked(
     start = published.size if published is not None else 0
     for leaf in leaves[start:]:
         check()
-        _put_entry(
-            stores, store, keeper, Entry(leaf["_id"], leaf["manifestKey"], leaf["manifestSha256"])
-        )
-
+        entry = Entry(leaf["_id"], leaf["manifestKey"], leaf["manifestSha256"])
+        _put_entry(stores, store, keeper, entry)
     size, root = len(leaves), tree_hash(hashes)
     if published is None or published.size != size:
         note = sign_checkpoint(Checkpoint(signer.name, size, root), signer).encode("utf-8")
@@ -182,17 +180,21 @@ def _append_locked(
         _put_latest_checkpoint(stores, keeper, note, head_etag)
         log(f"signed log: published the checkpoint of size {size}")
     indexes = [(r["day"], r["part"], by_part[(r["day"], r["part"])]["_id"]) for r in unlogged]
-    for i in range(0, len(indexes), INDEX_BATCH):
-        stores.hot.fenced(
-            keeper.fence,
-            lambda s, batch=indexes[i : i + INDEX_BATCH]: _set_indexes(store, batch, s),
-        )
+    _set_indexes(stores, store, keeper, indexes)
     return LogState(size, root.hex(), signer.name, tuple(appended))
 
 
-def _set_indexes(store: LogStore, batch: list[tuple[str, int, int]], session: Any) -> None:
-    for day, part, index in batch:
-        store.set_log_index(day, part, index, session)
+def _set_indexes(
+    stores: Stores, store: LogStore, keeper: LeaseKeeper, indexes: list[tuple[str, int, int]]
+) -> None:
+    """``logIndex`` on the records, INDEX_BATCH per transaction fenced by the log's lease."""
+
+    def write(batch: list[tuple[str, int, int]], session: Any) -> None:
+        for day, part, index in batch:
+            store.set_log_index(day, part, index, session)
+
+    for i in range(0, len(indexes), INDEX_BATCH):
+        stores.hot.fenced(keeper.fence, lambda s, b=indexes[i : i + INDEX_BATCH]: write(b, s))
 
 
 def _published(stores: Stores, signer: Signer) -> tuple[Checkpoint | None, str | None]:
