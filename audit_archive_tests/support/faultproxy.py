@@ -21,7 +21,9 @@ first ``skip`` matching requests through, and then fire ``times`` times (None: f
 
 With ``drop_checksums``, every answer loses its ``x-amz-checksum-*`` headers: the proxy
 then plays a server that keeps no checksums (many S3-compatible ones, or a bucket copied
-by a tool that does not carry them), in front of moto, which keeps them.
+by a tool that does not carry them), in front of moto, which keeps them. With
+``ignore_conditions``, every request loses its ``If-None-Match`` and ``If-Match`` headers:
+the proxy plays a store that ignores conditional writes.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ _HOP_BY_HOP = {
     "upgrade",
     "expect",
 }
+_CONDITIONS = ("if-none-match", "if-match")
 _ERROR_CODES = {500: "InternalError", 503: "ServiceUnavailable", 400: "BadRequest"}
 
 
@@ -125,9 +128,12 @@ class Seen:
 class FaultProxy:
     """``with FaultProxy(upstream) as proxy:`` then point the client at ``proxy.url``."""
 
-    def __init__(self, upstream: str, *, drop_checksums: bool = False) -> None:
+    def __init__(
+        self, upstream: str, *, drop_checksums: bool = False, ignore_conditions: bool = False
+    ) -> None:
         parts = urlsplit(upstream)
         self.drop_checksums = drop_checksums
+        self.ignore_conditions = ignore_conditions
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.rules: list[Rule] = []
         self.requests: list[Seen] = []
@@ -265,7 +271,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _forward(self, method: str, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
         conn = http.client.HTTPConnection(*self.owner.upstream, timeout=120)
         try:
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+            dropped = {*_HOP_BY_HOP, *(_CONDITIONS if self.owner.ignore_conditions else ())}
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
             headers["Content-Length"] = str(len(body))
             conn.request(method, self.path, body=body if body else None, headers=headers)
             res = conn.getresponse()
