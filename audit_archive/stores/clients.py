@@ -222,8 +222,17 @@ def _check_conditional_writes(stores: Stores) -> None:
     key = probe_key(settings.cold_prefix)
     try:
         problem = conditional.probe(stores.cold, key)
-    except (BotoCoreError, ClientError) as e:
-        problem = redact(f"it refused a conditional write: {e}", settings.secrets)
+    except ClientError as e:
+        status = int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        if status not in (400, 501):  # not an answer to the headers: the store's trouble
+            raise ConfigError(
+                "AUDIT_COLD_ENDPOINT", redact(f"S3 error: {e}", settings.secrets)
+            ) from None
+        problem = redact(f"it rejected a conditional write: {e}", settings.secrets)
+    except BotoCoreError as e:
+        raise ConfigError(
+            "AUDIT_COLD_ENDPOINT", redact(f"S3 error: {e}", settings.secrets)
+        ) from None
     if problem is not None:
         raise ConfigError(
             ACCEPT_UNCONDITIONAL,

@@ -47,6 +47,7 @@ _HOP_BY_HOP = {
     "upgrade",
     "expect",
 }
+PROBE_PATH = "/probe/conditional-writes"
 _CONDITIONS = ("if-none-match", "if-match")
 _ERROR_CODES = {500: "InternalError", 503: "ServiceUnavailable", 400: "BadRequest"}
 
@@ -159,6 +160,12 @@ class FaultProxy:
     def clear(self) -> None:
         with self._lock:
             self.rules.clear()
+
+    def without_probe(self) -> list[Seen]:
+        """Every request but those of the start-up probe of conditional writes
+        (stores.conditional), which a process sends before its first run's work."""
+        with self._lock:
+            return [r for r in self.requests if PROBE_PATH not in r.path]
 
     def operations(self) -> list[str]:
         with self._lock:
