@@ -8,7 +8,9 @@ completion, then resumes the paused run and lets it run to its end
 (support/stalls.py). Every time: the objects (bytes and ETags), batch records, log leaves
 and hot events are exactly as the other run left them, the archive's invariant holds
 (every event in exactly one recorded part, nothing lost), and ``verify --deep`` says
-``valid``. The default set covers one pause of each kind; ``-m slow`` runs every write.
+``valid``. The default set covers one pause of each kind (a request in flight, a
+compare-and-swap, a fenced MongoDB write; test_written_once.py proves the fenced insert
+directly); ``-m slow`` runs every other write and pause point.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ def test_a_latest_checkpoint_put_in_flight_never_rolls_the_log_back(
     assert "did not overwrite it" in outcome.paused_output
 
 
+@pytest.mark.slow
 def test_a_run_paused_before_its_record_records_nothing(
     harness: Harness, stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
