@@ -23,12 +23,13 @@ from audit_archive.stores.clients import Stores
 def purge(stores: Stores, recorded: Recorded, log: Log = _quiet) -> Purged:
     """Delete exactly the recorded part's events from hot, in bounded batches."""
     x = recorded.uploaded.signed.encoded.extracted
-    runs = json.loads(Path(recorded.uploaded.signed.encoded.runs_path).read_text())
     signed_log.require_logged(stores, x.day, x.part)  # with the log on: covered first
     deleted = fallbacks = 0
     day = layout.parse_day(x.day)
     keeper = LeaseKeeper(stores, x.day, x.owner, x.lease_token, "purge_hot")
     with keeper, timing.timed("purge"):
+        # Read under the lease: a run that took the day over removes our staging files.
+        runs = json.loads(Path(recorded.uploaded.signed.encoded.runs_path).read_text())
         for i, (lo, hi, count) in enumerate(runs, 1):
             keeper.check()
             # Fenced: each batch is deleted in one transaction with the lease check, so a

@@ -16,6 +16,7 @@ completion (whose upload is then aborted). The probe never deletes anything.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -72,6 +73,12 @@ def probe(cold: Any, key: str) -> str | None:
 
 def _multipart_refused(cold: Any, key: str) -> bool:
     client, bucket = cold.client, cold.bucket
+    # A probe killed half way left its upload; one started in the last hour may be
+    # another process's probe going on right now.
+    an_hour_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    for stale in cold.incomplete_uploads(key):
+        if stale.get("Initiated") and stale["Initiated"] < an_hour_ago:
+            cold.abort_upload(stale["Key"], stale["UploadId"])
     upload = client.create_multipart_upload(Bucket=bucket, Key=key, **cold._put_args())
     upload_id = upload["UploadId"]
     try:
