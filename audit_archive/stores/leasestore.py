@@ -46,6 +46,9 @@ class Lease:
     pid: int
     expires_at: dt.datetime
     token: str = ""
+    # When its holder took it (kept while the same run renews or re-takes it): readers
+    # judge whether a run could still hold it (verify: hotside.implausible_lease).
+    acquired_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ class LeaseStore:
         Every successful claim gets a new fencing token.
         """
         now = dt.datetime.now(dt.UTC)
-        mine = {
+        mine: dict[str, Any] = {
             "owner": owner,
             "host": socket.gethostname(),
             "pid": os.getpid(),
@@ -86,6 +89,8 @@ class LeaseStore:
             or current["expiresAt"] <= now
             or (current.get("host") == mine["host"] and not _pid_alive(current.get("pid")))
         )
+        if current is None or current["owner"] != owner or "acquiredAt" not in current:
+            mine["acquiredAt"] = now  # the same run taking it again keeps its first time
         try:
             if current is None:
                 self.leases.insert_one({"_id": day, **mine, "expiresAt": expires})
@@ -100,7 +105,15 @@ class LeaseStore:
                 return self._lease(current)
         except DuplicateKeyError:
             return self._lease(self.leases.find_one({"_id": day}))
-        return Lease(day, owner, mine["host"], mine["pid"], expires, mine["token"])
+        return Lease(
+            day,
+            owner,
+            mine["host"],
+            mine["pid"],
+            expires,
+            mine["token"],
+            acquired_at=mine.get("acquiredAt") or (current or {}).get("acquiredAt"),
+        )
 
     def renew_lease(self, day: str, owner: str, seconds: int, token: str | None = None) -> bool:
         """Extend the lease if this owner (and, given one, this token) still holds it."""
@@ -166,6 +179,7 @@ class LeaseStore:
             doc.get("pid", 0),
             doc["expiresAt"],
             doc.get("token", ""),
+            acquired_at=doc.get("acquiredAt"),
         )
 
 
