@@ -42,6 +42,7 @@ from audit_archive.format.witness import (
 from audit_archive.redact import redact
 from audit_archive.stores import witnessclient
 from audit_archive.stores.clients import Stores
+from audit_archive.stores.conditional import WriteConflict
 
 CONTENT_TYPE = "text/plain; charset=utf-8"
 MAX_ATTEMPTS = 3  # the first request, and a resend after each of up to two 409s
@@ -134,9 +135,10 @@ def witness_head(
     settings = stores.settings
     prefix = settings.cold_prefix
     head_key = latest_checkpoint_key(prefix)
-    note = _read(stores, head_key)
-    if note is None:
+    if stores.cold.head(head_key) is None:
         return None
+    res = stores.cold.client.get_object(Bucket=stores.cold.bucket, Key=head_key)
+    note, etag = res["Body"].read(), res["ETag"]  # the head replaced below is this one
     checkpoint = open_checkpoint(note, settings.log_verifier)  # type: ignore[arg-type]
     if len(hashes) < checkpoint.size or tree_hash(hashes[: checkpoint.size]) != checkpoint.root:
         raise StorageError("the signed log's leaves do not give the head's root; nothing deleted")
@@ -166,7 +168,13 @@ def witness_head(
     check()
     witnessed = _put_witnessed(stores, checkpoint, witnessed)
     check()
-    stores.cold.put_bytes(head_key, witnessed, CONTENT_TYPE)
+    try:  # If-Match: another run's newer head is never overwritten
+        stores.cold.put_bytes(head_key, witnessed, CONTENT_TYPE, if_match=etag)
+    except WriteConflict:
+        raise StorageError(
+            f"{head_key} changed while its witnesses cosigned it; nothing was deleted. "
+            "Re-run: the next run submits the new head."
+        ) from None
     names = tuple(
         c.witness for c in cosignatures(witnessed, [w.verifier for w in settings.log_witnesses])
     )
