@@ -49,3 +49,8 @@ class LogStore:
         doc = self.batches.find_one({"day": day, "part": part}, {"logIndex": 1})
         value = (doc or {}).get("logIndex")
         return value if isinstance(value, int) else None
+
+    def size(self) -> int:
+        """How many leaves the log holds in MongoDB (the published checkpoint's size once
+        a run has appended and published)."""
+        return self.leaves.count_documents({})

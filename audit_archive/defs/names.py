@@ -1,0 +1,10 @@
+"""The names the Dagster wiring shares between its modules (the job, the asset, the ops'
+step keys), in one place so the run-start checks (resources.py) need not import the job."""
+
+from dagster import AssetKey
+
+ARCHIVE_JOB = "audit_archive_job"
+COLD_ARCHIVE_ASSET = AssetKey("cold_archive")
+PARTITION_TAG = "dagster/partition"
+# The first op: it takes the day's lease for the run and stages what the others read.
+FIRST_STEP = "extract_chained"
