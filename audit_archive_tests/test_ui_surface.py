@@ -5,7 +5,6 @@ backfills to one run per day and a capped total."""
 from __future__ import annotations
 
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,6 @@ from audit_archive_tests.support.reliability import failure_messages, step_event
 
 REPO = Path(__file__).resolve().parents[1]
 COLD_ARCHIVE = AssetKey("cold_archive")
-DAGSTER_CLI = [sys.executable, "-c", "from dagster._cli import main; main()"]
 
 
 @pytest.fixture

@@ -68,3 +68,11 @@ def dagster_cli(
         text=True,
         timeout=timeout,
     )
+
+
+def archive_job():
+    """audit_archive_job as Dagster reconstructs it in a run worker (``reconstructable``
+    needs a module-level function): execute_job then runs it with its own executor."""
+    from audit_archive.definitions import defs
+
+    return defs.resolve_job_def("audit_archive_job")
