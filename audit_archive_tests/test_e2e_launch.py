@@ -29,7 +29,8 @@ pytestmark = pytest.mark.e2e
 
 DAY_STATE = {"day", "part", "parts", "day_events", "checksums", "manifest_sha256", "jsonl_sha256"}
 LOGS = """query($id: ID!) { logsForRun(runId: $id) { __typename ... on EventConnection {
-  events { __typename ... on MessageEvent { message stepKey } } } } }"""
+  events { __typename ... on MessageEvent { message stepKey }
+    ... on ErrorEvent { error { message causes { message } } } } } } }"""
 MATERIALIZATIONS = """query($p: [String!]) { assetNodeOrError(assetKey: {path: ["cold_archive"]}) {
   __typename ... on AssetNode { assetMaterializations(partitions: $p, limit: 1) {
     runId metadataEntries { label } } } } }"""
@@ -75,7 +76,14 @@ def _labels(ui: Ui, day: str) -> tuple[str, set[str]]:
 
 
 def _failure_text(ui: Ui, run_id: str) -> str:
-    return "\n".join(e.get("message") or "" for e in _messages(ui, run_id))
+    """Every message and error the run page shows (a resource's error is the cause of
+    Dagster's own)."""
+    out = []
+    for e in _messages(ui, run_id):
+        out.append(e.get("message") or "")
+        error = e.get("error") or {}
+        out += [error.get("message") or "", *(c["message"] for c in error.get("causes") or [])]
+    return "\n".join(out)
 
 
 def test_materialize_from_the_asset_and_the_launchpad_run_in_one_process_alike(ui: Ui) -> None:
