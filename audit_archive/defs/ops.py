@@ -70,8 +70,9 @@ def _ratio(compressed: int, uncompressed: int) -> float:
 NO_PARTITION = (
     "This run has no day: cold_archive and audit_archive_job archive one UTC day per run. "
     "Pick the day: on the asset page (Assets -> cold_archive) click Materialize and choose "
-    "the partition in the dialog; in the job's Launchpad (Jobs -> audit_archive_job -> "
-    "Launchpad) choose the partition at the top left before Launch Run; or headless: "
+    "the partition in the dialog; from the job (Jobs -> audit_archive_job -> "
+    "Materialize..., or its menu -> Launchpad (configure assets)) choose the partition "
+    "before Launch Run; or headless: "
     "dagster asset materialize -m audit_archive.definitions --select cold_archive "
     "--partition YYYY-MM-DD. Nothing was changed."
 )
