@@ -211,7 +211,7 @@ def sign_manifest(
     settings = archive.stores.settings
     x = encoded.extracted
     with _operator_errors(archive, "sign_manifest", _own_lease(context, x)):
-        signed = steps.sign(encoded, settings.cold_prefix, settings.signing_key)
+        signed = steps.sign(encoded, settings.cold_prefix, settings.signing_key.get_secret_value())
     return Output(
         signed,
         metadata={
