@@ -7,6 +7,7 @@ is refused before any op, naming the click that works, and that click converges.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -174,3 +175,29 @@ def test_reexecute_from_failure_is_refused_and_reexecute_all_converges(ui: Ui) -
         },
     )["partitionSetOrError"]["partitionStatusesOrError"]["results"]
     assert {s["partitionName"]: s["runStatus"] for s in statuses}[day] == "SUCCESS"
+
+
+@pytest.mark.slow  # the backfill daemon looks for new backfills every 30 s
+def test_an_asset_backfill_runs_each_day_in_one_process(ui: Ui) -> None:
+    """The asset page's "Launch backfill": runs of Dagster's asset job, one per day."""
+    days = [_day(n) for n in (5, 4)]
+    result = ui.query(
+        """mutation($p: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $p) {
+             __typename ... on LaunchBackfillSuccess { backfillId }
+             ... on PythonError { message } } }""",
+        {"p": {"assetSelection": [{"path": ["cold_archive"]}], "partitionNames": days}},
+    )["launchPartitionBackfill"]
+    assert result["__typename"] == "LaunchBackfillSuccess", result
+    query = """query($t: [ExecutionTag!]) { runsOrError(filter: {tags: $t}) {
+                 ... on Runs { results { runId } } } }"""
+    tag = [{"key": "dagster/backfill", "value": result["backfillId"]}]
+    deadline = time.monotonic() + 180
+    while (
+        len(ids := [r["runId"] for r in ui.query(query, {"t": tag})["runsOrError"]["results"]]) < 2
+    ):
+        assert time.monotonic() < deadline, "the backfill did not launch its runs"
+        time.sleep(1)
+    runs = wait_runs(ui, ids)
+    assert {r["status"] for r in runs} == {"SUCCESS"}
+    assert {_executor(ui, r["runId"]) for r in runs} == {"in_process"}
+    assert {r["day"] for r in ui.db.archivebatches.find({"day": {"$in": days}})} == set(days)

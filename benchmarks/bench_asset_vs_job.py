@@ -21,9 +21,7 @@ and the ratio asset/job of each median (target: within 20 %, issue 21).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import random
 import statistics
 import sys
 import tempfile
@@ -38,12 +36,10 @@ from dagster_graphql import DagsterGraphQLClient  # noqa: E402
 from pymongo import MongoClient  # noqa: E402
 
 from audit_archive.format import layout  # noqa: E402
-from audit_archive_dev import seed  # noqa: E402
-from audit_archive_dev.demo import DEMO_KEY  # noqa: E402
-from audit_archive_dev.embedded import create_bucket, free_port, start_stack  # noqa: E402
+from audit_archive_dev.due_days import seed_due_days  # noqa: E402
+from audit_archive_dev.embedded import free_port, start_stack  # noqa: E402
 from audit_archive_dev.ui import start_dagster, stop_group, wait_until_serving  # noqa: E402
 
-RETENTION = 90
 JOB = "audit_archive_job"
 RUN = """query($id: ID!) { runOrError(runId: $id) { ... on Run { status creationTime
   startTime endTime } } }"""
@@ -63,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     stack = start_stack(log_dir=work)
     dagster = None
     try:
-        days, env = _seed(stack, work, 2 * args.days, args.events_per_day)
+        due, env = seed_due_days(stack, work, 2 * args.days, args.events_per_day)
+        days = [layout.format_day(d) for d in due]
         say(f"seeded {args.events_per_day} events on each of {len(days)} due days")
         port = free_port()
         dagster = start_dagster(work / "home", port, env)
@@ -88,25 +85,6 @@ def main(argv: list[str] | None = None) -> int:
         if dagster is not None:
             stop_group(dagster)
         stack.stop()
-
-
-def _seed(stack, work: Path, n: int, per_day: int) -> tuple[list[str], dict[str, str]]:
-    newest = layout.newest_due_day(dt.datetime.now(dt.UTC), RETENTION)
-    first = newest - dt.timedelta(days=n - 1)
-    env = {
-        **stack.env(database="dezky", bucket="dezky-audit"),
-        "AUDIT_SIGNING_KEY": DEMO_KEY,
-        "AUDIT_HOT_RETENTION_DAYS": str(RETENTION),
-        "AUDIT_WORK_DIR": str(work / "staging"),
-        "ARCHIVE_START_DATE": layout.format_day(first),
-    }
-    create_bucket(stack.s3_endpoint, "dezky-audit")
-    client = MongoClient(env["MONGODB_URI"], tz_aware=True)
-    rng = random.Random(7)
-    ats = [at for day in layout.days(first, newest) for at in seed.day_times(day, per_day, rng)]
-    seed.append(client["dezky"]["auditevents"], ats, rng=rng)
-    client.close()
-    return [layout.format_day(d) for d in layout.days(first, newest)], env
 
 
 def _one_day(gql: DagsterGraphQLClient, kind: str, day: str) -> dict[str, float]:
