@@ -33,7 +33,13 @@ from pydantic import Field, PrivateAttr
 from pymongo import MongoClient
 
 from audit_archive.archive import due
-from audit_archive.defs.names import ARCHIVE_JOB, COLD_ARCHIVE_ASSET, FIRST_STEP, PARTITION_TAG
+from audit_archive.defs.names import (
+    ARCHIVE_JOB,
+    COLD_ARCHIVE_ASSET,
+    FIRST_STEP,
+    PARTITION_TAG,
+    STEPS,
+)
 from audit_archive.environment import FILE_SUFFIX
 from audit_archive.errors import AuditArchiveError, ConfigError
 from audit_archive.settings import DEFAULTS, DefinitionSettings, Settings
@@ -246,7 +252,8 @@ def refuse_partial_reexecution(run: DagsterRun) -> None:
     steps = run.step_keys_to_execute
     if steps is None or any(key.split(".")[-1] == FIRST_STEP for key in steps):
         return
-    shown = ", ".join(sorted(key.split(".")[-1] for key in steps)) or "no step"
+    names = {key.split(".")[-1] for key in steps}
+    shown = ", ".join(n for n in STEPS if n in names) or "no step"
     raise RunRefused(
         REEXECUTE_WHOLE.format(steps=shown, parent=run.parent_run_id or "an earlier run")
     )
