@@ -19,9 +19,11 @@ from audit_archive_tests.support.webserver import (
     LOCATION,
     REPOSITORY,
     Ui,
+    executor_of,
     kill_all,
     launch,
     newest_due,
+    run_events,
     start_ui,
     wait_runs,
 )
@@ -29,9 +31,6 @@ from audit_archive_tests.support.webserver import (
 pytestmark = pytest.mark.e2e
 
 DAY_STATE = {"day", "part", "parts", "day_events", "checksums", "manifest_sha256", "jsonl_sha256"}
-LOGS = """query($id: ID!) { logsForRun(runId: $id) { __typename ... on EventConnection {
-  events { __typename ... on MessageEvent { message stepKey }
-    ... on ErrorEvent { error { message causes { message } } } } } } }"""
 MATERIALIZATIONS = """query($p: [String!]) { assetNodeOrError(assetKey: {path: ["cold_archive"]}) {
   __typename ... on AssetNode { assetMaterializations(partitions: $p, limit: 1) {
     runId metadataEntries { label } } } } }"""
@@ -51,22 +50,9 @@ def _day(n: int) -> str:
     return layout.format_day(newest_due() - dt.timedelta(days=n))
 
 
-def _messages(ui: Ui, run_id: str) -> list[dict[str, Any]]:
-    return ui.query(LOGS, {"id": run_id})["logsForRun"]["events"]
-
-
-def _executor(ui: Ui, run_id: str) -> str:
-    messages = [e.get("message") or "" for e in _messages(ui, run_id)]
-    if any(m.startswith("Executing steps in process") for m in messages):
-        return "in_process"
-    if any(m.startswith("Executing steps using multiprocess executor") for m in messages):
-        return "multiprocess"
-    return "unknown"
-
-
 def _steps_started(ui: Ui, run_id: str) -> list[str]:
     return [
-        e["stepKey"] for e in _messages(ui, run_id) if e["__typename"] == "ExecutionStepStartEvent"
+        e["stepKey"] for e in run_events(ui, run_id) if e["__typename"] == "ExecutionStepStartEvent"
     ]
 
 
@@ -80,7 +66,7 @@ def _failure_text(ui: Ui, run_id: str) -> str:
     """Every message and error the run page shows (a resource's error is the cause of
     Dagster's own)."""
     out = []
-    for e in _messages(ui, run_id):
+    for e in run_events(ui, run_id):
         out.append(e.get("message") or "")
         error = e.get("error") or {}
         out += [error.get("message") or "", *(c["message"] for c in error.get("causes") or [])]
@@ -97,7 +83,7 @@ def test_materialize_from_the_asset_and_the_launchpad_run_in_one_process_alike(u
     runs = wait_runs(ui, [asset_run, job_run])
 
     assert [r["status"] for r in runs] == ["SUCCESS", "SUCCESS"], runs
-    assert _executor(ui, asset_run) == "in_process" == _executor(ui, job_run)
+    assert executor_of(ui, asset_run) == "in_process" == executor_of(ui, job_run)
     assert len(_steps_started(ui, asset_run)) == 6
     run_a, labels_a = _labels(ui, asset_day)
     run_j, labels_j = _labels(ui, job_day)
@@ -199,5 +185,5 @@ def test_an_asset_backfill_runs_each_day_in_one_process(ui: Ui) -> None:
         time.sleep(1)
     runs = wait_runs(ui, ids)
     assert {r["status"] for r in runs} == {"SUCCESS"}
-    assert {_executor(ui, r["runId"]) for r in runs} == {"in_process"}
+    assert {executor_of(ui, r["runId"]) for r in runs} == {"in_process"}
     assert {r["day"] for r in ui.db.archivebatches.find({"day": {"$in": days}})} == set(days)

@@ -37,6 +37,7 @@ from audit_archive_tests.support.webserver import (
     alive,
     clean_env,
     descendants,
+    executor_of,
     kill_all,
     launch,
     newest_due,
@@ -237,6 +238,7 @@ def test_a_backfill_of_missed_days_archives_each_of_them(ui: Ui) -> None:
         time.sleep(1)
     runs = wait_runs(ui, ids)
     assert {r["status"] for r in runs} == {"SUCCESS"}
+    assert {executor_of(ui, r["runId"]) for r in runs} == {"in_process"}
     assert {r["day"] for r in ui.db.archivebatches.find({"day": {"$in": days}})} == set(days)
 
 

@@ -192,3 +192,23 @@ def wait_runs(ui: Ui, run_ids: list[str], timeout: float = 180) -> list[dict[str
 
 def newest_due() -> dt.date:
     return layout.newest_due_day(dt.datetime.now(dt.UTC), 90)
+
+
+LOGS = """query($id: ID!) { logsForRun(runId: $id) { __typename ... on EventConnection {
+  events { __typename ... on MessageEvent { message stepKey }
+    ... on ErrorEvent { error { message causes { message } } } } } } }"""
+
+
+def run_events(ui: Ui, run_id: str) -> list[dict[str, Any]]:
+    """The run's events as the run page lists them."""
+    return ui.query(LOGS, {"id": run_id})["logsForRun"]["events"]
+
+
+def executor_of(ui: Ui, run_id: str) -> str:
+    """Which executor ran the run, from its own engine events."""
+    messages = [e.get("message") or "" for e in run_events(ui, run_id)]
+    if any(m.startswith("Executing steps in process") for m in messages):
+        return "in_process"
+    if any(m.startswith("Executing steps using multiprocess executor") for m in messages):
+        return "multiprocess"
+    return "unknown"
