@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from audit_archive.format import layout
+from audit_archive_tests.support.benchmarks import run_benchmark
 from audit_archive_tests.support.webserver import (
     JOB,
     LOCATION,
@@ -187,3 +188,11 @@ def test_an_asset_backfill_runs_each_day_in_one_process(ui: Ui) -> None:
     assert {r["status"] for r in runs} == {"SUCCESS"}
     assert {executor_of(ui, r["runId"]) for r in runs} == {"in_process"}
     assert {r["day"] for r in ui.db.archivebatches.find({"day": {"$in": days}})} == set(days)
+
+
+def test_the_asset_vs_job_benchmark_runs_and_reports_every_field() -> None:
+    """benchmarks/bench_asset_vs_job.py at its smallest, so it never rots (figures: docs)."""
+    report = run_benchmark("bench_asset_vs_job.py", "--days", "1", "--events-per-day", "20")
+    assert report["asset_step_processes_median"] == 1 == report["job_step_processes_median"]
+    for metric in ("per_day_seconds", "run_seconds"):
+        assert report[f"ratio_asset_to_job_{metric}"] > 0
