@@ -46,7 +46,7 @@ def _failure(exc: BaseException, step: str, secrets: tuple[str, ...]) -> Failure
 
 @contextmanager
 def _operator_errors(
-    archive: ArchiveResource, step: str, lease: tuple[str, str] | None = None
+    archive: ArchiveResource, step: str, lease: tuple[str, str, str] | None = None
 ) -> Iterator[None]:
     """Turn any exception into a Failure an operator can act on, with secrets masked
     (driver exceptions can embed a URI with its password), and hand the day's lease
@@ -150,14 +150,14 @@ def _still_archived(
         yield _materialization(context, state, {"changed": f"nothing yet: {why}"})
 
 
-def _own_lease(context: OpExecutionContext, x: steps.Extracted) -> tuple[str, str]:
+def _own_lease(context: OpExecutionContext, x: steps.Extracted) -> tuple[str, str, str]:
     """The day's lease is this run's: extract_chained took it with the run's id. A step
     handed another run's staging (a re-execution that skipped extract_chained) stops
     before changing anything; the run-start check (resources.py) refuses such runs
     first, this is the last line."""
     if x.owner != context.run_id:
         raise Failure(description=REEXECUTE_WHOLE.format(steps=context.op.name, parent=x.owner))
-    return (x.day, context.run_id)
+    return (x.day, context.run_id, x.lease_token)
 
 
 def _seq_range(lo: int | None, hi: int | None) -> str:
