@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import time
@@ -27,8 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "verify",
         help="verify the archive like an auditor: a status per day (exit 1 on any finding)",
-        description="Check every day from --from to --to (default: ARCHIVE_START_DATE to the "
-        "newest due day, and every day holding a batch record or an object): manifest "
+        description="Check every day from --from to --to (default: ARCHIVE_START_DATE, or "
+        "the archive's first day when it is not set, to the newest due day, and every day "
+        "holding a batch record or an object): manifest "
         "signatures, sha256 and sizes against batch records, objects against records (an "
         "events object the server's checksum cannot confirm is read), the chain across "
         "parts, days and the hot tier, and due events left in hot. Statuses: valid, empty, "
@@ -108,6 +110,9 @@ def run(args: argparse.Namespace) -> int:
             log_verifier=log_verifier,
             trusted_checkpoints=trusted,
             **({"witnesses": witness_keys, "quorum": quorum} if witness_keys else {}),
+            # An auditor does not know the deployment's ARCHIVE_START_DATE: without it the
+            # days start at the archive's own first day (the summary says which and why).
+            start_from_archive=not os.environ.get("ARCHIVE_START_DATE", "").strip(),
         )
     except RangeError as e:
         print(f"audit-archive verify: {e}", file=sys.stderr)
@@ -142,6 +147,8 @@ def format_report(report: Report) -> str:
         return "\n".join([*lines, s["note"]])
     lines.append("")
     lines.append(_verdict_line(report))
+    if s.get("rangeReason"):
+        lines.append(f"checked {s['from']} to {s['to']}, {s['rangeReason']}")
     read = f", {s['bytesRead']:,} bytes of events read" if s["mode"] == "deep" else ""
     lines.append(f"{s['parts']} parts, {s['events']:,} archived events{read} in {s['seconds']}s")
     confirmed = s.get("objectsRead") or {}
