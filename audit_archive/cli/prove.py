@@ -3,56 +3,19 @@ the offline check an auditor runs on it (keys from the environment or a key file
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 from pathlib import Path
 
+import click
+
 from audit_archive.audit.prove import ProveError, check_proof, prove_seq
-from audit_archive.cli.logkeys import add_verifier_option, verifier
-from audit_archive.cli.options import seq_arg
+from audit_archive.cli.logkeys import verifier, verifier_key_option
+from audit_archive.cli.options import SEQ
+from audit_archive.cli.shell import FINDING, Refused, opened_stores
 from audit_archive.format import proof
 from audit_archive.settings import Settings, keys_from_file, verification_keys_from_env
-from audit_archive.stores.clients import open_stores
-from audit_archive.stores.privileges import Access
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "prove",
-        help="write a JSON proof that archived event N is in its signed part",
-        description=(
-            "Find archived event --seq N, check its part (signature, sha256, Merkle root) and "
-            "write a proof: the event's line, its leaf index, the RFC 6962 audit path and the "
-            "signed manifest. Exit 1: the event is not archived or its part does not check out."
-        ),
-    )
-    p.add_argument("--seq", type=seq_arg, required=True, metavar="N", help="the event's seq")
-    p.add_argument(
-        "--out", "-o", metavar="FILE", help="write the proof here (default: standard output)"
-    )
-    p.set_defaults(handler=run_prove)
-
-    c = sub.add_parser(
-        "check-proof",
-        help="verify a proof file offline (exit 0 valid, 1 not)",
-        description=(
-            "Verify a proof written by 'prove', without MongoDB or S3: the event re-hashes, its "
-            "audit path leads to the manifest's merkleRoot, and the manifest's signature holds. "
-            "Keys: the signed log's public verifier key (AUDIT_LOG_VERIFIER_KEY or --verifier-key: "
-            "then the manifest must be in a signed checkpoint), and/or the HMAC keys "
-            "(AUDIT_SIGNING_KEY and AUDIT_SIGNING_KEYS_PREVIOUS, or --key-file)."
-        ),
-    )
-    c.add_argument("file", metavar="FILE", help="the proof ('-' for standard input)")
-    c.add_argument(
-        "--key-file",
-        metavar="PATH",
-        help="read the HMAC key(s) from this file, one per line, instead of the environment",
-    )
-    add_verifier_option(c)
-    c.set_defaults(handler=run_check)
 
 
 def _unwritable(path: str) -> str | None:
@@ -68,70 +31,73 @@ def _unwritable(path: str) -> str | None:
     return None
 
 
-def run_prove(args: argparse.Namespace) -> int:
-    problem = _unwritable(args.out) if args.out else None
+@click.command("prove", short_help="write a JSON proof that archived event N is in its signed part")
+@click.option("--seq", type=SEQ, required=True, metavar="N", help="the event's seq")
+@click.option("--out", "-o", metavar="FILE", help="write the proof here (default: standard output)")
+def prove_command(seq: int, out: str | None) -> int:
+    """Find archived event --seq N, check its part (signature, sha256, Merkle root) and
+    write a proof: the event's line, its leaf index, the RFC 6962 audit path and the
+    signed manifest. Exit 1: the event is not archived or its part does not check out.
+    """
+    problem = _unwritable(out) if out else None
     if problem:
-        print(f"audit-archive prove: cannot write --out {args.out}: {problem}", file=sys.stderr)
-        return 2
+        raise Refused(f"cannot write --out {out}: {problem}")
     # The HMAC key is optional: with the signed log, a part it covers is proven without it.
-    stores = open_stores(Settings.from_env(require_signing_key=False), access=Access.READ)
-    try:
-        document = prove_seq(stores, args.seq)
-    except ProveError as e:
-        print(f"audit-archive prove: {e}", file=sys.stderr)
-        return 1
-    finally:
-        stores.close()
-    text = proof.dumps(document)
-    if args.out:
+    with opened_stores(Settings.from_env(require_signing_key=False)) as stores:
         try:
-            Path(args.out).write_text(text, encoding="utf-8")
-        except OSError as e:
-            print(
-                f"audit-archive prove: cannot write --out {args.out}: {e.strerror}",
-                file=sys.stderr,
-            )
-            return 2
-        m = document["manifest"]
-        print(
-            f"wrote {args.out}: seq {args.seq}, {m['day']} part {m['part']}, leaf "
-            f"{document['leafIndex']} of {document['treeSize']}",
-            file=sys.stderr,
-        )
-    else:
+            document = prove_seq(stores, seq)
+        except ProveError as e:
+            raise Refused(str(e), FINDING) from None
+    text = proof.dumps(document)
+    if not out:
         sys.stdout.write(text)
+        return 0
+    try:
+        Path(out).write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise Refused(f"cannot write --out {out}: {e.strerror}") from None
+    m = document["manifest"]
+    click.echo(
+        f"wrote {out}: seq {seq}, {m['day']} part {m['part']}, leaf "
+        f"{document['leafIndex']} of {document['treeSize']}",
+        err=True,
+    )
     return 0
 
 
-def _keys(args: argparse.Namespace) -> tuple[str, ...]:
-    """Verification keys, read by the same rule as Settings (settings.py, signing keys),
-    without requiring the rest of the configuration: check-proof runs where there is no
-    MongoDB or S3."""
-    if args.key_file:
-        return keys_from_file(args.key_file)
-    return verification_keys_from_env()
-
-
-def run_check(args: argparse.Namespace) -> int:
-    keys = _keys(args)
-    log_verifier = verifier(args)
+@click.command("check-proof", short_help="verify a proof file offline (exit 0 valid, 1 not)")
+@click.argument("file", metavar="FILE")
+@click.option(
+    "--key-file",
+    metavar="PATH",
+    help="read the HMAC key(s) from this file, one per line, instead of the environment",
+)
+@verifier_key_option
+def check_proof_command(file: str, key_file: str | None, verifier_key: str | None) -> int:
+    """Verify a proof written by 'prove' (FILE, '-' for standard input), without MongoDB
+    or S3: the event re-hashes, its audit path leads to the manifest's merkleRoot, and the
+    manifest's signature holds. Keys: the signed log's public verifier key
+    (AUDIT_LOG_VERIFIER_KEY or --verifier-key: then the manifest must be in a signed
+    checkpoint), and/or the HMAC keys (AUDIT_SIGNING_KEY and AUDIT_SIGNING_KEYS_PREVIOUS,
+    or --key-file).
+    """
+    # Verification keys by the same rule as Settings, without requiring the rest of the
+    # configuration: check-proof runs where there is no MongoDB or S3.
+    keys = keys_from_file(key_file) if key_file else verification_keys_from_env()
+    log_verifier = verifier(verifier_key)
     if not keys and log_verifier is None:
-        print(
-            "audit-archive check-proof: no key: set AUDIT_LOG_VERIFIER_KEY (or pass "
-            "--verifier-key), or AUDIT_SIGNING_KEY (or AUDIT_SIGNING_KEYS_PREVIOUS, or "
-            "pass --key-file)",
-            file=sys.stderr,
+        raise Refused(
+            "no key: set AUDIT_LOG_VERIFIER_KEY (or pass --verifier-key), or "
+            "AUDIT_SIGNING_KEY (or AUDIT_SIGNING_KEYS_PREVIOUS, or pass --key-file)"
         )
-        return 2
     try:
-        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text("utf-8")
+        text = sys.stdin.read() if file == "-" else Path(file).read_text("utf-8")
     except OSError as e:
-        print(f"audit-archive check-proof: cannot read {args.file}: {e.strerror}", file=sys.stderr)
-        return 2
+        raise Refused(f"cannot read {file}: {e.strerror}") from None
     try:
         document = json.loads(text)
     except ValueError:
         document = None
     result = check_proof(document, keys, log_verifier)
-    print(proof.describe(result), file=sys.stdout if result.ok else sys.stderr)
-    return 0 if result.ok else 1
+    click.echo(proof.describe(result), err=not result.ok)
+    return 0 if result.ok else FINDING
