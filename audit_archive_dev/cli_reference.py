@@ -30,7 +30,7 @@ Exit codes, the same for every sub-command: 0 done, 1 a finding or a refused ope
 configuration error (a bad option or variable, an unreachable store: the message names
 it), 130 interrupted. Usage errors are click's: `Usage: ...`, then `Error: ...` naming the
 option; every other refusal is one line, `audit-archive COMMAND: ...`, on standard error.
-The long sub-commands (`verify --deep`, `restore`, `search`) draw a progress bar on
+The long sub-commands (`verify`, `restore`, `search`, `prove`) draw a progress bar on
 standard error when it is a terminal; `--quiet` turns it off.
 """
 

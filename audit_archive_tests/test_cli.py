@@ -9,6 +9,7 @@ error, 130 interrupted."""
 from __future__ import annotations
 
 import io
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,8 @@ from audit_archive.cli import cli, main, shell
 from audit_archive.cli import logkeys as keygen_module
 from audit_archive.cli.progress import Progress
 from audit_archive_dev import cli_reference
-from audit_archive_tests.support.harness import KEY_A
+from audit_archive_tests.support.harness import KEY_A, Harness
+from audit_archive_tests.support.verify_archive import DUE, FIRST
 
 
 class Terminal(io.StringIO):
@@ -170,3 +172,36 @@ def test_a_stale_reference_is_refused(tmp_path: Path, monkeypatch) -> None:
     assert cli_reference.main([]) == 0
     assert cli_reference.main(["--check"]) == 0
     assert page.read_text() == cli_reference.render()
+
+
+# -- progress on every long sub-command, against a real archive -------------------------
+
+
+def long_commands(archive: Harness) -> dict[str, tuple[list[str], list[str]]]:
+    """Each long sub-command with its arguments, and the bars it draws, in order."""
+    record = next(r for r in archive.records() if r["eventCount"])
+    return {
+        "verify": (["verify"], ["reading manifests"]),
+        "verify --deep": (["verify", "--deep"], ["reading manifests", "reading events"]),
+        "search": (["search", "--from", str(FIRST), "--to", str(DUE[-1])], ["searching"]),
+        "restore": (["restore", "--day", record["day"]], ["checking", "writing"]),
+        "prove": (["prove", "--seq", str(record["startSeq"])], ["reading the part"]),
+    }
+
+
+def test_every_long_sub_command_draws_progress_only_on_a_terminal(
+    archive: Harness, capsys, monkeypatch
+) -> None:
+    for name, (argv, labels) in long_commands(archive).items():
+        assert main(argv) == 0, name
+        assert "[" not in capsys.readouterr().err, f"{name}: no bar off a terminal"
+        terminal = Terminal()
+        with monkeypatch.context() as patch:
+            patch.setattr(sys, "stderr", terminal)
+            assert main([*argv, "--quiet"]) == 0, name
+            assert "[" not in terminal.getvalue(), f"{name}: no bar with --quiet"
+            assert main(argv) == 0, name
+        drawn = terminal.getvalue()
+        at = [drawn.find(f"{label}  [") for label in labels]
+        assert -1 not in at and at == sorted(at), (name, drawn)
+        assert "100%" in drawn, f"{name}: the bar ends full"

@@ -12,7 +12,8 @@ import click
 
 from audit_archive.audit.prove import ProveError, check_proof, prove_seq
 from audit_archive.cli.logkeys import verifier, verifier_key_option
-from audit_archive.cli.options import SEQ
+from audit_archive.cli.options import SEQ, quiet_option
+from audit_archive.cli.progress import Progress
 from audit_archive.cli.shell import FINDING, Refused, opened_stores
 from audit_archive.format import proof
 from audit_archive.settings import Settings, keys_from_file, verification_keys_from_env
@@ -34,7 +35,8 @@ def _unwritable(path: str) -> str | None:
 @click.command("prove", short_help="write a JSON proof that archived event N is in its signed part")
 @click.option("--seq", type=SEQ, required=True, metavar="N", help="the event's seq")
 @click.option("--out", "-o", metavar="FILE", help="write the proof here (default: standard output)")
-def prove_command(seq: int, out: str | None) -> int:
+@quiet_option
+def prove_command(seq: int, out: str | None, quiet: bool) -> int:
     """Find archived event --seq N, check its part (signature, sha256, Merkle root) and
     write a proof: the event's line, its leaf index, the RFC 6962 audit path and the
     signed manifest. Exit 1: the event is not archived or its part does not check out.
@@ -43,9 +45,14 @@ def prove_command(seq: int, out: str | None) -> int:
     if problem:
         raise Refused(f"cannot write --out {out}: {problem}")
     # The HMAC key is optional: with the signed log, a part it covers is proven without it.
-    with opened_stores(Settings.from_env(require_signing_key=False)) as stores:
+    settings = Settings.from_env(require_signing_key=False)
+    with opened_stores(settings) as stores, Progress(quiet=quiet) as progress:
+
+        def reading(done: int, total: int) -> None:
+            progress.update(done, total, f"{done:,}/{total:,} events", label="reading the part")
+
         try:
-            document = prove_seq(stores, seq)
+            document = prove_seq(stores, seq, reading)
         except ProveError as e:
             raise Refused(str(e), FINDING) from None
     text = proof.dumps(document)

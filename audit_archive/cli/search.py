@@ -49,13 +49,14 @@ def command(
     settings = Settings.from_env(require_signing_key=False)
     with opened_stores(settings) as stores, Progress(quiet=quiet) as progress:
 
-        def reading(day: str, counts: SearchStats) -> None:
-            done = (layout.parse_day(day) - first).days
+        def reading(day: str, counts: SearchStats, done: int | None = None) -> None:
+            done = (layout.parse_day(day) - first).days if done is None else done
             info = f"{day}  {counts.matches:,} matching of {counts.events_read:,} events"
             progress.update(done, days, info, label="searching")
 
         if not write_lines(search(stores, first, last, filters, stats, reading)):
             return 0  # the reader closed the pipe (`search ... | head`): not an error
+        reading(layout.format_day(last), stats, days)  # every day read
     missing = stats.days_without_record
     click.echo(
         f"{stats.matches} matching of {stats.events_read} events in {stats.parts} parts, "

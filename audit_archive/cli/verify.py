@@ -1,8 +1,8 @@
 """``audit-archive verify``: one status per day, the findings behind it, and a summary.
 
 Exit 0 when every day is ``valid``, ``empty`` or ``not-due``; 1 on any finding; 2 on a
-usage or configuration error. ``--deep`` also reads every event, with a progress bar on
-standard error when it is a terminal (``--quiet``: none).
+usage or configuration error. ``--deep`` also reads every event. Progress (manifests
+read, then --deep's events) on standard error when it is a terminal (``--quiet``: none).
 """
 
 from __future__ import annotations
@@ -90,6 +90,9 @@ def command(
         )
     with opened_stores(settings) as stores, Progress(quiet=quiet) as progress:
 
+        def manifests(done: int, total: int) -> None:
+            progress.update(done, total, f"{done}/{total} parts", label="reading manifests")
+
         def reading(done: int, total: int, parts_done: int, parts_total: int) -> None:
             info = f"{mib(done, total)}  {parts_done}/{parts_total} parts"
             progress.update(done, total, info, label="reading events")
@@ -102,6 +105,7 @@ def command(
                 deep=deep,
                 keys=keys,
                 progress=reading if deep else None,
+                manifest_progress=manifests,
                 log_verifier=log_verifier,
                 trusted_checkpoints=trusted,
             )

@@ -23,6 +23,7 @@ from audit_archive.audit.verify.content import ContentRead, Progress, read_conte
 from audit_archive.audit.verify.hotside import add_overdue, dayless_events, mark_in_progress
 from audit_archive.audit.verify.parts import (
     Listing,
+    ManifestProgress,
     Part,
     fetch_parts,
     gather_parts,
@@ -61,6 +62,7 @@ def verify(
     workers: int = MANIFEST_WORKERS,
     deep_workers: int = DEEP_WORKERS,
     progress: Progress | None = None,
+    manifest_progress: ManifestProgress | None = None,
     log_verifier: Verifier | None = None,
     trusted_checkpoints: Sequence[tuple[str, bytes]] = (),
 ) -> Report:
@@ -69,7 +71,9 @@ def verify(
     the HMAC keys to check signatures with (default: the settings' current and previous
     keys). ``log_verifier`` (default: the settings'): the signed log's public key; a part
     the log covers is authenticated without any HMAC key (SPEC section 7), and
-    ``trusted_checkpoints`` kept elsewhere expose history rewritten since. Raises
+    ``trusted_checkpoints`` kept elsewhere expose history rewritten since. ``progress``
+    hears how far --deep's reading is, ``manifest_progress`` how many manifests are read.
+    Raises
     RangeError for a range that holds nothing to verify."""
     started = time.monotonic()
     settings = stores.settings
@@ -82,7 +86,7 @@ def verify(
     inventory = _inventory(span, settings.cold_prefix, records, listing)
     parts = inventory.parts
     keys = settings.verification_keys if keys is None else tuple(keys)
-    fetch_parts(stores, parts, keys, deep, workers)
+    fetch_parts(stores, parts, keys, deep, workers, manifest_progress)
     log = _check_log(stores, log_verifier or settings.log_verifier, records, trusted_checkpoints)
     if log is not None:
         _authenticate_logged(parts, log)
