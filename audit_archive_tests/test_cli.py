@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,11 @@ def test_refusals_are_one_line_naming_the_sub_command(tmp_path: Path, capsys, mo
     assert main(["check-proof", str(tmp_path / "p.json")]) == 2  # no key at all
     err = capsys.readouterr().err
     assert err.startswith("audit-archive check-proof: no key: set ") and err.count("\n") == 1
+
+
+def test_the_installed_script_is_main() -> None:
+    [script] = entry_points(group="console_scripts", name="audit-archive")
+    assert script.value == "audit_archive.cli:main" and script.load() is main
 
 
 def test_help_exits_0_on_standard_output(capsys) -> None:
