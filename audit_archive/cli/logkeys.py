@@ -3,13 +3,11 @@ AUDIT_LOG_VERIFIER_KEY, else derived from AUDIT_LOG_SIGNING_KEY), and ``keygen``
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from audit_archive.errors import ConfigError
 from audit_archive.format.note import Verifier, generate_key, parse_verifier
-from audit_archive.settings import log_keys
+from audit_archive.settings import Keys
 
 verifier_key_option = click.option(
     "--verifier-key",
@@ -22,7 +20,7 @@ def verifier(verifier_key: str | None) -> Verifier | None:
     """The verifier key from the flag or the environment; ConfigError names the source."""
     if verifier_key:
         return parse_verifier(verifier_key.strip(), "--verifier-key")
-    return log_keys(os.environ)["log_verifier"]
+    return Keys.read().log_verifier
 
 
 @click.command(
