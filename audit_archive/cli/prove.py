@@ -12,7 +12,7 @@ import click
 
 from audit_archive.audit.prove import ProveError, check_proof, prove_seq
 from audit_archive.cli.logkeys import verifier, verifier_key_option
-from audit_archive.cli.options import SEQ, quiet_option
+from audit_archive.cli.options import MAX_PROOF_BYTES, SEQ, quiet_option, read_capped
 from audit_archive.cli.progress import Progress
 from audit_archive.cli.shell import FINDING, Refused, opened_stores
 from audit_archive.format import proof
@@ -98,13 +98,35 @@ def check_proof_command(file: str, key_file: str | None, verifier_key: str | Non
             "AUDIT_SIGNING_KEY (or AUDIT_SIGNING_KEYS_PREVIOUS, or pass --key-file)"
         )
     try:
-        text = sys.stdin.read() if file == "-" else Path(file).read_text("utf-8")
+        data = read_capped(file, MAX_PROOF_BYTES)
     except OSError as e:
         raise Refused(f"cannot read {file}: {e.strerror}") from None
     try:
-        document = json.loads(text)
-    except ValueError:
-        document = None
-    result = check_proof(document, keys, log_verifier)
+        result = check_proof(_proof_document(data), keys, log_verifier)
+    except _NotAProof as e:
+        click.echo(f"INVALID proof: not a proof: {e}", err=True)
+        return FINDING
+    except RecursionError:  # parsed, but nested deeper than checking it can go
+        click.echo("INVALID proof: not a proof: its JSON is nested too deeply", err=True)
+        return FINDING
     click.echo(proof.describe(result), err=not result.ok)
     return 0 if result.ok else FINDING
+
+
+class _NotAProof(Exception):
+    """A proof file that cannot even be read as one (one line, exit 1: rejected)."""
+
+
+def _proof_document(data: bytes) -> object:
+    """The proof file's JSON value (None for text that is no JSON: check_proof names
+    that); _NotAProof for binary data or JSON nested deeper than the parser goes."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _NotAProof("the file is not UTF-8 text (binary data?)") from None
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise _NotAProof("its JSON is nested too deeply") from None
+    except ValueError:
+        return None

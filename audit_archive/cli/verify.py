@@ -14,7 +14,7 @@ import click
 
 from audit_archive.audit.verify import CLEAN, RangeError, Report, verify
 from audit_archive.cli.logkeys import verifier, verifier_key_option
-from audit_archive.cli.options import day_range, quiet_option
+from audit_archive.cli.options import MAX_CHECKPOINT_BYTES, day_range, quiet_option, read_capped
 from audit_archive.cli.progress import Progress, mib
 from audit_archive.cli.shell import Refused, opened_stores
 from audit_archive.errors import ConfigError
@@ -119,8 +119,7 @@ def command(
 
 def read_checkpoint(name: str) -> bytes:
     try:
-        with open(name, "rb") as f:
-            return f.read()
+        return read_capped(name, MAX_CHECKPOINT_BYTES)
     except OSError as e:
         raise Refused(f"cannot read {name}: {e.strerror}") from None
 
