@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import click
 
-from audit_archive.cli import archives, check, logkeys, prove, restore, search, verify
+from audit_archive.cli import archives, check, logkeys, prove, restore, search, verify, witness
 from audit_archive.cli.shell import INTERRUPTED, PROG, AuditArchiveGroup
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -33,6 +33,7 @@ COMMANDS = (
     prove.check_proof_command,
     search.command,
     logkeys.command,
+    witness.command,
 )
 for _command in COMMANDS:
     cli.add_command(_command)

@@ -11,10 +11,11 @@ from pathlib import Path
 import click
 
 from audit_archive.audit.prove import ProveError, check_proof, prove_seq
-from audit_archive.cli.logkeys import verifier, verifier_key_option
+from audit_archive.cli.logkeys import verifier, verifier_key_option, witness_options, witnesses
 from audit_archive.cli.options import MAX_PROOF_BYTES, SEQ, quiet_option, read_capped
 from audit_archive.cli.progress import Progress
 from audit_archive.cli.shell import FINDING, Refused, opened_stores
+from audit_archive.errors import ConfigError
 from audit_archive.format import proof
 from audit_archive.settings import Settings, keys_from_file, verification_keys_from_env
 
@@ -80,7 +81,14 @@ def prove_command(seq: int, out: str | None, quiet: bool) -> int:
     help="read the HMAC key(s) from this file, one per line, instead of the environment",
 )
 @verifier_key_option
-def check_proof_command(file: str, key_file: str | None, verifier_key: str | None) -> int:
+@witness_options
+def check_proof_command(
+    file: str,
+    key_file: str | None,
+    verifier_key: str | None,
+    witness_keys: tuple[str, ...],
+    quorum: int | None,
+) -> int:
     """Verify a proof written by 'prove' (FILE, '-' for standard input), without MongoDB
     or S3: the event re-hashes, its audit path leads to the manifest's merkleRoot, and the
     manifest's signature holds. Keys: the signed log's public verifier key
@@ -92,6 +100,9 @@ def check_proof_command(file: str, key_file: str | None, verifier_key: str | Non
     # configuration: check-proof runs where there is no MongoDB or S3.
     keys = keys_from_file(key_file) if key_file else verification_keys_from_env()
     log_verifier = verifier(verifier_key)
+    witness_verifiers, wanted = witnesses(witness_keys, quorum)
+    if witness_verifiers and log_verifier is None:
+        raise ConfigError("--witness", "needs the log's verifier key (--verifier-key)")
     if not keys and log_verifier is None:
         raise Refused(
             "no key: set AUDIT_LOG_VERIFIER_KEY (or pass --verifier-key), or "
@@ -102,7 +113,7 @@ def check_proof_command(file: str, key_file: str | None, verifier_key: str | Non
     except OSError as e:
         raise Refused(f"cannot read {file}: {e.strerror}") from None
     try:
-        result = check_proof(_proof_document(data), keys, log_verifier)
+        result = check_proof(_proof_document(data), keys, log_verifier, witness_verifiers, wanted)
     except _NotAProof as e:
         click.echo(f"INVALID proof: not a proof: {e}", err=True)
         return FINDING

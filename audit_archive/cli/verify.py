@@ -13,7 +13,7 @@ import json
 import click
 
 from audit_archive.audit.verify import CLEAN, RangeError, Report, verify
-from audit_archive.cli.logkeys import verifier, verifier_key_option
+from audit_archive.cli.logkeys import verifier, verifier_key_option, witness_options, witnesses
 from audit_archive.cli.options import MAX_CHECKPOINT_BYTES, day_range, quiet_option, read_capped
 from audit_archive.cli.progress import Progress, mib
 from audit_archive.cli.shell import Refused, opened_stores
@@ -42,6 +42,7 @@ from audit_archive.settings import Settings, keys_from_file
     "--json", "as_json", is_flag=True, help='one JSON document {"days", "archive", "summary"}'
 )
 @verifier_key_option
+@witness_options
 @click.option(
     "--trusted-checkpoint",
     "trusted_checkpoints",
@@ -58,6 +59,8 @@ def command(
     key_file: str | None,
     as_json: bool,
     verifier_key: str | None,
+    witness_keys: tuple[str, ...],
+    quorum: int | None,
     trusted_checkpoints: tuple[str, ...],
     quiet: bool,
 ) -> int:
@@ -82,6 +85,9 @@ def command(
             "verifier key (AUDIT_LOG_VERIFIER_KEY or --verifier-key)",
         )
     trusted = [(name, read_checkpoint(name)) for name in trusted_checkpoints]
+    witness_verifiers, wanted = witnesses(witness_keys, quorum)
+    if witness_verifiers and log_verifier is None:
+        raise ConfigError("--witness", "needs the log's verifier key (AUDIT_LOG_VERIFIER_KEY)")
     if trusted and log_verifier is None:
         raise Refused(
             "--trusted-checkpoint needs the log's verifier key "
@@ -107,6 +113,7 @@ def command(
                 manifest_progress=manifests,
                 log_verifier=log_verifier,
                 trusted_checkpoints=trusted,
+                **({"witnesses": witness_verifiers, "quorum": wanted} if witness_verifiers else {}),
             )
         except RangeError as e:
             raise Refused(str(e)) from None
@@ -166,6 +173,9 @@ def format_report(report: Report) -> str:
             f"signed log {log['origin']}: checkpoint size {_seq(log['checkpointSize'])}, root "
             f"{log['checkpointRoot'] or 'none'}; {log['entries']} entries, {log['covered']} covered"
         )
+        if "witnessedSize" in log:
+            who = ", ".join(log["witnesses"]) or "no quorum"
+            lines.append(f"witnessed: {log['witnessedSize']} entries cosigned by {who}")
         for finding in log["findings"]:
             lines.append(f"signed log finding: {finding}")
     for key in s.get("strayObjects", ()):
