@@ -159,8 +159,15 @@ def _archive(spec: dict[str, Any]) -> Callable[[], dict[str, Any]]:
         phases = {k: round(v, 3) for k, v in timing.snapshot().items()}
         phases["other"] = round(max(0.0, wall - sum(phases.values())), 3)
         logged = instance.get_records_for_run(result.run_id, limit=10_000).records
-        kinds = Counter(r.event_log_entry.dagster_event_type or "LOG_MESSAGE" for r in logged)
-        return {"phases": phases, "run_events": len(logged), "run_event_kinds": dict(kinds)}
+        entries = [r.event_log_entry for r in logged]
+        kinds = Counter(e.dagster_event_type or "LOG_MESSAGE" for e in entries)
+        messages = [e.user_message[:120] for e in entries if e.dagster_event_type is None]
+        return {
+            "phases": phases,
+            "run_events": len(logged),
+            "run_event_kinds": dict(kinds),
+            "run_log_messages": messages[:40],
+        }
 
     return work
 

@@ -189,8 +189,12 @@ def _one_wrapper(value: Any, t: type) -> dict[str, Any] | None:
 
 class _LineHooks:
     """orjson's ``default`` for a JSONL line, counting the keys starting with "$" it
-    writes (``dollars``); ``sure`` turns False when it wrote members it cannot count
-    (a Code's scope, a DBRef's fields: payload that may hold "$" keys of its own)."""
+    writes (``dollars``); ``sure`` turns False when it wrote a DBRef. A Code with scope
+    is counted like any wrapper (its two keys; BSON keeps it as its own type, and the
+    scope's members are hooked and counted like the payload's, so a "$" key of the
+    scope's own makes the line's count differ and the line is read back). A DBRef is
+    not: BSON stores it as an ordinary document that decoding turns into a DBRef
+    whatever the order of its keys, which the line does not keep, so it is read back."""
 
     __slots__ = ("dollars", "sure")
 
@@ -232,7 +236,10 @@ class _LineHooks:
         wrapped = _one_wrapper(value, t)
         if wrapped is not None:
             return wrapped
-        if t is Code or t is DBRef:
+        if t is Code:
+            self.dollars += 1  # "$code" counted above, and "$scope"
+            return _with_members(value)
+        if t is DBRef:
             self.sure = False
             return _with_members(value)
         raise TypeError(f"no JSON for BSON value of type {t.__name__}")
