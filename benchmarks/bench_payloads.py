@@ -30,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_archive  # noqa: E402
+import bench_archive
 
 
 def slope(small: dict[str, Any], large: dict[str, Any], kind: str) -> tuple[float, float]:
@@ -59,7 +59,10 @@ def summarize(payload: str, small: dict[str, Any], large: dict[str, Any]) -> dic
         "archive_wall_s": large["archive"]["wall_s"],
         "floor_wall_s": large["floor"]["wall_s"],
         "archive_startup_cpu_s": large["archive"]["startup_cpu_s"],
-        "archive_peak_rss_mib": [small["archive"]["peak_rss_mib"], large["archive"]["peak_rss_mib"]],
+        "archive_peak_rss_mib": [
+            small["archive"]["peak_rss_mib"],
+            large["archive"]["peak_rss_mib"],
+        ],
         "archive_phases": large["archive"]["phases"],
         "load_average": [small["load_before"], large["load_before"]],
     }

@@ -275,22 +275,25 @@ def _canonical_default(value: Any) -> Any:
 
 def _views(document: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], int]:
     """The document to write as a line and its hashed body, with the top-level ``_id``
-    and ``at`` already written (and how many "$" keys that wrote)."""
-    body = dict(document)
+    and ``at`` already written (and how many "$" keys that wrote). Runs per event:
+    ``ObjectId.binary`` and ``DatetimeMS.__int__`` are what ``str`` and ``int`` call."""
+    view = dict(document)
+    body = view.copy()
     oid = body.pop("_id", None)
     body.pop("hash", None)
-    view = dict(document)
     dollars = 0
     if type(oid) is ObjectId:
-        view["_id"] = {"$oid": str(oid)}
-        dollars += 1
+        view["_id"] = {"$oid": oid.binary.hex()}
+        dollars = 1
     at = body.get("at")
-    if type(at) is DatetimeMS and 0 <= (ms := int(at)) < END_DATETIME_MS:
-        seconds, millis = divmod(ms, 1000)
-        text = second_text(seconds)
-        body["at"] = text + MILLIS_TEXT[millis]
-        view["at"] = {"$date": text + _MILLIS_RELAXED[millis]}
-        dollars += 1
+    if type(at) is DatetimeMS:
+        ms = at.__int__()
+        if 0 <= ms < END_DATETIME_MS:
+            seconds, millis = divmod(ms, 1000)
+            text = second_text(seconds)
+            body["at"] = text + MILLIS_TEXT[millis]
+            view["at"] = {"$date": text + _MILLIS_RELAXED[millis]}
+            dollars += 1
     return view, body, dollars
 
 
@@ -339,17 +342,18 @@ def encode_batch(documents: list[Mapping[str, Any]]) -> Batch:
     One pass builds both views of each event (the line's, and the hashed body with its
     keys sorted by orjson). The hooks know every type BSON decodes to; orjson raises
     JSONEncodeError for anything else (the run fails, deleting nothing)."""
+    hooks = _LineHooks()
+    relaxed, dumps, views = hooks.relaxed, orjson.dumps, _views
     lines: list[bytes] = []
     canonicals: list[bytes] = []
     wrote: list[int] = []  # "$" keys the encoder wrote per line; -1: not counted
-    hooks = _LineHooks()
-    relaxed, dumps = hooks.relaxed, orjson.dumps
-    for document in documents:
-        view, body, hooks.dollars = _views(document)
+    line, canonical, count = lines.append, canonicals.append, wrote.append
+    for document in documents:  # per event: the names above are locals
+        view, body, hooks.dollars = views(document)
         hooks.sure = True
-        lines.append(dumps(view, default=relaxed, option=_RELAXED))
-        canonicals.append(dumps(body, default=_canonical_default, option=_CANONICAL))
-        wrote.append(hooks.dollars if hooks.sure else -1)
+        line(dumps(view, default=relaxed, option=_RELAXED))
+        canonical(dumps(body, default=_canonical_default, option=_CANONICAL))
+        count(hooks.dollars if hooks.sure else -1)
     joined = b"".join(lines)
     return Batch(lines, joined, canonicals, _unproven(lines, wrote, joined))
 
