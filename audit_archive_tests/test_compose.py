@@ -34,6 +34,7 @@ from audit_archive_tests.support.deploy_files import (
     filled_example,
     interpolate,
     mongodb_uri_template,
+    readme_variables,
     secret_names,
     used_variables,
 )
@@ -59,13 +60,7 @@ def example() -> dict[str, str]:
 
 def readme_config_variables() -> set[str]:
     """The variables in the README's Configuration tables (first column)."""
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
-    names = set()
-    for row in section.splitlines():
-        if row.startswith("| `"):
-            names |= set(re.findall(r"`([A-Z][A-Z0-9_]+)`", row.split("|")[1]))
-    return names
+    return set(readme_variables())
 
 
 def environment(service: dict[str, Any]) -> dict[str, Any]:

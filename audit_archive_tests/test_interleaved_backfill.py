@@ -75,7 +75,9 @@ def run_steps(settings: Settings, day: dt.date, listener: Listener | None = None
         try:
             yield "extracted"
             encoded = steps.encode(extracted, settings.cold_prefix, settings.purge_batch_size)
-            signed = steps.sign(encoded, settings.cold_prefix, settings.signing_key)
+            signed = steps.sign(
+                encoded, settings.cold_prefix, settings.signing_key.get_secret_value()
+            )
             uploaded = steps.upload_and_confirm(stores, signed)
             recorded = steps.record(stores, uploaded, owner)
             yield "recorded"

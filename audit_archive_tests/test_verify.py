@@ -447,8 +447,18 @@ def test_verify_schedule_is_weekly_and_on_only_when_archive_enabled() -> None:
     from dagster import DefaultScheduleStatus, build_schedule_context
 
     job = build_verify_job()
-    on = build_verify_schedule(job, DefinitionSettings(dt.date(2024, 1, 1), 3, True, 90))
-    off = build_verify_schedule(job, DefinitionSettings(dt.date(2024, 1, 1), 3, False, 90))
+    on = build_verify_schedule(
+        job,
+        DefinitionSettings(
+            start_date=dt.date(2024, 1, 1), run_hour_utc=3, enabled=True, retention_days=90
+        ),
+    )
+    off = build_verify_schedule(
+        job,
+        DefinitionSettings(
+            start_date=dt.date(2024, 1, 1), run_hour_utc=3, enabled=False, retention_days=90
+        ),
+    )
     assert on.default_status is DefaultScheduleStatus.RUNNING
     assert off.default_status is DefaultScheduleStatus.STOPPED
     assert on.cron_schedule == "0 5 * * 0"

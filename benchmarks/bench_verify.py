@@ -56,7 +56,7 @@ def archive_day(stores, day: dt.date, now: dt.datetime) -> None:
     extracted = steps.extract(stores, day, f"bench-{day}", now)
     assert not isinstance(extracted, steps.Skip), extracted
     encoded = steps.encode(extracted, s.cold_prefix, s.purge_batch_size)
-    signed = steps.sign(encoded, s.cold_prefix, s.signing_key)
+    signed = steps.sign(encoded, s.cold_prefix, s.signing_key.get_secret_value())
     uploaded = steps.upload_and_confirm(stores, signed)
     recorded = steps.record(stores, uploaded, "bench")
     steps.purge(stores, recorded)
@@ -90,7 +90,7 @@ def build_day(stores, day: dt.date, events: list[dict]) -> None:
         jsonl_bytes=written.bytes if events else 0,
         jsonl_bytes_uncompressed=written.bytes_uncompressed if events else 0,
     )
-    data = manifest_bytes(sign_manifest(build_manifest(summary), s.signing_key))
+    data = manifest_bytes(sign_manifest(build_manifest(summary), s.signing_key.get_secret_value()))
     manifest_key = layout.manifest_key(s.cold_prefix, day, 1)
     if events:
         stores.cold.put_file(
@@ -114,7 +114,7 @@ def build_day(stores, day: dt.date, events: list[dict]) -> None:
             "bytesUncompressed": summary.jsonl_bytes_uncompressed,
             "merkleRoot": summary.merkle_root,
             "chainEdges": summary.chain_edges,
-            "keyId": key_id(s.signing_key),
+            "keyId": key_id(s.signing_key.get_secret_value()),
         }
     )
     path.unlink(missing_ok=True)

@@ -34,6 +34,6 @@ def run(args: argparse.Namespace) -> int:
         f"ok: MongoDB database {settings.database!r} reachable, with every privilege the "
         f"archive needs; bucket {settings.cold_bucket!r} at {where} usable; uploads "
         f"confirmed by AUDIT_COLD_CONFIRM={settings.cold_confirm}; signing key id "
-        f"{key_id(settings.signing_key)}"
+        f"{key_id(settings.signing_key.get_secret_value())}"
     )
     return 0

@@ -4,12 +4,11 @@ AUDIT_LOG_VERIFIER_KEY, else derived from AUDIT_LOG_SIGNING_KEY), and ``keygen``
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from audit_archive.errors import ConfigError
 from audit_archive.format.note import Verifier, generate_key, parse_verifier
-from audit_archive.settings import log_keys
+from audit_archive.settings import Keys
 
 
 def add_verifier_option(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +23,7 @@ def verifier(args: argparse.Namespace) -> Verifier | None:
     """The verifier key from the flag or the environment; ConfigError names the source."""
     if getattr(args, "verifier_key", None):
         return parse_verifier(args.verifier_key.strip(), "--verifier-key")
-    return log_keys(os.environ)["log_verifier"]
+    return Keys.read().log_verifier
 
 
 def register(sub: argparse._SubParsersAction) -> None:

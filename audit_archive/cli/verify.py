@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import threading
 import time
@@ -69,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     # An auditor may hold only retired keys (AUDIT_SIGNING_KEYS_PREVIOUS), a key file, or
     # only the signed log's public verifier key: verify signs nothing, so the current key
     # is not required. A current key that is set is still checked like any other variable.
-    settings = Settings.from_env(require_signing_key=bool(os.environ.get("AUDIT_SIGNING_KEY")))
+    settings = Settings.from_env(require_signing_key=False)
     keys = keys_from_file(args.key_file) if args.key_file else settings.verification_keys
     log_verifier = verifier(args)
     if not keys and log_verifier is None:

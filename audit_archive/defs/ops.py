@@ -170,7 +170,7 @@ def sign_manifest(
     settings = archive.stores.settings
     x = encoded.extracted
     with _operator_errors(archive, "sign_manifest", (x.day, x.owner)):
-        signed = steps.sign(encoded, settings.cold_prefix, settings.signing_key)
+        signed = steps.sign(encoded, settings.cold_prefix, settings.signing_key.get_secret_value())
     return Output(
         signed,
         metadata={

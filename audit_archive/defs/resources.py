@@ -5,7 +5,10 @@ The SPEC's variables stay the one way to configure the archive. Each connection 
 bound to its variable with ``EnvVar`` when the variable is set as the code location loads,
 so the UI's Resources tab shows the variable's name (never a secret) and the value is read
 when a run starts; a variable unset at load shows the SPEC's default (no endpoint: AWS),
-and the environment when the run starts still decides.
+and the environment when the run starts still decides. A secret given as a file
+(``X_FILE``, settings.py) binds nothing: the run reads the file through ``Settings``, so
+the value is never in the resource's configuration, and the archive's stores, opened from
+``Settings``, use it.
 
 Nobody at the Launchpad can point a run at other stores (issue #16, item 7): a run that
 could choose the S3 endpoint would upload a day there and purge it from hot. Dagster
@@ -28,6 +31,7 @@ from dagster_aws.s3 import S3Resource
 from pydantic import Field, PrivateAttr
 from pymongo import MongoClient
 
+from audit_archive.environment import FILE_SUFFIX
 from audit_archive.errors import ConfigError
 from audit_archive.settings import DEFAULTS, Settings
 from audit_archive.stores.clients import Stores, mongo_client, open_stores
@@ -49,7 +53,7 @@ class MongoResource(ConfigurableResource):
 
     def get_client(self) -> MongoClient:
         """A client with the archive's timeouts and retries (stores/clients.py)."""
-        env = {**os.environ, **self.as_settings_env()}
+        env = with_held(os.environ, self.as_settings_env())
         return mongo_client(Settings.from_env(env, require_signing_key=False))
 
     def as_settings_env(self) -> dict[str, str]:
@@ -60,9 +64,23 @@ class MongoResource(ConfigurableResource):
         }
 
 
+def with_held(env: Mapping[str, str], held: Mapping[str, str | None]) -> dict[str, str]:
+    """The environment with the values a resource holds in place of its own: each held
+    value that is not the SPEC default (something bound it) replaces the variable, and
+    the variable's ``X_FILE`` with it (the resource's value is the one asked about)."""
+    out = dict(env)
+    for variable, value in held.items():
+        value = (value or "").strip()
+        if value and value != DEFAULTS[variable]:
+            out.pop(variable + FILE_SUFFIX, None)
+            out[variable] = value
+    return out
+
+
 def _bound(variable: str, env: Mapping[str, str]) -> Any:
     """EnvVar(variable) when it is set (read again when each run starts), else the
-    SPEC default (None where the SPEC's default is "none")."""
+    SPEC default (None where the SPEC's default is "none"): also when the value is in a
+    file (``X_FILE``), which only ``Settings`` reads."""
     if (env.get(variable) or "").strip():
         return EnvVar(variable)
     return DEFAULTS[variable] or None
@@ -118,12 +136,10 @@ class ArchiveResource(ConfigurableResource):
         reference = Settings.from_env(env)
         held = {**self.hot_store.as_settings_env(), **_s3_settings_env(self.cold_storage)}
         for variable, attr in _COMPARED.items():
-            value = (held[variable] or "").strip()
-            if value == DEFAULTS[variable]:
+            alone = with_held(env, {variable: held[variable]})
+            if alone == env:  # unbound: the SPEC default
                 continue
-            if getattr(Settings.from_env({**env, variable: value}), attr) != getattr(
-                reference, attr
-            ):
+            if getattr(Settings.from_env(alone), attr) != getattr(reference, attr):
                 raise ConfigError(
                     variable,
                     "the run's resource configuration differs from the environment's. "

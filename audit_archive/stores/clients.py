@@ -77,7 +77,9 @@ def s3_client(settings: Settings):  # -> botocore S3 client
             "s3",
             endpoint_url=settings.cold_endpoint,
             aws_access_key_id=settings.cold_access_key,
-            aws_secret_access_key=settings.cold_secret_key,
+            aws_secret_access_key=(
+                settings.cold_secret_key.get_secret_value() if settings.cold_secret_key else None
+            ),
             config=config,
         )
 

@@ -59,7 +59,7 @@ def main() -> None:
     if point == "after-encode":
         os._exit(9)
     uploaded = steps.upload_and_confirm(
-        stores, steps.sign(encoded, settings.cold_prefix, settings.signing_key)
+        stores, steps.sign(encoded, settings.cold_prefix, settings.signing_key.get_secret_value())
     )
     if point == "after-upload":
         os._exit(9)

@@ -37,6 +37,21 @@ def env_example() -> dict[str, str]:
     return out
 
 
+def readme_variables() -> dict[str, str]:
+    """The README's Configuration tables: each variable (first column; a row may name
+    several) and its default cell as written."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    out: dict[str, str] = {}
+    for row in section.splitlines():
+        if row.startswith("| `"):
+            cells = [c.strip() for c in row.split("|")[1:-1]]
+            for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", cells[0]):
+                assert name not in out, f"{name} has two rows in the README"
+                out[name] = cells[1]
+    return out
+
+
 def secret_names() -> set[str]:
     """Variables .env.example marks ``# SECRET`` (the line before, or two before)."""
     lines = (REPO / ".env.example").read_text().splitlines()
