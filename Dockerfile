@@ -14,10 +14,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /opt/dagster/app
 # Dependencies first, from pyproject.toml alone: a change to the code reuses this layer
-# (the slow one), only a change of dependencies rebuilds it.
+# (the slow one), only a change of dependencies rebuilds it. The `k8s` extra
+# (dagster-k8s) lets the same image run under the K8sRunLauncher (deploy/helm/).
 COPY pyproject.toml ./
 COPY deploy/requirements.py /tmp/requirements.py
-RUN python /tmp/requirements.py pyproject.toml deploy > /tmp/requirements.txt \
+RUN python /tmp/requirements.py pyproject.toml deploy k8s > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt \
     && rm /tmp/requirements.py /tmp/requirements.txt
 

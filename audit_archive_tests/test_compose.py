@@ -19,6 +19,7 @@ import yaml
 
 from audit_archive.settings import (
     DEFAULTS,
+    FILE_VARIABLES,
     SECRET_VARIABLES,
     SPEC_VARIABLES,
     DefinitionSettings,
@@ -37,6 +38,7 @@ from audit_archive_tests.support.deploy_files import (
     readme_variables,
     secret_names,
     used_variables,
+    with_secret_files,
 )
 
 OPTIONAL = {"mongo": {"mongo"}, "minio": {"minio", "bucket-init"}}
@@ -210,7 +212,9 @@ def test_compose_starts_with_or_without_the_bundled_stores(compose, profiles: se
 @pytest.mark.parametrize("name", ["mongo", "minio", "bucket-init"])
 def test_optional_services_refuse_to_start_without_their_secrets(services, name: str) -> None:
     script = script_of(services[name])
-    secrets = [v for v in environment(services[name]) if v in secret_names()]
+    # The producing application's user is optional: created only when its password is set.
+    optional = {"MONGO_WRITER_PASSWORD"}
+    secrets = [v for v in environment(services[name]) if v in secret_names() - optional]
     assert secrets, f"{name} holds no secret?"
     for variable in secrets:
         # `${VAR:?}` cannot be used there (see above); the script checks instead.
@@ -242,28 +246,65 @@ def test_every_secret_in_env_example_is_empty(example) -> None:
 
 def test_every_variable_compose_interpolates_is_in_env_example(compose, example) -> None:
     assert used_variables() <= set(example)
+    assert {s["environment"] for s in compose["secrets"].values()} <= set(example)
     interpolate(compose, filled_example())  # the example, secrets filled in: all it needs
-    # With the example as it is, compose refuses to start, naming a secret.
-    for variable in ("DAGSTER_POSTGRES_PASSWORD", "MONGODB_URI", "AUDIT_SIGNING_KEY"):
-        env = {**filled_example(), variable: ""}
-        with pytest.raises(AssertionError, match=variable):
-            interpolate(compose, env)
+    # With the example as it is, compose refuses to start, naming the secret.
+    env = {**filled_example(), "DAGSTER_POSTGRES_PASSWORD": ""}
+    with pytest.raises(AssertionError, match="DAGSTER_POSTGRES_PASSWORD"):
+        interpolate(compose, env)
+
+
+@pytest.mark.parametrize("variable", ["MONGODB_URI", "AUDIT_SIGNING_KEY"])
+def test_the_code_location_refuses_to_start_without_its_required_secrets(
+    compose, services, tmp_path, variable
+) -> None:
+    # Compose cannot require a variable it hands over as a secret file, so the
+    # container's entrypoint checks the files: run it with /bin/sh on what compose mounts.
+    import subprocess
+
+    code = services[CODE]
+    script = code["entrypoint"][2].replace("$$", "$")
+    for value, status in (("", 1), ("x" * 40, 0)):
+        env = {**filled_example(), variable: value}
+        folder = tmp_path / f"{variable}{status}"
+        folder.mkdir()
+        with_secret_files(code, compose, env, folder)
+        result = subprocess.run(
+            ["/bin/sh", "-c", script.replace("/run/secrets", str(folder)), "sh", "true"],
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == status, result.stderr
+        assert (f"set {variable} in .env" in result.stderr) == (status == 1)
 
 
 def test_the_code_location_gets_every_archive_variable_and_only_it_gets_secrets(
-    services,
+    compose, services
 ) -> None:
     code_env = environment(services[CODE])
-    assert set(DEFAULTS) <= set(code_env)
+    for variable in DEFAULTS:
+        # Each variable once: as itself, or (a secret) as the file that holds it.
+        given = {variable, f"{variable}_FILE"} & set(code_env)
+        assert len(given) == 1, f"{variable}: {sorted(given)}"
+    given = interpolate(code_env, {**filled_example(), **dict.fromkeys(FILE_VARIABLES, "x")})
+    for variable in FILE_VARIABLES:
+        assert variable not in code_env, f"{variable} only as a secret file"
+        name = given[f"{variable}_FILE"].removeprefix("/run/secrets/")
+        # An empty secret leaves X_FILE empty (unset): the settings refuse an empty file.
+        assert interpolate(code_env, {**filled_example(), variable: ""})[f"{variable}_FILE"] == ""
+        assert name in services[CODE]["secrets"]
+        assert compose["secrets"][name] == {"environment": variable}
     for name in ("dagster_webserver", "dagster_daemon", "postgres", "mongo", "minio"):
         env = environment(services[name])
         leaked = set(env) & {*SECRET_VARIABLES, "MONGODB_URI"}
-        assert not leaked, f"{name} does not need {leaked}"
+        assert not leaked and not services[name].get("secrets"), f"{name} does not need {leaked}"
 
 
-def test_env_example_once_its_secrets_are_set_is_valid(services) -> None:
-    env = interpolate(environment(services[CODE]), filled_example())
+def test_env_example_once_its_secrets_are_set_is_valid(compose, services, tmp_path) -> None:
+    example = filled_example()
+    env = with_secret_files(services[CODE], compose, example, tmp_path)
     settings = Settings.from_env(env)
+    assert settings.mongodb_uri == example["MONGODB_URI"], "read from its secret file"
     DefinitionSettings.from_env(env)
     assert settings.database == "dezky" and settings.cold_bucket == env["AUDIT_COLD_BUCKET"]
 
@@ -290,6 +331,9 @@ def test_the_archive_connects_to_mongodb_as_its_own_user_not_root(services, exam
     for variable in ("MONGO_ARCHIVE_DATABASE", "MONGO_ARCHIVE_USERNAME", "MONGO_ARCHIVE_PASSWORD"):
         assert f'"{variable}"' in script and variable in env
     assert "createUser" in script and "archive-role.json" in script
+    # The producing application's user, only when its password is set.
+    assert 'if (env.MONGO_WRITER_PASSWORD) {\n  createRoleAndUser("writer-role.json"' in script
+    assert {"MONGO_WRITER_USERNAME", "MONGO_WRITER_PASSWORD"} <= set(env)
     assert "root" not in re.sub(r"//.*", "", script), "the archive's user gets no built-in role"
 
 
@@ -300,7 +344,11 @@ def test_cold_storage_is_the_minio_service_and_bucket_init_is_idempotent(service
     assert 'mc mb --ignore-existing $$LOCK "local/$$AUDIT_COLD_BUCKET"' in script
     init_env = interpolate(environment(init), filled_example())
     assert init_env["AUDIT_COLD_BUCKET"] == example["AUDIT_COLD_BUCKET"]
-    assert init_env["AUDIT_COLD_ACCESS_KEY"] == example["AUDIT_COLD_ACCESS_KEY"]
+    # The user bucket-init creates is the one the archive signs in as (its secret file).
+    assert init_env["AUDIT_COLD_ACCESS_KEY"] == filled_example()["AUDIT_COLD_ACCESS_KEY"]
+    assert compose_file()["secrets"]["audit_cold_access_key"] == {
+        "environment": "AUDIT_COLD_ACCESS_KEY"
+    }
     assert script.startswith("set -e\n")
     lines = [line.strip() for line in script.splitlines()]
     # Re-attaching an attached policy fails by design: detach (allowed to fail) first,
@@ -337,7 +385,8 @@ def test_the_bucket_is_versioned_by_default(services, example) -> None:
 def test_every_image_is_pinned_to_an_exact_release(services) -> None:
     exact = re.compile(
         r"^(?:[a-z0-9.-]+/)*[a-z0-9._-]+:"
-        r"(?:RELEASE\.\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ|\d+\.\d+\.\d+(?:-[a-z]+)?|\d+\.\d+-[a-z]+)$"
+        r"(?:RELEASE\.\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ|\d+\.\d+\.\d+(?:-[a-z]+)?|\d+\.\d+-[a-z]+)"
+        r"(?:@sha256:[0-9a-f]{64})?$"  # a digest may follow (docs/deployment.md "Digests")
     )
     for name, service in services.items():
         image = service["image"]
@@ -346,6 +395,18 @@ def test_every_image_is_pinned_to_an_exact_release(services) -> None:
     dockerfile = (REPO / "Dockerfile").read_text()
     [base] = re.findall(r"^FROM (\S+)", dockerfile, flags=re.MULTILINE)
     assert re.fullmatch(r"python:3\.11\.\d+-slim-[a-z]+", base), base
+
+
+def test_the_documented_mongodb_floor_is_the_installed_drivers() -> None:
+    # pip installs the newest pymongo the range allows; its floor is the archive's.
+    from pymongo import common
+
+    floor = common.MIN_SUPPORTED_SERVER_VERSION
+    docs = (REPO / "docs" / "deployment.md").read_text()
+    assert f"the archive needs MongoDB {floor} or newer" in docs
+    assert f"`pymongo.common.MIN_SUPPORTED_SERVER_VERSION` is `{floor}`" in docs
+    stated = set(re.findall(r"MongoDB (\d+\.\d+) or newer", docs))
+    assert stated == {floor}, f"one floor everywhere: {stated}"
 
 
 def test_the_image_installs_dependencies_before_it_copies_the_code() -> None:
@@ -525,3 +586,33 @@ def test_healthcheck_wants_a_200_from_the_webserver() -> None:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+# -- logs and credentials ------------------------------------------------------------------------
+
+
+def test_every_service_rotates_its_logs(services) -> None:
+    for name, service in services.items():
+        logging = service.get("logging")
+        assert logging, f"{name} keeps unbounded logs"
+        options = logging.get("options") or {}
+        assert logging["driver"] in ("local", "json-file"), name
+        assert re.fullmatch(r"\d+m", options.get("max-size", "")), name
+        assert 1 <= int(options.get("max-file", "0")) <= 10, name
+
+
+def test_the_s3_access_keys_are_per_deployment_not_well_known(services, example) -> None:
+    # An access key is all CVE-2026-40344/41145-style bypasses need: no fixed names.
+    for variable in ("MINIO_ROOT_USER", "AUDIT_COLD_ACCESS_KEY"):
+        assert example[variable] == "" and variable in secret_names()
+        for name in ("minio", "bucket-init"):
+            env = interpolate(environment(services[name]), {})
+            assert env.get(variable, "") == "", f"{name}: no default {variable}"
+    minio, init = script_of(services["minio"]), script_of(services["bucket-init"])
+    assert "for known in minioadmin minio-admin admin root; do" in minio
+    assert 'if [ "$$MINIO_ROOT_USER" = "$$known" ]; then' in minio
+    assert "for known in audit-archive minioadmin minio-admin admin; do" in init
+    assert 'if [ "$$AUDIT_COLD_ACCESS_KEY" = "$$known" ]; then' in init
+    # The refusal comes before the server starts or the user is created.
+    assert minio.index("for known") < minio.index("exec silo server")
+    assert init.index("for known") < init.index("mc admin user add")

@@ -86,6 +86,7 @@ MONGO_COMMAND_ACTIONS: dict[str, set[str]] = {
     "listIndexes": {"listIndexes"},
     "killCursors": {"killCursors"},
     "create": {"createCollection"},
+    "listCollections": {"listCollections"},  # on the database: collection "" below
 }
 MONGO_NO_COLLECTION = {
     "ping", "hello", "isMaster", "ismaster", "endSessions", "commitTransaction",
@@ -179,6 +180,8 @@ class _Commands(monitoring.CommandListener):
         assert name in MONGO_COMMAND_ACTIONS, f"map MongoDB command {name} to its actions"
         command = event.command
         collection = command["collection"] if name == "getMore" else command[name]
+        if name == "listCollections":
+            collection = ""  # a database action: the resource {db, collection: ""}
         actions = set(MONGO_COMMAND_ACTIONS[name])
         if name == "update" and any(u.get("upsert") for u in command["updates"]):
             actions.add("insert")
@@ -330,7 +333,10 @@ def test_the_mongodb_role_covers_every_command_a_run_sends(recorded) -> None:
     assert {"find", "remove", "createIndex"} <= needed_on_events
     assert not role[events] & {"insert", "update", "dropCollection", "dropIndex"}
     assert role[events] - needed_on_events <= {"killCursors", "listIndexes"}, "read+remove only"
-    # The role names the archive's collections and nothing else.
+    # The role names the archive's collections and nothing else, and on the database as
+    # a whole only lists its collections (the start-up check of the events' kind).
+    assert role.pop("") == {"listCollections"}
+    assert ("", frozenset({"listCollections"})) in ours, "start-up asks for the events' kind"
     assert set(role) == {
         events,
         settings.batches_collection,
@@ -338,7 +344,7 @@ def test_the_mongodb_role_covers_every_command_a_run_sends(recorded) -> None:
         f"{settings.batches_collection}_log",
         restore.DEFAULT_COLLECTION,
     }
-    touched = {c for c, _ in ours}
+    touched = {c for c, _ in ours} - {""}  # the database's listCollections, checked above
     assert touched <= set(role)
     for actions in role.values():
         assert not actions & {"dropCollection", "dropDatabase", "createUser", "grantRole"}

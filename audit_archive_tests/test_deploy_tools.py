@@ -26,19 +26,14 @@ from audit_archive_tests.support.deploy_files import (
     shell_commands,
 )
 
+SILO = "pgsty/silo:RELEASE.2026-09-03T13-18-01Z"
 # Programs on PATH (or by the path used) in each pinned image, read from its build files.
 IMAGE_PROGRAMS: dict[str, set[str]] = {
-    # minio/mc Dockerfile.release (RELEASE.2023-10 on): FROM ubi9/ubi-micro, ADD /usr/bin/mc,
-    # nothing installed. UBI micro has bash and coreutils-single but no grep, sed, awk or
-    # find (minio/mc#4764: "sed ... is not included in ubi-micro"; #4469 for find).
-    # Only what is certain is listed: the shell and mc.
-    "quay.io/minio/mc:RELEASE.2025-08-13T08-35-41Z": {"/bin/sh", "sh", "bash", "mc"},
-    # minio/minio Dockerfile.release (since minio#18329, 2023-10: ubi-micro): the minio
-    # binary and mc (in /usr/bin; chainguard-images#1905 "mc is a requirement of the
-    # upstream minio image"), docker-entrypoint.sh; bash from UBI micro.
-    "quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z": {
-        "/bin/sh", "sh", "bash", "minio", "mc", "docker-entrypoint.sh",
-    },
+    # pgsty/silo Dockerfile.goreleaser (the image of every release): FROM ubi9/ubi-micro,
+    # COPY silo /usr/bin/silo, mcli and a static curl from the build stage,
+    # docker-entrypoint.sh, `ln -sf mcli /usr/bin/mc`. UBI micro has bash and
+    # coreutils-single but no grep, sed, awk or find (minio/mc#4764, #4469).
+    SILO: {"/bin/sh", "sh", "bash", "silo", "mcli", "mc", "curl", "docker-entrypoint.sh"},
     # docker-library/mongo 7.0/Dockerfile: FROM ubuntu:jammy (bash, coreutils), apt jq,
     # numactl, procps; gosu; mongodb-org(-server,-shell,-tools) 7.0.28: mongod, mongosh;
     # docker-entrypoint.sh in /usr/local/bin.
@@ -55,8 +50,9 @@ IMAGE_PROGRAMS: dict[str, set[str]] = {
 }  # fmt: skip
 ARCHIVE_IMAGE = "audit-archive:0.1.0"
 # python:3.11.14-slim-bookworm (docker-library/python 3.11/slim-bookworm/Dockerfile):
-# debian:bookworm-slim's sh and bash, python/python3 and pip in /usr/local/bin.
-PYTHON_BASE = {"sh", "bash", "python", "python3", "pip", "pip3"}
+# debian:bookworm-slim's sh (also as /bin/sh) and bash, python/python3 and pip in
+# /usr/local/bin.
+PYTHON_BASE = {"/bin/sh", "sh", "bash", "python", "python3", "pip", "pip3"}
 
 
 def archive_image_programs() -> set[str]:
@@ -120,5 +116,5 @@ def test_the_shell_parser_finds_the_program_behind_pipes_and_fallbacks() -> None
         'exec docker-entrypoint.sh "$0" > /dev/null 2>&1\n'
     )
     assert shell_commands(script) == ["mc", "mc", "grep", "[", "docker-entrypoint.sh"]
-    available = IMAGE_PROGRAMS["quay.io/minio/mc:RELEASE.2025-08-13T08-35-41Z"]
+    available = IMAGE_PROGRAMS[SILO]
     assert "grep" not in available

@@ -293,3 +293,39 @@ def test_malformed_log_keys_are_configuration_errors_that_never_echo_the_key(
     assert main(["verify"]) == 2
     err = capsys.readouterr().err
     assert "AUDIT_LOG_SIGNING_KEY" in err and bad.split("+")[-1] not in err
+
+
+def test_a_rolled_back_head_is_a_finding_of_the_whole_log(logged: Harness, monkeypatch) -> None:
+    """The latest checkpoint put back to an older, genuinely signed one: every checkpoint
+    still verifies and is a prefix of the tree, yet the head hides the parts after it."""
+    from audit_archive.format.logentry import checkpoint_key
+
+    entries = len(logged.object_keys(f"{log_prefix('audit')}entries/"))
+    assert entries == 3
+    put(logged, latest_checkpoint_key("audit"), logged.get(checkpoint_key("audit", 2)))
+    as_auditor(logged, monkeypatch)
+    report = run_verify(logged)
+    assert report.exit_code == 1
+    found = log_findings(report)
+    assert "covers 2 of the log's 3 entries" in found
+    assert "numbered checkpoint of size 3 is stored: the head was rolled back" in found
+    args = ["verify", "--from", str(due_day(4)), "--to", str(due_day(2))]
+    assert main(args) == 1
+
+
+def test_a_head_that_lags_the_entries_is_a_finding_even_without_a_newer_checkpoint(
+    logged: Harness, monkeypatch
+) -> None:
+    """The numbered checkpoint of the newest size removed too: only the entries show
+    that the head was rolled back."""
+    from audit_archive.format.logentry import checkpoint_key
+
+    put(logged, latest_checkpoint_key("audit"), logged.get(checkpoint_key("audit", 1)))
+    for size in (2, 3):
+        logged.s3.delete_object(Bucket=logged.bucket, Key=checkpoint_key("audit", size))
+    as_auditor(logged, monkeypatch)
+    report = run_verify(logged)
+    assert report.exit_code == 1
+    found = log_findings(report)
+    assert "covers 1 of the log's 3 entries" in found
+    assert "numbered checkpoint" not in found

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import gzip
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -26,11 +25,11 @@ from hypothesis import strategies as st
 from audit_archive.archive.encode import encode
 from audit_archive.archive.results import Extracted
 from audit_archive.cli import main
-from audit_archive.format import fastcodec, layout
+from audit_archive.format import layout
 from audit_archive.format.canonical import EVENT_CODEC_OPTIONS, ZERO_HASH, event_hash
-from audit_archive.format.fastcodec import FAST_CODEC_OPTIONS
 from audit_archive.format.jsonl import bson_of_line, parse_line
 from audit_archive_dev import seed
+from audit_archive_tests.support.encoding import archive_lines
 from audit_archive_tests.support.harness import Harness, due_day, same_value
 from audit_archive_tests.support.reliability import append_events, failure_messages
 from audit_archive_tests.support.samples import EVERY_BSON_TYPE, WRAPPER_LOOKALIKES
@@ -86,16 +85,6 @@ def stored(payload: dict[str, Any], seq: int = 7) -> bytes:
     event = {"_id": ObjectId(), "seq": seq, "at": at, "prevHash": ZERO_HASH, **payload}
     event["hash"] = event_hash(bson.decode(bson.encode(event), EVENT_CODEC_OPTIONS))
     return bson.encode(event)
-
-
-def archive_lines(raws: list[bytes]) -> tuple[list[bytes], list[int]]:
-    """The lines the archive writes for these stored events (encode's two calls), and
-    the positions the encoder could not prove readable."""
-    docs = [bson.decode(raw, FAST_CODEC_OPTIONS) for raw in raws]
-    lines, _, canonicals, unproven = fastcodec.encode_batch(docs)
-    rehashes = [hashlib.sha256(c).hexdigest() for c in canonicals]
-    fastcodec.make_readable(lines, unproven, rehashes, raws.__getitem__)
-    return lines, unproven
 
 
 def assert_every_line_reads_back(raws: list[bytes]) -> list[bytes]:

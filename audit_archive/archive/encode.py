@@ -181,11 +181,14 @@ class _Part:
     ) -> tuple[bytes, int, list[str]]:
         """The batch's JSONL lines joined, their number, and each event's re-hash; a line
         that does not read back as its document is its ``{"bson": ...}`` form (SPEC 3)."""
-        lines, joined, canonicals, unproven = fastcodec.encode_batch(batch)
+        encoded = fastcodec.encode_batch(batch)
+        lines, joined = encoded.lines, encoded.joined
         sha256 = hashlib.sha256
-        rehashes = [sha256(canonical).hexdigest() for canonical in canonicals]
+        rehashes = [sha256(canonical).hexdigest() for canonical in encoded.canonicals]
+        raw_of = _raw_of(chunk, kept)
+        unproven = fastcodec.lines_to_check(encoded, batch, chunk if kept is None else None, raw_of)
         if unproven:
-            replaced = fastcodec.make_readable(lines, unproven, rehashes, _raw_of(chunk, kept))
+            replaced = fastcodec.make_readable(lines, unproven, rehashes, raw_of)
             if replaced:
                 self.as_bson += replaced
                 joined = b"".join(lines)

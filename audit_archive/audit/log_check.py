@@ -4,8 +4,9 @@
 What is checked, from the bucket as it is now:
 - the entries ``log/entries/<i>.json`` run 0, 1, 2, ... with no gap, each naming a
   manifest that exists with the sha256 it gives;
-- the latest checkpoint ``log/checkpoint`` is signed by the verifier key, and its root
-  is the RFC 6962 tree over those manifests' bytes as stored;
+- the latest checkpoint ``log/checkpoint`` is signed by the verifier key, its root is
+  the RFC 6962 tree over those manifests' bytes as stored, and its size is neither below
+  the number of entries nor below any numbered checkpoint (a rolled-back head);
 - every stored checkpoint ``log/checkpoints/<n>`` verifies and is a prefix of that
   tree (so all are consistent with the latest);
 - every checkpoint kept outside the archive (``--trusted-checkpoint``) is extended by
@@ -278,7 +279,32 @@ def _check_roots(
             good_sizes.append(cp.size)
         if name == latest:
             out.size, out.root_hex = cp.size, cp.root.hex()
+    _check_head(opened, dense, latest, out)
     return good_sizes, rewritten
+
+
+def _check_head(
+    opened: list[tuple[str, Checkpoint, bool]], dense: int, latest: str, out: LogCheck
+) -> None:
+    """The latest checkpoint is the head readers start from: one smaller than the number
+    of entries or than a numbered checkpoint was rolled back (or never published), and
+    hides every part after it from a reader who trusts the head. A finding of the whole
+    log, whatever else verifies."""
+    head = next((cp.size for name, cp, _ in opened if name == latest), None)
+    if head is None:
+        return  # a missing or bad latest checkpoint is already a finding
+    if head < dense:
+        out.findings.append(
+            f"{latest} covers {head} of the log's {dense} entries: the head lags the "
+            "entries (rolled back, or never published after an append), hiding every part "
+            "after it"
+        )
+    numbered = max((cp.size for name, cp, t in opened if not t and name != latest), default=0)
+    if head < numbered:
+        out.findings.append(
+            f"{latest} covers {head} entries, but the numbered checkpoint of size "
+            f"{numbered} is stored: the head was rolled back"
+        )
 
 
 def _authenticate(loaded: list[Loaded], entry_of: dict[PartKey, int], out: LogCheck) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import sys
 
 from audit_archive.audit.prove import check_seq
 from audit_archive.format import layout
@@ -55,3 +56,29 @@ def seq_arg(text: str) -> int:
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
     return value
+
+
+# The most bytes a reader takes from a file an auditor hands it: far above any genuine
+# file, far below what would exhaust memory. A checkpoint is a signed note of a few
+# hundred bytes (a few KiB with witness cosignatures); a proof carries one event (at
+# most 16 MiB of BSON, more as JSON text), its paths and the manifest's bytes.
+MAX_CHECKPOINT_BYTES = 64 * 1024
+MAX_PROOF_BYTES = 64 * 1024 * 1024
+
+
+class FileTooLarge(OSError):
+    """A file larger than the reader takes (read_capped)."""
+
+
+def read_capped(path: str, limit: int) -> bytes:
+    """The bytes of ``path`` (standard input for ``-``), refusing a file over ``limit``
+    bytes without reading more than one byte past it. OSError (FileTooLarge included,
+    with ``strerror`` set) when it cannot be had."""
+    if path == "-":
+        data = sys.stdin.buffer.read(limit + 1)
+    else:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    if len(data) > limit:
+        raise FileTooLarge(0, f"larger than {limit:,} bytes, the most this file may be")
+    return data

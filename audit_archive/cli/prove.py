@@ -11,7 +11,7 @@ from pathlib import Path
 
 from audit_archive.audit.prove import ProveError, check_proof, prove_seq
 from audit_archive.cli.logkeys import add_verifier_option, verifier
-from audit_archive.cli.options import seq_arg
+from audit_archive.cli.options import MAX_PROOF_BYTES, read_capped, seq_arg
 from audit_archive.format import proof
 from audit_archive.settings import Settings, keys_from_file, verification_keys_from_env
 from audit_archive.stores.clients import open_stores
@@ -124,14 +124,36 @@ def run_check(args: argparse.Namespace) -> int:
         )
         return 2
     try:
-        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text("utf-8")
+        data = read_capped(args.file, MAX_PROOF_BYTES)
     except OSError as e:
         print(f"audit-archive check-proof: cannot read {args.file}: {e.strerror}", file=sys.stderr)
         return 2
     try:
-        document = json.loads(text)
-    except ValueError:
-        document = None
-    result = check_proof(document, keys, log_verifier)
+        result = check_proof(_proof_document(data), keys, log_verifier)
+    except _NotAProof as e:
+        print(f"INVALID proof: not a proof: {e}", file=sys.stderr)
+        return 1
+    except RecursionError:  # parsed, but nested deeper than checking it can go
+        print("INVALID proof: not a proof: its JSON is nested too deeply", file=sys.stderr)
+        return 1
     print(proof.describe(result), file=sys.stdout if result.ok else sys.stderr)
     return 0 if result.ok else 1
+
+
+class _NotAProof(Exception):
+    """A proof file that cannot even be read as one (one line, exit 1: rejected)."""
+
+
+def _proof_document(data: bytes) -> object:
+    """The proof file's JSON value (None for text that is no JSON: check_proof names
+    that); _NotAProof for binary data or JSON nested deeper than the parser goes."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _NotAProof("the file is not UTF-8 text (binary data?)") from None
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise _NotAProof("its JSON is nested too deeply") from None
+    except ValueError:
+        return None

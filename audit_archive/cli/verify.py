@@ -12,12 +12,11 @@ import json
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import TextIO
 
 from audit_archive.audit.verify import CLEAN, RangeError, Report, verify
 from audit_archive.cli.logkeys import add_verifier_option, verifier
-from audit_archive.cli.options import add_day_range
+from audit_archive.cli.options import MAX_CHECKPOINT_BYTES, add_day_range, read_capped
 from audit_archive.errors import ConfigError
 from audit_archive.settings import Settings, keys_from_file
 from audit_archive.stores.clients import open_stores
@@ -81,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     trusted = []
     for name in args.trusted_checkpoint:
         try:
-            trusted.append((name, Path(name).read_bytes()))
+            trusted.append((name, read_capped(name, MAX_CHECKPOINT_BYTES)))
         except OSError as e:
             print(f"audit-archive verify: cannot read {name}: {e.strerror}", file=sys.stderr)
             return 2

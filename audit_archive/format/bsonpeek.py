@@ -151,3 +151,44 @@ def string(data: bytes, start: int, end: int, name: bytes) -> str | None:
     at = found[1]
     length = int.from_bytes(data[at : at + 4], "little", signed=True)
     return data[at + 4 : at + 3 + length].decode("utf-8", "replace")
+
+
+_DOCUMENT, _ARRAY = 0x03, 0x04
+_INTEGERS = (_INT32, _INT64)
+
+
+def same_document(a: bytes, b: bytes) -> bool:
+    """Whether two BSON documents hold the same values as stored, byte for byte: the same
+    field names in the same order (duplicates included) with the same types and value
+    bytes, except that an int32 and an int64 of the same value are alike (the one
+    difference SPEC 3 allows a line that reads back). Malformed BSON is never the same."""
+    if a == b:
+        return True
+    try:
+        return _same_elements(a, 0, b, 0)
+    except (ValueError, IndexError):
+        return False
+
+
+def _same_elements(a: bytes, a_start: int, b: bytes, b_start: int) -> bool:
+    """Element by element, the documents at ``a[a_start:]`` and ``b[b_start:]``."""
+    i, j = a_start + 4, b_start + 4
+    a_end, b_end = a_start + _U32(a, a_start)[0] - 1, b_start + _U32(b, b_start)[0] - 1
+    while i < a_end and j < b_end:
+        kind_a, kind_b = a[i], b[j]
+        name_a, name_b = a.index(0, i + 1), b.index(0, j + 1)
+        if a[i + 1 : name_a] != b[j + 1 : name_b]:
+            return False
+        i, j = name_a + 1, name_b + 1
+        if kind_a in _INTEGERS and kind_b in _INTEGERS:
+            if _int_at(a, kind_a, i) != _int_at(b, kind_b, j):
+                return False
+        elif kind_a != kind_b:
+            return False
+        elif kind_a in (_DOCUMENT, _ARRAY):
+            if not _same_elements(a, i, b, j):
+                return False
+        elif a[i : _value_end(a, kind_a, i)] != b[j : _value_end(b, kind_b, j)]:
+            return False
+        i, j = _value_end(a, kind_a, i), _value_end(b, kind_b, j)
+    return i == a_end and j == b_end and a[a_end] == 0 and b[b_end] == 0

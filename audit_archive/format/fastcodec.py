@@ -19,18 +19,22 @@ document and writes the JSON, and hooks take over where orjson's output would di
   Code, DBRef, MinKey, MaxKey, dates outside 1970..9999) is written by the hooks, as the
   definitions write it. There is no slow path.
 
-Each line is also counted for SPEC 3's read-back (``_unproven``). Only documents decoded
-with ``FAST_CODEC_OPTIONS`` may be passed here; the tests check both paths agree on every
-BSON type.
+Each line is also counted for SPEC 3's read-back (``_unproven``), and each decoded
+document encoded again and compared with its stored bytes (``decode_losses``): SPEC 3
+judges a line against the stored bytes, and decoding loses some of them. Only documents
+decoded with ``FAST_CODEC_OPTIONS`` may be passed here; the tests check both paths agree
+on every BSON type.
 """
 
 from __future__ import annotations
 
 import base64
 import math
+import struct
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
+import bson
 import orjson
 from bson import ObjectId
 from bson.binary import Binary
@@ -39,6 +43,7 @@ from bson.codec_options import (
     CodecOptions,
     DatetimeConversion,
     TypeDecoder,
+    TypeEncoder,
     TypeRegistry,
 )
 from bson.datetime_ms import DatetimeMS
@@ -86,9 +91,20 @@ class _DoubleDecoder(TypeDecoder):
         return value if written_as_repr(value) else _Double(value)
 
 
+class _DoubleEncoder(TypeEncoder):
+    python_type = _Double
+
+    def transform_python(self, value: _Double) -> float:
+        return value.value
+
+
 FAST_CODEC_OPTIONS: CodecOptions = EVENT_CODEC_OPTIONS.with_options(
     datetime_conversion=DatetimeConversion.DATETIME_MS,
     type_registry=TypeRegistry([_DoubleDecoder()]),
+)
+# FAST_CODEC_OPTIONS documents encoded back to BSON (decode_losses).
+_REENCODE_OPTIONS: CodecOptions = FAST_CODEC_OPTIONS.with_options(
+    type_registry=TypeRegistry([_DoubleDecoder(), _DoubleEncoder()])
 )
 
 _CANONICAL = (
@@ -102,6 +118,8 @@ _NON_FINITE = {"NaN": b"NaN", "Infinity": b"Infinity", "-Infinity": b"-Infinity"
 
 
 _SPECIAL = 0x6000_0000_0000_0000  # infinities, NaNs and the large-coefficient form
+_PACK_DOUBLE = struct.Struct("<d").pack
+_PARSED_NAN = _PACK_DOUBLE(float("nan"))  # the one NaN a parser makes of "NaN"
 _MAX_COEFFICIENT = 10**34 - 1
 
 
@@ -211,6 +229,8 @@ class _LineHooks:
             if math.isfinite(v):
                 return orjson.Fragment(repr(v))
             self.dollars += 1
+            if v != v and _PACK_DOUBLE(v) != _PARSED_NAN:
+                self.sure = False  # a NaN's sign or payload: "NaN" reads back as another
             return {"$numberDouble": _non_finite_name(v)}
         self.dollars += 1
         if t is ObjectId:
@@ -232,6 +252,8 @@ class _LineHooks:
                 }
             }
         if t is Decimal128:
+            if value._Decimal128__high & _SPECIAL == _SPECIAL:  # type: ignore[attr-defined]
+                self.sure = False  # NaN, sNaN, infinities, non-canonical: bits the text loses
             return {"$numberDecimal": _decimal_text(value)}
         wrapped = _one_wrapper(value, t)
         if wrapped is not None:
@@ -356,6 +378,42 @@ def encode_batch(documents: list[Mapping[str, Any]]) -> Batch:
         count(hooks.dollars if hooks.sure else -1)
     joined = b"".join(lines)
     return Batch(lines, joined, canonicals, _unproven(lines, wrote, joined))
+
+
+def decode_losses(
+    documents: list[Mapping[str, Any]], stored: bytes | None, raw_of: Callable[[int], bytes]
+) -> list[int]:
+    """SPEC 3 judges a line against the stored bytes, and decoding already loses some of
+    them: duplicate field names (the last one kept), symbol and undefined (read as str
+    and None), a DBPointer (read as a DBRef), regex flags out of order or unknown, a
+    DBRef's field order. So each decoded document is encoded again (C, about a third of
+    the decode's cost) and compared with its stored bytes: once for the whole batch
+    when ``stored`` is the batch's bytes (nothing left out), else one by one
+    (``raw_of(i)``). Returns the positions whose bytes differ, for make_readable to
+    check. What decoding keeps but a line loses (a NaN's bits, a Decimal128's special
+    forms) the line hooks mark instead."""
+    encode, options = bson.encode, _REENCODE_OPTIONS
+    again: list[bytes | None] = []
+    for document in documents:
+        try:
+            again.append(encode(document, codec_options=options))
+        except Exception:  # nothing decoded should fail; if it does, check that line
+            again.append(None)
+    if stored is not None and None not in again and b"".join(again) == stored:  # type: ignore[arg-type]
+        return []
+    return [i for i, raw in enumerate(again) if raw != raw_of(i)]
+
+
+def lines_to_check(
+    batch: Batch,
+    documents: list[Mapping[str, Any]],
+    stored: bytes | None,
+    raw_of: Callable[[int], bytes],
+) -> list[int]:
+    """make_readable's positions: the lines the count could not prove, and those whose
+    document decoding lost something (decode_losses)."""
+    lost = decode_losses(documents, stored, raw_of)
+    return sorted(set(batch.unproven).union(lost)) if lost else batch.unproven
 
 
 def make_readable(

@@ -25,10 +25,9 @@ from typing import IO, Any
 import bson
 from bson import ObjectId, json_util
 from bson.binary import Binary
-from bson.decimal128 import Decimal128
-from bson.int64 import Int64
 from isal import isal_zlib
 
+from audit_archive.format import bsonpeek
 from audit_archive.format.canonical import (
     END_DATETIME_MS,
     EVENT_CODEC_OPTIONS,
@@ -122,35 +121,19 @@ def parse_line(line: str | bytes) -> dict[str, Any]:
 
 
 def reads_back(line: bytes, raw: bytes, rehash: str) -> bool:
-    """Whether ``line`` reads back (parse_line) as the document stored as ``raw``: the same
-    values of the same types (Int32 and Int64 alike, as the hash has them) and so the
-    same hash, ``rehash`` (SPEC 3). A line a parser cannot read at all does not."""
+    """Whether ``line`` reads back (parse_line) as the document stored as ``raw``, judged
+    on BSON bytes (SPEC 3): what it reads back as, encoded again, must be ``raw`` field
+    for field and bit for bit (bsonpeek.same_document: only an int32/int64 width may
+    differ), and re-hash to ``rehash``. Comparing decoded values would miss what decoding
+    already lost: duplicate names, symbol and undefined (read as str and None), a
+    DBPointer (read as a DBRef), regex flags out of order or unknown, a DBRef's field
+    order, NaN payloads. A line a parser cannot read at all does not read back."""
     try:
         back = parse_line(line)
+        again = bson.encode(back, codec_options=EVENT_CODEC_OPTIONS)
     except Exception:  # json_util raises many types for a bad wrapper
         return False
-    original = bson.decode(raw, codec_options=EVENT_CODEC_OPTIONS)
-    return _same(back, original) and event_hash(back) == rehash
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equality of decoded documents: key order, types and values (NaN equals NaN)."""
-    ta, tb = type(a), type(b)
-    if ta is dict:
-        return tb is dict and list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
-    if ta is list:
-        return tb is list and len(a) == len(b) and all(map(_same, a, b))
-    if ta is float:
-        if tb is not float:
-            return False
-        if math.isnan(a) or math.isnan(b):
-            return math.isnan(a) and math.isnan(b)
-        return a == b and math.copysign(1, a) == math.copysign(1, b)
-    if ta is int or ta is Int64:
-        return (tb is int or tb is Int64) and a == b
-    if ta is Decimal128:
-        return tb is Decimal128 and a.bid == b.bid
-    return ta is tb and a == b
+    return bsonpeek.same_document(again, raw) and event_hash(back) == rehash
 
 
 @dataclass(frozen=True)

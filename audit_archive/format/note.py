@@ -17,6 +17,7 @@ import base64
 import binascii
 import hashlib
 import struct
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -44,6 +45,14 @@ class NoteError(AuditArchiveError):
 def is_valid_name(name: str) -> bool:
     """A key name: non-empty, no Unicode white space, no '+' (C2SP signed-note)."""
     return bool(name) and "+" not in name and not any(c.isspace() for c in name)
+
+
+def has_control_characters(name: str) -> bool:
+    """Whether a name holds control or invisible format characters (Unicode Cc, Cf, Cs).
+    C2SP allows them in a key name, so notes that carry them still open; but a name the
+    archive makes itself (keygen) is printed on terminals and in checkpoints an auditor
+    reads, where such characters hide or rewrite what is shown."""
+    return any(unicodedata.category(c) in ("Cc", "Cf", "Cs") for c in name)
 
 
 def key_id(name: str, public_key: bytes) -> int:
@@ -177,8 +186,10 @@ def parse_verifier(key: str, variable: str = "AUDIT_LOG_VERIFIER_KEY") -> Verifi
 
 def generate_key(name: str) -> Signer:
     """A new random signer key named ``name`` (the log's origin); ``.verifier`` is public."""
-    if not is_valid_name(name):
-        raise ValueError(f"key name {name!r} must be non-empty, without spaces or '+'")
+    if not is_valid_name(name) or has_control_characters(name):
+        raise ValueError(
+            f"key name {name!a} must be non-empty, without spaces, control characters or '+'"
+        )
     seed = Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.Raw,
         serialization.PrivateFormat.Raw,

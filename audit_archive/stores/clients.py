@@ -20,6 +20,7 @@ from audit_archive.errors import ConfigError
 from audit_archive.redact import redact
 from audit_archive.settings import Settings
 from audit_archive.stores.cold import BucketProblem, ColdStore, ConfirmMode
+from audit_archive.stores.collection_kind import events_collection_problem
 from audit_archive.stores.hot import HotStore
 from audit_archive.stores.privileges import Access
 
@@ -147,6 +148,9 @@ def _check_hot(stores: Stores, access: Access) -> None:
             stores.hot.ping()
             missing = stores.hot.missing_privileges(access, signed_log=_signed_log(stores, access))
             anonymous = bool(missing) and not stores.hot.authenticated()
+            kind = (
+                events_collection_problem(stores.hot.events) if access is Access.ARCHIVE else None
+            )
     except OperationFailure as e:
         if e.code == AUTHENTICATION_FAILED:
             raise ConfigError(
@@ -162,6 +166,8 @@ def _check_hot(stores: Stores, access: Access) -> None:
             "MONGODB_URI",
             "MongoDB requires authentication: put the archive's user and password in the URI",
         )
+    if kind is not None:
+        raise ConfigError("AUDIT_EVENTS_COLLECTION", kind)
     if missing:
         raise ConfigError(
             "MONGODB_URI",

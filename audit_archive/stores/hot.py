@@ -87,6 +87,9 @@ class Lease:
     host: str
     pid: int
     expires_at: dt.datetime
+    # When its holder took it (kept while the same run renews or re-takes it): readers
+    # judge whether a run could still hold it (verify: hotside.implausible_lease).
+    acquired_at: dt.datetime | None = None
 
 
 class HotStore:
@@ -384,6 +387,8 @@ class HotStore:
             or current["expiresAt"] <= now
             or (current.get("host") == mine["host"] and not _pid_alive(current.get("pid")))
         )
+        if current is None or current["owner"] != owner or "acquiredAt" not in current:
+            mine["acquiredAt"] = now  # the same run taking it again keeps its first time
         try:
             if current is None:
                 self.leases.insert_one({"_id": day, **mine, "expiresAt": expires})
@@ -398,7 +403,14 @@ class HotStore:
                 return self._lease(current)
         except DuplicateKeyError:
             return self._lease(self.leases.find_one({"_id": day}))
-        return Lease(day, owner, mine["host"], mine["pid"], expires)
+        return Lease(
+            day,
+            owner,
+            mine["host"],
+            mine["pid"],
+            expires,
+            acquired_at=mine.get("acquiredAt") or (current or {}).get("acquiredAt"),
+        )
 
     def renew_lease(self, day: str, owner: str, seconds: int) -> bool:
         expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
@@ -413,7 +425,12 @@ class HotStore:
         if doc is None:  # released between our two reads: report it as just expired
             return Lease("", "", "", 0, dt.datetime.now(dt.UTC))
         return Lease(
-            doc["_id"], doc["owner"], doc.get("host", ""), doc.get("pid", 0), doc["expiresAt"]
+            doc["_id"],
+            doc["owner"],
+            doc.get("host", ""),
+            doc.get("pid", 0),
+            doc["expiresAt"],
+            acquired_at=doc.get("acquiredAt"),
         )
 
     # -- privileges (checked at start-up: stores.privileges) ---------------------------

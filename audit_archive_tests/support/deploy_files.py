@@ -110,6 +110,23 @@ def interpolate(value: Any, env: dict[str, str]) -> Any:
     return "$".join(_INTERPOLATION.sub(one, part) for part in parts)
 
 
+def with_secret_files(
+    service: dict[str, Any], compose: dict[str, Any], env: dict[str, str], folder: Path
+) -> dict[str, str]:
+    """The environment a service's process sees, given .env: its interpolated variables,
+    and each X_FILE pointing at a real file in ``folder`` that holds what compose would
+    mount at /run/secrets/<name> (the value of the secret's source variable)."""
+    out = interpolate(service.get("environment") or {}, env)
+    for name in service.get("secrets") or ():
+        source = compose["secrets"][name]["environment"]
+        path = folder / name
+        path.write_text(env.get(source, ""))
+        for variable, value in list(out.items()):
+            if value == f"/run/secrets/{name}":
+                out[variable] = str(path)
+    return out
+
+
 def used_variables() -> set[str]:
     text = (REPO / "docker-compose.yml").read_text().replace("$$", "")
     return {m[0] for m in _INTERPOLATION.findall(text)}
@@ -158,6 +175,9 @@ def shell_commands(script: str) -> list[str]:
                 continue
             if not at_start:
                 continue
+            if token.startswith("$"):
+                at_start = False
+                continue  # runs what a variable holds ("$@": the service's command)
             if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", token):
                 continue  # an assignment before the command
             if token in ("then", "else", "elif", "do", "!", "{", "exec", "if", "while", "until"):

@@ -11,21 +11,27 @@ for (const name of ["MONGO_ARCHIVE_DATABASE", "MONGO_ARCHIVE_USERNAME", "MONGO_A
 }
 const events = env.AUDIT_EVENTS_COLLECTION || "auditevents";
 const batches = env.AUDIT_BATCHES_COLLECTION || "archivebatches";
-const spec = JSON.parse(require("fs").readFileSync("/docker-entrypoint-initdb.d/archive-role.json", "utf8"));
 const dbName = env.MONGO_ARCHIVE_DATABASE;
 const archive = db.getSiblingDB(dbName);
 
-const privileges = spec.privileges.map((p) => ({
-  resource: {
-    db: dbName,
-    collection: p.collection.replace("{events}", events).replace("{batches}", batches),
-  },
-  actions: p.actions,
-}));
-archive.createRole({ role: spec.role, privileges: privileges, roles: [] });
-archive.createUser({
-  user: env.MONGO_ARCHIVE_USERNAME,
-  pwd: env.MONGO_ARCHIVE_PASSWORD,
-  roles: [{ role: spec.role, db: dbName }],
-});
-print(`created ${env.MONGO_ARCHIVE_USERNAME} in ${dbName} with role ${spec.role}`);
+// A role from one of the JSON files next to this script, and a user with only it.
+function createRoleAndUser(file, user, pwd) {
+  const spec = JSON.parse(require("fs").readFileSync(`/docker-entrypoint-initdb.d/${file}`, "utf8"));
+  const privileges = spec.privileges.map((p) => ({
+    resource: {
+      db: dbName,
+      collection: p.collection.replace("{events}", events).replace("{batches}", batches),
+    },
+    actions: p.actions,
+  }));
+  archive.createRole({ role: spec.role, privileges: privileges, roles: [] });
+  archive.createUser({ user: user, pwd: pwd, roles: [{ role: spec.role, db: dbName }] });
+  print(`created ${user} in ${dbName} with role ${spec.role}`);
+}
+
+createRoleAndUser("archive-role.json", env.MONGO_ARCHIVE_USERNAME, env.MONGO_ARCHIVE_PASSWORD);
+// The producing application's user (writer-role.json: insert and read events, nothing
+// else), when its password is set: docs/deployment.md "The producing application".
+if (env.MONGO_WRITER_PASSWORD) {
+  createRoleAndUser("writer-role.json", env.MONGO_WRITER_USERNAME || "audit-writer", env.MONGO_WRITER_PASSWORD);
+}

@@ -124,10 +124,20 @@ def check_record(p: Part) -> None:
             Status.ORPHAN,
             f"its batch record names the events object {r.get('jsonlKey')!r}, not {p.jsonl_key}",
         )
+    # A part is recorded only after its objects are confirmed, so no run in progress
+    # leaves a recorded part without them: lasting, whoever holds the day's lease.
     if p.manifest_object is None:
-        p.add(Status.ORPHAN, f"its batch record names {p.manifest_key}, which is not in the bucket")
+        p.add(
+            Status.ORPHAN,
+            f"its batch record names {p.manifest_key}, which is not in the bucket",
+            lasting=True,
+        )
     if r.get("eventCount") and p.jsonl_object is None:
-        p.add(Status.ORPHAN, f"its batch record names {p.jsonl_key}, which is not in the bucket")
+        p.add(
+            Status.ORPHAN,
+            f"its batch record names {p.jsonl_key}, which is not in the bucket",
+            lasting=True,
+        )
 
 
 def check_manifest(p: Part) -> None:

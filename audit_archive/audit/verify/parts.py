@@ -48,8 +48,10 @@ class Part:
     findings: list[Finding] = field(default_factory=list)
     edges: list[dict[str, Any]] | None = None  # for the chain walk; None = unknown
 
-    def add(self, kind: Status, message: str, seqs: Sequence[int] = ()) -> None:
-        self.findings.append(Finding(kind, message, self.part, tuple(seqs)))
+    def add(
+        self, kind: Status, message: str, seqs: Sequence[int] = (), *, lasting: bool = False
+    ) -> None:
+        self.findings.append(Finding(kind, message, self.part, tuple(seqs), lasting))
 
     @property
     def source(self) -> tuple[str, int]:

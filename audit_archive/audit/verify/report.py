@@ -66,6 +66,9 @@ class Finding:
     message: str
     part: int | None = None
     seqs: tuple[int, ...] = ()
+    # A state no run in progress leaves, even for a moment (a recorded part's object
+    # gone, a lease no run can hold): a day's lease never turns it into `in-progress`.
+    lasting: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": str(self.kind)}
@@ -92,9 +95,10 @@ def day_status(
 ) -> Status:
     """The day's one status: its most serious finding, else what it holds. A day whose
     lease a live run holds is ``in-progress`` while its findings are what a run leaves
-    for a moment."""
+    for a moment (none of them ``lasting``)."""
+    findings = list(findings)
     kinds = {f.kind for f in findings}
-    if in_progress and kinds and kinds <= MID_RUN:
+    if in_progress and kinds and kinds <= MID_RUN and not any(f.lasting for f in findings):
         return Status.IN_PROGRESS
     for status in PRECEDENCE:
         if status in kinds:

@@ -143,7 +143,11 @@ def _add_log_findings(report: Report, reports: dict[str, DayReport], log: LogChe
     for (day_text, part), found in log.part_findings.items():
         if day_text in reports:
             for kind, message in found:
-                reports[day_text].add(Finding(Status(kind), f"signed log: {message}", part))
+                # A logged part's manifest gone is never a moment of a run in progress.
+                lasting = Status(kind) is Status.MISSING
+                reports[day_text].add(
+                    Finding(Status(kind), f"signed log: {message}", part, lasting=lasting)
+                )
 
 
 def _span(
