@@ -205,14 +205,18 @@ def _one_wrapper(value: Any, t: type) -> dict[str, Any] | None:
     return None
 
 
+_DBREF_OWN = frozenset(("$ref", "$id", "$db"))  # the keys the encoder writes for a DBRef
+
+
 class _LineHooks:
     """orjson's ``default`` for a JSONL line, counting the keys starting with "$" it
-    writes (``dollars``); ``sure`` turns False when it wrote a DBRef. A Code with scope
-    is counted like any wrapper (its two keys; BSON keeps it as its own type, and the
-    scope's members are hooked and counted like the payload's, so a "$" key of the
-    scope's own makes the line's count differ and the line is read back). A DBRef is
-    not: BSON stores it as an ordinary document that decoding turns into a DBRef
-    whatever the order of its keys, which the line does not keep, so it is read back."""
+    writes (``dollars``); ``sure`` turns False when it wrote something the count cannot
+    vouch for (a NaN's bits, a Decimal128's special forms). A Code with scope and a
+    DBRef are counted like any wrapper: their own keys (``$code``/``$scope``;
+    ``$ref``/``$id``/``$db``), with their members hooked and counted like the payload's,
+    so a "$" key of the members' own (a DBRef's extra field, a scope's key) makes the
+    line's count differ and the line is read back. A DBRef's stored field order, which
+    decoding does not keep, is checked against the stored bytes (decode_losses)."""
 
     __slots__ = ("dollars", "sure")
 
@@ -262,8 +266,9 @@ class _LineHooks:
             self.dollars += 1  # "$code" counted above, and "$scope"
             return _with_members(value)
         if t is DBRef:
-            self.sure = False
-            return _with_members(value)
+            members = _with_members(value)
+            self.dollars += sum(key in _DBREF_OWN for key in members) - 1  # "$ref" above
+            return members
         raise TypeError(f"no JSON for BSON value of type {t.__name__}")
 
 
