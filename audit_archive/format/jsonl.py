@@ -1,21 +1,17 @@
 """Streaming Relaxed Extended JSON lines into a deterministic gzip file.
 
-Lines are what ``mongoexport`` writes and ``mongoimport`` / ``json_util.loads`` read.
-The encoder walks each document once with fast paths for the common types (pymongo's
-``json_util.dumps`` is a generic per-value Python walk and the main cost of the
-naive pattern) and falls back to ``json_util`` for rare BSON types, so rare values are
-written exactly as pymongo writes them. gzip: header mtime 0 and no file name, so the
-same events always give the same bytes, and sha256 of the compressed bytes is computed
-as they are written: the file is never read twice.
+Lines are what ``mongoexport`` writes and ``mongoimport`` / ``json_util.loads`` read:
+what pymongo's ``json_util.dumps`` writes with compact separators (relaxed_line, the
+reference). The archive writes the same bytes with fastcodec, which the tests hold to
+that reference for every BSON type. gzip: header mtime 0 and no file name, so the same
+events always give the same bytes, and sha256 of the compressed bytes is computed as
+they are written: the file is never read twice.
 """
 
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
-import json
-import math
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -23,19 +19,14 @@ from pathlib import Path
 from typing import IO, Any
 
 import bson
-from bson import ObjectId, json_util
-from bson.binary import Binary
+from bson import json_util
 from isal import isal_zlib
 
 from audit_archive.format import bsonpeek
 from audit_archive.format.canonical import (
-    END_DATETIME_MS,
     EVENT_CODEC_OPTIONS,
     RELAXED_JSON_OPTIONS,
-    date_text,
-    datetime_ms,
     event_hash,
-    extended_json,
 )
 
 # ISA-L (python-isal) level 2: standard gzip, ~10x less CPU than zlib level 6 for ~8%
@@ -43,51 +34,23 @@ from audit_archive.format.canonical import (
 GZIP_LEVEL = 2
 _FLUSH_BYTES = 1 << 20
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
-
-
-def _date(value: dt.datetime) -> dict[str, Any]:
-    """Relaxed Extended JSON of a date: ISO text from 1970 to 9999 (no ``.000``), else
-    the milliseconds as ``$numberLong`` (what pymongo writes)."""
-    ms = datetime_ms(value)
-    if 0 <= ms < END_DATETIME_MS:
-        text = date_text(ms)
-        return {"$date": text[:-5] + "Z" if text.endswith(".000Z") else text}
-    return {"$date": {"$numberLong": str(ms)}}
-
-
-def relaxed_value(value: Any) -> Any:
-    """A BSON value as the JSON data of Relaxed Extended JSON v2."""
-    t = type(value)
-    if t is str or t is int or t is bool or value is None:
-        return value
-    if t is dict:
-        return {k: relaxed_value(v) for k, v in value.items()}
-    if t is float:
-        return value if math.isfinite(value) else extended_json(value)
-    if t is dt.datetime:
-        return _date(value)
-    if t is ObjectId:
-        return {"$oid": str(value)}
-    if t is list:
-        return [relaxed_value(v) for v in value]
-    if t is bytes:
-        return {"$binary": {"base64": base64.b64encode(value).decode(), "subType": "00"}}
-    if t is Binary:
-        return {
-            "$binary": {
-                "base64": base64.b64encode(value).decode(),
-                "subType": f"{value.subtype:02x}",
-            }
-        }
-    if isinstance(value, Mapping):
-        return {k: relaxed_value(v) for k, v in value.items()}
-    return extended_json(value)  # Int64, Decimal128, Regex, Timestamp, DatetimeMS, Code, ...
+# The one way a line is written slowly: pymongo's json_util, the independent reference
+# that fastcodec (the archive's own writer) is tested against byte for byte. Compact
+# separators and non-ASCII written as itself (what mongoexport writes); with these
+# options json_util writes a non-finite double as {"$numberDouble": ...}, a date from
+# 1970 to 9999 as ISO text without ".000", others as {"$numberLong": ...}, an Int64 as
+# a plain integer and a binary of any subtype as {"$binary": ...}.
+_LINE_OPTIONS: dict[str, Any] = {
+    "json_options": RELAXED_JSON_OPTIONS,
+    "separators": (",", ":"),
+    "ensure_ascii": False,
+}
 
 
 def relaxed_line(document: Mapping[str, Any]) -> str:
-    """One JSONL line (with its newline) for one whole stored document."""
-    return _dumps(relaxed_value(document)) + "\n"
+    """One JSONL line (with its newline) for one whole stored document, as pymongo's
+    ``json_util`` writes it (fastcodec.encode_batch writes the same bytes, faster)."""
+    return json_util.dumps(document, **_LINE_OPTIONS) + "\n"
 
 
 # SPEC section 3: a document whose Relaxed Extended JSON would not read back as itself
