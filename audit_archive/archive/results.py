@@ -4,7 +4,6 @@ never events and never a secret, because Dagster pickles op outputs into its sto
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,14 +12,6 @@ from audit_archive.format.manifest import (
     PartSummary,
 )
 from audit_archive.stores.cold import Confirmation
-
-Log = Callable[[str], None]
-PROGRESS_EVERY = 50_000
-
-
-def _quiet(_: str) -> None:
-    pass
-
 
 # -- descriptors passed between ops ---------------------------------------------------
 

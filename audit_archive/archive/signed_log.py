@@ -25,7 +25,6 @@ from typing import Any
 from pymongo.errors import DuplicateKeyError
 
 from audit_archive.archive.leases import LeaseKeeper, acquire_lease, release
-from audit_archive.archive.results import Log, _quiet
 from audit_archive.errors import StorageError
 from audit_archive.format import layout
 from audit_archive.format.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
@@ -39,6 +38,7 @@ from audit_archive.format.logentry import (
 )
 from audit_archive.format.note import NoteError, Signer
 from audit_archive.format.tlog import leaf_hash, tree_hash
+from audit_archive.progress import Log, quiet
 from audit_archive.stores.clients import Stores
 from audit_archive.stores.logstore import LogStore
 
@@ -65,7 +65,7 @@ def log_store(stores: Stores) -> LogStore:
 
 
 def append(
-    stores: Stores, owner: str, *, wait_seconds: float = 600, log: Log = _quiet
+    stores: Stores, owner: str, *, wait_seconds: float = 600, log: Log = quiet
 ) -> LogState | None:
     """Log every recorded part not yet logged and publish the checkpoint; None when the
     log is off (no AUDIT_LOG_SIGNING_KEY). Raises StorageError (nothing deleted) when the
@@ -83,7 +83,7 @@ def append(
         release(stores, LOG_LEASE, owner)
 
 
-def catch_up(stores: Stores, owner: str, log: Log = _quiet) -> LogState | None:
+def catch_up(stores: Stores, owner: str, log: Log = quiet) -> LogState | None:
     """``append`` only when some recorded part is not yet covered (one indexed query)."""
     if stores.settings.log_signer is None or not log_store(stores).any_unlogged():
         return None

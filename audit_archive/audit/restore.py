@@ -40,11 +40,11 @@ from typing import Any
 import bson
 from bson.raw_bson import RawBSONDocument
 
-from audit_archive.archive.results import Log
 from audit_archive.audit.reader import CheckedPart, open_part
 from audit_archive.errors import AuditArchiveError
 from audit_archive.format import layout
 from audit_archive.format.canonical import EVENT_CODEC_OPTIONS, canonical_json
+from audit_archive.progress import Log
 from audit_archive.settings import is_collection_name
 from audit_archive.stores.clients import Stores
 
