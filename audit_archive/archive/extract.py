@@ -20,7 +20,6 @@ from audit_archive.archive import signed_log
 from audit_archive.archive.leases import LeaseKeeper, acquire_lease, release
 from audit_archive.archive.neighbours import Neighbours, find_neighbours
 from audit_archive.archive.results import Extracted, Skip
-from audit_archive.audit.reader import PartReadError, PartStream
 from audit_archive.errors import StorageError
 from audit_archive.format import bsonpeek, layout
 from audit_archive.format.canonical import EVENT_CODEC_OPTIONS
@@ -28,6 +27,7 @@ from audit_archive.format.chain import HEX64
 from audit_archive.progress import PROGRESS_EVERY, Log, quiet
 from audit_archive.stores.clients import Stores
 from audit_archive.stores.hot import HotStore, name_malformed
+from audit_archive.stores.partstream import PartReadError, PartStream
 
 # -- step 1: extract ------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from typing import IO, Any
 
 import bson
 from bson import json_util
+from bson.errors import BSONError
 from isal import isal_zlib
 
 from audit_archive.format import bsonpeek
@@ -27,6 +29,7 @@ from audit_archive.format.canonical import (
     EVENT_CODEC_OPTIONS,
     RELAXED_JSON_OPTIONS,
     event_hash,
+    extended_json,
 )
 
 # ISA-L (python-isal) level 2: standard gzip, ~10x less CPU than zlib level 6 for ~8%
@@ -73,14 +76,65 @@ def bson_of_line(parsed: Mapping[str, Any]) -> bytes | None:
     return base64.b64decode(value, validate=True)
 
 
+class LineError(ValueError):
+    """A JSONL line that is not an archived event in either form of SPEC 3."""
+
+
+@dataclass(frozen=True)
+class EventLine:
+    """One line of an events object, decoded: ``event`` is the stored document."""
+
+    index: int  # 0-based position in the part (the Merkle leaf index)
+    raw: bytes  # the line as archived, without its newline
+    event: dict[str, Any]
+    stored_bson: bytes | None  # the document's BSON bytes when the line carries them
+
+    @property
+    def seq(self) -> Any:
+        return self.event.get("seq")
+
+    @property
+    def hash(self) -> Any:
+        return self.event.get("hash")
+
+    @property
+    def rehashes(self) -> bool:
+        return event_hash(self.event) == self.event.get("hash")
+
+    def bson(self) -> bytes:
+        """BSON bytes to restore: exactly as stored for a ``{"bson": ...}`` line, else
+        the document encoded (Relaxed Extended JSON keeps every type but the integer
+        width, which the hash scheme treats alike)."""
+        if self.stored_bson is not None:
+            return self.stored_bson
+        return bson.encode(self.event, codec_options=EVENT_CODEC_OPTIONS)
+
+    def plain(self) -> Any:
+        """The event as plain JSON data (Relaxed Extended JSON), for matching by value."""
+        if self.stored_bson is None:
+            return json.loads(self.raw)
+        return extended_json(self.event)
+
+
+def read_line(raw: bytes | str, index: int = 0) -> EventLine:
+    """Decode one line, in either form of SPEC 3; LineError if it is neither."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8")
+    try:
+        parsed = json_util.loads(raw, json_options=RELAXED_JSON_OPTIONS)
+        if not isinstance(parsed, dict):
+            raise LineError("not a JSON object")
+        stored = bson_of_line(parsed)
+        event = parsed if stored is None else bson.decode(stored, EVENT_CODEC_OPTIONS)
+    except (ValueError, TypeError, BSONError) as e:
+        raise LineError(f"line {index + 1} is not an archived event: {e}") from None
+    return EventLine(index, raw, event, stored)
+
+
 def parse_line(line: str | bytes) -> dict[str, Any]:
     """Read a JSONL line back into BSON-typed values (the inverse of relaxed_line and of
     bson_line), so every reader sees the stored document whichever form it was written in."""
-    parsed = json_util.loads(line, json_options=RELAXED_JSON_OPTIONS)
-    raw = bson_of_line(parsed)
-    if raw is None:
-        return parsed
-    return bson.decode(raw, codec_options=EVENT_CODEC_OPTIONS)
+    return read_line(line).event
 
 
 def reads_back(line: bytes, raw: bytes, rehash: str) -> bool:
