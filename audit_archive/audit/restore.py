@@ -44,7 +44,7 @@ from audit_archive.audit.reader import CheckedPart, open_part
 from audit_archive.errors import AuditArchiveError
 from audit_archive.format import layout
 from audit_archive.format.canonical import EVENT_CODEC_OPTIONS, canonical_json
-from audit_archive.progress import Log
+from audit_archive.progress import Log, quiet
 from audit_archive.settings import is_collection_name
 from audit_archive.stores.clients import Stores
 
@@ -238,7 +238,7 @@ def restore_day(
     into: str = DEFAULT_COLLECTION,
     *,
     batch_size: int = WRITE_BATCH,
-    log: Log | None = None,
+    log: Log = quiet,
 ) -> RestoreResult:
     """Check every part of ``day``, then insert its events into ``into``.
 
@@ -246,7 +246,6 @@ def restore_day(
     failed, or the target holds different documents; nothing written), RestoreConflict
     (different documents appeared during the write) or ValueError (``into`` may not be
     written)."""
-    log = log or (lambda _message: None)
     day = layout.format_day(layout.parse_day(day))
     check_target(stores, into)
     records = stores.hot.records(day)
