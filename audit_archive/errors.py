@@ -65,3 +65,12 @@ def format_seq_ranges(seqs: list[int]) -> str:
     if start is not None:
         out.append(str(start) if start == prev else f"{start}-{prev}")
     return ", ".join(out)
+
+
+class LeaseLost(LeaseError):
+    """A fenced write found the lease held by another run (or by another attempt of this
+    one): the write was not made. The step turns it into a message saying what it did."""
+
+
+class NoTransactions(StorageError):
+    """MongoDB refused a transaction (a standalone server): fenced writes need one."""

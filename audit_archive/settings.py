@@ -232,6 +232,8 @@ class Settings(DayWindow, Keys):
     object_lock_days: Whole | None = variable("AUDIT_COLD_OBJECT_LOCK_DAYS", None, ge=1, le=36500)
     part_size_mib: Whole = variable("AUDIT_COLD_PART_SIZE_MIB", 64, ge=MIN_PART_SIZE_MIB, le=5120)
     cold_confirm: str = variable("AUDIT_COLD_CONFIRM", "auto")
+    # true: run on a store that ignores conditional writes (the start-up probe is skipped).
+    cold_accept_unconditional: Flag = variable("AUDIT_COLD_ACCEPT_UNCONDITIONAL_WRITES", False)
     purge_batch_size: Whole = variable("AUDIT_PURGE_BATCH_SIZE", 5000, ge=1, le=100_000)
     lease_seconds: Whole = variable("AUDIT_LEASE_SECONDS", 60, ge=5, le=86400)
     # The longest a run may hold a day's lease (deploy/dagster.yaml's max_runtime_seconds):

@@ -223,8 +223,11 @@ def test_a_run_killed_mid_multipart_upload_leaves_nothing_behind_after_the_rerun
         lambda i: {"blob": random_text(harness, MIB)},
     )
     attempt = zygote.launch(harness.env, str(day))
+    # Under the day's prefix: the start-up probe's one-part upload (stores.conditional)
+    # is not the one this test kills in the middle of.
+    folder = layout.day_prefix(harness.settings.cold_prefix, day)
     for _ in range(30_000):  # until the child is in the middle of its multipart upload
-        if harness.s3.list_multipart_uploads(Bucket=harness.bucket).get("Uploads"):
+        if harness.s3.list_multipart_uploads(Bucket=harness.bucket, Prefix=folder).get("Uploads"):
             break
         assert attempt.pid not in zygote.exits, "the run ended before uploading in parts"
     assert zygote.kill(attempt) == "upload_and_confirm"

@@ -64,15 +64,15 @@ def extract(
             f"{due:%Y-%m-%d %H:%M} UTC. Nothing was archived or deleted.",
         )
     stores.hot.ensure_indexes()
-    acquire_lease(stores, day_text, owner, lease_wait_seconds, log)
+    lease = acquire_lease(stores, day_text, owner, lease_wait_seconds, log)
     try:
-        with LeaseKeeper(stores, day_text, owner) as keeper:
+        with LeaseKeeper(stores, day_text, owner, lease.token, "extract_chained") as keeper:
             # Parts recorded but not yet in the signed log (the log just switched on, or a
             # run stopped before appending) are logged before anything leaves hot.
             signed_log.catch_up(stores, owner, log)
             return _extract_claimed(stores, day, owner, keeper, log)
     except BaseException:
-        release(stores, day_text, owner)
+        release(stores, day_text, owner, lease.token)
         raise
 
 
@@ -93,7 +93,7 @@ def _extract_claimed(
         # Nothing archivable (malformed events, if any, stay in hot): name them.
         malformed = name_malformed(iter_staged_events(str(events_path)))
         if records:
-            hot.release_lease(day_text, owner)
+            hot.release_lease(day_text, owner, keeper.token)
             shutil.rmtree(workdir, ignore_errors=True)
             return _nothing_new(day_text, records, malformed, recovered, recovered_deleted)
         events_path.write_bytes(b"")  # the day's empty part 1 (SPEC 2)
@@ -114,6 +114,7 @@ def _extract_claimed(
         recovered_parts=recovered,
         recovered_deleted=recovered_deleted,
         malformed=tuple(dict.fromkeys(malformed)),
+        lease_token=keeper.token,
     )
 
 
@@ -244,8 +245,13 @@ def _finish_interrupted_purges(
         signed_log.require_logged(stores, day_text, rec["part"])
         ids = list(_recorded_ids(stores, rec))
         keeper.check()
-        for i in range(0, len(ids), stores.settings.purge_batch_size):
-            deleted += hot.delete_ids(ids[i : i + stores.settings.purge_batch_size])
+        batch = stores.settings.purge_batch_size
+        for i in range(0, len(ids), batch):
+            deleted += hot.delete_ids(ids[i : i + batch], keeper.fence)
+            keeper.changes[:] = [
+                f"deleted {deleted:,} events of recorded part(s) {[*parts, rec['part']]} from "
+                "hot (all of them in their recorded, checksum-verified objects)"
+            ]
         parts.append(rec["part"])
     if parts:
         log(f"finished the interrupted purge of part(s) {parts}: {deleted:,} events deleted")

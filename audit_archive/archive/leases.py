@@ -7,9 +7,10 @@ from __future__ import annotations
 import threading
 import time
 
-from audit_archive.errors import LeaseError
+from audit_archive.errors import LeaseError, LeaseLost
 from audit_archive.progress import Log, quiet
 from audit_archive.stores.clients import Stores
+from audit_archive.stores.leasestore import Fence, Lease
 
 # -- leases -------------------------------------------------------------------------
 
@@ -18,13 +19,19 @@ class LeaseKeeper:
     """Holds the day's lease for the duration of a step, renewing it in the background.
 
     ``lost`` turns true if a renewal fails (another run took over after we stalled); the
-    step checks it before every irreversible action.
+    step checks it before every irreversible action, and every write that must not come
+    from a run without the lease is made through ``fence`` (stores.leasestore: checked
+    in the same transaction as the write), because a check is only true when made.
+    ``changes`` says what the step changed so far, so the message of a run that lost its
+    lease says truthfully what it did and did not do.
     """
 
-    def __init__(self, stores: Stores, day: str, owner: str) -> None:
+    def __init__(self, stores: Stores, day: str, owner: str, token: str, step: str) -> None:
         self.hot = stores.hot
         self.seconds = stores.settings.lease_seconds
-        self.day, self.owner = day, owner
+        self.day, self.owner, self.token, self.step = day, owner, token, step
+        self.fence = Fence(day, owner, token, self.seconds)
+        self.changes: list[str] = []
         self.lost = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -32,19 +39,27 @@ class LeaseKeeper:
     def _beat(self) -> None:
         while not self._stop.wait(self.seconds / 3):
             try:
-                if not self.hot.renew_lease(self.day, self.owner, self.seconds):
+                if not self.hot.renew_lease(self.day, self.owner, self.seconds, self.token):
                     self.lost = True
                     return
             except Exception:  # a blip: the next beat tries again before expiry
                 continue
 
+    def lost_error(self) -> LeaseError:
+        what = self.day if self.day != "signed-log" else "the signed log"
+        done = "; ".join(self.changes) if self.changes else "changed nothing"
+        return LeaseError(
+            f"run lost the lease on {what} (another run took it over while this one was "
+            f"stalled). In {self.step}, before it noticed, this run {done}. It recorded, "
+            "logged and deleted nothing after losing the lease: those writes are fenced by "
+            "the lease, and objects are only written where none is, or replaced by the "
+            "lease holder. Re-run the day if it is not archived."
+        )
+
     def check(self) -> None:
-        if self.lost or not self.hot.renew_lease(self.day, self.owner, self.seconds):
+        if self.lost or not self.hot.renew_lease(self.day, self.owner, self.seconds, self.token):
             self.lost = True
-            raise LeaseError(
-                f"run lost the lease on {self.day} (another run took it over); it stopped "
-                "before changing anything further. Re-run the day if it is not archived."
-            )
+            raise self.lost_error()
 
     def __enter__(self) -> LeaseKeeper:
         self.check()
@@ -52,21 +67,25 @@ class LeaseKeeper:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if isinstance(exc, LeaseLost):  # a fenced write found another holder
+            self.lost = True
+            raise self.lost_error() from None
 
 
 def acquire_lease(
     stores: Stores, day: str, owner: str, wait_seconds: float, log: Log = quiet
-) -> None:
+) -> Lease:
+    """The lease, once this run holds it (its token fences the run's writes)."""
     deadline = time.monotonic() + wait_seconds
     announced = False
     while True:
         lease = stores.hot.acquire_lease(day, owner, stores.settings.lease_seconds)
         if lease.owner == owner:
-            return
+            return lease
         if time.monotonic() >= deadline:
             raise LeaseError(
                 f"{day} is being archived by run {lease.owner} (on {lease.host}); it did not "
@@ -78,8 +97,8 @@ def acquire_lease(
         time.sleep(0.5)
 
 
-def release(stores: Stores, day: str, owner: str) -> None:
+def release(stores: Stores, day: str, owner: str, token: str | None = None) -> None:
     try:
-        stores.hot.release_lease(day, owner)
+        stores.hot.release_lease(day, owner, token)
     except Exception:  # the lease expires by itself
         pass

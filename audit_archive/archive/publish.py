@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ from audit_archive.format.manifest import (
 )
 from audit_archive.progress import Log, quiet
 from audit_archive.stores.clients import Stores
-from audit_archive.stores.cold import ChecksumNotKept, ObjectMismatch
+from audit_archive.stores.cold import ChecksumNotKept, Confirmation, ObjectMismatch
+from audit_archive.stores.conditional import WriteConflict
 
 JSONL_CONTENT_TYPE = "application/gzip"
 MANIFEST_CONTENT_TYPE = "application/json"
@@ -52,12 +54,12 @@ def sign(encoded: Encoded, prefix: str, signing_key: str) -> Signed:
 def upload_and_confirm(stores: Stores, signed: Signed, log: Log = quiet) -> Uploaded:
     """Upload both objects (JSONL first, so a manifest never names a missing object) and
     confirm size and checksum. An identical object already there (an earlier attempt that
-    crashed before recording) is confirmed, not rewritten."""
+    crashed before recording) is confirmed, not rewritten. Every write is conditional
+    (written once, SPEC 3): see ``_write_once``."""
     s = signed.encoded.summary
     x = signed.encoded.extracted
-    hot, cold = stores.hot, stores.cold
-    with LeaseKeeper(stores, x.day, x.owner) as keeper:
-        if any(r["part"] == s.part for r in hot.records(x.day)):
+    with LeaseKeeper(stores, x.day, x.owner, x.lease_token, "upload_and_confirm") as keeper:
+        if any(r["part"] == s.part for r in stores.hot.records(x.day)):
             raise StorageError(
                 f"part {s.part} of {x.day} was recorded by another run while this one worked; "
                 "nothing was uploaded or deleted. Re-run the day to converge."
@@ -66,7 +68,7 @@ def upload_and_confirm(stores: Stores, signed: Signed, log: Log = quiet) -> Uplo
         objects = []
         if s.event_count:
             objects.append(
-                (
+                _Object(
                     s.jsonl_key,
                     signed.encoded.jsonl_path,
                     s.jsonl_bytes,
@@ -75,7 +77,7 @@ def upload_and_confirm(stores: Stores, signed: Signed, log: Log = quiet) -> Uplo
                 )
             )
         objects.append(
-            (
+            _Object(
                 signed.manifest_key,
                 signed.manifest_path,
                 signed.manifest_bytes,
@@ -84,24 +86,83 @@ def upload_and_confirm(stores: Stores, signed: Signed, log: Log = quiet) -> Uplo
             )
         )
         confirmations, skipped = [], []
-        for key, path, size, sha, content_type in objects:
+        for obj in objects:
             keeper.check()
-            try:
-                with timing.timed("confirm"):
-                    confirmations.append(cold.confirm(key, size, sha, path))
-                skipped.append(key)
-                log(f"{key} is already in the bucket with the same bytes; not rewritten")
-                continue
-            except (ObjectMismatch, ChecksumNotKept):
-                pass  # absent, different, or not confirmable as it is: (re)write it
-            with timing.timed("upload"):
-                layout = cold.put_file(key, path, size, sha, content_type)
-            try:
-                with timing.timed("confirm"):
-                    confirmations.append(cold.confirm(key, size, sha, path, layout))
-            except ObjectMismatch as e:
-                raise StorageError(f"upload not confirmed: {e}; nothing was deleted") from None
+            confirmation, written = _write_once(stores, keeper, x.day, obj, log)
+            confirmations.append(confirmation)
+            if not written:
+                skipped.append(obj.key)
     return Uploaded(signed, tuple(confirmations), tuple(skipped))
+
+
+@dataclass(frozen=True)
+class _Object:
+    key: str
+    path: str
+    size: int
+    sha256: str
+    content_type: str
+
+
+def _write_once(
+    stores: Stores, keeper: LeaseKeeper, day: str, obj: _Object, log: Log
+) -> tuple[Confirmation, bool]:
+    """Put ``obj`` where no object is (If-None-Match: *); confirm one already there with
+    the same bytes; replace one an attempt left without recording it only after checking
+    that no batch record names it, and only that very object (If-Match: its ETag).
+    Returns the confirmation and whether this run wrote the object."""
+    cold = stores.cold
+    head = cold.head(obj.key)
+    if head is not None:
+        try:
+            with timing.timed("confirm"):
+                confirmation = cold.confirm(obj.key, obj.size, obj.sha256, obj.path)
+            log(f"{obj.key} is already in the bucket with the same bytes; not rewritten")
+            return confirmation, False
+        except (ObjectMismatch, ChecksumNotKept):
+            pass  # different, or not confirmable as it is: replace it, if nothing names it
+        if any(
+            obj.key in (r.get("jsonlKey"), r.get("manifestKey")) for r in stores.hot.records(day)
+        ):
+            raise _refused(keeper, obj.key, "a batch record names it now")
+        keeper.check()
+    try:
+        with timing.timed("upload"):
+            layout = cold.put_file(
+                obj.key,
+                obj.path,
+                obj.size,
+                obj.sha256,
+                obj.content_type,
+                if_match=None if head is None else head["ETag"],
+            )
+    except WriteConflict:
+        # Another run wrote the key since we looked. The same bytes are as good as ours.
+        try:
+            return cold.confirm(obj.key, obj.size, obj.sha256, obj.path), False
+        except (ObjectMismatch, ChecksumNotKept):
+            raise _refused(keeper, obj.key, "another run wrote it meanwhile") from None
+    what = "wrote" if head is None else "replaced (an earlier attempt's, named by no record)"
+    keeper.changes.append(f"{what} {obj.key}, which no batch record names")
+    if head is not None:
+        log(f"replaced {obj.key}, left by an earlier attempt that never recorded it")
+    try:
+        with timing.timed("confirm"):
+            return cold.confirm(obj.key, obj.size, obj.sha256, obj.path, layout), True
+    except ObjectMismatch as e:
+        raise StorageError(
+            f"upload not confirmed: {e}; this run {'; '.join(keeper.changes)} and recorded "
+            "and deleted nothing"
+        ) from None
+
+
+def _refused(keeper: LeaseKeeper, key: str, why: str) -> StorageError:
+    done = "; ".join(keeper.changes) if keeper.changes else "wrote nothing"
+    return StorageError(
+        f"{key} holds other bytes than this run's and {why}, so this run did not write "
+        f"over it. In upload_and_confirm this run {done}; it recorded and deleted nothing. "
+        "Re-run the day to converge (audit-archive verify shows the day)."
+    )
 
 
 def _abort_stale_uploads(stores: Stores, day_prefix: str, day: str, log: Log) -> None:
@@ -166,8 +227,13 @@ def _layout_fields(uploaded: Uploaded) -> dict[str, Any]:
 def record(stores: Stores, uploaded: Uploaded, run_id: str) -> Recorded:
     x = uploaded.signed.encoded.extracted
     doc = batch_record(uploaded, run_id, dt.datetime.now(dt.UTC).replace(microsecond=0))
-    with LeaseKeeper(stores, x.day, x.owner), timing.timed("record"):
-        inserted = stores.hot.insert_record(doc)
+    with (
+        LeaseKeeper(stores, x.day, x.owner, x.lease_token, "record_batch") as keeper,
+        timing.timed("record"),
+    ):
+        # Fenced: inserted in one transaction with the lease check, so a run that lost
+        # the lease while stalled can never record (stores.leasestore).
+        inserted = stores.hot.insert_record(doc, keeper.fence)
     if not inserted:
         existing = next(r for r in stores.hot.records(x.day) if r["part"] == doc["part"])
         if existing.get("manifestSha256") != doc["manifestSha256"]:

@@ -24,21 +24,30 @@ from audit_archive.stores.clients import Stores
 def purge(stores: Stores, recorded: Recorded, log: Log = quiet) -> Purged:
     """Delete exactly the recorded part's events from hot, in bounded batches."""
     x = recorded.uploaded.signed.encoded.extracted
-    runs = json.loads(Path(recorded.uploaded.signed.encoded.runs_path).read_text())
     signed_log.require_logged(stores, x.day, x.part)  # with the log on: covered first
     deleted = fallbacks = 0
     day = layout.parse_day(x.day)
-    with LeaseKeeper(stores, x.day, x.owner) as keeper, timing.timed("purge"):
+    keeper = LeaseKeeper(stores, x.day, x.owner, x.lease_token, "purge_hot")
+    with keeper, timing.timed("purge"):
+        # Read under the lease: a run that took the day over removes our staging files.
+        runs = json.loads(Path(recorded.uploaded.signed.encoded.runs_path).read_text())
         for i, (lo, hi, count) in enumerate(runs, 1):
             keeper.check()
-            if stores.hot.delete_seq_run(day, lo, hi, count):
+            # Fenced: each batch is deleted in one transaction with the lease check, so a
+            # run that lost the lease while stalled deletes nothing more.
+            if stores.hot.delete_seq_run(day, lo, hi, count, keeper.fence):
                 deleted += count
-            else:  # something else matches the run (or no transactions): exact ids
+            else:  # something else matches the run: exact ids
                 fallbacks += 1
-                deleted += stores.hot.delete_ids(_ids_in_run(x.events_path, lo, hi))
+                ids = _ids_in_run(x.events_path, lo, hi)
+                deleted += stores.hot.delete_ids(ids, keeper.fence)
+            keeper.changes[:] = [
+                f"deleted {deleted:,} of the {x.event_count:,} events of its recorded part "
+                f"{x.part} from hot (all of them in the part's archived object)"
+            ]
             if i % 20 == 0:
                 log(f"purged {deleted:,} of {x.event_count:,} events of {x.day}")
-    release(stores, x.day, x.owner)
+    release(stores, x.day, x.owner, x.lease_token)
     shutil.rmtree(x.workdir, ignore_errors=True)
     return Purged(x.day, x.part, deleted, len(runs), fallbacks)
 

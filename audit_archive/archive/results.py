@@ -32,6 +32,7 @@ class Extracted:
     recovered_parts: tuple[int, ...] = ()
     recovered_deleted: int = 0
     malformed: tuple[str, ...] = ()  # chained events left in hot, named (malformed.py)
+    lease_token: str = ""  # the day's lease's fencing token (stores.leasestore)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ Order of one append, each step idempotent (a crash anywhere converges on the nex
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,9 +39,11 @@ from audit_archive.format.note import NoteError, Signer
 from audit_archive.format.tlog import leaf_hash, tree_hash
 from audit_archive.progress import Log, quiet
 from audit_archive.stores.clients import Stores
+from audit_archive.stores.conditional import WriteConflict
 from audit_archive.stores.logstore import LogStore
 
 LOG_LEASE = "signed-log"  # _id of the log's lease document (never a day)
+INDEX_BATCH = 500  # logIndex updates per fenced transaction
 ENTRY_CONTENT_TYPE = "application/json"
 CHECKPOINT_CONTENT_TYPE = "text/plain; charset=utf-8"
 
@@ -75,12 +76,12 @@ def append(
         return None
     store = log_store(stores)
     store.ensure_indexes()
-    acquire_lease(stores, LOG_LEASE, owner, wait_seconds, log)
+    lease = acquire_lease(stores, LOG_LEASE, owner, wait_seconds, log)
     try:
-        with LeaseKeeper(stores, LOG_LEASE, owner) as keeper:
-            return _append_locked(stores, signer, store, keeper.check, log)
+        with LeaseKeeper(stores, LOG_LEASE, owner, lease.token, "the signed log's append") as k:
+            return _append_locked(stores, signer, store, k, log)
     finally:
-        release(stores, LOG_LEASE, owner)
+        release(stores, LOG_LEASE, owner, lease.token)
 
 
 def catch_up(stores: Stores, owner: str, log: Log = quiet) -> LogState | None:
@@ -103,9 +104,13 @@ def require_logged(stores: Stores, day: str, part: int) -> None:
 
 
 def _append_locked(
-    stores: Stores, signer: Signer, store: LogStore, check: Callable[[], None], log: Log
+    stores: Stores, signer: Signer, store: LogStore, keeper: LeaseKeeper, log: Log
 ) -> LogState:
-    prefix, cold = stores.settings.cold_prefix, stores.cold
+    """The append, holding the log's lease: leaf inserts and ``logIndex`` updates are
+    fenced by it (stores.leasestore), objects are written once (entries and numbered
+    checkpoints only where none is; the latest checkpoint only over the very one read,
+    If-Match: a compare-and-swap, so a stalled run can never roll the head back)."""
+    cold, check = stores.cold, keeper.check
     leaves = store.all_leaves()
     for i, leaf in enumerate(leaves):
         if leaf["_id"] != i:
@@ -113,12 +118,12 @@ def _append_locked(
                 f"the signed log's leaves in MongoDB skip index {i}; nothing was appended or "
                 "deleted. Run audit-archive verify."
             )
-    published = _published(stores, signer)
+    published, head_etag = _published(stores, signer)
     if published is not None and published.size > len(leaves):
         # MongoDB lost leaves the bucket has (restored from a backup, collection dropped):
         # the bucket is the authority, so read them back from its entries.
         log(f"rebuilding {published.size - len(leaves)} leaves of the signed log from the bucket")
-        leaves += _leaves_from_bucket(stores, store, len(leaves), published.size, check)
+        leaves += _leaves_from_bucket(stores, store, len(leaves), published.size, keeper)
     hashes = [bytes.fromhex(leaf["leafHash"]) for leaf in leaves]
     if published is not None and tree_hash(hashes[: published.size]) != published.root:
         raise StorageError(
@@ -149,12 +154,13 @@ def _append_locked(
             "leafHash": leaf_hash(data).hex(),
         }
         try:
-            store.insert_leaf(leaf)
+            stores.hot.fenced(keeper.fence, lambda s, leaf=leaf: store.insert_leaf(leaf, s))
         except DuplicateKeyError:
             raise StorageError(
                 "another run appended to the signed log while this one held its lease; "
                 "nothing was deleted. Re-run: the next append converges."
             ) from None
+        keeper.changes[:] = [f"added leaves up to index {leaf['_id']} in MongoDB"]
         leaves.append(leaf)
         hashes.append(leaf_hash(data))
         by_part[(rec["day"], rec["part"])] = leaf
@@ -163,28 +169,43 @@ def _append_locked(
     start = published.size if published is not None else 0
     for leaf in leaves[start:]:
         check()
-        _put_entry(stores, Entry(leaf["_id"], leaf["manifestKey"], leaf["manifestSha256"]))
-
+        entry = Entry(leaf["_id"], leaf["manifestKey"], leaf["manifestSha256"])
+        _put_entry(stores, store, keeper, entry)
     size, root = len(leaves), tree_hash(hashes)
     if published is None or published.size != size:
         note = sign_checkpoint(Checkpoint(signer.name, size, root), signer).encode("utf-8")
         check()
         _put_numbered_checkpoint(stores, signer, size, root, note)
         check()
-        cold.put_bytes(latest_checkpoint_key(prefix), note, CHECKPOINT_CONTENT_TYPE)
+        _put_latest_checkpoint(stores, keeper, note, head_etag)
         log(f"signed log: published the checkpoint of size {size}")
-    for rec in unlogged:
-        leaf = by_part[(rec["day"], rec["part"])]
-        store.set_log_index(rec["day"], rec["part"], leaf["_id"])
+    indexes = [(r["day"], r["part"], by_part[(r["day"], r["part"])]["_id"]) for r in unlogged]
+    _set_indexes(stores, store, keeper, indexes)
     return LogState(size, root.hex(), signer.name, tuple(appended))
 
 
-def _published(stores: Stores, signer: Signer) -> Checkpoint | None:
+def _set_indexes(
+    stores: Stores, store: LogStore, keeper: LeaseKeeper, indexes: list[tuple[str, int, int]]
+) -> None:
+    """``logIndex`` on the records, INDEX_BATCH per transaction fenced by the log's lease."""
+
+    def write(batch: list[tuple[str, int, int]], session: Any) -> None:
+        for day, part, index in batch:
+            store.set_log_index(day, part, index, session)
+
+    for i in range(0, len(indexes), INDEX_BATCH):
+        stores.hot.fenced(keeper.fence, lambda s, b=indexes[i : i + INDEX_BATCH]: write(b, s))
+
+
+def _published(stores: Stores, signer: Signer) -> tuple[Checkpoint | None, str | None]:
+    """The latest checkpoint and the ETag of the object read (for the compare-and-swap
+    that replaces it). Read by GET, so the ETag is the one of the bytes checked."""
     key = latest_checkpoint_key(stores.settings.cold_prefix)
     if stores.cold.head(key) is None:
-        return None
+        return None, None
+    res = stores.cold.client.get_object(Bucket=stores.cold.bucket, Key=key)
     try:
-        return open_checkpoint(stores.cold.get_bytes(key), signer.verifier)
+        return open_checkpoint(res["Body"].read(), signer.verifier), res["ETag"]
     except NoteError as e:
         raise StorageError(
             f"{key} does not verify with AUDIT_LOG_SIGNING_KEY's verifier key ({e}); nothing "
@@ -192,21 +213,55 @@ def _published(stores: Stores, signer: Signer) -> Checkpoint | None:
         ) from None
 
 
-def _put_entry(stores: Stores, entry: Entry) -> None:
-    """Write the entry object, or confirm the one there names the same manifest."""
-    key = entry_key(stores.settings.cold_prefix, entry.index)
-    if stores.cold.head(key) is not None:
-        try:
-            existing = parse_entry(stores.cold.get_bytes(key))
-        except EntryError:
-            existing = None
-        if existing == entry:
-            return
+def _put_latest_checkpoint(
+    stores: Stores, keeper: LeaseKeeper, note: bytes, etag: str | None
+) -> None:
+    """Replace exactly the latest checkpoint this append read (If-Match), or write the
+    first one (If-None-Match): another run's newer head is never overwritten."""
+    key = latest_checkpoint_key(stores.settings.cold_prefix)
+    try:
+        stores.cold.put_bytes(key, note, CHECKPOINT_CONTENT_TYPE, if_match=etag)
+    except WriteConflict:
+        done = "; ".join(keeper.changes) or "changed nothing"
         raise StorageError(
-            f"{key} is already in the bucket and names another manifest than leaf "
-            f"{entry.index}; nothing was deleted. Run audit-archive verify."
-        )
-    stores.cold.put_bytes(key, entry.to_bytes(), ENTRY_CONTENT_TYPE)
+            f"{key} changed while this run appended (another run published a checkpoint), "
+            f"so this run did not overwrite it. In the append this run {done}; it deleted "
+            "nothing. Re-run: the next append converges."
+        ) from None
+    keeper.changes.append(f"published {key}")
+
+
+def _put_entry(stores: Stores, store: LogStore, keeper: LeaseKeeper, entry: Entry) -> None:
+    """Write the entry object where none is, or confirm the one there names the same
+    manifest. One that names another is replaced only when no batch record's logIndex
+    names it (left by an append whose leaves MongoDB lost), and only that very object
+    (If-Match); otherwise the run stops."""
+    key = entry_key(stores.settings.cold_prefix, entry.index)
+    try:
+        stores.cold.put_bytes(key, entry.to_bytes(), ENTRY_CONTENT_TYPE)
+        keeper.changes.append(f"wrote {key}")
+        return
+    except WriteConflict:
+        pass  # one is there already: it must say the same
+    res = stores.cold.client.get_object(Bucket=stores.cold.bucket, Key=key)
+    try:
+        existing = parse_entry(res["Body"].read())
+    except EntryError:
+        existing = None
+    if existing == entry:
+        return
+    if not store.index_named(entry.index):
+        keeper.check()
+        try:
+            stores.cold.put_bytes(key, entry.to_bytes(), ENTRY_CONTENT_TYPE, if_match=res["ETag"])
+            keeper.changes.append(f"replaced {key}, which no batch record's logIndex named")
+            return
+        except WriteConflict:
+            pass
+    raise StorageError(
+        f"{key} is already in the bucket and names another manifest than leaf "
+        f"{entry.index}; nothing was deleted. Run audit-archive verify."
+    )
 
 
 def _put_numbered_checkpoint(
@@ -214,24 +269,27 @@ def _put_numbered_checkpoint(
 ) -> None:
     """``checkpoints/<size>`` is never rewritten: one already there must say the same."""
     key = checkpoint_key(stores.settings.cold_prefix, size)
-    if stores.cold.head(key) is not None:
-        try:
-            existing = open_checkpoint(stores.cold.get_bytes(key), signer.verifier)
-        except NoteError:
-            existing = None
-        if existing is not None and existing.root == root:
-            return
-        raise StorageError(
-            f"{key} is already in the bucket with another root; nothing was deleted. "
-            "Run audit-archive verify."
-        )
-    stores.cold.put_bytes(key, note, CHECKPOINT_CONTENT_TYPE)
+    try:
+        stores.cold.put_bytes(key, note, CHECKPOINT_CONTENT_TYPE)
+        return
+    except WriteConflict:
+        pass  # one is there already: it must say the same
+    try:
+        existing = open_checkpoint(stores.cold.get_bytes(key), signer.verifier)
+    except NoteError:
+        existing = None
+    if existing is not None and existing.root == root:
+        return
+    raise StorageError(
+        f"{key} is already in the bucket with another root; nothing was deleted. "
+        "Run audit-archive verify."
+    )
 
 
 def _leaves_from_bucket(
-    stores: Stores, store: LogStore, start: int, end: int, check: Callable[[], None]
+    stores: Stores, store: LogStore, start: int, end: int, keeper: LeaseKeeper
 ) -> list[dict[str, Any]]:
-    prefix = stores.settings.cold_prefix
+    prefix, check = stores.settings.cold_prefix, keeper.check
     out = []
     for i in range(start, end):
         check()
@@ -258,6 +316,6 @@ def _leaves_from_bucket(
             "manifestSha256": entry.manifest_sha256,
             "leafHash": leaf_hash(data).hex(),
         }
-        store.insert_leaf(leaf)
+        stores.hot.fenced(keeper.fence, lambda s, leaf=leaf: store.insert_leaf(leaf, s))
         out.append(leaf)
     return out

@@ -47,7 +47,7 @@ def _failure(exc: BaseException, step: str, secrets: tuple[str, ...]) -> Failure
 
 @contextmanager
 def _operator_errors(
-    archive: ArchiveResource, step: str, lease: tuple[str, str] | None = None
+    archive: ArchiveResource, step: str, lease: tuple[str, str, str] | None = None
 ) -> Iterator[None]:
     """Turn any exception into a Failure an operator can act on, with secrets masked
     (driver exceptions can embed a URI with its password), and hand the day's lease
@@ -131,7 +131,9 @@ def to_jsonl_gz(
     hash and every chain link, and computing the Merkle root and chainEdges."""
     started = time.monotonic()
     settings = archive.stores.settings
-    with _operator_errors(archive, "to_jsonl_gz", (extracted.day, extracted.owner)):
+    with _operator_errors(
+        archive, "to_jsonl_gz", (extracted.day, extracted.owner, extracted.lease_token)
+    ):
         encoded = steps.encode(
             extracted, settings.cold_prefix, settings.purge_batch_size, log=context.log.info
         )
@@ -169,7 +171,7 @@ def sign_manifest(
     """Build the part's manifest and sign it with HMAC-SHA-256 (AUDIT_SIGNING_KEY)."""
     settings = archive.stores.settings
     x = encoded.extracted
-    with _operator_errors(archive, "sign_manifest", (x.day, x.owner)):
+    with _operator_errors(archive, "sign_manifest", (x.day, x.owner, x.lease_token)):
         signed = steps.sign(encoded, settings.cold_prefix, settings.signing_key.get_secret_value())
     return Output(
         signed,
@@ -189,7 +191,7 @@ def upload_and_confirm(
     both exist with the right size and checksum."""
     started = time.monotonic()
     x = signed.encoded.extracted
-    with _operator_errors(archive, "upload_and_confirm", (x.day, x.owner)):
+    with _operator_errors(archive, "upload_and_confirm", (x.day, x.owner, x.lease_token)):
         uploaded = steps.upload_and_confirm(archive.stores, signed, log=context.log.info)
     s = signed.encoded.summary
     return Output(
@@ -239,7 +241,7 @@ def record_batch(
     archived. With the signed log on (AUDIT_LOG_SIGNING_KEY), also append it to the log
     and publish the checkpoint; only then may its events be deleted from hot."""
     x = uploaded.signed.encoded.extracted
-    with _operator_errors(archive, "record_batch", (x.day, x.owner)):
+    with _operator_errors(archive, "record_batch", (x.day, x.owner, x.lease_token)):
         recorded = steps.record(archive.stores, uploaded, context.run_id)
         # Before purge_hot may delete anything: the part (and any earlier part not yet
         # logged) gets its log index, entry and a published checkpoint (SPEC section 7).
@@ -257,7 +259,7 @@ def purge_hot(
     recorded = part.recorded
     started = time.monotonic()
     x = recorded.uploaded.signed.encoded.extracted
-    with _operator_errors(archive, "purge_hot", (x.day, x.owner)):
+    with _operator_errors(archive, "purge_hot", (x.day, x.owner, x.lease_token)):
         purged = steps.purge(archive.stores, recorded, log=context.log.info)
     seconds = time.monotonic() - started
     # purge_hot's output is cold_archive's: this metadata is the day's materialization.

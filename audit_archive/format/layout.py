@@ -70,6 +70,12 @@ def manifest_key(prefix: str, day: dt.date | str, part: int) -> str:
     return f"{day_prefix(prefix, day)}part-{part:04d}.manifest.json"
 
 
+def probe_key(prefix: str) -> str:
+    """The one object the start-up probe of conditional writes writes (stores.conditional):
+    outside ``day=`` and ``log/``, written once and never changed."""
+    return f"{_clean(prefix)}probe/conditional-writes"
+
+
 def parse_part_key(key: str) -> tuple[str, int, str] | None:
     """(day, part, "jsonl.gz" | "manifest.json") for a part's key, else None."""
     m = _PART_KEY.search(key)

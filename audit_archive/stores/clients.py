@@ -17,8 +17,10 @@ from pymongo import MongoClient
 from pymongo.errors import ConfigurationError, OperationFailure, PyMongoError
 
 from audit_archive.errors import ConfigError
+from audit_archive.format.layout import probe_key
 from audit_archive.redact import redact
 from audit_archive.settings import Settings
+from audit_archive.stores import conditional
 from audit_archive.stores.cold import BucketProblem, ColdStore, ConfirmMode
 from audit_archive.stores.collection_kind import events_collection_problem
 from audit_archive.stores.hot import HotStore
@@ -139,6 +141,8 @@ def check_stores(stores: Stores, access: Access = Access.ARCHIVE) -> None:
     otherwise, before any work, never echoing a secret."""
     _check_hot(stores, access)
     _check_cold(stores)
+    if access is Access.ARCHIVE:
+        _check_conditional_writes(stores)
 
 
 def _check_hot(stores: Stores, access: Access) -> None:
@@ -199,3 +203,42 @@ def _check_cold(stores: Stores) -> None:
         raise ConfigError("AUDIT_COLD_ENDPOINT", redact(f"S3 error: {e}", secrets)) from None
     if problem is not None:
         raise ConfigError(_BUCKET_VARIABLE[problem.problem], problem.message)
+
+
+# Stores already probed in this process: (endpoint, bucket, prefix). A run opens its
+# stores more than once; the store's behaviour does not change between them.
+_PROBED: set[tuple[str | None, str, str]] = set()
+ACCEPT_UNCONDITIONAL = "AUDIT_COLD_ACCEPT_UNCONDITIONAL_WRITES"
+
+
+def _check_conditional_writes(stores: Stores) -> None:
+    """The archive's promise that evidence is written once rests on the store refusing
+    conditional writes (stores.conditional). One that ignores them is refused here,
+    before any work, unless the operator accepted the risk (ACCEPT_UNCONDITIONAL)."""
+    settings = stores.settings
+    where = (settings.cold_endpoint, settings.cold_bucket, settings.cold_prefix)
+    if settings.cold_accept_unconditional or where in _PROBED:
+        return
+    key = probe_key(settings.cold_prefix)
+    try:
+        problem = conditional.probe(stores.cold, key)
+    except ClientError as e:
+        status = int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        if status not in (400, 501):  # not an answer to the headers: the store's trouble
+            raise ConfigError(
+                "AUDIT_COLD_ENDPOINT", redact(f"S3 error: {e}", settings.secrets)
+            ) from None
+        problem = redact(f"it rejected a conditional write: {e}", settings.secrets)
+    except BotoCoreError as e:
+        raise ConfigError(
+            "AUDIT_COLD_ENDPOINT", redact(f"S3 error: {e}", settings.secrets)
+        ) from None
+    if problem is not None:
+        raise ConfigError(
+            ACCEPT_UNCONDITIONAL,
+            f"the S3 store ignores conditional writes ({problem}, probing {key}): a run that "
+            "stalls could overwrite another run's evidence. Use a store that supports "
+            "If-None-Match and If-Match (see docs/reliability.md), or set "
+            f"{ACCEPT_UNCONDITIONAL}=true to accept the risk",
+        )
+    _PROBED.add(where)

@@ -4,7 +4,7 @@ Every PUT carries its SHA-256 (``x-amz-checksum-sha256``), so the server rejects
 corrupted in flight; confirmation then compares size and checksum from a HEAD, and reads
 the object back when a server does not report checksums (``AUDIT_COLD_CONFIRM``).
 Multipart uploads that fail are aborted, so no incomplete upload is left behind. The job
-needs no s3:DeleteObject.
+needs no s3:DeleteObject. Every write is conditional (``stores.conditional``): written once.
 
 This module is the one place that decides what "object not found" is (``is_not_found``)
 and how a multipart object's checksum is composed (``UploadLayout``, ``composite_sha256``,
@@ -26,8 +26,10 @@ from botocore.exceptions import ClientError
 from s3transfer.utils import ReadFileChunk
 
 from audit_archive.errors import StorageError
+from audit_archive.stores.conditional import WriteConflict, condition, refused
 
 CHUNK = 1 << 20
+SINGLE_PUT_MAX = 5 << 30  # S3's largest PutObject: a replacement up to it is one PUT
 _NOT_FOUND_CODES = ("404", "NoSuchKey", "NotFound")
 _NO_BUCKET_CODES = ("404", "NoSuchBucket", "NotFound")
 
@@ -247,8 +249,14 @@ class ColdStore:
             **version,
         )
 
-    def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
-        self.client.put_object(
+    def put_bytes(
+        self, key: str, data: bytes, content_type: str, *, if_match: str | None = None
+    ) -> None:
+        """Write ``data`` where no object is (If-None-Match: *), or, with ``if_match``,
+        over exactly the object with that ETag. WriteConflict: refused, nothing written."""
+        self._conditional(
+            if_match,
+            self.client.put_object,
             Bucket=self.bucket,
             Key=key,
             Body=data,
@@ -258,14 +266,36 @@ class ColdStore:
             **self._put_args(),
         )
 
+    @staticmethod
+    def _conditional(if_match: str | None, call: Any, **kwargs: Any) -> Any:
+        try:
+            return call(**kwargs, **condition(if_match))
+        except ClientError as e:
+            if refused(e, if_match):
+                raise WriteConflict(f"{kwargs['Key']}: {e}") from None
+            raise
+
     def put_file(
-        self, key: str, path: str, size: int, sha256: str, content_type: str
+        self,
+        key: str,
+        path: str,
+        size: int,
+        sha256: str,
+        content_type: str,
+        *,
+        if_match: str | None = None,
     ) -> UploadLayout:
         """Upload a file in one PUT, or in parts when larger than ``part_size``; returns
-        how it was uploaded (which decides the checksum the server keeps)."""
-        if parts_of(size, self.part_size) == 1:
+        how it was uploaded (which decides the checksum the server keeps). Written only
+        where no object is, or with ``if_match`` over exactly that object (then in one PUT
+        up to 5 GiB: the start-up probe checks If-Match on PutObject). WriteConflict:
+        refused, nothing written."""
+        single = parts_of(size, self.part_size) == 1
+        if single or (if_match and size <= SINGLE_PUT_MAX):
             with open(path, "rb") as f:
-                self.client.put_object(
+                self._conditional(
+                    if_match,
+                    self.client.put_object,
                     Bucket=self.bucket,
                     Key=key,
                     Body=f,
@@ -276,9 +306,11 @@ class ColdStore:
                     **self._put_args(),
                 )
             return UploadLayout(1, size)
-        return self._put_multipart(key, path, content_type)
+        return self._put_multipart(key, path, content_type, if_match)
 
-    def _put_multipart(self, key: str, path: str, content_type: str) -> UploadLayout:
+    def _put_multipart(
+        self, key: str, path: str, content_type: str, if_match: str | None
+    ) -> UploadLayout:
         upload = self.client.create_multipart_upload(
             Bucket=self.bucket,
             Key=key,
@@ -311,7 +343,9 @@ class ColdStore:
                 parts.append(
                     {"PartNumber": number, "ETag": res["ETag"], "ChecksumSHA256": checksum}
                 )
-            self.client.complete_multipart_upload(
+            self._conditional(
+                if_match,
+                self.client.complete_multipart_upload,
                 Bucket=self.bucket,
                 Key=key,
                 UploadId=upload_id,

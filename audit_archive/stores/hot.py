@@ -6,10 +6,7 @@ Queries only; the rules (what is a part, when to delete) live in audit_archive.a
 from __future__ import annotations
 
 import datetime as dt
-import os
-import socket
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from bson.raw_bson import RawBSONDocument
@@ -28,6 +25,7 @@ from audit_archive.format.malformed import (
     is_integer_seq,
     problem,
 )
+from audit_archive.stores.leasestore import Fence, LeaseStore
 from audit_archive.stores.privileges import (
     UNAUTHORIZED,
     Access,
@@ -80,19 +78,7 @@ def _serves(spec: Mapping[str, Any], keys: list[tuple[str, int]]) -> bool:
     )
 
 
-@dataclass(frozen=True)
-class Lease:
-    day: str
-    owner: str
-    host: str
-    pid: int
-    expires_at: dt.datetime
-    # When its holder took it (kept while the same run renews or re-takes it): readers
-    # judge whether a run could still hold it (verify: hotside.implausible_lease).
-    acquired_at: dt.datetime | None = None
-
-
-class HotStore:
+class HotStore(LeaseStore):
     """The hot database: events, batch records and the archive's own bookkeeping."""
 
     def __init__(self, client: MongoClient, database: str, events: str, batches: str) -> None:
@@ -253,18 +239,14 @@ class HotStore:
         flt = {"at": {"$not": {"$type": "date"}}, **CHAINED}
         return name_malformed(self.events.find(flt, _NAMED_FIELDS).sort("seq", ASCENDING))
 
-    def live_leases(self, now: dt.datetime) -> list[Lease]:
-        """Days a run is archiving now: leases not yet expired (the holder renews while
-        working) whose holder, when it ran on this host, is still alive."""
-        here = socket.gethostname()
-        leases = [self._lease(doc) for doc in self.leases.find({"expiresAt": {"$gt": now}})]
-        return [x for x in leases if x.host != here or _pid_alive(x.pid)]
-
     # -- purge ------------------------------------------------------------------
 
-    def delete_seq_run(self, day: dt.date, lo: int, hi: int, expected: int) -> bool:
+    def delete_seq_run(
+        self, day: dt.date, lo: int, hi: int, expected: int, fence: Fence | None = None
+    ) -> bool:
         """Delete the day's chained events with lo <= seq <= hi, but only if exactly
-        ``expected`` of them match: inside a transaction, aborted otherwise."""
+        ``expected`` of them match: inside a transaction, aborted otherwise. With a
+        ``fence``, the same transaction checks the lease (LeaseLost: nothing deleted)."""
         flt = {"seq": {"$gte": lo, "$lte": hi}, **day_filter(day)}
 
         def delete(session: Any) -> None:
@@ -272,24 +254,32 @@ class HotStore:
             if deleted != expected:
                 raise _CountMismatch  # aborts the transaction: nothing is deleted
 
-        with self.client.start_session() as session:
-            try:
+        try:
+            if fence is not None:
+                self.fenced(fence, delete)
+                return True
+            with self.client.start_session() as session:
                 # with_transaction retries transient transaction errors by itself.
                 session.with_transaction(delete)
-            except _CountMismatch:
-                return False
-            except OperationFailure as e:
-                if e.code == 20 or "Transaction numbers are only allowed" in str(e):
-                    return False  # standalone server without transactions: exact ids
-                raise
+        except _CountMismatch:
+            return False
+        except OperationFailure as e:
+            if e.code == 20 or "Transaction numbers are only allowed" in str(e):
+                return False  # standalone server without transactions: exact ids
+            raise
         return True
 
-    def delete_ids(self, ids: Iterable[Any]) -> int:
-        """Delete exactly these ids (the exact, slower path)."""
+    def delete_ids(self, ids: Iterable[Any], fence: Fence | None = None) -> int:
+        """Delete exactly these ids (the exact, slower path); with a ``fence``, in one
+        transaction with the lease check (LeaseLost: nothing deleted)."""
         ops = [DeleteOne({"_id": i, **CHAINED}, hint="_id_") for i in ids]
         if not ops:
             return 0
-        return self.events.bulk_write(ops, ordered=False).deleted_count
+        if fence is None:
+            return self.events.bulk_write(ops, ordered=False).deleted_count
+        return self.fenced(
+            fence, lambda s: self.events.bulk_write(ops, ordered=False, session=s).deleted_count
+        )
 
     # -- batch records ---------------------------------------------------------------
 
@@ -317,10 +307,14 @@ class HotStore:
         """Days in [first, last] with at least one batch record (the catch-up sensor)."""
         return set(self.batches.distinct("day", {"day": {"$gte": first, "$lte": last}}))
 
-    def insert_record(self, record: dict[str, Any]) -> bool:
-        """True if inserted, False if (day, part) was already recorded."""
+    def insert_record(self, record: dict[str, Any], fence: Fence | None = None) -> bool:
+        """True if inserted, False if (day, part) was already recorded. With a ``fence``,
+        in one transaction with the lease check (LeaseLost: not inserted)."""
         try:
-            self.batches.insert_one(dict(record))
+            if fence is None:
+                self.batches.insert_one(dict(record))
+            else:
+                self.fenced(fence, lambda s: self.batches.insert_one(dict(record), session=s))
         except DuplicateKeyError:
             return False
         return True
@@ -370,69 +364,6 @@ class HotStore:
                 docs[err["index"]]["_id"] for err in errors
             ]
 
-    # -- leases -----------------------------------------------------------------
-
-    def acquire_lease(self, day: str, owner: str, seconds: int) -> Lease:
-        """Take the day's lease, or return the holder's lease if someone else has it.
-
-        A lease whose holder died on this host (pid gone) is taken over at once; one held
-        elsewhere is taken over when it expires (the holder renews it while working).
-        """
-        now = dt.datetime.now(dt.UTC)
-        mine = {"owner": owner, "host": socket.gethostname(), "pid": os.getpid()}
-        expires = now + dt.timedelta(seconds=seconds)
-        current = self.leases.find_one({"_id": day})
-        takeover = current is not None and (
-            current["owner"] == owner
-            or current["expiresAt"] <= now
-            or (current.get("host") == mine["host"] and not _pid_alive(current.get("pid")))
-        )
-        if current is None or current["owner"] != owner or "acquiredAt" not in current:
-            mine["acquiredAt"] = now  # the same run taking it again keeps its first time
-        try:
-            if current is None:
-                self.leases.insert_one({"_id": day, **mine, "expiresAt": expires})
-            elif takeover:
-                res = self.leases.update_one(
-                    {"_id": day, "owner": current["owner"], "expiresAt": current["expiresAt"]},
-                    {"$set": {**mine, "expiresAt": expires}},
-                )
-                if res.matched_count != 1:
-                    return self._lease(self.leases.find_one({"_id": day}))
-            else:
-                return self._lease(current)
-        except DuplicateKeyError:
-            return self._lease(self.leases.find_one({"_id": day}))
-        return Lease(
-            day,
-            owner,
-            mine["host"],
-            mine["pid"],
-            expires,
-            acquired_at=mine.get("acquiredAt") or (current or {}).get("acquiredAt"),
-        )
-
-    def renew_lease(self, day: str, owner: str, seconds: int) -> bool:
-        expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
-        res = self.leases.update_one({"_id": day, "owner": owner}, {"$set": {"expiresAt": expires}})
-        return res.matched_count == 1
-
-    def release_lease(self, day: str, owner: str) -> None:
-        self.leases.delete_one({"_id": day, "owner": owner})
-
-    @staticmethod
-    def _lease(doc: dict[str, Any] | None) -> Lease:
-        if doc is None:  # released between our two reads: report it as just expired
-            return Lease("", "", "", 0, dt.datetime.now(dt.UTC))
-        return Lease(
-            doc["_id"],
-            doc["owner"],
-            doc.get("host", ""),
-            doc.get("pid", 0),
-            doc["expiresAt"],
-            acquired_at=doc.get("acquiredAt"),
-        )
-
     # -- privileges (checked at start-up: stores.privileges) ---------------------------
 
     def authenticated(self) -> bool:
@@ -476,15 +407,3 @@ def name_malformed(docs: Iterable[Mapping[str, Any]]) -> list[str]:
 
 class _CountMismatch(Exception):
     """Something besides the part's events matched a purge run."""
-
-
-def _pid_alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

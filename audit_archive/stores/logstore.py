@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from pymongo import ASCENDING
+from pymongo.client_session import ClientSession
 from pymongo.database import Database
 
 
@@ -30,9 +31,9 @@ class LogStore:
         """Every leaf, by index."""
         return list(self.leaves.find({}).sort([("_id", ASCENDING)]))
 
-    def insert_leaf(self, leaf: dict[str, Any]) -> None:
+    def insert_leaf(self, leaf: dict[str, Any], session: ClientSession | None = None) -> None:
         """Raises DuplicateKeyError if the index or the part is already a leaf."""
-        self.leaves.insert_one(dict(leaf))
+        self.leaves.insert_one(dict(leaf), session=session)
 
     def unlogged_records(self) -> list[dict[str, Any]]:
         """Batch records no published checkpoint covers yet, in (day, part) order."""
@@ -42,10 +43,18 @@ class LogStore:
     def any_unlogged(self) -> bool:
         return self.batches.find_one({"logIndex": {"$exists": False}}, {"_id": 1}) is not None
 
-    def set_log_index(self, day: str, part: int, index: int) -> None:
-        self.batches.update_one({"day": day, "part": part}, {"$set": {"logIndex": index}})
+    def set_log_index(
+        self, day: str, part: int, index: int, session: ClientSession | None = None
+    ) -> None:
+        self.batches.update_one(
+            {"day": day, "part": part}, {"$set": {"logIndex": index}}, session=session
+        )
 
     def log_index(self, day: str, part: int) -> int | None:
         doc = self.batches.find_one({"day": day, "part": part}, {"logIndex": 1})
         value = (doc or {}).get("logIndex")
         return value if isinstance(value, int) else None
+
+    def index_named(self, index: int) -> bool:
+        """Whether a batch record's ``logIndex`` names leaf ``index``."""
+        return self.batches.find_one({"logIndex": index}, {"_id": 1}) is not None

@@ -70,4 +70,3 @@ class PartStream:
 
 class PartReadError(Exception):
     """The part's bytes are not what its manifest or record promise."""
-

@@ -12,11 +12,18 @@ first ``skip`` matching requests through, and then fire ``times`` times (None: f
   or any status/code given) without forwarding;
 - ``drop``: read the request, then close the connection without answering;
 - ``cut``: read half of the request body, then close the connection (a cut mid-body);
-- ``corrupt``: flip one byte in the middle of the body, then forward it.
+- ``corrupt``: flip one byte in the middle of the body, then forward it;
+- ``hold``: keep the request on the wire (read, not forwarded) until ``release`` is set,
+  then forward it: a request in flight while its sender is paused;
+- ``hold-response``: forward the request, keep the server's response until ``release``
+  is set, then deliver it: the write is done, its sender does not know yet.
+``held`` is set when a hold begins, so a test can act at that moment.
 
 With ``drop_checksums``, every answer loses its ``x-amz-checksum-*`` headers: the proxy
 then plays a server that keeps no checksums (many S3-compatible ones, or a bucket copied
-by a tool that does not carry them), in front of moto, which keeps them.
+by a tool that does not carry them), in front of moto, which keeps them. With
+``ignore_conditions``, every request loses its ``If-None-Match`` and ``If-Match`` headers:
+the proxy plays a store that ignores conditional writes.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import re
 import socket
 import struct
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -40,12 +47,14 @@ _HOP_BY_HOP = {
     "upgrade",
     "expect",
 }
+PROBE_PATH = "/probe/conditional-writes"
+_CONDITIONS = ("if-none-match", "if-match")
 _ERROR_CODES = {500: "InternalError", 503: "ServiceUnavailable", 400: "BadRequest"}
 
 
 @dataclass
 class Rule:
-    action: str  # "status" | "drop" | "cut" | "corrupt"
+    action: str  # "status" | "drop" | "cut" | "corrupt" | "hold" | "hold-response"
     method: str | None = None
     path: str | None = None  # regex, searched in the path
     query: str | None = None  # substring of the raw query string
@@ -55,6 +64,14 @@ class Rule:
     code: str | None = None
     fired: int = 0
     seen: int = 0
+    held: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+    forwarded: threading.Event = field(default_factory=threading.Event)
+
+    def hold(self, timeout: float = 600) -> None:
+        """Between ``held`` and ``release``: the request or response stays on the wire."""
+        self.held.set()
+        self.release.wait(timeout)
 
     def matches(self, method: str, path: str, query: str) -> bool:
         if self.method is not None and method != self.method:
@@ -112,9 +129,12 @@ class Seen:
 class FaultProxy:
     """``with FaultProxy(upstream) as proxy:`` then point the client at ``proxy.url``."""
 
-    def __init__(self, upstream: str, *, drop_checksums: bool = False) -> None:
+    def __init__(
+        self, upstream: str, *, drop_checksums: bool = False, ignore_conditions: bool = False
+    ) -> None:
         parts = urlsplit(upstream)
         self.drop_checksums = drop_checksums
+        self.ignore_conditions = ignore_conditions
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.rules: list[Rule] = []
         self.requests: list[Seen] = []
@@ -140,6 +160,12 @@ class FaultProxy:
     def clear(self) -> None:
         with self._lock:
             self.rules.clear()
+
+    def without_probe(self) -> list[Seen]:
+        """Every request but those of the start-up probe of conditional writes
+        (stores.conditional), which a process sends before its first run's work."""
+        with self._lock:
+            return [r for r in self.requests if PROBE_PATH not in r.path]
 
     def operations(self) -> list[str]:
         with self._lock:
@@ -220,10 +246,18 @@ class _Handler(BaseHTTPRequestHandler):
             self.owner._record(self._seen(method, path, query, f"status {rule.status}"))
             self._send_error(rule.status, rule.code or _ERROR_CODES.get(rule.status, "Error"))
             return
+        if action == "hold":
+            assert rule is not None
+            rule.hold()
         if action == "corrupt" and body:
             middle = len(body) // 2
             body = body[:middle] + bytes([body[middle] ^ 0x01]) + body[middle + 1 :]
         status, headers, payload = self._forward(method, body)
+        if rule is not None:
+            rule.forwarded.set()
+        if action == "hold-response":
+            assert rule is not None
+            rule.hold()
         prefix = "corrupt -> " if action == "corrupt" else "forwarded "
         self.owner._record(self._seen(method, path, query, f"{prefix}{status}"))
         self.send_response(status)
@@ -244,7 +278,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _forward(self, method: str, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
         conn = http.client.HTTPConnection(*self.owner.upstream, timeout=120)
         try:
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+            dropped = {*_HOP_BY_HOP, *(_CONDITIONS if self.owner.ignore_conditions else ())}
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
             headers["Content-Length"] = str(len(body))
             conn.request(method, self.path, body=body if body else None, headers=headers)
             res = conn.getresponse()

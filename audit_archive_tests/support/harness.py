@@ -141,12 +141,15 @@ class Harness:
 
     # -- reading the archive ------------------------------------------------------------
 
-    def object_keys(self, prefix: str = "") -> list[str]:
+    def object_keys(self, prefix: str = "", *, with_probe: bool = False) -> list[str]:
+        """The bucket's keys under ``prefix``; without ``with_probe``, all but the one
+        object the start-up probe of conditional writes leaves (stores.conditional)."""
+        probe = None if with_probe else layout.probe_key(self.settings.cold_prefix)
         out = []
         for page in self.s3.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=prefix
         ):
-            out += [o["Key"] for o in page.get("Contents") or ()]
+            out += [o["Key"] for o in page.get("Contents") or () if o["Key"] != probe]
         return sorted(out)
 
     def get(self, key: str) -> bytes:
@@ -197,7 +200,8 @@ class Harness:
           last hashes, Merkle root and chainEdges recomputed from the events; the
           manifest's signature verifies; every event re-hashes, belongs to the day and
           the part is in ascending seq;
-        - the bucket holds no object that no record names, and no incomplete upload;
+        - the bucket holds no object that no record names (but the conditional-write
+          probe's), and no incomplete upload;
         - no archived event remains in hot; nothing that is not archived was deleted;
         - the chain links across all parts and hot, by seq (``off_chain``: _ids that are
           not part of the chain, e.g. a junk document with a non-integer seq).

@@ -9,7 +9,7 @@ from audit_archive.audit.verify.report import DayReport, Finding, Status
 from audit_archive.audit.verify.span import Span
 from audit_archive.format import layout
 from audit_archive.stores.clients import Stores
-from audit_archive.stores.hot import Lease
+from audit_archive.stores.leasestore import Lease
 
 MALFORMED_LISTING_MAX = 10_000  # overdue events read to name the malformed among them
 
