@@ -4,7 +4,9 @@
   so each fits in one reading.
 - The data contract (``audit_archive/format``) is pure: no Dagster, no database or S3
   client, so it can be read and tested alone.
-- Dagster stays in ``defs/`` and ``definitions.py``; the domain code never imports it.
+- Dagster stays in ``defs/`` and ``definitions.py``; the domain code never imports it,
+  and the wiring uses only Dagster's public API (no ``dagster._...`` module: those change
+  without notice between releases).
 - The layers import downwards only (shared basics -> format -> configuration -> stores
   -> archive | audit -> defs -> cli and definitions), and the steps (``archive/``) and
   the readers (``audit/``) never import each other.
@@ -24,6 +26,12 @@ CODE = REPO / "audit_archive"
 TESTS = REPO / "audit_archive_tests"
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 80
+
+
+def is_private_dagster(module: str) -> bool:
+    """``dagster._core...``, ``dagster_aws._...``: any underscore part under a Dagster package."""
+    first, *rest = module.split(".")
+    return first.startswith("dagster") and any(part.startswith("_") for part in rest)
 
 
 def python_files(*roots: Path) -> list[Path]:
@@ -94,11 +102,15 @@ LAYERS: dict[str, int] = {
     "stores": 3,
     "archive": 4,
     "audit": 4,
+    "witness": 4,  # the witness server the project ships (SPEC 8): a service of its own
     "defs": 5,
     "cli": 6,
     "definitions": 6,
 }
-APART = {frozenset({"archive", "audit"})}  # one layer, neither imports the other
+# One layer, none imports another: the steps, the readers and the witness server.
+APART = {
+    frozenset(pair) for pair in (("archive", "audit"), ("archive", "witness"), ("audit", "witness"))
+}
 
 
 def top_level(module: str, name: str = "") -> str | None:
@@ -136,6 +148,20 @@ def test_no_module_imports_from_a_layer_above_its_own(path: Path) -> None:
     importer = path.relative_to(CODE).parts[0].removesuffix(".py")
     bad = layer_violations(importer, imported_modules(ast.parse(path.read_text())))
     assert not bad, f"{path.relative_to(CODE)} imports upwards or across: {bad}"
+
+
+@pytest.mark.parametrize(
+    "path",
+    python_files(CODE, REPO / "audit_archive_dev", REPO / "benchmarks"),
+    ids=lambda p: str(p.relative_to(REPO)),
+)
+def test_the_project_uses_only_dagsters_public_api(path: Path) -> None:
+    private = [
+        module
+        for module, _ in imported_modules(ast.parse(path.read_text()))
+        if is_private_dagster(module)
+    ]
+    assert not private, f"{path.name} imports Dagster's private modules {private}"
 
 
 @pytest.mark.parametrize("path", python_files(TESTS), ids=lambda p: str(p.relative_to(TESTS)))
@@ -180,3 +206,6 @@ def test_the_rules_catch_what_they_name(tmp_path: Path) -> None:
     assert layer_violations("archive", [("audit_archive.audit.reader", ["PartStream"])])
     assert layer_violations("format", [("audit_archive", ["settings"])])
     assert not layer_violations("cli", layered)
+
+    assert is_private_dagster("dagster._core.definitions.unresolved_asset_job_definition")
+    assert not is_private_dagster("dagster_aws.s3") and not is_private_dagster("dagster")

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import time
 from typing import TextIO
 
 from audit_archive.audit.verify import CLEAN, RangeError, Report, verify
-from audit_archive.cli.logkeys import add_verifier_option, verifier
+from audit_archive.cli.logkeys import add_verifier_option, add_witness_options, verifier, witnesses
 from audit_archive.cli.options import MAX_CHECKPOINT_BYTES, add_day_range, read_capped
 from audit_archive.errors import ConfigError
 from audit_archive.settings import Settings, keys_from_file
@@ -27,8 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "verify",
         help="verify the archive like an auditor: a status per day (exit 1 on any finding)",
-        description="Check every day from --from to --to (default: ARCHIVE_START_DATE to the "
-        "newest due day, and every day holding a batch record or an object): manifest "
+        description="Check every day from --from to --to (default: ARCHIVE_START_DATE, or "
+        "the archive's first day when it is not set, to the newest due day, and every day "
+        "holding a batch record or an object): manifest "
         "signatures, sha256 and sizes against batch records, objects against records (an "
         "events object the server's checksum cannot confirm is read), the chain across "
         "parts, days and the hot tier, and due events left in hot. Statuses: valid, empty, "
@@ -52,6 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--json", action="store_true", help='one JSON document {"days", "archive", "summary"}'
     )
     add_verifier_option(p)
+    add_witness_options(p)
     p.add_argument(
         "--trusted-checkpoint",
         action="append",
@@ -84,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
         except OSError as e:
             print(f"audit-archive verify: cannot read {name}: {e.strerror}", file=sys.stderr)
             return 2
+    witness_keys, quorum = witnesses(args)
+    if witness_keys and log_verifier is None:
+        raise ConfigError("--witness", "needs the log's verifier key (AUDIT_LOG_VERIFIER_KEY)")
     if trusted and log_verifier is None:
         print(
             "audit-archive verify: --trusted-checkpoint needs the log's verifier key "
@@ -103,6 +109,10 @@ def run(args: argparse.Namespace) -> int:
             progress=bar,
             log_verifier=log_verifier,
             trusted_checkpoints=trusted,
+            **({"witnesses": witness_keys, "quorum": quorum} if witness_keys else {}),
+            # An auditor does not know the deployment's ARCHIVE_START_DATE: without it the
+            # days start at the archive's own first day (the summary says which and why).
+            start_from_archive=not os.environ.get("ARCHIVE_START_DATE", "").strip(),
         )
     except RangeError as e:
         print(f"audit-archive verify: {e}", file=sys.stderr)
@@ -137,6 +147,8 @@ def format_report(report: Report) -> str:
         return "\n".join([*lines, s["note"]])
     lines.append("")
     lines.append(_verdict_line(report))
+    if s.get("rangeReason"):
+        lines.append(f"checked {s['from']} to {s['to']}, {s['rangeReason']}")
     read = f", {s['bytesRead']:,} bytes of events read" if s["mode"] == "deep" else ""
     lines.append(f"{s['parts']} parts, {s['events']:,} archived events{read} in {s['seconds']}s")
     confirmed = s.get("objectsRead") or {}
@@ -160,6 +172,9 @@ def format_report(report: Report) -> str:
             f"signed log {log['origin']}: checkpoint size {_seq(log['checkpointSize'])}, root "
             f"{log['checkpointRoot'] or 'none'}; {log['entries']} entries, {log['covered']} covered"
         )
+        if "witnessedSize" in log:
+            who = ", ".join(log["witnesses"]) or "no quorum"
+            lines.append(f"witnessed: {log['witnessedSize']} entries cosigned by {who}")
         for finding in log["findings"]:
             lines.append(f"signed log finding: {finding}")
     for key in s.get("strayObjects", ()):
