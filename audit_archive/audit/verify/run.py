@@ -23,6 +23,7 @@ from audit_archive.audit.verify.content import ContentRead, Progress, read_conte
 from audit_archive.audit.verify.hotside import add_overdue, dayless_events, mark_in_progress
 from audit_archive.audit.verify.parts import (
     Listing,
+    ManifestProgress,
     Part,
     fetch_parts,
     gather_parts,
@@ -62,6 +63,7 @@ def verify(
     workers: int = MANIFEST_WORKERS,
     deep_workers: int = DEEP_WORKERS,
     progress: Progress | None = None,
+    manifest_progress: ManifestProgress | None = None,
     log_verifier: Verifier | None = None,
     trusted_checkpoints: Sequence[tuple[str, bytes]] = (),
     witnesses: Sequence[Verifier] | None = None,
@@ -79,7 +81,8 @@ def verify(
     know the deployment's setting (an auditor). Raises RangeError for a range that holds
     nothing to verify. ``witnesses`` and ``quorum`` (default: AUDIT_LOG_WITNESSES and its
     quorum): every part must be covered by a checkpoint that many of those witnesses
-    cosigned (SPEC section 8)."""
+    cosigned (SPEC section 8). ``progress``
+    hears how far --deep's reading is, ``manifest_progress`` how many manifests are read."""
     started = time.monotonic()
     settings = stores.settings
     now = now or dt.datetime.now(dt.UTC)
@@ -95,7 +98,7 @@ def verify(
     inventory = _inventory(span, settings.cold_prefix, records, listing)
     parts = inventory.parts
     keys = settings.verification_keys if keys is None else tuple(keys)
-    fetch_parts(stores, parts, keys, deep, workers)
+    fetch_parts(stores, parts, keys, deep, workers, manifest_progress)
     log = _check_log(
         stores,
         log_verifier or settings.log_verifier,
@@ -124,11 +127,8 @@ def verify(
     if log is not None:
         _add_log_findings(report, reports, log)
     report.summary = _summary(stores, span, report, inventory, records, deep, started)
-    report.summary["rangeReason"] = why
-    if log is not None:
-        report.summary["log"] = log.as_dict()
-    report.summary["bytesRead"] = content.bytes + confirmed["bytes"]
-    report.summary["objectsRead"] = confirmed
+    report.summary |= {"rangeReason": why, **({"log": log.as_dict()} if log is not None else {})}
+    report.summary |= {"bytesRead": content.bytes + confirmed["bytes"], "objectsRead": confirmed}
     report.summary["ok"] = report.ok
     return report
 
