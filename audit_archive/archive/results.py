@@ -1,5 +1,6 @@
 """What the steps hand each other: small frozen descriptors (paths, counts, hashes),
-never events and never a secret, because Dagster pickles op outputs into its storage.
+never events and never a secret: the IO manager keeps them in memory, and one that pickled
+op outputs into Dagster's storage (its default) would write them there.
 """
 
 from __future__ import annotations
