@@ -128,6 +128,14 @@ def _floor(spec: dict[str, Any]) -> Callable[[], dict[str, Any]]:
     return work
 
 
+def archive_job() -> Any:
+    """The job as the code location defines it, rebuilt by module and function name like a
+    run worker's (Dagster's public ``build_reconstructable_job``)."""
+    from audit_archive.definitions import defs
+
+    return defs.get_job_def("audit_archive_job")
+
+
 def _archive(spec: dict[str, Any]) -> Callable[[], dict[str, Any]]:
     """The run as a deployment's run worker executes it: the job reconstructed from the
     code location, a persistent instance (SQLite run and event storage in a directory,
@@ -135,13 +143,11 @@ def _archive(spec: dict[str, Any]) -> Callable[[], dict[str, Any]]:
     ``execute_in_process``: it swaps the default IO manager for an in-memory one and
     keeps the event log in memory, which hides part of what a run costs."""
     os.environ.update(spec["archive_env"])
-    from dagster import DagsterInstance, execute_job
-    from dagster._core.definitions.reconstruct import ReconstructableRepository
+    from dagster import DagsterInstance, build_reconstructable_job, execute_job
 
     from audit_archive import timing
 
-    repository = ReconstructableRepository.for_module("audit_archive.definitions", "defs")
-    job = repository.get_reconstructable_job("audit_archive_job")
+    job = build_reconstructable_job(Path(__file__).stem, archive_job.__name__)
     job.get_definition()  # the code location loaded, as a run worker does before the run
     # A deployment's instance outlives its runs: created (storage schema and all) here.
     Path(spec["dagster_home"]).mkdir(parents=True, exist_ok=True)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import threading
 import time
 
-from audit_archive.archive.results import Log, _quiet
 from audit_archive.errors import LeaseError, LeaseLost
+from audit_archive.progress import Log, quiet
 from audit_archive.stores.clients import Stores
 from audit_archive.stores.leasestore import Fence, Lease
 
@@ -77,7 +77,7 @@ class LeaseKeeper:
 
 
 def acquire_lease(
-    stores: Stores, day: str, owner: str, wait_seconds: float, log: Log = _quiet
+    stores: Stores, day: str, owner: str, wait_seconds: float, log: Log = quiet
 ) -> Lease:
     """The lease, once this run holds it (its token fences the run's writes)."""
     deadline = time.monotonic() + wait_seconds

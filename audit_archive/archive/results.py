@@ -5,7 +5,6 @@ op outputs into Dagster's storage (its default) would write them there.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,14 +13,6 @@ from audit_archive.format.manifest import (
     PartSummary,
 )
 from audit_archive.stores.cold import Confirmation
-
-Log = Callable[[str], None]
-PROGRESS_EVERY = 50_000
-
-
-def _quiet(_: str) -> None:
-    pass
-
 
 # -- descriptors passed between ops ---------------------------------------------------
 

@@ -1,9 +1,11 @@
 """The archive's hot path: an event's hash and its JSONL line, byte for byte what
-canonical.py and jsonl.py produce, at a fraction of their cost, for every BSON type.
+canonical.py and pymongo's json_util produce, at a fraction of their cost, for every
+BSON type.
 
-canonical.py and jsonl.py are the definitions. They convert every value in Python and
-then run ``json.dumps``, twice per event (hash, line): about 100 us per realistic event
-on a small worker, more than reading it from MongoDB. Here orjson (Rust) walks the
+canonical.py (the hash) and pymongo's ``json_util`` (the line, jsonl.relaxed_line) are
+the definitions. They convert every value in Python and then run ``json.dumps``, twice
+per event (hash, line): about 100 us per realistic event on a small worker, more than
+reading it from MongoDB. Here orjson (Rust) walks the
 document and writes the JSON, and hooks take over where orjson's output would differ:
 
 - the top-level ``_id`` (ObjectId) and ``at`` (a date) are written into a copy of the

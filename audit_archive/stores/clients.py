@@ -22,7 +22,7 @@ from audit_archive.redact import redact
 from audit_archive.settings import Settings
 from audit_archive.stores import conditional
 from audit_archive.stores.cold import BucketProblem, ColdStore, ConfirmMode
-from audit_archive.stores.collection_kind import events_collection_problem
+from audit_archive.stores.collection_kind import events_collection_problem, transactions_problem
 from audit_archive.stores.hot import HotStore
 from audit_archive.stores.privileges import Access
 
@@ -155,6 +155,9 @@ def _check_hot(stores: Stores, access: Access) -> None:
             kind = (
                 events_collection_problem(stores.hot.events) if access is Access.ARCHIVE else None
             )
+            standalone = (
+                transactions_problem(stores.hot.client) if access is Access.ARCHIVE else None
+            )
     except OperationFailure as e:
         if e.code == AUTHENTICATION_FAILED:
             raise ConfigError(
@@ -170,6 +173,8 @@ def _check_hot(stores: Stores, access: Access) -> None:
             "MONGODB_URI",
             "MongoDB requires authentication: put the archive's user and password in the URI",
         )
+    if standalone is not None:
+        raise ConfigError("MONGODB_URI", standalone)
     if kind is not None:
         raise ConfigError("AUDIT_EVENTS_COLLECTION", kind)
     if missing:
