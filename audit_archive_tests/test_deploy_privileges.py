@@ -140,9 +140,9 @@ def coldstore_operations() -> tuple[set[str], str]:
     source = inspect.getsource(cold.ColdStore)
     methods: set[str] = set()
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            if node.func.attr == "get_paginator":
-                methods.add(node.args[0].value)
+        func = node.func if isinstance(node, ast.Call) else None
+        if isinstance(func, ast.Attribute) and func.attr == "get_paginator":
+            methods.add(node.args[0].value)
         named = isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
         if named and node.value.attr == "client" and node.attr != "get_paginator":
             methods.add(node.attr)
