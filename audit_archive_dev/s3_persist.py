@@ -11,8 +11,15 @@ recording is switched on, and the objects are written back with plain PUTs, whic
 the new, compact recording. The previous recording is deleted only after that finished,
 so a crash while restoring loses nothing either.
 
+The recorder writes a request down before the server decides on it, so a conditional
+write the server refused (``If-None-Match: *`` on a key that has an object, ``If-Match``
+with another object's ETag: the archive's written-once writes and its start-up probe,
+stores.conditional) is in the recording too; the replay applies such a write only where
+its condition holds against the objects replayed so far, as the server did.
+
 Limits (dev tooling, not a storage engine): object metadata other than the content type,
-tags, versions and object-lock settings are not kept.
+tags, versions and object-lock settings are not kept, and an object restored from a
+multipart upload gets a single PUT's ETag.
 """
 
 from __future__ import annotations
@@ -37,6 +44,12 @@ PREVIOUS = "recording.previous.jsonl"
 class StoredObject:
     body: bytes
     content_type: str | None = None
+    etag: str = ""  # unquoted, as S3 computes it: MD5 of the body, or of the parts' MD5s
+
+    def __post_init__(self) -> None:
+        self.etag = (
+            self.etag or hashlib.md5(self.body).hexdigest()
+        )  # S3's ETag, not a security hash
 
 
 @dataclass
@@ -62,6 +75,23 @@ def _body(entry: dict) -> bytes:
     if entry.get("body_encoded"):
         return base64.b64decode(raw)
     return raw.encode("utf-8")
+
+
+def _condition_holds(headers: dict[str, str], current: StoredObject | None) -> bool:
+    """Whether the server accepted a write with these conditional headers, given the
+    object at the key (a refused write is recorded all the same)."""
+    if_none_match = _header(headers, "if-none-match")
+    if if_none_match is not None and current is not None:
+        return False
+    if_match = _header(headers, "if-match")
+    if if_match is not None:
+        return current is not None and if_match.strip().strip('"') == current.etag
+    return True
+
+
+def _multipart_etag(parts: list[bytes]) -> str:
+    digests = b"".join(hashlib.md5(p).digest() for p in parts)  # S3's ETag, not a security hash
+    return f"{hashlib.md5(digests).hexdigest()}-{len(parts)}"
 
 
 def replay(lines: Iterable[str]) -> Snapshot:
@@ -97,21 +127,26 @@ def replay(lines: Iterable[str]) -> Snapshot:
         elif method == "POST" and "uploads" in query:
             upload_types[f"{bucket}/{key}"] = _header(headers, "content-type")
         elif method == "POST" and "uploadId" in query:
+            if not _condition_holds(headers, objects.get(key)):
+                continue  # refused: the upload stays open until aborted
             chunks = uploads.pop(query["uploadId"][0], {})
             numbers = [
                 int(n) for n in re.findall(r"<PartNumber>(\d+)</PartNumber>", _body(entry).decode())
             ]
-            body = b"".join(chunks[n] for n in (numbers or sorted(chunks)) if n in chunks)
-            objects[key] = StoredObject(body, upload_types.pop(f"{bucket}/{key}", None))
+            used = [chunks[n] for n in (numbers or sorted(chunks)) if n in chunks]
+            content_type = upload_types.pop(f"{bucket}/{key}", None)
+            objects[key] = StoredObject(b"".join(used), content_type, _multipart_etag(used))
         elif method == "DELETE" and "uploadId" in query:
             uploads.pop(query["uploadId"][0], None)
         elif method == "PUT" and not query:
+            if not _condition_holds(headers, objects.get(key)):
+                continue  # refused: the object at the key stays
             source = _header(headers, "x-amz-copy-source")
             if source:
                 src_bucket, _, src_key = unquote(source).lstrip("/").partition("/")
                 original = snap.buckets.get(src_bucket, {}).get(src_key)
                 if original is not None:
-                    objects[key] = StoredObject(original.body, original.content_type)
+                    objects[key] = StoredObject(original.body, original.content_type, original.etag)
             else:
                 objects[key] = StoredObject(_body(entry), _header(headers, "content-type"))
         elif method == "DELETE" and not query:

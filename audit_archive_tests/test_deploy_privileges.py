@@ -135,18 +135,17 @@ def role_privileges(settings: Settings) -> dict[str, set[str]]:
 
 def coldstore_operations() -> tuple[set[str], str]:
     """The S3 operations ColdStore's source calls (client methods and paginators), and
-    that source."""
+    that source. A method counts wherever it is named, called or handed on (a conditional
+    write hands ``self.client.put_object`` to the helper that adds the condition)."""
     source = inspect.getsource(cold.ColdStore)
     methods: set[str] = set()
     for node in ast.walk(ast.parse(source)):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
-            continue
-        owner = node.func.value
-        if isinstance(owner, ast.Attribute) and owner.attr == "client":
-            if node.func.attr == "get_paginator":
-                methods.add(node.args[0].value)
-            else:
-                methods.add(node.func.attr)
+        func = node.func if isinstance(node, ast.Call) else None
+        if isinstance(func, ast.Attribute) and func.attr == "get_paginator":
+            methods.add(node.args[0].value)
+        named = isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
+        if named and node.value.attr == "client" and node.attr != "get_paginator":
+            methods.add(node.attr)
     client = boto3.session.Session().client(
         "s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y"
     )
@@ -291,6 +290,9 @@ def test_recorded_runs_need_what_the_policy_grants_with_and_without_object_lock(
 
     sent = {op for op, _ in locked_calls}
     assert {"PutObject", "HeadObject", "GetObject", "GetObjectLockConfiguration"} <= sent
+    # The start-up probe (<prefix>/probe/conditional-writes, under the policy's bucket/*)
+    # sees its multipart completion refused and aborts the upload.
+    assert {"CompleteMultipartUpload", "AbortMultipartUpload"} <= sent, "the probe ran"
     puts = [h for op, h in locked_calls if op == "PutObject"]
     assert puts and all("x-amz-object-lock-mode" in h for h in puts), "every upload is locked"
     assert not [h for op, h in plain_calls if "x-amz-object-lock-mode" in h]

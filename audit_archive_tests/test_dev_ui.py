@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 
 from audit_archive_dev import s3_persist
 from audit_archive_dev.embedded import free_port, s3_client
@@ -100,6 +101,43 @@ def test_embedded_s3_objects_survive_a_crash_and_a_restart_on_another_port(
         assert _contents(_client(third.port), "dezky-audit") == before
     finally:
         third.stop()
+
+
+def test_writes_the_server_refused_by_their_condition_are_not_restored(tmp_path: Path) -> None:
+    # The recorder writes a request down before the server answers it: the archive's
+    # written-once writes (If-None-Match: *, If-Match) that were refused are recorded too.
+    server, _ = s3_persist.start_persistent_s3(None, tmp_path)
+    try:
+        s3 = _client(server.port)
+        s3.create_bucket(Bucket="once")
+        etag = s3.put_object(Bucket="once", Key="a", Body=b"first", IfNoneMatch="*")["ETag"]
+        with pytest.raises(ClientError):
+            s3.put_object(Bucket="once", Key="a", Body=b"refused", IfNoneMatch="*")
+        with pytest.raises(ClientError):
+            s3.put_object(Bucket="once", Key="a", Body=b"refused", IfMatch='"' + "0" * 32 + '"')
+        s3.put_object(Bucket="once", Key="b", Body=b"old")
+        upload = s3.create_multipart_upload(Bucket="once", Key="b")["UploadId"]
+        part = s3.upload_part(Bucket="once", Key="b", UploadId=upload, PartNumber=1, Body=b"x")
+        with pytest.raises(ClientError):
+            s3.complete_multipart_upload(
+                Bucket="once",
+                Key="b",
+                UploadId=upload,
+                MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
+                IfNoneMatch="*",
+            )
+        s3.abort_multipart_upload(Bucket="once", Key="b", UploadId=upload)
+        s3.put_object(Bucket="once", Key="a", Body=b"second", IfMatch=etag)
+        before = _contents(s3, "once")
+    finally:
+        server.stop()
+    assert before == {"a": b"second", "b": b"old"}
+
+    again, _ = s3_persist.start_persistent_s3(None, tmp_path)
+    try:
+        assert _contents(_client(again.port), "once") == before
+    finally:
+        again.stop()
 
 
 def test_an_interrupted_restore_starts_again_from_the_previous_recording(tmp_path: Path) -> None:

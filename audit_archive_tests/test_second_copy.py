@@ -64,7 +64,7 @@ def test_a_mirror_made_by_a_copy_tool_verifies_valid(archived, monkeypatch, caps
     harness, days = archived
     copy = f"{harness.bucket}-copy"
     copied = mirror(harness.s3, harness.bucket, copy, harness.settings.cold_prefix)
-    assert sorted(copied) == harness.object_keys()
+    assert sorted(copied) == harness.object_keys(with_probe=True), "the probe object too"
     head = harness.s3.head_object(Bucket=copy, Key=copied[0], ChecksumMode="ENABLED")
     assert "ChecksumSHA256" not in head, "the copy kept no checksum: verify reads the bytes"
 

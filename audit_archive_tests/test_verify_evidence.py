@@ -137,7 +137,7 @@ def test_verify_exits_0_after_the_dev_ui_s3_restarts_from_its_recording(
     """`./dev ui` stopped and started again: moto is restarted from its recording, every
     object written anew. The untouched archive still verifies."""
     from audit_archive_dev import s3_persist
-    from audit_archive_dev.embedded import create_bucket
+    from audit_archive_dev.embedded import create_bucket, s3_client
 
     state = tmp_path / "s3-state"
     server, _ = s3_persist.start_persistent_s3(None, state)
@@ -151,13 +151,21 @@ def test_verify_exits_0_after_the_dev_ui_s3_restarts_from_its_recording(
         for day in days:
             assert harness.run(day).success
         assert main(["verify"]) == 0
+        s3 = s3_client(endpoint)
+        listed = s3.list_objects_v2(Bucket=harness.bucket)["Contents"]
+        held = {o["Key"]: s3.get_object(Bucket=harness.bucket, Key=o["Key"])["Body"].read()
+                for o in listed}  # fmt: skip
     finally:
         server.stop()
     earlier = dt.datetime.now(dt.UTC) - dt.timedelta(days=3)
     harness.batches.update_many({}, {"$set": {"archivedAt": earlier}})  # archived days ago
     again, snapshot = s3_persist.start_persistent_s3(None, state)
     try:
-        assert snapshot.object_count == 6
+        # Three days' objects and the start-up probe's (written once; the probe's refused
+        # writes are in the recording too, and must not be replayed as accepted).
+        assert layout.probe_key(harness.settings.cold_prefix) in held and len(held) == 7
+        restored = {k: o.body for k, o in snapshot.buckets[harness.bucket].items()}
+        assert restored == held, "the restarted S3 holds what the first one held"
         monkeypatch.setenv("AUDIT_COLD_ENDPOINT", f"http://127.0.0.1:{again.port}")
         capsys.readouterr()
         code, doc = verify_json(capsys)

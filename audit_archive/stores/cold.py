@@ -306,11 +306,15 @@ class ColdStore:
                     **self._put_args(),
                 )
             return UploadLayout(1, size)
-        return self._put_multipart(key, path, content_type, if_match)
+        return self.put_multipart(key, path, content_type, if_match=if_match)
 
-    def _put_multipart(
-        self, key: str, path: str, content_type: str, if_match: str | None
+    def put_multipart(
+        self, key: str, path: str, content_type: str, *, if_match: str | None = None
     ) -> UploadLayout:
+        """Upload a file in parts of ``part_size`` (one part when it is smaller), the
+        completion conditional like put_bytes; an upload that fails or is refused is
+        aborted. The start-up probe uses it to see CompleteMultipartUpload refused.
+        WriteConflict: refused, nothing written."""
         upload = self.client.create_multipart_upload(
             Bucket=self.bucket,
             Key=key,
