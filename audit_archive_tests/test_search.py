@@ -27,8 +27,8 @@ from audit_archive.format import layout
 from audit_archive.format.canonical import EVENT_CODEC_OPTIONS
 from audit_archive.format.jsonl import parse_line
 from audit_archive.settings import Settings
+from audit_archive.stores.batches import BatchStore
 from audit_archive.stores.clients import open_stores
-from audit_archive.stores.hot import HotStore
 from audit_archive_dev.embedded import Stack
 from audit_archive_tests.support.harness import Harness, due_day, point_archive_at, same_value
 from audit_archive_tests.support.reliability import append_events
@@ -271,17 +271,17 @@ def test_a_range_of_millennia_costs_what_its_records_cost(
     harness.seed({day: 12})
     assert harness.run(day).success
     asked: list[tuple[str, str]] = []
-    between = HotStore.records_between
+    between = BatchStore.records_between
 
-    def spy(self: HotStore, first: str, last: str):
+    def spy(self: BatchStore, first: str, last: str):
         asked.append((first, last))
         return between(self, first, last)
 
     def per_day(*_: Any, **__: Any) -> None:
         raise AssertionError("search asked for one day's records")
 
-    monkeypatch.setattr(HotStore, "records_between", spy)
-    monkeypatch.setattr(HotStore, "records", per_day)
+    monkeypatch.setattr(BatchStore, "records_between", spy)
+    monkeypatch.setattr(BatchStore, "records", per_day)
 
     assert main(["search", "--from", "1970-01-01", "--to", "9999-12-31"]) == 0
 

@@ -23,7 +23,7 @@ from audit_archive.errors import StorageError
 from audit_archive.format import bsonpeek, layout
 from audit_archive.format.chain import HEX64
 from audit_archive.stores.clients import Stores
-from audit_archive.stores.hot import HotStore, name_malformed
+from audit_archive.stores.events import EventStore, name_malformed
 
 # -- step 1: extract ------------------------------------------------------------------
 
@@ -76,25 +76,25 @@ def _extract_claimed(
     stores: Stores, day: dt.date, owner: str, keeper: LeaseKeeper, log: Log
 ) -> Extracted | Skip:
     """extract, once the day is ours: recover, stage, find the neighbours."""
-    hot, day_text = stores.hot, layout.format_day(day)
+    day_text = layout.format_day(day)
     recovered, recovered_deleted = _finish_interrupted_purges(stores, day, keeper, log)
-    records = hot.records(day_text)
+    records = stores.batches.records(day_text)
     part = max((r["part"] for r in records), default=0) + 1
     workdir = _workdir(stores, day_text, owner)
     events_path = workdir / f"part-{part:04d}.events.bson"
     neighbors_path = workdir / f"part-{part:04d}.neighbors.jsonl"
-    staged = _stage_events(hot, day, events_path, log)
+    staged = _stage_events(stores.events, day, events_path, log)
     malformed: list[str] = []
     if not staged.well_formed:
         # Nothing archivable (malformed events, if any, stay in hot): name them.
         malformed = name_malformed(_iter_events(str(events_path)))
         if records:
-            hot.release_lease(day_text, owner, keeper.token)
+            stores.leases.release_lease(day_text, owner, keeper.token)
             shutil.rmtree(workdir, ignore_errors=True)
             return _nothing_new(day_text, records, malformed, recovered, recovered_deleted)
         events_path.write_bytes(b"")  # the day's empty part 1 (SPEC 2)
         staged = StagedSeqs()
-    neighbours = _find_neighbours(hot, staged, neighbors_path, malformed)
+    neighbours = _find_neighbours(stores, staged, neighbors_path, malformed)
     return Extracted(
         day=day_text,
         part=part,
@@ -114,7 +114,7 @@ def _extract_claimed(
     )
 
 
-def _stage_events(hot: HotStore, day: dt.date, events_path: Path, log: Log) -> StagedSeqs:
+def _stage_events(events: EventStore, day: dt.date, events_path: Path, log: Log) -> StagedSeqs:
     """The one read of the day's events, staged as the server's raw BSON: everything
     else extract asks the server is an index lookup (SecantusDB answers a find with a
     pass over what the index selects, so a second question about the day costs a
@@ -122,7 +122,7 @@ def _stage_events(hot: HotStore, day: dt.date, events_path: Path, log: Log) -> S
     staged = StagedSeqs()
     started = timing.clock()
     with open(events_path, "wb") as events_file:
-        for batch in hot.iter_day_raw(day):
+        for batch in events.iter_day_raw(day):
             events_file.write(batch)
             before = staged.count
             staged.add(batch)
@@ -155,14 +155,16 @@ def _nothing_new(
 
 
 def _find_neighbours(
-    hot: HotStore, staged: StagedSeqs, path: Path, malformed: list[str]
+    stores: Stores, staged: StagedSeqs, path: Path, malformed: list[str]
 ) -> Neighbours:
     """The chain neighbours of the staged events outside them (archive.neighbours)."""
     started = timing.clock()
     if staged.lo is None or staged.hi is None:
         path.write_text("")
         return Neighbours(None, None)
-    found = find_neighbours(hot, staged.lo, staged.hi, staged.iter_holes(), path, malformed)
+    found = find_neighbours(
+        stores.events, stores.batches, staged.lo, staged.hi, staged.iter_holes(), path, malformed
+    )
     timing.add("neighbours", timing.clock() - started)
     return found
 
@@ -212,13 +214,12 @@ def _finish_interrupted_purges(
 ) -> tuple[tuple[int, ...], int]:
     """A recorded part whose events are still in hot: an earlier run stopped mid-purge.
     Its membership is read back from the object (checksum verified against the record)."""
-    hot = stores.hot
     day_text = layout.format_day(day)
     parts, deleted = [], 0
-    for rec in hot.records(day_text):
+    for rec in stores.batches.records(day_text):
         if not rec.get("eventCount"):
             continue
-        if not hot.count_day_in_seq_range(day, rec["startSeq"], rec["endSeq"]):
+        if not stores.events.count_day_in_seq_range(day, rec["startSeq"], rec["endSeq"]):
             continue
         log(f"part {rec['part']} of {day_text} is recorded but still in hot: finishing its purge")
         signed_log.require_logged(stores, day_text, rec["part"])
@@ -226,7 +227,7 @@ def _finish_interrupted_purges(
         keeper.check()
         batch = stores.settings.purge_batch_size
         for i in range(0, len(ids), batch):
-            deleted += hot.delete_ids(ids[i : i + batch], keeper.fence)
+            deleted += stores.events.delete_ids(ids[i : i + batch], keeper.fence)
             keeper.changes[:] = [
                 f"deleted {deleted:,} events of recorded part(s) {[*parts, rec['part']]} from "
                 "hot (all of them in their recorded, checksum-verified objects)"

@@ -27,7 +27,7 @@ class LeaseKeeper:
     """
 
     def __init__(self, stores: Stores, day: str, owner: str, token: str, step: str) -> None:
-        self.hot = stores.hot
+        self.leases = stores.leases
         self.seconds = stores.settings.lease_seconds
         self.day, self.owner, self.token, self.step = day, owner, token, step
         self.fence = Fence(day, owner, token, self.seconds)
@@ -39,7 +39,7 @@ class LeaseKeeper:
     def _beat(self) -> None:
         while not self._stop.wait(self.seconds / 3):
             try:
-                if not self.hot.renew_lease(self.day, self.owner, self.seconds, self.token):
+                if not self.leases.renew_lease(self.day, self.owner, self.seconds, self.token):
                     self.lost = True
                     return
             except Exception:  # a blip: the next beat tries again before expiry
@@ -57,7 +57,7 @@ class LeaseKeeper:
         )
 
     def check(self) -> None:
-        if self.lost or not self.hot.renew_lease(self.day, self.owner, self.seconds, self.token):
+        if self.lost or not self.leases.renew_lease(self.day, self.owner, self.seconds, self.token):
             self.lost = True
             raise self.lost_error()
 
@@ -83,7 +83,7 @@ def acquire_lease(
     deadline = time.monotonic() + wait_seconds
     announced = False
     while True:
-        lease = stores.hot.acquire_lease(day, owner, stores.settings.lease_seconds)
+        lease = stores.leases.acquire_lease(day, owner, stores.settings.lease_seconds)
         if lease.owner == owner:
             return lease
         if time.monotonic() >= deadline:
@@ -99,6 +99,6 @@ def acquire_lease(
 
 def release(stores: Stores, day: str, owner: str, token: str | None = None) -> None:
     try:
-        stores.hot.release_lease(day, owner, token)
+        stores.leases.release_lease(day, owner, token)
     except Exception:  # the lease expires by itself
         pass

@@ -58,7 +58,7 @@ def upload_and_confirm(stores: Stores, signed: Signed, log: Log = _quiet) -> Upl
     s = signed.encoded.summary
     x = signed.encoded.extracted
     with LeaseKeeper(stores, x.day, x.owner, x.lease_token, "upload_and_confirm") as keeper:
-        if any(r["part"] == s.part for r in stores.hot.records(x.day)):
+        if any(r["part"] == s.part for r in stores.batches.records(x.day)):
             raise StorageError(
                 f"part {s.part} of {x.day} was recorded by another run while this one worked; "
                 "nothing was uploaded or deleted. Re-run the day to converge."
@@ -121,7 +121,8 @@ def _write_once(
         except (ObjectMismatch, ChecksumNotKept):
             pass  # different, or not confirmable as it is: replace it, if nothing names it
         if any(
-            obj.key in (r.get("jsonlKey"), r.get("manifestKey")) for r in stores.hot.records(day)
+            obj.key in (r.get("jsonlKey"), r.get("manifestKey"))
+            for r in stores.batches.records(day)
         ):
             raise _refused(keeper, obj.key, "a batch record names it now")
         keeper.check()
@@ -232,9 +233,9 @@ def record(stores: Stores, uploaded: Uploaded, run_id: str) -> Recorded:
     ):
         # Fenced: inserted in one transaction with the lease check, so a run that lost
         # the lease while stalled can never record (stores.leasestore).
-        inserted = stores.hot.insert_record(doc, keeper.fence)
+        inserted = stores.batches.insert_record(doc, keeper.fence)
     if not inserted:
-        existing = next(r for r in stores.hot.records(x.day) if r["part"] == doc["part"])
+        existing = next(r for r in stores.batches.records(x.day) if r["part"] == doc["part"])
         if existing.get("manifestSha256") != doc["manifestSha256"]:
             raise StorageError(
                 f"part {doc['part']} of {x.day} is already recorded with a different "

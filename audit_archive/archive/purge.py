@@ -34,12 +34,12 @@ def purge(stores: Stores, recorded: Recorded, log: Log = _quiet) -> Purged:
             keeper.check()
             # Fenced: each batch is deleted in one transaction with the lease check, so a
             # run that lost the lease while stalled deletes nothing more.
-            if stores.hot.delete_seq_run(day, lo, hi, count, keeper.fence):
+            if stores.events.delete_seq_run(day, lo, hi, count, keeper.fence):
                 deleted += count
             else:  # something else matches the run: exact ids
                 fallbacks += 1
                 ids = _ids_in_run(x.events_path, lo, hi)
-                deleted += stores.hot.delete_ids(ids, keeper.fence)
+                deleted += stores.events.delete_ids(ids, keeper.fence)
             keeper.changes[:] = [
                 f"deleted {deleted:,} of the {x.event_count:,} events of its recorded part "
                 f"{x.part} from hot (all of them in the part's archived object)"

@@ -62,7 +62,7 @@ class LogState:
 
 
 def log_store(stores: Stores) -> LogStore:
-    return LogStore(stores.hot.db, stores.settings.batches_collection)
+    return stores.log
 
 
 def append(
@@ -154,7 +154,7 @@ def _append_locked(
             "leafHash": leaf_hash(data).hex(),
         }
         try:
-            stores.hot.fenced(keeper.fence, lambda s, leaf=leaf: store.insert_leaf(leaf, s))
+            stores.leases.fenced(keeper.fence, lambda s, leaf=leaf: store.insert_leaf(leaf, s))
         except DuplicateKeyError:
             raise StorageError(
                 "another run appended to the signed log while this one held its lease; "
@@ -194,7 +194,7 @@ def _set_indexes(
             store.set_log_index(day, part, index, session)
 
     for i in range(0, len(indexes), INDEX_BATCH):
-        stores.hot.fenced(keeper.fence, lambda s, b=indexes[i : i + INDEX_BATCH]: write(b, s))
+        stores.leases.fenced(keeper.fence, lambda s, b=indexes[i : i + INDEX_BATCH]: write(b, s))
 
 
 def _published(stores: Stores, signer: Signer) -> tuple[Checkpoint | None, str | None]:
@@ -316,6 +316,6 @@ def _leaves_from_bucket(
             "manifestSha256": entry.manifest_sha256,
             "leafHash": leaf_hash(data).hex(),
         }
-        stores.hot.fenced(keeper.fence, lambda s, leaf=leaf: store.insert_leaf(leaf, s))
+        stores.leases.fenced(keeper.fence, lambda s, leaf=leaf: store.insert_leaf(leaf, s))
         out.append(leaf)
     return out

@@ -157,7 +157,7 @@ def _same(archived: RawBSONDocument, present: RawBSONDocument) -> bool:
 def _compare(stores: Stores, into: str, docs: list[RawBSONDocument]) -> tuple[set[Any], list[Any]]:
     """Of ``docs``, the ``_id``s in the target with identical content, and those with
     different content."""
-    present = stores.hot.find_raw_by_ids(into, [d["_id"] for d in docs])
+    present = stores.restore_target.find_raw_by_ids(into, [d["_id"] for d in docs])
     same: set[Any] = set()
     differ: list[Any] = []
     for doc in docs:
@@ -203,7 +203,7 @@ def _look_up(stores: Stores, into: str, paths: list[Path], batch_size: int) -> l
 def _write(stores: Stores, into: str, spools: list[_Spooled], batch_size: int) -> tuple[int, int]:
     """Phase 2: (inserted, already there), inserting in unordered bulks."""
     paths = [s.path for s in spools if s.path is not None]
-    empty = stores.hot.collection_is_empty(into)
+    empty = stores.restore_target.collection_is_empty(into)
     found = iter([] if empty else _look_up(stores, into, paths, batch_size))
     inserted = already = 0
     late: list[Any] = []  # written by someone else since the look-up, and different
@@ -216,7 +216,7 @@ def _write(stores: Stores, into: str, spools: list[_Spooled], batch_size: int) -
             if isinstance(there, set):
                 already += len(there)
                 batch = [d for d in batch if d["_id"] not in there]
-            n, duplicates = stores.hot.insert_new(into, batch)
+            n, duplicates = stores.restore_target.insert_new(into, batch)
             inserted += n
             if duplicates:
                 dup = set(duplicates)
@@ -249,7 +249,7 @@ def restore_day(
     log = log or (lambda _message: None)
     day = layout.format_day(layout.parse_day(day))
     check_target(stores, into)
-    records = stores.hot.records(day)
+    records = stores.batches.records(day)
     if not records:
         raise NoRecordError(
             f"{day} has no batch record: it is not archived (not due yet, or never run)"

@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         # server selection): an unreachable MongoDB is said in ~5 s.
         with pymongo.timeout(MONGO_TIMEOUT_MS / 1000):
             stores.hot.ping()
-        records = stores.hot.records()
+        records = stores.batches.records()
     except PyMongoError as e:
         raise ConfigError("MONGODB_URI", f"MongoDB is not reachable: {type(e).__name__}") from None
     finally:

@@ -94,7 +94,7 @@ def build_catchup_sensor(
                 f"{settings.retention_days}-day hot window)"
             )
         today = now.astimezone(dt.UTC).date()
-        archived = archive.stores.hot.archived_days(due[0], due[-1])
+        archived = archive.stores.batches.archived_days(due[0], due[-1])
         # Runs of the job and materializations launched from the asset page (Dagster's
         # implicit asset job) both archive their day.
         in_flight = _partitions_of(

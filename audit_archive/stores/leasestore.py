@@ -63,10 +63,12 @@ class Fence:
 
 
 class LeaseStore:
-    """The lease methods of HotStore (a mixin: ``self.client`` and ``self.leases``)."""
+    """The leases collection (``<batches>_leases``): who holds each day, and fenced
+    writes that commit only while the lease is still held."""
 
-    client: MongoClient
-    leases: Collection
+    def __init__(self, leases: Collection) -> None:
+        self.leases = leases
+        self.client: MongoClient = leases.database.client
 
     def acquire_lease(self, day: str, owner: str, seconds: int) -> Lease:
         """Take the day's lease, or return the holder's lease if someone else has it.
