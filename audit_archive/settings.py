@@ -42,6 +42,7 @@ from audit_archive.environment import (
 )
 from audit_archive.errors import ConfigError
 from audit_archive.format.note import Signer, Verifier, parse_signer, parse_verifier
+from audit_archive.format.witness import WitnessEndpoint, parse_witness_list
 
 MIN_SIGNING_KEY_BYTES = 32
 MIN_PART_SIZE_MIB = 5  # S3's floor for every multipart part but the last
@@ -129,6 +130,9 @@ class Keys(Variables):
     # derived from the signer).
     log_signing_key: SecretStr | None = secret("AUDIT_LOG_SIGNING_KEY", None)
     log_verifier_key: str | None = variable("AUDIT_LOG_VERIFIER_KEY", None)
+    # Witnesses (SPEC section 8): nothing leaves hot until a quorum cosigned the head.
+    log_witness_list: str | None = variable("AUDIT_LOG_WITNESSES", None)
+    witness_quorum: Whole | None = variable("AUDIT_LOG_WITNESS_QUORUM", None, ge=1)
 
     @field_validator("signing_key")
     @classmethod
@@ -167,6 +171,45 @@ class Keys(Variables):
         if value is not None:
             parse_verifier(value, "AUDIT_LOG_VERIFIER_KEY")
         return value
+
+    @field_validator("log_witness_list")
+    @classmethod
+    def _witness_entries(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_witness_list(value, "AUDIT_LOG_WITNESSES")
+        return value
+
+    @model_validator(mode="after")
+    def _witnesses_need_the_log(self) -> Keys:
+        """The witnesses need the log's signer key (the archive submits) or its verifier
+        key (readers check the cosignatures); the quorum is 1 to their number."""
+        n = len(self.log_witnesses)
+        if self.witness_quorum is not None and not 1 <= self.witness_quorum <= n:
+            raise ConfigError(
+                "AUDIT_LOG_WITNESS_QUORUM",
+                f"must be from 1 to the number of AUDIT_LOG_WITNESSES ({n}), got "
+                f"{self.witness_quorum}",
+            )
+        if n and self.log_signing_key is None and not self.log_verifier_key:
+            raise ConfigError(
+                "AUDIT_LOG_WITNESSES",
+                "needs the signed log: set AUDIT_LOG_SIGNING_KEY (the archive, whose "
+                "checkpoints witnesses cosign) or AUDIT_LOG_VERIFIER_KEY (readers that check "
+                "cosignatures)",
+            )
+        return self
+
+    @cached_property
+    def log_witnesses(self) -> tuple[WitnessEndpoint, ...]:
+        text = self.log_witness_list or ""
+        return parse_witness_list(text, "AUDIT_LOG_WITNESSES")
+
+    @property
+    def log_witness_quorum(self) -> int:
+        """How many must cosign: AUDIT_LOG_WITNESS_QUORUM, default all (0 without any)."""
+        if self.witness_quorum is not None:
+            return self.witness_quorum
+        return len(self.log_witnesses)
 
     @model_validator(mode="after")
     def _keys_agree(self) -> Keys:

@@ -23,6 +23,7 @@ from pymongo import MongoClient
 from audit_archive.format import layout
 from audit_archive.format.canonical import EVENT_CODEC_OPTIONS
 from audit_archive_dev import seed
+from audit_archive_dev.demowitness import DemoWitness
 from audit_archive_dev.embedded import create_bucket, start_stack
 from audit_archive_dev.logkey import KEY_FILE, log_env
 
@@ -93,8 +94,17 @@ def audit_as_auditor(env: dict[str, str], workdir: Path, newest_due: dt.date) ->
         document = prove_seq(stores, record["startSeq"])
     finally:
         stores.close()
-    check = check_proof(document, (), parse_verifier(env["AUDIT_LOG_VERIFIER_KEY"]))
-    print(f"proof of seq {record['startSeq']} checked offline: {describe(check)}")
+    witnesses = [
+        w.verifier for w in Settings.from_env(auditor_env, require_signing_key=False).log_witnesses
+    ]
+    print(
+        f"cosigned head: size {log.get('witnessedSize')}, cosigned by "
+        f"{', '.join(log.get('witnesses') or ()) or 'no witness'}"
+    )
+    check = check_proof(document, (), parse_verifier(env["AUDIT_LOG_VERIFIER_KEY"]), witnesses, 1)
+    print(
+        f"proof of seq {record['startSeq']} checked offline with the witness's key: {describe(check)}"
+    )
     return report.ok and check.ok
 
 
@@ -149,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="audit-archive-demo-"))
     print("starting the embedded MongoDB (SecantusDB) and S3 (moto) servers ...")
     stack = start_stack(log_dir=workdir)
+    witness: DemoWitness | None = None
     try:
         env = {
             **stack.env(database="dezky", bucket="dezky-audit"),
@@ -160,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         now = dt.datetime.now(dt.UTC)
         newest_due = layout.newest_due_day(now, 90)
         env["ARCHIVE_START_DATE"] = layout.format_day(newest_due - dt.timedelta(days=13))
+        witness = DemoWitness(workdir, env)  # nothing leaves hot until it cosigned the head
+        env.update(witness.env_entries)
         os.environ.update(env)
         create_bucket(stack.s3_endpoint, env["AUDIT_COLD_BUCKET"])
         client = MongoClient(env["MONGODB_URI"], tz_aware=True)
@@ -173,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"signed log key made in {workdir / KEY_FILE}; auditors verify with\n"
             f"  AUDIT_LOG_VERIFIER_KEY={env['AUDIT_LOG_VERIFIER_KEY']}\n"
+            f"demo witness at {witness.server.url}; its key for verify/check-proof --witness:\n"
+            f"  {witness.signer.verifier.key_string}\n"
         )
 
         # Imported here: the definitions read ARCHIVE_START_DATE when they load.
@@ -215,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         auditor_ok = audit_as_auditor(env, workdir, newest_due)
         return 1 if failures or left_due or not auditor_ok else 0
     finally:
+        if witness is not None:
+            witness.stop()
         stack.stop()
 
 

@@ -36,6 +36,7 @@ from typing import Any
 
 from audit_archive.format import layout
 from audit_archive_dev.demo import plural
+from audit_archive_dev.demowitness import DemoWitness
 from audit_archive_dev.embedded import (
     S3_ACCESS_KEY,
     S3_SECRET_KEY,
@@ -319,6 +320,16 @@ def wait_until_serving(port: int, process: subprocess.Popen, timeout: float = 18
     return False
 
 
+def _reset(home: Path) -> None:
+    """--reset: forget the data (the witness's state too: a new log is a new history)."""
+    for name in ("mongo", "s3", "dagster_home", "work", "state.json", "witness-state.json"):
+        target = home / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
+
+
 def _raise_stop(signum: int, frame: Any) -> None:
     raise Stop(signal.Signals(signum).name)
 
@@ -336,16 +347,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _raise_stop)
     servers: list[ServerProcess] = []
     dagster: subprocess.Popen | None = None
+    witness: DemoWitness | None = None
     home: Path = args.home.resolve()
     try:
         with home_lock(home):
             if args.reset:
-                for name in ("mongo", "s3", "dagster_home", "work", "state.json"):
-                    target = home / name
-                    if target.is_dir():
-                        shutil.rmtree(target)
-                    else:
-                        target.unlink(missing_ok=True)
+                _reset(home)
             (home / "logs").mkdir(parents=True, exist_ok=True)
             print(f"starting the embedded MongoDB (SecantusDB, data in {home / 'mongo'}) ...")
             servers.append(
@@ -360,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
             servers.append(s3)
             state = prepare_data(home, args.mongo_port, args.seed)
             env = archive_env(home, args.mongo_port, args.s3_port, state["startDate"])
+            witness = DemoWitness(home, env)  # SPEC 8: the head is cosigned before a purge
+            env.update(witness.env_entries)
             from audit_archive_dev.embedded import create_bucket
 
             create_bucket(env["AUDIT_COLD_ENDPOINT"], BUCKET)
@@ -400,6 +409,8 @@ def main(argv: list[str] | None = None) -> int:
             stop_group(dagster)
         for server in reversed(servers):
             server.stop()
+        if witness is not None:
+            witness.stop()
 
 
 # The real clicks of Dagster 1.13 (docs/dagster.md).

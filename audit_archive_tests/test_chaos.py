@@ -25,9 +25,20 @@ import pytest
 
 from audit_archive.format import layout
 from audit_archive.format.jsonl import parse_line
+from audit_archive.format.logentry import latest_checkpoint_key
+from audit_archive.format.note import parse_verifier
+from audit_archive.format.witness import cosignatures
 from audit_archive_tests.support.chaos import STEPS, Zygote
-from audit_archive_tests.support.harness import Harness, due_day
+from audit_archive_tests.support.crash_runner import crash
+from audit_archive_tests.support.harness import (
+    LOG_KEY,
+    LOG_VERIFIER,
+    Harness,
+    after_due,
+    due_day,
+)
 from audit_archive_tests.support.reliability import failure_messages
+from audit_archive_tests.support.witnesses import new_witness, running_witness, witness_entry
 
 # How long after a step begins to kill it: up to about that step's duration here, so
 # the kill lands inside it (or, for the shortest steps, just after).
@@ -237,3 +248,39 @@ def test_a_run_killed_mid_multipart_upload_leaves_nothing_behind_after_the_rerun
     finish(harness, [day])
     assert harness.s3.list_multipart_uploads(Bucket=harness.bucket).get("Uploads") is None
     harness.assert_invariant()
+
+
+# -- witnesses (SPEC 8): a crash at every step of the witnessing ---------------------------
+
+WITNESS_CRASH_POINTS = ["witness-mid-submission", "witness-after-witnessed", "witness-after-head"]
+
+
+@pytest.mark.parametrize("point", WITNESS_CRASH_POINTS)
+def test_a_crash_while_witnessing_never_purges_without_a_quorum_and_the_rerun_completes(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, point: str
+) -> None:
+    """Two witnesses, quorum 2; the worker dies at ``point``: nothing has left hot, and
+    the next run gets the head cosigned by both and purges."""
+    log = parse_verifier(LOG_VERIFIER)
+    w1, w2 = new_witness(1), new_witness(2)
+    first, day = due_day(3), due_day(2)
+    harness.seed({first: 5, day: 9})
+    with (
+        running_witness(w1, [log], tmp_path / "w1.json") as s1,
+        running_witness(w2, [log], tmp_path / "w2.json") as s2,
+    ):
+        entries = f"{witness_entry(w1, s1.url)},{witness_entry(w2, s2.url)}"
+        for name, value in (("AUDIT_LOG_SIGNING_KEY", LOG_KEY), ("AUDIT_LOG_WITNESSES", entries)):
+            monkeypatch.setenv(name, value)
+            harness.env[name] = value
+        assert harness.run(first).success  # a witnessed log of size 1
+        crashed = crash(day, point)
+        assert crashed.returncode == 9, crashed.stderr[-2000:]
+        in_hot = harness.events.count_documents({"at": {"$lt": layout.day_bounds(day)[1]}})
+        assert in_hot == 9, "events left hot before the rerun"
+        result = harness.run(day)
+        assert result.success, failure_messages(result)
+    assert harness.events.count_documents({}) == 0
+    head = harness.get(latest_checkpoint_key(harness.settings.cold_prefix))
+    assert len(cosignatures(head, [w1.verifier, w2.verifier])) == 2
+    harness.assert_invariant(now=after_due(day))

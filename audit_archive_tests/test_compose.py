@@ -41,7 +41,7 @@ from audit_archive_tests.support.deploy_files import (
     with_secret_files,
 )
 
-OPTIONAL = {"mongo": {"mongo"}, "minio": {"minio", "bucket-init"}}
+OPTIONAL = {"mongo": {"mongo"}, "minio": {"minio", "bucket-init"}, "witness": {"witness"}}
 PROFILE_SETS = [set(), {"mongo"}, {"minio"}, {"mongo", "minio"}]
 
 
@@ -89,6 +89,7 @@ def test_compose_has_the_services_of_a_production_deployment(services) -> None:
         CODE,
         "dagster_webserver",
         "dagster_daemon",
+        "witness",
     }
     assert services[CODE]["build"]["dockerfile"] == "Dockerfile"
     images = {services[name]["image"] for name in DAGSTER_SERVICES}
@@ -181,8 +182,9 @@ def test_the_bundled_mongodb_and_minio_are_optional_profiles(services, example) 
     for name, service in services.items():
         if name not in set().union(*OPTIONAL.values()):
             assert "profiles" not in service, f"{name} always runs"
-    # The example runs the whole stack; docs/deployment.md says what to drop.
-    assert set(example["COMPOSE_PROFILES"].split(",")) == set(OPTIONAL)
+    # The example runs the whole stack but the witness (an auditor's, usually elsewhere);
+    # docs/deployment.md says what to drop.
+    assert set(example["COMPOSE_PROFILES"].split(",")) == set(OPTIONAL) - {"witness"}
 
 
 @pytest.mark.parametrize("profiles", PROFILE_SETS, ids=lambda p: ",".join(sorted(p)) or "none")

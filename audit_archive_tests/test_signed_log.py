@@ -3,9 +3,6 @@ appending, catching up, concurrency and crashes. Readers are in test_log_readers
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 
 import pytest
@@ -14,6 +11,7 @@ from audit_archive.archive import signed_log
 from audit_archive.format import layout
 from audit_archive.format.logentry import latest_checkpoint_key
 from audit_archive.stores.clients import open_stores
+from audit_archive_tests.support.crash_runner import crash
 from audit_archive_tests.support.harness import LOG_KEY, Harness, after_due, due_day
 from audit_archive_tests.support.reliability import failure_messages
 
@@ -174,13 +172,7 @@ def test_a_crash_inside_the_log_append_converges_on_rerun(
     first, day = due_day(3), due_day(2)
     harness.seed({first: 6, day: 12})
     assert harness.run(first).success  # so the crash lands on a log of size 1
-    crashed = subprocess.run(
-        [sys.executable, "-m", "audit_archive_tests.support.crash_runner", str(day), point],
-        env=os.environ.copy(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    crashed = crash(day, point)
     assert crashed.returncode == 9, crashed.stderr[-2000:]
     assert harness.events.count_documents({"at": {"$lt": layout.day_bounds(day)[1]}}) == 12, (
         "nothing deleted before the log covers the part"

@@ -18,13 +18,15 @@ Order of one append, each step idempotent (a crash anywhere converges on the nex
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
+from audit_archive.archive import witnessing
 from audit_archive.archive.leases import LeaseKeeper, acquire_lease, release
 from audit_archive.archive.results import Log, _quiet
+from audit_archive.archive.witnessing import Witnessed
 from audit_archive.errors import StorageError
 from audit_archive.format import layout
 from audit_archive.format.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
@@ -56,9 +58,11 @@ class LogState:
     root_hex: str
     origin: str
     appended: tuple[tuple[str, int, int], ...] = ()  # (day, part, index) logged now
+    witnessed: Witnessed | None = None  # with AUDIT_LOG_WITNESSES: who cosigned the head
 
     def metadata(self) -> dict[str, Any]:
-        return {"log_origin": self.origin, "log_size": self.size, "log_root": self.root_hex}
+        out = {"log_origin": self.origin, "log_size": self.size, "log_root": self.root_hex}
+        return {**out, **(self.witnessed.metadata() if self.witnessed else {})}
 
 
 def log_store(stores: Stores) -> LogStore:
@@ -79,16 +83,26 @@ def append(
     lease = acquire_lease(stores, LOG_LEASE, owner, wait_seconds, log)
     try:
         with LeaseKeeper(stores, LOG_LEASE, owner, lease.token, "the signed log's append") as k:
-            return _append_locked(stores, signer, store, k, log)
+            state = _append_locked(stores, signer, store, k, log)
+            if witnessing.enabled(stores):  # SPEC 8: cosigned by a quorum before any purge
+                hashes = [bytes.fromhex(leaf["leafHash"]) for leaf in store.all_leaves()]
+                witnessed = witnessing.witness_head(stores, hashes, k.check, log)
+                state = replace(state, witnessed=witnessed)
+            return state
     finally:
         release(stores, LOG_LEASE, owner, lease.token)
 
 
 def catch_up(stores: Stores, owner: str, log: Log = _quiet) -> LogState | None:
     """``append`` only when some recorded part is not yet covered (one indexed query)."""
-    if stores.settings.log_signer is None or not log_store(stores).any_unlogged():
+    if stores.settings.log_signer is None:
         return None
-    log("some recorded parts are not yet in the signed log: appending them first")
+    if not log_store(stores).any_unlogged():
+        if not witnessing.needs_witnessing(stores):
+            return None
+        log("the signed log's head is not yet cosigned by a quorum of witnesses: submitting it")
+    else:
+        log("some recorded parts are not yet in the signed log: appending them first")
     return append(stores, owner, log=log)
 
 
@@ -96,11 +110,13 @@ def require_logged(stores: Stores, day: str, part: int) -> None:
     """With the log on, an event leaves hot only once a signed checkpoint covers its part."""
     if stores.settings.log_signer is None:
         return
-    if log_store(stores).log_index(day, part) is None:
+    index = log_store(stores).log_index(day, part)
+    if index is None:
         raise StorageError(
             f"part {part} of {day} is not yet covered by a published checkpoint of the signed "
             "log, so nothing of it was deleted. Re-run the day: it logs the part first."
         )
+    witnessing.require_witnessed(stores, day, part, index)
 
 
 def _append_locked(

@@ -27,6 +27,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from audit_archive.audit.witness_check import cosigned_checkpoints, witnessed_coverage
 from audit_archive.format import layout
 from audit_archive.format.checkpoint import Checkpoint, open_checkpoint
 from audit_archive.format.logentry import (
@@ -59,6 +60,9 @@ class LogCheck:
     findings: list[str] = field(default_factory=list)
     part_findings: dict[PartKey, list[tuple[str, str]]] = field(default_factory=dict)
     authenticated: dict[PartKey, str] = field(default_factory=dict)  # -> manifest sha256
+    # With witness keys (SPEC 8): leaves a checkpoint cosigned by a quorum covers, and who.
+    witnessed: int | None = None
+    witnesses: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -75,6 +79,11 @@ class LogCheck:
             "entries": self.entries,
             "covered": self.covered,
             "findings": list(self.findings),
+            **(
+                {"witnessedSize": self.witnessed, "witnesses": list(self.witnesses)}
+                if self.witnessed is not None
+                else {}
+            ),
         }
 
 
@@ -98,17 +107,28 @@ def check_log(
     records: Iterable[Mapping[str, Any]],
     trusted: Sequence[tuple[str, bytes]] = (),
     workers: int = WORKERS,
+    witnesses: Sequence[Verifier] = (),
+    quorum: int = 0,
 ) -> LogCheck:
-    """Check the log in the bucket against ``verifier``; ``trusted`` is (name, note)."""
+    """Check the log in the bucket against ``verifier``; ``trusted`` is (name, note).
+    With ``witnesses``, every recorded part must also be covered by a checkpoint carrying
+    valid cosignatures of ``quorum`` of them (``witness_check``)."""
     prefix = stores.settings.cold_prefix
     out = LogCheck(verifier.name)
     out.entries = _dense_entries(stores, prefix, out)
     loaded = _load_entries(stores, prefix, out.entries, workers)
     leaves, entry_of = _leaves(loaded, out)
     usable = next((i for i, leaf in enumerate(leaves) if leaf is None), len(leaves))
+    cosigned = cosigned_checkpoints(stores, verifier, witnesses, quorum) if witnesses else {}
+    trusted = [
+        *trusted,
+        *((f"trusted checkpoint {k} (cosigned)", n) for k, (n, _) in cosigned.items()),
+    ]
     latest, opened = _open_checkpoints(stores, prefix, verifier, trusted, out)
     good_sizes, rewritten = _check_roots(opened, leaves, usable, out.entries, latest, out)
     out.covered = 0 if rewritten else max(good_sizes, default=0)
+    if witnesses:
+        witnessed_coverage(out, cosigned, good_sizes, rewritten)
     _authenticate(loaded, entry_of, out)
     _check_records(records, entry_of, out)
     return out
@@ -331,6 +351,12 @@ def _check_records(
                 "unverifiable",
                 "it is recorded but no valid checkpoint of the signed log covers it"
                 + ("" if i is None else f" (it is log entry {i})"),
+            )
+        elif out.witnessed is not None and i >= out.witnessed:
+            out.add_part(
+                part,  # type: ignore[arg-type]
+                "unverifiable",
+                f"no checkpoint cosigned by the witnesses' quorum covers it (it is log entry {i})",
             )
         elif rec.get("logIndex") is not None and rec.get("logIndex") != i:
             out.add_part(

@@ -13,9 +13,9 @@ from typing import Any
 
 from audit_archive.errors import AuditArchiveError
 from audit_archive.format.checkpoint import open_checkpoint
-from audit_archive.format.logentry import latest_checkpoint_key
+from audit_archive.format.logentry import latest_checkpoint_key, witnessed_prefix
 from audit_archive.format.logproof import build_log_object
-from audit_archive.format.note import NoteError, Verifier
+from audit_archive.format.note import NoteError, Verifier, open_note
 from audit_archive.format.tlog import inclusion_proof, leaf_hash, tree_hash
 from audit_archive.stores.clients import Stores
 
@@ -45,6 +45,7 @@ class SignedLogView:
                 "audit-archive verify with the verifier key"
             )
         self.index_of = {leaf["manifestKey"]: i for i, leaf in enumerate(leaves)}
+        self.stores, self.verifier = stores, verifier
 
     def index(self, manifest_key: str, manifest_bytes: bytes) -> int:
         """The manifest's leaf index, or LogProofError if the checkpoint does not cover it."""
@@ -64,10 +65,29 @@ class SignedLogView:
 
     def log_object(self, manifest_key: str, manifest_bytes: bytes) -> dict[str, Any]:
         index = self.index(manifest_key, manifest_bytes)
-        path = inclusion_proof(self.hashes, index, self.checkpoint.size)
-        return build_log_object(
-            index, self.checkpoint.size, path, manifest_bytes, self.note.decode("utf-8")
-        )
+        note, size = self._cosigned_note(index)
+        path = inclusion_proof(self.hashes, index, size)
+        return build_log_object(index, size, path, manifest_bytes, note.decode("utf-8"))
+
+    def _cosigned_note(self, index: int) -> tuple[bytes, int]:
+        """The checkpoint a proof carries: the head, unless it has no cosignatures yet (a
+        run published it and its witnesses have not answered) while the largest
+        ``log/witnessed/<size>`` covers the leaf; then that one, with its cosignatures."""
+        head = (self.note, self.checkpoint.size)
+        if open_note(self.note, [self.verifier]).unverified:  # other keys' lines: cosigned
+            return head
+        prefix = self.stores.settings.cold_prefix
+        keys = sorted(o["Key"] for o in self.stores.cold.list_keys(witnessed_prefix(prefix)))
+        if not keys:
+            return head
+        note = self.stores.cold.get_bytes(keys[-1])
+        try:
+            cp = open_checkpoint(note, self.verifier)
+        except NoteError:
+            return head
+        if index < cp.size <= len(self.hashes) and tree_hash(self.hashes[: cp.size]) == cp.root:
+            return note, cp.size
+        return head
 
 
 def log_object(

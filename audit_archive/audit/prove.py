@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from audit_archive.audit.log_proof import LogProofError, log_object, log_vouch
@@ -36,7 +36,7 @@ from audit_archive.format import layout
 from audit_archive.format import proof as proof_doc
 from audit_archive.format.canonical import HASH_SCHEME
 from audit_archive.format.chain import HEX64
-from audit_archive.format.logproof import check_log_object
+from audit_archive.format.logproof import check_log_object, witness_problems
 from audit_archive.format.malformed import is_integer_seq
 from audit_archive.format.manifest import SignatureStatus, verify_signature
 from audit_archive.format.merkle import root_from_path
@@ -120,12 +120,20 @@ def _log_object(stores: Stores, record: Mapping[str, Any], manifest: Any) -> dic
         raise ProveError(f"{where}: {e}; no proof issued") from None
 
 
-def check_proof(proof: Any, keys: Iterable[str], verifier: Verifier | None = None) -> ProofCheck:
+def check_proof(
+    proof: Any,
+    keys: Iterable[str],
+    verifier: Verifier | None = None,
+    witnesses: Sequence[Verifier] = (),
+    quorum: int = 0,
+) -> ProofCheck:
     """Verify a proof offline: the event re-hashes to its ``hash``, the audit path
     leads from that hash to the manifest's ``merkleRoot``, and the manifest's signature
     holds with one of ``keys``, or (with the signed log's public ``verifier`` key) the
     proof's ``log`` object puts the manifest's exact bytes in a signed checkpoint.
-    Never raises on bad input: every defect is a problem."""
+    With ``witnesses``, the proof's checkpoint must also carry valid cosignatures of
+    ``quorum`` of them (SPEC section 8). Never raises on bad input: every defect is a
+    problem."""
     result = ProofCheck()
     manifest = _proof_manifest(proof, result)
     if manifest is None:
@@ -141,6 +149,8 @@ def check_proof(proof: Any, keys: Iterable[str], verifier: Verifier | None = Non
     problem = signature_problem(manifest, keys)
     if verifier is not None:
         log_problems = check_log_object(proof.get("log"), manifest, verifier)
+        if witnesses and not log_problems:
+            log_problems = witness_problems(proof["log"]["checkpoint"], witnesses, quorum)
         problems.extend(log_problems)
         result.logged = not log_problems
         if result.logged and result.status is SignatureStatus.UNVERIFIABLE:

@@ -11,11 +11,20 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from audit_archive.cli import archives, check, logkeys, prove, restore, search, verify
+from audit_archive.cli import (
+    archives,
+    check,
+    logkeys,
+    prove,
+    restore,
+    search,
+    verify,
+    witness,
+)
 from audit_archive.errors import ConfigError
 from audit_archive.redact import redact
 
-COMMAND_MODULES = [check, verify, archives, restore, prove, search, logkeys]
+COMMAND_MODULES = [check, verify, archives, restore, prove, search, logkeys, witness]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,8 +10,14 @@ import sys
 from pathlib import Path
 
 from audit_archive.audit.prove import ProveError, check_proof, prove_seq
-from audit_archive.cli.logkeys import add_verifier_option, verifier
+from audit_archive.cli.logkeys import (
+    add_verifier_option,
+    add_witness_options,
+    verifier,
+    witnesses,
+)
 from audit_archive.cli.options import MAX_PROOF_BYTES, read_capped, seq_arg
+from audit_archive.errors import ConfigError
 from audit_archive.format import proof
 from audit_archive.settings import Settings, keys_from_file, verification_keys_from_env
 from audit_archive.stores.clients import open_stores
@@ -52,6 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="read the HMAC key(s) from this file, one per line, instead of the environment",
     )
     add_verifier_option(c)
+    add_witness_options(c)
     c.set_defaults(handler=run_check)
 
 
@@ -115,6 +122,9 @@ def _keys(args: argparse.Namespace) -> tuple[str, ...]:
 def run_check(args: argparse.Namespace) -> int:
     keys = _keys(args)
     log_verifier = verifier(args)
+    witness_keys, quorum = witnesses(args)
+    if witness_keys and log_verifier is None:
+        raise ConfigError("--witness", "needs the log's verifier key (--verifier-key)")
     if not keys and log_verifier is None:
         print(
             "audit-archive check-proof: no key: set AUDIT_LOG_VERIFIER_KEY (or pass "
@@ -129,7 +139,7 @@ def run_check(args: argparse.Namespace) -> int:
         print(f"audit-archive check-proof: cannot read {args.file}: {e.strerror}", file=sys.stderr)
         return 2
     try:
-        result = check_proof(_proof_document(data), keys, log_verifier)
+        result = check_proof(_proof_document(data), keys, log_verifier, witness_keys, quorum)
     except _NotAProof as e:
         print(f"INVALID proof: not a proof: {e}", file=sys.stderr)
         return 1

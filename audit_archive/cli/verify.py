@@ -15,7 +15,7 @@ import time
 from typing import TextIO
 
 from audit_archive.audit.verify import CLEAN, RangeError, Report, verify
-from audit_archive.cli.logkeys import add_verifier_option, verifier
+from audit_archive.cli.logkeys import add_verifier_option, add_witness_options, verifier, witnesses
 from audit_archive.cli.options import MAX_CHECKPOINT_BYTES, add_day_range, read_capped
 from audit_archive.errors import ConfigError
 from audit_archive.settings import Settings, keys_from_file
@@ -52,6 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--json", action="store_true", help='one JSON document {"days", "archive", "summary"}'
     )
     add_verifier_option(p)
+    add_witness_options(p)
     p.add_argument(
         "--trusted-checkpoint",
         action="append",
@@ -84,6 +85,9 @@ def run(args: argparse.Namespace) -> int:
         except OSError as e:
             print(f"audit-archive verify: cannot read {name}: {e.strerror}", file=sys.stderr)
             return 2
+    witness_keys, quorum = witnesses(args)
+    if witness_keys and log_verifier is None:
+        raise ConfigError("--witness", "needs the log's verifier key (AUDIT_LOG_VERIFIER_KEY)")
     if trusted and log_verifier is None:
         print(
             "audit-archive verify: --trusted-checkpoint needs the log's verifier key "
@@ -103,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
             progress=bar,
             log_verifier=log_verifier,
             trusted_checkpoints=trusted,
+            **({"witnesses": witness_keys, "quorum": quorum} if witness_keys else {}),
         )
     except RangeError as e:
         print(f"audit-archive verify: {e}", file=sys.stderr)
@@ -160,6 +165,9 @@ def format_report(report: Report) -> str:
             f"signed log {log['origin']}: checkpoint size {_seq(log['checkpointSize'])}, root "
             f"{log['checkpointRoot'] or 'none'}; {log['entries']} entries, {log['covered']} covered"
         )
+        if "witnessedSize" in log:
+            who = ", ".join(log["witnesses"]) or "no quorum"
+            lines.append(f"witnessed: {log['witnessedSize']} entries cosigned by {who}")
         for finding in log["findings"]:
             lines.append(f"signed log finding: {finding}")
     for key in s.get("strayObjects", ()):

@@ -94,6 +94,10 @@ def report_metadata(report: verify.Report) -> dict[str, Any]:
         meta["log_size"] = _seq(log["checkpointSize"])
         meta["log_root"] = log["checkpointRoot"] or "none"
         meta["log_findings"] = MetadataValue.int(len(log["findings"]))
+        if "witnessedSize" in log:  # SPEC 8: what a quorum of witnesses cosigned
+            meta["log_witnessed_size"] = _seq(log["witnessedSize"])
+            meta["log_cosignatures"] = MetadataValue.int(len(log["witnesses"]))
+            meta["log_witnesses"] = ", ".join(log["witnesses"]) or "none"
     for status, count in sorted(s["counts"].items()):
         meta[f"days_{status.replace('-', '_')}"] = MetadataValue.int(count)
     bad = report.with_findings()

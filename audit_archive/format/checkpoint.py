@@ -19,6 +19,11 @@ _SIZE = re.compile(r"^(0|[1-9][0-9]{0,19})$")
 MAX_SIZE = (1 << 64) - 1
 
 
+def parse_tree_size(text: str) -> int | None:
+    """A tree size as C2SP writes it (decimal, no leading zeroes, < 2^64), or None."""
+    return int(text) if _SIZE.match(text) and int(text) <= MAX_SIZE else None
+
+
 class CheckpointError(NoteError):
     """A checkpoint that does not parse, is not for this log, or is not validly signed."""
 
@@ -51,7 +56,7 @@ def parse_text(text: str) -> Checkpoint:
     origin, size_text, root_text = lines
     if not origin:
         raise CheckpointError("malformed checkpoint: empty origin")
-    if not _SIZE.match(size_text) or int(size_text) > MAX_SIZE:
+    if parse_tree_size(size_text) is None:
         raise CheckpointError("malformed checkpoint: tree size is not a decimal number")
     try:
         root = base64.b64decode(root_text.encode("ascii"), validate=True)

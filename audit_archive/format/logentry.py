@@ -31,6 +31,21 @@ def checkpoints_prefix(prefix: str) -> str:
     return log_prefix(prefix) + "checkpoints/"
 
 
+def witnessed_prefix(prefix: str) -> str:
+    """``log/witnessed/<size>``: a checkpoint with the cosignatures of a quorum (SPEC 8)."""
+    return log_prefix(prefix) + "witnessed/"
+
+
+def witnessed_key(prefix: str, size: int) -> str:
+    return f"{witnessed_prefix(prefix)}{size:0{INDEX_DIGITS}d}"
+
+
+def size_of_witnessed_key(prefix: str, key: str) -> int | None:
+    base = witnessed_prefix(prefix)
+    digits = key[len(base) :] if key.startswith(base) else ""
+    return int(digits) if _NUMBERED.match(digits) else None
+
+
 def entry_key(prefix: str, index: int) -> str:
     return f"{entries_prefix(prefix)}{index:0{INDEX_DIGITS}d}.json"
 

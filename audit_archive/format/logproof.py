@@ -18,6 +18,7 @@ from typing import Any
 from audit_archive.format.checkpoint import open_checkpoint
 from audit_archive.format.note import NoteError, Verifier
 from audit_archive.format.tlog import ProofError, leaf_hash, verify_inclusion
+from audit_archive.format.witness import cosignatures
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -75,3 +76,19 @@ def check_log_object(log: Any, manifest: Mapping[str, Any] | None, verifier: Ver
     if logged != manifest:
         problems.append("the proof's manifest is not the logged manifest bytes")
     return problems
+
+
+def witness_problems(note: str, witnesses: Sequence[Verifier], quorum: int) -> list[str]:
+    """Problems when the proof's checkpoint lacks ``quorum`` valid cosignatures of the
+    given witness keys (lines of other keys are ignored)."""
+    try:
+        found = cosignatures(note, witnesses)
+    except NoteError as e:
+        return [f"the log checkpoint is not a signed note: {e}"]
+    if len(found) >= quorum:
+        return []
+    names = ", ".join(sorted(c.witness for c in found)) or "none"
+    return [
+        f"the log checkpoint carries valid cosignatures of {len(found)} of the given witnesses "
+        f"({names}); {quorum} needed"
+    ]

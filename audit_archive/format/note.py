@@ -55,11 +55,10 @@ def has_control_characters(name: str) -> bool:
     return any(unicodedata.category(c) in ("Cc", "Cf", "Cs") for c in name)
 
 
-def key_id(name: str, public_key: bytes) -> int:
-    """First 4 bytes (big-endian) of SHA-256(name || '\\n' || 0x01 || public key)."""
-    digest = hashlib.sha256(
-        name.encode("utf-8") + b"\n" + bytes([ALG_ED25519]) + public_key
-    ).digest()
+def key_id(name: str, public_key: bytes, alg: int = ALG_ED25519) -> int:
+    """First 4 bytes (big-endian) of SHA-256(name || '\\n' || alg || public key): alg 0x01
+    for a log's key, 0x04 for a witness's cosignature key (format/witness.py)."""
+    digest = hashlib.sha256(name.encode("utf-8") + b"\n" + bytes([alg]) + public_key).digest()
     return struct.unpack(">I", digest[:4])[0]
 
 
@@ -87,6 +86,7 @@ class Verifier:
     name: str
     key_id: int
     public_key: bytes  # 32 raw Ed25519 bytes
+    alg: int = ALG_ED25519  # 0x04: a witness's key, which signs cosignature/v1 messages
 
     def verify(self, message: bytes, signature: bytes) -> bool:
         if len(signature) != 64:
@@ -99,7 +99,7 @@ class Verifier:
 
     @property
     def key_string(self) -> str:
-        encoded = base64.b64encode(bytes([ALG_ED25519]) + self.public_key).decode("ascii")
+        encoded = base64.b64encode(bytes([self.alg]) + self.public_key).decode("ascii")
         return f"{self.name}+{self.key_id:08x}+{encoded}"
 
 
@@ -110,17 +110,18 @@ class Signer:
     name: str
     key_id: int
     seed: bytes = field(repr=False)  # 32 raw Ed25519 seed bytes: the secret
+    alg: int = ALG_ED25519
 
     def sign(self, message: bytes) -> bytes:
         return Ed25519PrivateKey.from_private_bytes(self.seed).sign(message)
 
     @property
     def verifier(self) -> Verifier:
-        return Verifier(self.name, self.key_id, _public_from_seed(self.seed))
+        return Verifier(self.name, self.key_id, _public_from_seed(self.seed), self.alg)
 
     @property
     def key_string(self) -> str:
-        encoded = base64.b64encode(bytes([ALG_ED25519]) + self.seed).decode("ascii")
+        encoded = base64.b64encode(bytes([self.alg]) + self.seed).decode("ascii")
         return f"PRIVATE+KEY+{self.name}+{self.key_id:08x}+{encoded}"
 
 
@@ -132,7 +133,9 @@ def _public_from_seed(seed: bytes) -> bytes:
     )
 
 
-def parse_signer(key: str, variable: str = "AUDIT_LOG_SIGNING_KEY") -> Signer:
+def parse_signer(
+    key: str, variable: str = "AUDIT_LOG_SIGNING_KEY", alg: int = ALG_ED25519
+) -> Signer:
     """Parse a signer key string; ConfigError(variable) if it is not one (key not echoed)."""
     parts = key.split("+", 4)
     if len(parts) == 3 and not key.startswith("PRIVATE+"):
@@ -147,17 +150,20 @@ def parse_signer(key: str, variable: str = "AUDIT_LOG_SIGNING_KEY") -> Signer:
     raw = _b64decode(encoded)
     if not is_valid_name(name) or declared is None or raw is None:
         raise ConfigError(variable, "is not a signer key string: expected " + _SIGNER_SHAPE)
-    if len(raw) != 33 or raw[0] != ALG_ED25519:
+    if len(raw) != 33 or raw[0] != alg:
         raise ConfigError(
-            variable, "is not an Ed25519 signer key (type 0x01 and a 32-byte seed expected)"
+            variable,
+            f"is not an Ed25519 signer key (type 0x{alg:02x} and a 32-byte seed expected)",
         )
     seed = raw[1:]
-    if key_id(name, _public_from_seed(seed)) != declared:
+    if key_id(name, _public_from_seed(seed), alg) != declared:
         raise ConfigError(variable, "is damaged: its key ID does not match its key (copy it again)")
-    return Signer(name, declared, seed)
+    return Signer(name, declared, seed, alg)
 
 
-def parse_verifier(key: str, variable: str = "AUDIT_LOG_VERIFIER_KEY") -> Verifier:
+def parse_verifier(
+    key: str, variable: str = "AUDIT_LOG_VERIFIER_KEY", alg: int = ALG_ED25519
+) -> Verifier:
     """Parse a verifier key string; ConfigError(variable) if it is not one (key not echoed)."""
     if key.startswith("PRIVATE+"):
         raise ConfigError(
@@ -174,18 +180,20 @@ def parse_verifier(key: str, variable: str = "AUDIT_LOG_VERIFIER_KEY") -> Verifi
     raw = _b64decode(encoded)
     if not is_valid_name(name) or declared is None or not raw:
         raise ConfigError(variable, "is not a verifier key string: expected " + _VERIFIER_SHAPE)
-    if raw[0] != ALG_ED25519 or len(raw) != 33:
+    if raw[0] != alg or len(raw) != 33:
         raise ConfigError(
-            variable, "is not an Ed25519 verifier key (type 0x01 and a 32-byte key expected)"
+            variable,
+            f"is not an Ed25519 verifier key (type 0x{alg:02x} and a 32-byte key expected)",
         )
     public = raw[1:]
-    if key_id(name, public) != declared:
+    if key_id(name, public, alg) != declared:
         raise ConfigError(variable, "is damaged: its key ID does not match its key (copy it again)")
-    return Verifier(name, declared, public)
+    return Verifier(name, declared, public, alg)
 
 
-def generate_key(name: str) -> Signer:
-    """A new random signer key named ``name`` (the log's origin); ``.verifier`` is public."""
+def generate_key(name: str, alg: int = ALG_ED25519) -> Signer:
+    """A new random signer key named ``name`` (the log's origin, or a witness's name with
+    alg 0x04); ``.verifier`` is public."""
     if not is_valid_name(name) or has_control_characters(name):
         raise ValueError(
             f"key name {name!a} must be non-empty, without spaces, control characters or '+'"
@@ -195,7 +203,7 @@ def generate_key(name: str) -> Signer:
         serialization.PrivateFormat.Raw,
         serialization.NoEncryption(),
     )
-    return Signer(name, key_id(name, _public_from_seed(seed)), seed)
+    return Signer(name, key_id(name, _public_from_seed(seed), alg), seed, alg)
 
 
 @dataclass(frozen=True)
@@ -238,13 +246,9 @@ def _check_text(text: str) -> None:
             raise NoteError("malformed note: control character in its text")
 
 
-def open_note(message: bytes | str, verifiers: Iterable[Verifier]) -> Note:
-    """Parse a signed note and check its signatures against ``verifiers``.
-
-    As Go's ``note.Open``: signatures by unknown keys are kept as unverified (a witness
-    may have cosigned); a signature by a known key that does not verify, or a note with
-    no signature by any known key, raises NoteError.
-    """
+def split_note(message: bytes | str) -> tuple[str, list[tuple[str, bytes, str]]]:
+    """A signed note's text and its signature lines as (name, raw, line), unchecked:
+    ``raw`` is the decoded base64 (4-byte key ID first). NoteError if malformed."""
     if isinstance(message, str):
         message = message.encode("utf-8")
     try:
@@ -260,17 +264,10 @@ def open_note(message: bytes | str, verifiers: Iterable[Verifier]) -> Note:
     text, block = decoded[: split + 1], decoded[split + 2 :]
     if not block or not block.endswith("\n"):
         raise NoteError("malformed note: no signature lines, or no final newline")
-    known: dict[tuple[str, int], list[Verifier]] = {}
-    for v in verifiers:
-        known.setdefault((v.name, v.key_id), []).append(v)
-    verified: list[Signature] = []
-    unverified: list[Signature] = []
-    seen: set[tuple[str, int]] = set()
-    seen_unverified: set[str] = set()
     lines = block[:-1].split("\n")
     if len(lines) > MAX_SIGNATURES:
         raise NoteError("malformed note: too many signatures")
-    message_bytes = text.encode("utf-8")
+    out = []
     for line in lines:
         if not line.startswith(SIGNATURE_PREFIX):
             raise NoteError("malformed note: a signature line must start with an em dash")
@@ -278,8 +275,31 @@ def open_note(message: bytes | str, verifiers: Iterable[Verifier]) -> Note:
         raw = _b64decode(encoded) if encoded else None
         if not is_valid_name(name) or raw is None or len(raw) < 5:
             raise NoteError("malformed note: bad signature line")
+        out.append((name, raw, line))
+    return text, out
+
+
+def open_note(message: bytes | str, verifiers: Iterable[Verifier]) -> Note:
+    """Parse a signed note and check its signatures against ``verifiers``.
+
+    As Go's ``note.Open``: signatures by unknown keys are kept as unverified (a witness
+    may have cosigned); a signature by a known key that does not verify, or a note with
+    no signature by any known key, raises NoteError.
+    """
+    text, lines = split_note(message)
+    known: dict[tuple[str, int], list[Verifier]] = {}
+    for v in verifiers:
+        if v.alg != ALG_ED25519:
+            raise ValueError("open_note checks note signatures (0x01) only; see witness.py")
+        known.setdefault((v.name, v.key_id), []).append(v)
+    verified: list[Signature] = []
+    unverified: list[Signature] = []
+    seen: set[tuple[str, int]] = set()
+    seen_unverified: set[str] = set()
+    message_bytes = text.encode("utf-8")
+    for name, raw, line in lines:
         kid = struct.unpack(">I", raw[:4])[0]
-        sig = Signature(name, kid, encoded)
+        sig = Signature(name, kid, line.rpartition(" ")[2])
         candidates = known.get((name, kid))
         if not candidates:
             if line not in seen_unverified:

@@ -7,10 +7,14 @@ stall tests.
 POINT: after-extract | after-encode | after-upload | after-record | mid-purge, or, with
 the signed log on (AUDIT_LOG_SIGNING_KEY), inside its append: log-after-leaf |
 log-after-entry | log-after-numbered-checkpoint | log-after-checkpoint |
-log-mid-record-index | after-log; or a pause: stop-before-record | stop-before-log |
-stop-before-purge | stop-mid-purge (after the first purge batch), or run (no pause: the
-test holds a request on the wire instead). A run that pauses or runs through prints
-``RESULT ok`` or ``RESULT error: <message>`` as its last line (exit 0 or 1).
+log-mid-record-index | after-log, or, with witnesses (AUDIT_LOG_WITNESSES), inside the
+witnessing: witness-mid-submission (one witness cosigned, the next not asked) |
+witness-after-witnessed (log/witnessed/<size> written, head not yet) | witness-after-head
+(the cosigned head written, nothing purged)
+or a pause: stop-before-record | stop-before-log | stop-before-purge | stop-mid-purge (after
+the first purge batch), or run (no pause: the test holds a request on the wire instead). A
+run that pauses or runs through prints ``RESULT ok`` or ``RESULT error: <message>`` as its
+last line (exit 0 or 1).
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
+import subprocess
 import sys
 import uuid
 
-from audit_archive.archive import signed_log, steps
+from audit_archive.archive import signed_log, steps, witnessing
 from audit_archive.errors import AuditArchiveError
 from audit_archive.format import layout
 from audit_archive.settings import Settings
@@ -36,6 +41,17 @@ LOG_POINTS = {
     "log-after-checkpoint": ("put_bytes", "/log/checkpoint"),
     "log-mid-record-index": ("set_log_index", None),
 }
+
+
+def crash(day: object, point: str) -> subprocess.CompletedProcess:
+    """Run this module for ``day`` in a child process that dies at ``point`` (exit 9)."""
+    return subprocess.run(
+        [sys.executable, "-m", "audit_archive_tests.support.crash_runner", str(day), point],
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _die_after_fenced(stores: object, name: str) -> None:
@@ -75,6 +91,29 @@ def _die_after(obj: object, name: str, key_part: str | None) -> None:
         return result
 
     setattr(obj, name, dying)
+
+
+def _die_in_witnessing(stores, point: str) -> None:
+    """Kill the process at a step of ``witnessing.witness_head``."""
+    if point == "witness-mid-submission":
+        real_post = witnessing.witnessclient.post_add_checkpoint
+
+        def post_then_die(*args, **kwargs):
+            real_post(*args, **kwargs)
+            os._exit(9)
+
+        witnessing.witnessclient.post_add_checkpoint = post_then_die
+    elif point == "witness-after-witnessed":
+        _die_after(stores.cold, "put_bytes", "/log/witnessed/")
+    elif point == "witness-after-head":
+        real_put = stores.cold.put_bytes
+
+        def put_then_die(key, data, *args, **kwargs):
+            real_put(key, data, *args, **kwargs)
+            if key.endswith("/log/checkpoint") and data.count("\u2014 ".encode()) >= 2:
+                os._exit(9)
+
+        stores.cold.put_bytes = put_then_die
 
 
 STOP_POINTS = ("run", "stop-before-record", "stop-before-log", "stop-before-purge")
@@ -162,6 +201,8 @@ def _crash(day, point: str) -> None:
             _die_after(stores.cold, name, key_part)
         else:
             _die_after_fenced(stores, name)
+    if point.startswith("witness-"):
+        _die_in_witnessing(stores, point)
     if signed_log.append(stores, owner) is None and point.startswith("log"):
         raise SystemExit(f"{point} needs AUDIT_LOG_SIGNING_KEY")
     if point == "after-log":

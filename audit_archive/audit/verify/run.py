@@ -63,6 +63,8 @@ def verify(
     progress: Progress | None = None,
     log_verifier: Verifier | None = None,
     trusted_checkpoints: Sequence[tuple[str, bytes]] = (),
+    witnesses: Sequence[Verifier] | None = None,
+    quorum: int | None = None,
 ) -> Report:
     """Verify every day in [first, last] (default: every day from ARCHIVE_START_DATE to
     the newest due day, and every day holding a batch record or an object). ``keys``:
@@ -70,7 +72,9 @@ def verify(
     keys). ``log_verifier`` (default: the settings'): the signed log's public key; a part
     the log covers is authenticated without any HMAC key (SPEC section 7), and
     ``trusted_checkpoints`` kept elsewhere expose history rewritten since. Raises
-    RangeError for a range that holds nothing to verify."""
+    RangeError for a range that holds nothing to verify. ``witnesses`` and ``quorum``
+    (default: AUDIT_LOG_WITNESSES and its quorum): every part must be covered by a
+    checkpoint that many of those witnesses cosigned (SPEC section 8)."""
     started = time.monotonic()
     settings = stores.settings
     now = now or dt.datetime.now(dt.UTC)
@@ -83,7 +87,16 @@ def verify(
     parts = inventory.parts
     keys = settings.verification_keys if keys is None else tuple(keys)
     fetch_parts(stores, parts, keys, deep, workers)
-    log = _check_log(stores, log_verifier or settings.log_verifier, records, trusted_checkpoints)
+    if witnesses is None:
+        witnesses = [w.verifier for w in settings.log_witnesses]
+        quorum = settings.log_witness_quorum if quorum is None else quorum
+    log = _check_log(
+        stores,
+        log_verifier or settings.log_verifier,
+        records,
+        trusted_checkpoints,
+        (witnesses, len(witnesses) if quorum is None else quorum),
+    )
     if log is not None:
         _authenticate_logged(parts, log)
     kept = checksums_kept(parts)
@@ -118,11 +131,13 @@ def _check_log(
     verifier: Verifier | None,
     records: dict[str, list[dict[str, Any]]],
     trusted: Sequence[tuple[str, bytes]],
+    witnessing: tuple[Sequence[Verifier], int] = ((), 0),
 ) -> LogCheck | None:
     if verifier is None:
         return None
     every_record = [r for recs in records.values() for r in recs]
-    return check_log(stores, verifier, every_record, trusted, MANIFEST_WORKERS)
+    witnesses, quorum = witnessing
+    return check_log(stores, verifier, every_record, trusted, MANIFEST_WORKERS, witnesses, quorum)
 
 
 def _authenticate_logged(parts: list[Part], log: LogCheck) -> None:
