@@ -270,10 +270,10 @@ def test_a_range_of_millennia_costs_what_its_records_cost(
     day = due_day(2)
     harness.seed({day: 12})
     assert harness.run(day).success
-    asked: list[tuple[str, str]] = []
+    asked: list[tuple[dt.date, dt.date]] = []
     between = BatchStore.records_between
 
-    def spy(self: BatchStore, first: str, last: str):
+    def spy(self: BatchStore, first: dt.date, last: dt.date):
         asked.append((first, last))
         return between(self, first, last)
 
@@ -287,7 +287,7 @@ def test_a_range_of_millennia_costs_what_its_records_cost(
 
     out, err = capsysbinary.readouterr()
     assert len(out.splitlines()) == 12
-    assert asked == [("1970-01-01", "9999-12-31")], "one query for the whole range"
+    assert asked == [(dt.date(1970, 1, 1), dt.date(9999, 12, 31))], "one query for the range"
     days = (dt.date(9999, 12, 31) - dt.date(1970, 1, 1)).days + 1
     assert (
         f"12 matching of 12 events in 1 parts, {days} days; {days - 1} days have no record "

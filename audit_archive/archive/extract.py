@@ -28,7 +28,7 @@ from audit_archive.stores.events import EventStore, name_malformed
 # -- step 1: extract ------------------------------------------------------------------
 
 
-def _workdir(stores: Stores, day: str, owner: str) -> Path:
+def _workdir(stores: Stores, day: dt.date, owner: str) -> Path:
     root = Path(stores.settings.work_dir or tempfile.gettempdir()) / "audit-archive"
     root.mkdir(parents=True, exist_ok=True)
     for stale in root.glob(f"{day}-*"):  # earlier attempts at this day; we hold its lease
@@ -50,25 +50,24 @@ def extract(
 ) -> Extracted | Skip:
     """Claim the day, finish any interrupted purge, and stage the next part's events.
     The lease is kept for the next steps, unless nothing is to be archived."""
-    day_text = layout.format_day(day)
     retention = stores.settings.retention_days
     if not layout.is_due(day, now, retention):
         due = layout.due_at(day, retention)
         return Skip(
-            day_text,
-            f"{day_text} is not due yet: it leaves the {retention}-day hot window at "
+            day,
+            f"{day} is not due yet: it leaves the {retention}-day hot window at "
             f"{due:%Y-%m-%d %H:%M} UTC. Nothing was archived or deleted.",
         )
     stores.hot.ensure_indexes()
-    lease = acquire_lease(stores, day_text, owner, lease_wait_seconds, log)
+    lease = acquire_lease(stores, day, owner, lease_wait_seconds, log)
     try:
-        with LeaseKeeper(stores, day_text, owner, lease.token, "extract_chained") as keeper:
+        with LeaseKeeper(stores, day, owner, lease.token, "extract_chained") as keeper:
             # Parts recorded but not yet in the signed log (the log just switched on, or a
             # run stopped before appending) are logged before anything leaves hot.
             signed_log.catch_up(stores, owner, log)
             return _extract_claimed(stores, day, owner, keeper, log)
     except BaseException:
-        release(stores, day_text, owner, lease.token)
+        release(stores, day, owner, lease.token)
         raise
 
 
@@ -76,11 +75,10 @@ def _extract_claimed(
     stores: Stores, day: dt.date, owner: str, keeper: LeaseKeeper, log: Log
 ) -> Extracted | Skip:
     """extract, once the day is ours: recover, stage, find the neighbours."""
-    day_text = layout.format_day(day)
     recovered, recovered_deleted = _finish_interrupted_purges(stores, day, keeper, log)
-    records = stores.batches.records(day_text)
+    records = stores.batches.records(day)
     part = max((r["part"] for r in records), default=0) + 1
-    workdir = _workdir(stores, day_text, owner)
+    workdir = _workdir(stores, day, owner)
     events_path = workdir / f"part-{part:04d}.events.bson"
     neighbors_path = workdir / f"part-{part:04d}.neighbors.jsonl"
     staged = _stage_events(stores.events, day, events_path, log)
@@ -89,14 +87,14 @@ def _extract_claimed(
         # Nothing archivable (malformed events, if any, stay in hot): name them.
         malformed = name_malformed(_iter_events(str(events_path)))
         if records:
-            stores.leases.release_lease(day_text, owner, keeper.token)
+            stores.leases.release_lease(day, owner, keeper.token)
             shutil.rmtree(workdir, ignore_errors=True)
-            return _nothing_new(day_text, records, malformed, recovered, recovered_deleted)
+            return _nothing_new(day, records, malformed, recovered, recovered_deleted)
         events_path.write_bytes(b"")  # the day's empty part 1 (SPEC 2)
         staged = StagedSeqs()
     neighbours = _find_neighbours(stores, staged, neighbors_path, malformed)
     return Extracted(
-        day=day_text,
+        day=day,
         part=part,
         owner=owner,
         workdir=str(workdir),
@@ -127,13 +125,13 @@ def _stage_events(events: EventStore, day: dt.date, events_path: Path, log: Log)
             before = staged.count
             staged.add(batch)
             if staged.count // PROGRESS_EVERY != before // PROGRESS_EVERY:
-                log(f"extracted {staged.count:,} events of {layout.format_day(day)}")
+                log(f"extracted {staged.count:,} events of {day}")
     timing.add("read_decode", timing.clock() - started)
     return staged
 
 
 def _nothing_new(
-    day: str,
+    day: dt.date,
     records: list[dict[str, Any]],
     malformed: list[str],
     recovered: tuple[int, ...],
@@ -214,15 +212,14 @@ def _finish_interrupted_purges(
 ) -> tuple[tuple[int, ...], int]:
     """A recorded part whose events are still in hot: an earlier run stopped mid-purge.
     Its membership is read back from the object (checksum verified against the record)."""
-    day_text = layout.format_day(day)
     parts, deleted = [], 0
-    for rec in stores.batches.records(day_text):
+    for rec in stores.batches.records(day):
         if not rec.get("eventCount"):
             continue
         if not stores.events.count_day_in_seq_range(day, rec["startSeq"], rec["endSeq"]):
             continue
-        log(f"part {rec['part']} of {day_text} is recorded but still in hot: finishing its purge")
-        signed_log.require_logged(stores, day_text, rec["part"])
+        log(f"part {rec['part']} of {day} is recorded but still in hot: finishing its purge")
+        signed_log.require_logged(stores, day, rec["part"])
         ids = list(_recorded_ids(stores, rec))
         keeper.check()
         batch = stores.settings.purge_batch_size

@@ -4,13 +4,14 @@ re-checks it, so racing runs of a day give one result.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 
 from audit_archive.archive.results import Log, _quiet
 from audit_archive.errors import LeaseError, LeaseLost
 from audit_archive.stores.clients import Stores
-from audit_archive.stores.leasestore import Fence, Lease
+from audit_archive.stores.leasestore import Fence, Lease, lease_id
 
 # -- leases -------------------------------------------------------------------------
 
@@ -26,11 +27,13 @@ class LeaseKeeper:
     lease says truthfully what it did and did not do.
     """
 
-    def __init__(self, stores: Stores, day: str, owner: str, token: str, step: str) -> None:
+    def __init__(
+        self, stores: Stores, day: dt.date | str, owner: str, token: str, step: str
+    ) -> None:
         self.leases = stores.leases
         self.seconds = stores.settings.lease_seconds
         self.day, self.owner, self.token, self.step = day, owner, token, step
-        self.fence = Fence(day, owner, token, self.seconds)
+        self.fence = Fence(lease_id(day), owner, token, self.seconds)
         self.changes: list[str] = []
         self.lost = False
         self._stop = threading.Event()
@@ -77,7 +80,7 @@ class LeaseKeeper:
 
 
 def acquire_lease(
-    stores: Stores, day: str, owner: str, wait_seconds: float, log: Log = _quiet
+    stores: Stores, day: dt.date | str, owner: str, wait_seconds: float, log: Log = _quiet
 ) -> Lease:
     """The lease, once this run holds it (its token fences the run's writes)."""
     deadline = time.monotonic() + wait_seconds
@@ -97,7 +100,7 @@ def acquire_lease(
         time.sleep(0.5)
 
 
-def release(stores: Stores, day: str, owner: str, token: str | None = None) -> None:
+def release(stores: Stores, day: dt.date | str, owner: str, token: str | None = None) -> None:
     try:
         stores.leases.release_lease(day, owner, token)
     except Exception:  # the lease expires by itself

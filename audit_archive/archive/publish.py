@@ -104,7 +104,7 @@ class _Object:
 
 
 def _write_once(
-    stores: Stores, keeper: LeaseKeeper, day: str, obj: _Object, log: Log
+    stores: Stores, keeper: LeaseKeeper, day: dt.date, obj: _Object, log: Log
 ) -> tuple[Confirmation, bool]:
     """Put ``obj`` where no object is (If-None-Match: *); confirm one already there with
     the same bytes; replace one an attempt left without recording it only after checking
@@ -165,7 +165,7 @@ def _refused(keeper: LeaseKeeper, key: str, why: str) -> StorageError:
     )
 
 
-def _abort_stale_uploads(stores: Stores, day_prefix: str, day: str, log: Log) -> None:
+def _abort_stale_uploads(stores: Stores, day_prefix: str, day: dt.date, log: Log) -> None:
     """A run killed in the middle of a multipart upload leaves it incomplete (billed,
     invisible). We hold the day's lease, so any upload under the day's prefix belongs
     to an earlier, dead attempt: abort it. Best effort: without the permission to list

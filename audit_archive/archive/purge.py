@@ -14,7 +14,6 @@ from audit_archive.archive import signed_log
 from audit_archive.archive.encode import _iter_events
 from audit_archive.archive.leases import LeaseKeeper, release
 from audit_archive.archive.results import Log, Purged, Recorded, _quiet
-from audit_archive.format import layout
 from audit_archive.stores.clients import Stores
 
 # -- step 6: purge ------------------------------------------------------------------
@@ -25,7 +24,7 @@ def purge(stores: Stores, recorded: Recorded, log: Log = _quiet) -> Purged:
     x = recorded.uploaded.signed.encoded.extracted
     signed_log.require_logged(stores, x.day, x.part)  # with the log on: covered first
     deleted = fallbacks = 0
-    day = layout.parse_day(x.day)
+    day = x.day
     keeper = LeaseKeeper(stores, x.day, x.owner, x.lease_token, "purge_hot")
     with keeper, timing.timed("purge"):
         # Read under the lease: a run that took the day over removes our staging files.

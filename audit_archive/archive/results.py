@@ -4,6 +4,7 @@ never events and never a secret, because Dagster pickles op outputs into its sto
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +28,7 @@ def _quiet(_: str) -> None:
 
 @dataclass(frozen=True)
 class Extracted:
-    day: str
+    day: dt.date
     part: int
     owner: str
     workdir: str
@@ -79,7 +80,7 @@ class Recorded:
 
 @dataclass(frozen=True)
 class Purged:
-    day: str
+    day: dt.date
     part: int
     deleted: int
     batches: int
@@ -90,7 +91,7 @@ class Purged:
 class Skip:
     """Nothing to write for this day; ``reason`` says why (shown to the operator)."""
 
-    day: str
+    day: dt.date
     reason: str
     recovered_parts: tuple[int, ...] = ()
     recovered_deleted: int = 0

@@ -17,6 +17,7 @@ Order of one append, each step idempotent (a crash anywhere converges on the nex
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from dataclasses import dataclass, replace
 from typing import Any
@@ -106,7 +107,7 @@ def catch_up(stores: Stores, owner: str, log: Log = _quiet) -> LogState | None:
     return append(stores, owner, log=log)
 
 
-def require_logged(stores: Stores, day: str, part: int) -> None:
+def require_logged(stores: Stores, day: dt.date, part: int) -> None:
     """With the log on, an event leaves hot only once a signed checkpoint covers its part."""
     if stores.settings.log_signer is None:
         return

@@ -247,9 +247,10 @@ def restore_day(
     (different documents appeared during the write) or ValueError (``into`` may not be
     written)."""
     log = log or (lambda _message: None)
-    day = layout.format_day(layout.parse_day(day))
+    parsed = layout.parse_day(day)
+    day = layout.format_day(parsed)  # as the messages and the result name it
     check_target(stores, into)
-    records = stores.batches.records(day)
+    records = stores.batches.records(parsed)
     if not records:
         raise NoRecordError(
             f"{day} has no batch record: it is not archived (not due yet, or never run)"

@@ -7,6 +7,7 @@ stores.logstore.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +16,7 @@ from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
 from audit_archive.format.chain import Link
+from audit_archive.format.layout import format_day, parse_day
 from audit_archive.stores.leasestore import Fence, LeaseStore
 
 
@@ -31,14 +33,15 @@ class BatchStore:
             [("day", ASCENDING), ("part", ASCENDING)], unique=True, name="day_part_unique"
         )
 
-    def records(self, day: str | None = None) -> list[dict[str, Any]]:
-        flt = {} if day is None else {"day": day}
+    def records(self, day: dt.date | None = None) -> list[dict[str, Any]]:
+        """The day's records (every record without a day), by day and part."""
+        flt = {} if day is None else {"day": format_day(day)}
         return list(self.collection.find(flt, {"_id": 0}).sort([("day", 1), ("part", 1)]))
 
-    def records_between(self, first: str, last: str) -> Iterator[dict[str, Any]]:
+    def records_between(self, first: dt.date, last: dt.date) -> Iterator[dict[str, Any]]:
         """The batch records of the days in [first, last], by day and part: one query
         whatever the range, so a range of centuries costs what its records cost."""
-        flt = {"day": {"$gte": first, "$lte": last}}
+        flt = {"day": {"$gte": format_day(first), "$lte": format_day(last)}}
         return self.collection.find(flt, {"_id": 0}).sort([("day", 1), ("part", 1)])
 
     def records_holding_seq(self, seq: int) -> list[dict[str, Any]]:
@@ -47,9 +50,10 @@ class BatchStore:
         flt = {"startSeq": {"$lte": seq}, "endSeq": {"$gte": seq}}
         return list(self.collection.find(flt, {"_id": 0}).sort([("day", 1), ("part", 1)]))
 
-    def archived_days(self, first: str, last: str) -> set[str]:
+    def archived_days(self, first: dt.date, last: dt.date) -> set[dt.date]:
         """Days in [first, last] with at least one batch record (the catch-up sensor)."""
-        return set(self.collection.distinct("day", {"day": {"$gte": first, "$lte": last}}))
+        flt = {"day": {"$gte": format_day(first), "$lte": format_day(last)}}
+        return {parse_day(day) for day in self.collection.distinct("day", flt)}
 
     def insert_record(self, record: dict[str, Any], fence: Fence | None = None) -> bool:
         """True if inserted, False if (day, part) was already recorded. With a ``fence``,
