@@ -11,7 +11,7 @@ values).
 
 from __future__ import annotations
 
-from dagster import Definitions
+from dagster import Definitions, in_process_executor
 
 from audit_archive.defs.jobs import (
     build_archive_job,
@@ -44,4 +44,9 @@ defs = Definitions(
     # cold_storage (dagster_aws S3Resource), hot_store (MongoDB) and the archive that
     # uses both; connection values bound to the SPEC's variables (defs/resources.py).
     resources=resources(),
+    # Every job without its own executor runs its ops in one process, Dagster's implicit
+    # asset job included: the asset page's Materialize, asset backfills and
+    # `dagster asset materialize` run cold_archive's six ops like audit_archive_job (they
+    # share the run's staging files and the day's lease).
+    executor=in_process_executor,
 )

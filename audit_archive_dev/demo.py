@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pymongo import MongoClient
+from tabulate import tabulate
 
 from audit_archive.format import layout
 from audit_archive.format.canonical import EVENT_CODEC_OPTIONS
@@ -124,32 +125,34 @@ def _parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, A
     return args, QUIET_RUN_CONFIG
 
 
+DEMO_COLUMNS = ("day", "status", "part", "events", "seq range", "bytes", "object")
+DEMO_ALIGN = ("left", "left", "right", "right", "left", "right", "left")
+
+
 def _print_table(db, seeded: dict[str, Any], newest_due: dt.date) -> dict[tuple[str, int], Any]:
     """One line per day and part: status, part, events, seq range, bytes, object."""
     records = {(r["day"], r["part"]): r for r in db.archivebatches.find()}
-    print(
-        f"{'day':<11} {'status':<9} {'part':>4} {'events':>6} {'seq range':<13} {'bytes':>7}  object"
-    )
+    rows = []
     for day in layout.days(seeded["first"], seeded["last"]):
         key = layout.format_day(day)
         parts = sorted(p for (d, p) in records if d == key)
         if not parts:
-            hot = db.auditevents.count_documents(
-                {"at": {"$gte": layout.day_bounds(day)[0], "$lt": layout.day_bounds(day)[1]}}
-            )
-            status = "hot" if day > newest_due else "MISSING"
-            print(
-                f"{key:<11} {status:<9} {'':>4} {hot:>6} {'(in MongoDB, not due yet)' if day > newest_due else ''}"
-            )
+            start, end = layout.day_bounds(day)
+            hot = db.auditevents.count_documents({"at": {"$gte": start, "$lt": end}})
+            due = day <= newest_due
+            rows.append(
+                (key, "MISSING" if due else "hot", "", hot, "", "", "" if due else "(in MongoDB, not due yet)")
+            )  # fmt: skip
             continue
         for part in parts:
             r = records[(key, part)]
             seqs = f"{r['startSeq']}-{r['endSeq']}" if r["eventCount"] else "-"
             obj = r["jsonlKey"] or r["manifestKey"] + " (empty day)"
-            print(
-                f"{key:<11} {'archived':<9} {part:>4} {r['eventCount']:>6} {seqs:<13} "
-                f"{r['bytesCompressed']:>7}  s3://dezky-audit/{obj}"
-            )
+            rows.append(
+                (key, "archived", part, r["eventCount"], seqs, r["bytesCompressed"], f"s3://dezky-audit/{obj}")
+            )  # fmt: skip
+    table = tabulate(rows, headers=DEMO_COLUMNS, tablefmt="plain", colalign=DEMO_ALIGN)
+    print("\n".join(line.rstrip() for line in table.splitlines()))
     return records
 
 

@@ -5,14 +5,14 @@ one, a heading, and the README stays a page a newcomer reads in five minutes."""
 
 from __future__ import annotations
 
-import argparse
 import re
 from pathlib import Path
 from urllib.parse import unquote
 
+import click
 import pytest
 
-from audit_archive.cli import build_parser
+from audit_archive.cli import cli
 from audit_archive.settings import DEFAULTS, SPEC_VARIABLES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,11 +44,9 @@ def all_docs() -> str:
     return "\n".join(page.read_text() for page in PAGES)
 
 
-def sub_commands() -> dict[str, argparse.ArgumentParser]:
-    """The sub-commands of the real parser, by name."""
-    parser = build_parser()
-    [sub] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    return dict(sub.choices)
+def sub_commands() -> dict[str, click.Command]:
+    """The sub-commands of the real command group, by name."""
+    return dict(cli.commands)
 
 
 def slug(heading: str) -> str:
@@ -81,14 +79,14 @@ def test_every_sub_command_and_its_options_are_documented() -> None:
     commands = sub_commands()
     assert {"check", "verify", "archives", "restore", "prove", "check-proof", "search"} <= set(
         commands
-    ), "the parser is read, not a copy of it"
-    for name, parser in commands.items():
+    ), "the command group is read, not a copy of it"
+    for name, command in commands.items():
         assert re.search(rf"`(audit-archive )?{re.escape(name)}[` ]", docs), (
             f"sub-command {name!r} is not documented in README.md or docs/"
         )
-        for action in parser._actions:
-            for option in action.option_strings:
-                if option.startswith("--") and option != "--help":
+        for param in command.params:
+            for option in [*param.opts, *param.secondary_opts]:
+                if option.startswith("--"):
                     assert option in docs, f"{name} {option} is not documented"
 
 

@@ -4,7 +4,9 @@
   so each fits in one reading.
 - The data contract (``audit_archive/format``) is pure: no Dagster, no database or S3
   client, so it can be read and tested alone.
-- Dagster stays in ``defs/`` and ``definitions.py``; the domain code never imports it.
+- Dagster stays in ``defs/`` and ``definitions.py``; the domain code never imports it,
+  and the wiring uses only Dagster's public API (no ``dagster._...`` module: those change
+  without notice between releases).
 - Tests import support code and the project's public names, never another test module,
   ``conftest`` or a private (``_``) name.
 """
@@ -21,6 +23,12 @@ CODE = REPO / "audit_archive"
 TESTS = REPO / "audit_archive_tests"
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 80
+
+
+def is_private_dagster(module: str) -> bool:
+    """``dagster._core...``, ``dagster_aws._...``: any underscore part under a Dagster package."""
+    first, *rest = module.split(".")
+    return first.startswith("dagster") and any(part.startswith("_") for part in rest)
 
 
 def python_files(*roots: Path) -> list[Path]:
@@ -77,6 +85,20 @@ def test_only_the_dagster_wiring_imports_dagster(path: Path) -> None:
     assert not bad, f"{path.relative_to(CODE)} imports {bad}"
 
 
+@pytest.mark.parametrize(
+    "path",
+    python_files(CODE, REPO / "audit_archive_dev", REPO / "benchmarks"),
+    ids=lambda p: str(p.relative_to(REPO)),
+)
+def test_the_project_uses_only_dagsters_public_api(path: Path) -> None:
+    private = [
+        module
+        for module, _ in imported_modules(ast.parse(path.read_text()))
+        if is_private_dagster(module)
+    ]
+    assert not private, f"{path.name} imports Dagster's private modules {private}"
+
+
 @pytest.mark.parametrize("path", python_files(TESTS), ids=lambda p: str(p.relative_to(TESTS)))
 def test_tests_import_neither_other_tests_nor_private_names(path: Path) -> None:
     problems = []
@@ -103,3 +125,5 @@ def test_the_rules_catch_what_they_name(tmp_path: Path) -> None:
     assert ("dagster", []) in imports
     assert ("audit_archive_tests.test_x", ["y"]) in imports
     assert ("a", ["_b"]) in imports
+    assert is_private_dagster("dagster._core.definitions.unresolved_asset_job_definition")
+    assert not is_private_dagster("dagster_aws.s3") and not is_private_dagster("dagster")

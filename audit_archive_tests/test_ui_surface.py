@@ -4,10 +4,7 @@ backfills to one run per day and a capped total."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,10 +12,10 @@ import pytest
 from dagster import AssetKey, DagsterInstance, Failure, QueuedRunCoordinator, instance_for_test
 
 from audit_archive_tests.support.harness import Harness, due_day
+from audit_archive_tests.support.reliability import failure_messages, step_events
 
 REPO = Path(__file__).resolve().parents[1]
 COLD_ARCHIVE = AssetKey("cold_archive")
-DAGSTER_CLI = [sys.executable, "-c", "from dagster._cli import main; main()"]
 
 
 @pytest.fixture
@@ -93,17 +90,36 @@ def test_a_run_without_a_day_says_how_to_pick_one(harness: Harness) -> None:
     [
         ("2999-01-01", "is not due yet: a day is archived once it is"),
         ("1999-01-01", "is before ARCHIVE_START_DATE"),
-        ("yesterday", "partitions are UTC days written YYYY-MM-DD"),
     ],
 )
-def test_a_day_that_is_not_a_partition_is_refused_with_the_reason(
+def test_a_day_that_is_not_a_partition_is_refused_with_the_reason_before_any_op(
     harness: Harness, key: str, says: str
 ) -> None:
-    from audit_archive.defs.jobs import DayNotDueError
+    """A partition tag is what GraphQL, the Launchpad and a run request send; Dagster
+    does not check it against the partitions, so the run-start check does."""
+    not_due = harness.seed({due_day(-2): 5})
 
-    with pytest.raises(DayNotDueError, match=says) as refused:
-        harness.run(key)
-    assert "Nothing was changed" in str(refused.value)
+    result = harness.run_tagged(key)
+
+    assert not result.success
+    assert not step_events(result, "STEP_START"), "no op ran"
+    assert says in failure_messages(result) and "Nothing was changed" in failure_messages(result)
+    assert harness.records() == [] and harness.object_keys() == []
+    assert harness.events.count_documents({"_id": {"$in": [e["_id"] for e in not_due]}}) == 5
+
+
+def test_a_day_outside_the_partitions_given_as_a_partition_key_is_refused_by_dagster(
+    harness: Harness,
+) -> None:
+    """Where Dagster picks the key from the partitions itself (the API's partition_key,
+    the CLI's --partition), it refuses an unknown one before any run exists."""
+    from dagster import DagsterUnknownPartitionError
+
+    with pytest.raises(DagsterUnknownPartitionError, match="2999-01-01"):
+        harness.run("2999-01-01")
+    # A tag that is no date at all: Dagster cannot create the run.
+    with pytest.raises(ValueError, match="yesterday"):
+        harness.run_tagged("yesterday")
     assert harness.records() == []
 
 
@@ -146,57 +162,6 @@ def test_dagster_yaml_queues_runs_one_per_day_with_a_total_cap(tmp_path: Path) -
         } in queue.tag_concurrency_limits
     finally:
         instance.dispose()
-
-
-def test_headless_dagster_asset_materialize_archives_the_day(
-    harness: Harness, tmp_path: Path
-) -> None:
-    """The documented headless way (docs/dagster.md): Dagster's own CLI, no webserver."""
-    day = due_day(3)
-    seeded = harness.seed({day: 25})
-    home = tmp_path / "dagster-home"
-    home.mkdir()
-    env = {**os.environ, **harness.env, "DAGSTER_HOME": str(home)}
-    done = subprocess.run(
-        [
-            *DAGSTER_CLI,
-            "asset",
-            "materialize",
-            "-m",
-            "audit_archive.definitions",
-            "--select",
-            "cold_archive",
-            "--partition",
-            str(day),
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    [record] = harness.records(day)
-    assert record["eventCount"] == len(seeded) == 25
-    assert harness.events.count_documents({"_id": {"$in": [e["_id"] for e in seeded]}}) == 0
-    with DagsterInstance.from_config(str(home)) as instance:
-        assert instance.get_materialized_partitions(COLD_ARCHIVE) == {str(day)}
-
-    # A day that is not due: refused with the reason the docs promise, nothing changed.
-    not_due = harness.seed({due_day(-2): 5})
-    materialize = ["asset", "materialize", "-m", "audit_archive.definitions"]
-    refused = subprocess.run(
-        [*DAGSTER_CLI, *materialize, "--select", "cold_archive", "--partition", str(due_day(-2))],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert refused.returncode != 0
-    assert f"{due_day(-2)} is not due yet" in refused.stderr, refused.stderr[-3000:]
-    assert "Nothing was changed" in refused.stderr
-    assert harness.events.count_documents({"_id": {"$in": [e["_id"] for e in not_due]}}) == 5
 
 
 def test_each_verified_day_shows_its_verify_result_on_the_asset(

@@ -68,10 +68,50 @@ def test_the_default_range_with_a_large_retention_names_no_flag(
     harness: Harness, capsys, monkeypatch
 ) -> None:
     monkeypatch.setenv("AUDIT_HOT_RETENTION_DAYS", "36500")
+    monkeypatch.setenv("ARCHIVE_START_DATE", "2024-01-01")
     assert main(["verify"]) == 0
     captured = capsys.readouterr()
     assert "--to" not in captured.err + captured.out and "--from" not in captured.err + captured.out
     assert "nothing to verify: no day is due yet" in captured.out
+
+
+def test_without_archive_start_date_verify_starts_at_the_archives_first_day(
+    archive: Harness, capsys, monkeypatch
+) -> None:
+    """An auditor does not have the deployment's ARCHIVE_START_DATE (docs/signed-log.md):
+    the days before the archive's first batch record are not reported missing, and the
+    output says which range was checked and why."""
+    monkeypatch.delenv("ARCHIVE_START_DATE")
+    first = min(r["day"] for r in archive.records())
+
+    code, doc = verify_json(capsys)
+
+    assert code == 0, [d for d in doc["days"] if d["findings"]]
+    assert doc["summary"]["from"] == first and doc["days"][0]["day"] == first
+    assert doc["summary"]["rangeReason"] == (
+        f"from {first}, the archive's first day (its earliest batch record or object): "
+        "ARCHIVE_START_DATE is not set"
+    )
+    assert main(["verify"]) == 0
+    assert f"checked {first} to {DUE[-1]}, from {first}, the archive's first day" in (
+        capsys.readouterr().out
+    )
+    # With the deployment's setting earlier than the first record, those days are missing.
+    earlier = layout.parse_day(first) - dt.timedelta(days=2)
+    monkeypatch.setenv("ARCHIVE_START_DATE", str(earlier))
+    code, doc = verify_json(capsys)
+    assert code == 1 and statuses(doc)[str(earlier)] == "missing"
+    assert doc["summary"]["rangeReason"] == f"from ARCHIVE_START_DATE ({earlier})"
+
+
+def test_without_archive_start_date_an_empty_archive_has_nothing_to_verify(
+    harness: Harness, capsys, monkeypatch
+) -> None:
+    monkeypatch.delenv("ARCHIVE_START_DATE", raising=False)
+    assert main(["verify"]) == 0
+    assert "the archive holds no batch record and no object, and ARCHIVE_START_DATE is not set" in (
+        capsys.readouterr().out
+    )
 
 
 def test_verify_to_the_last_representable_day_stops_where_nothing_can_be(

@@ -21,10 +21,8 @@ Every run must succeed and every day must have its batch record, or the script e
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import random
 import statistics
 import sys
 import tempfile
@@ -39,12 +37,10 @@ from dagster_graphql import DagsterGraphQLClient  # noqa: E402
 from pymongo import MongoClient  # noqa: E402
 
 from audit_archive.format import layout  # noqa: E402
-from audit_archive_dev import seed  # noqa: E402
-from audit_archive_dev.demo import DEMO_KEY  # noqa: E402
-from audit_archive_dev.embedded import create_bucket, free_port, start_stack  # noqa: E402
+from audit_archive_dev.due_days import seed_due_days  # noqa: E402
+from audit_archive_dev.embedded import free_port, start_stack  # noqa: E402
 from audit_archive_dev.ui import start_dagster, stop_group, wait_until_serving  # noqa: E402
 
-RETENTION = 90
 LOCATION = "audit_archive"
 JOB = "audit_archive_job"
 RUNS = """query($t: [ExecutionTag!]) { runsOrError(filter: {tags: $t}) { ... on Runs {
@@ -66,25 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     stack = start_stack(log_dir=work)
     dagster = None
     try:
-        newest = layout.newest_due_day(dt.datetime.now(dt.UTC), RETENTION)
-        first = newest - dt.timedelta(days=args.days - 1)
-        env = {
-            **stack.env(database="dezky", bucket="dezky-audit"),
-            "AUDIT_SIGNING_KEY": DEMO_KEY,
-            "AUDIT_HOT_RETENTION_DAYS": str(RETENTION),
-            "AUDIT_WORK_DIR": str(work / "staging"),
-            "ARCHIVE_START_DATE": layout.format_day(first),
-        }
-        create_bucket(stack.s3_endpoint, "dezky-audit")
+        due, env = seed_due_days(stack, work, args.days, args.events_per_day)
+        first, newest = due[0], due[-1]
         client = MongoClient(env["MONGODB_URI"], tz_aware=True)
-        rng = random.Random(7)
-        ats = [
-            at
-            for day in layout.days(first, newest)
-            for at in seed.day_times(day, args.events_per_day, rng)
-        ]
-        seed.append(client["dezky"]["auditevents"], ats, rng=rng)
-        say(f"seeded {len(ats):,} events on {args.days} due days ({first}..{newest})")
+        say(
+            f"seeded {args.events_per_day * args.days:,} events on {args.days} due days ({first}..{newest})"
+        )
 
         port = free_port()
         dagster = start_dagster(work / "home", port, env)

@@ -1,11 +1,20 @@
-"""Screenshot of the Dagster UI's partition view after the demo, for the README.
+"""Screenshots of the Dagster UI after the demo, for the docs.
 
 Starts ``./dev ui`` on a throw-away data folder (free ports), archives every due demo day
-but a few through the webserver's GraphQL API (so the picture shows archived days and
-missing ones), then has headless Chromium (Debian: ``apt-get install chromium``) take a
-picture of the job's partitions page, and stops everything.
+but a few through the webserver's GraphQL API (so the pictures show archived days and
+missing ones), makes one day's run fail after extract_chained (an event that no longer
+re-hashes) and re-executes it from failure as the run page's button does, then has
+headless Chromium (Debian: ``apt-get install chromium``) take pictures of:
 
-    .venv/bin/python scripts/screenshot_ui.py [--out docs/ui-partitions.png] [--keep-missing 3]
+- ``ui-partitions.png``: the job's Partitions tab;
+- ``ui-asset-partition.png``: Assets -> cold_archive -> Partitions, an archived day
+  selected (its materialization's metadata);
+- ``ui-reexecution.png``: the refused "Re-execute from failure" run, naming the click
+  that works;
+
+and stops everything.
+
+    .venv/bin/python scripts/screenshot_ui.py [--out-dir docs] [--keep-missing 3]
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import time
 from pathlib import Path
 
 from dagster_graphql import DagsterGraphQLClient
+from pymongo import MongoClient
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -58,7 +68,7 @@ def wait_for(text: str, log: Path, process: subprocess.Popen, timeout: float = 3
         time.sleep(0.5)
 
 
-def archive_days(port: int, days: list[str], timeout: float = 600) -> None:
+def archive_days(port: int, days: list[str], timeout: float = 600) -> list[str]:
     client = DagsterGraphQLClient("127.0.0.1", port_number=port, timeout=60)
     # The tags the UI's launchpad sets, so the partitions view counts these runs.
     run_ids = [
@@ -78,6 +88,35 @@ def archive_days(port: int, days: list[str], timeout: float = 600) -> None:
                 pending.discard(run_id)
                 print(f"  run {run_id[:8]}: {status}")
         time.sleep(1)
+    return run_ids
+
+
+REEXECUTE = """mutation($p: ReexecutionParams!) { launchPipelineReexecution(reexecutionParams: $p) {
+  __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }"""
+
+
+def refused_reexecution(port: int, mongo_port: int, day: str) -> str:
+    """A run of ``day`` that fails in to_jsonl_gz (one event edited so it no longer
+    re-hashes), the event put back, then Re-execute from failure: the run id of the
+    refused re-execution."""
+    events = MongoClient(f"mongodb://127.0.0.1:{mongo_port}/?directConnection=true")
+    hot = events["dezky"]["auditevents"]
+    lo, hi = layout.day_bounds(layout.parse_day(day))
+    victim = hot.find_one({"at": {"$gte": lo, "$lt": hi}}, sort=[("seq", 1)])
+    hot.update_one({"_id": victim["_id"]}, {"$set": {"actor.id": "mallory"}})
+    [failed] = archive_days(port, [day])
+    hot.replace_one({"_id": victim["_id"]}, victim)
+    events.close()
+    client = DagsterGraphQLClient("127.0.0.1", port_number=port, timeout=60)
+    params = {"parentRunId": failed, "strategy": "FROM_FAILURE"}
+    result = client._execute(REEXECUTE, {"p": params})["launchPipelineReexecution"]
+    if result["__typename"] != "LaunchRunSuccess":
+        raise SystemExit(f"re-execution not launched: {result}")
+    run_id = result["run"]["runId"]
+    while client.get_run_status(run_id).value not in ("SUCCESS", "FAILURE", "CANCELED"):
+        time.sleep(1)
+    print(f"  re-execution {run_id[:8]}: {client.get_run_status(run_id).value}")
+    return run_id
 
 
 def screenshot(url: str, out: Path, width: int, height: int, budget_ms: int) -> None:
@@ -101,7 +140,7 @@ def screenshot(url: str, out: Path, width: int, height: int, budget_ms: int) -> 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "ui-partitions.png")
+    parser.add_argument("--out-dir", type=Path, default=REPO / "docs")
     parser.add_argument(
         "--keep-missing", type=int, default=3, help="due days left unarchived (shown missing)"
     )
@@ -112,6 +151,42 @@ def main(argv: list[str] | None = None) -> int:
 
     home = Path(tempfile.mkdtemp(prefix="audit-archive-screenshot-"))
     port, mongo_port, s3_port = free_port(), free_port(), free_port()
+    ui = start_ui(home, port, mongo_port, s3_port)
+    try:
+        newest_due = layout.newest_due_day(dt.datetime.now(dt.UTC), 90)
+        first = newest_due - dt.timedelta(days=13)
+        due = [layout.format_day(d) for d in layout.days(first, newest_due)]
+        # Leave a few days in the middle unarchived: "missing" = due but not archived.
+        middle = len(due) // 2
+        skip = due[middle : middle + args.keep_missing]
+        print(f"archiving {len(due) - len(skip)} of {len(due)} due days ...")
+        archive_days(port, [d for d in due if d not in skip])
+        refused = refused_reexecution(port, mongo_port, skip[0])
+        base = f"http://127.0.0.1:{port}"
+        shots = {
+            "ui-partitions.png": f"{base}/locations/audit_archive/jobs/{JOB}/partitions",
+            "ui-asset-partition.png": (
+                f"{base}/assets/cold_archive?view=partitions&partition={due[0]}"
+            ),
+            "ui-reexecution.png": f"{base}/runs/{refused}",
+        }
+        args.out_dir.mkdir(parents=True, exist_ok=True)
+        for name, url in shots.items():
+            out = args.out_dir / name
+            print(f"screenshot of {url} ...")
+            screenshot(url, out, args.width, args.height, args.budget_ms)
+            print(f"wrote {out} ({out.stat().st_size:,} bytes)")
+        return 0
+    finally:
+        ui.send_signal(signal.SIGINT)
+        try:
+            ui.wait(90)
+        except subprocess.TimeoutExpired:
+            ui.kill()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def start_ui(home: Path, port: int, mongo_port: int, s3_port: int) -> subprocess.Popen:
     log = home / "ui.log"
     with open(log, "wb") as out:
         ui = subprocess.Popen(
@@ -133,30 +208,9 @@ def main(argv: list[str] | None = None) -> int:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
-    try:
-        print(f"starting ./dev ui (log: {log}) ...")
-        wait_for("Dagster UI:", log, ui)
-        newest_due = layout.newest_due_day(dt.datetime.now(dt.UTC), 90)
-        first = newest_due - dt.timedelta(days=13)
-        due = [layout.format_day(d) for d in layout.days(first, newest_due)]
-        # Leave a few days in the middle unarchived: "missing" = due but not archived.
-        middle = len(due) // 2
-        skip = set(due[middle : middle + args.keep_missing])
-        print(f"archiving {len(due) - len(skip)} of {len(due)} due days ...")
-        archive_days(port, [d for d in due if d not in skip])
-        url = f"http://127.0.0.1:{port}/locations/audit_archive/jobs/{JOB}/partitions"
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        print(f"screenshot of {url} ...")
-        screenshot(url, args.out, args.width, args.height, args.budget_ms)
-        print(f"wrote {args.out} ({args.out.stat().st_size:,} bytes)")
-        return 0
-    finally:
-        ui.send_signal(signal.SIGINT)
-        try:
-            ui.wait(90)
-        except subprocess.TimeoutExpired:
-            ui.kill()
-        shutil.rmtree(home, ignore_errors=True)
+    print(f"starting ./dev ui (log: {log}) ...")
+    wait_for("Dagster UI:", log, ui)
+    return ui
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from audit_archive.audit.log_proof import LogProofError, log_object, log_vouch
@@ -60,19 +60,32 @@ def check_seq(seq: int) -> None:
         )
 
 
-def _read(part: CheckedPart, seq: int) -> tuple[list[str], EventLine | None]:
+# Events of the part read so far, and the part's count (a progress bar), every 1000.
+ProveProgress = Callable[[int, int], None]
+PROGRESS_STEP = 1000
+
+
+def _read(
+    part: CheckedPart, seq: int, progress: ProveProgress | None = None
+) -> tuple[list[str], EventLine | None]:
     """Every event hash of the part (the Merkle leaves) and the line of ``seq``."""
     hashes: list[str] = []
     found: EventLine | None = None
+    total = int(part.event_count or 0)
     for line in part.lines():
         hashes.append(line.hash if isinstance(line.hash, str) else "")
         if is_integer_seq(line.seq) and line.seq == seq:
             found = line
+        if progress is not None and len(hashes) % PROGRESS_STEP == 0:
+            progress(len(hashes), total)
+    if progress is not None:
+        progress(len(hashes), total)
     return hashes, found
 
 
-def prove_seq(stores: Stores, seq: int) -> dict[str, Any]:
+def prove_seq(stores: Stores, seq: int, progress: ProveProgress | None = None) -> dict[str, Any]:
     """The proof document for the archived event ``seq``; ProveError if there is none.
+    ``progress`` hears how much of the part holding it has been read.
 
     ValueError if ``seq`` cannot be a seq at all (more than 8 bytes)."""
     check_seq(seq)
@@ -83,7 +96,7 @@ def prove_seq(stores: Stores, seq: int) -> dict[str, Any]:
         if not record.get("eventCount"):
             continue
         part = open_part(stores.cold, record, keys, vouch)
-        hashes, found = _read(part, seq) if part.ok else ([], None)
+        hashes, found = _read(part, seq, progress) if part.ok else ([], None)
         if not part.ok:
             refused.append(part.describe())
         elif found is not None:

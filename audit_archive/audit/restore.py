@@ -32,7 +32,7 @@ next run would archive them again as a new part).
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,10 @@ WRITE_BATCH = 1000
 NAMESPACE_MAX_BYTES = 255
 CONFLICTS_NAMED = 10
 _RAW_OPTIONS = EVENT_CODEC_OPTIONS.with_options(document_class=RawBSONDocument)
+# (phase, events done, events in the day): "checking" while parts are read and spooled,
+# then "writing" while the spooled events are inserted. Reported every PROGRESS_STEP.
+RestoreProgress = Callable[[str, int, int], None]
+PROGRESS_STEP = 1000
 
 
 class NoRecordError(AuditArchiveError):
@@ -115,7 +119,9 @@ def check_target(stores: Stores, into: str) -> None:
         raise ValueError(f"refusing to restore into {into!r}: it is {forbidden[into]}")
 
 
-def _spool(part: CheckedPart, spool_dir: Path) -> _Spooled | None:
+def _spool(
+    part: CheckedPart, spool_dir: Path, advance: Callable[[int], None] = lambda _n: None
+) -> _Spooled | None:
     """Phase 1 for one part: read it with every check, writing its documents to a BSON
     file as they come. None when the part does not check out (``part.problems``)."""
     number = int(part.record["part"])
@@ -129,6 +135,9 @@ def _spool(part: CheckedPart, spool_dir: Path) -> _Spooled | None:
         for line in part.lines():
             out.write(line.bson())
             events += 1
+            if events % PROGRESS_STEP == 0:
+                advance(PROGRESS_STEP)
+    advance(events % PROGRESS_STEP)
     return _Spooled(number, path, events) if part.ok else None
 
 
@@ -200,7 +209,13 @@ def _look_up(stores: Stores, into: str, paths: list[Path], batch_size: int) -> l
     return found
 
 
-def _write(stores: Stores, into: str, spools: list[_Spooled], batch_size: int) -> tuple[int, int]:
+def _write(
+    stores: Stores,
+    into: str,
+    spools: list[_Spooled],
+    batch_size: int,
+    advance: Callable[[int], None] = lambda _n: None,
+) -> tuple[int, int]:
     """Phase 2: (inserted, already there), inserting in unordered bulks."""
     paths = [s.path for s in spools if s.path is not None]
     empty = stores.restore_target.collection_is_empty(into)
@@ -209,6 +224,7 @@ def _write(stores: Stores, into: str, spools: list[_Spooled], batch_size: int) -
     late: list[Any] = []  # written by someone else since the look-up, and different
     for path in paths:
         for batch in _batches(path, batch_size):
+            advance(len(batch))
             there = _NONE if empty else next(found)
             if there == _ALL:
                 already += len(batch)
@@ -239,13 +255,14 @@ def restore_day(
     *,
     batch_size: int = WRITE_BATCH,
     log: Log | None = None,
+    progress: RestoreProgress | None = None,
 ) -> RestoreResult:
     """Check every part of ``day``, then insert its events into ``into``.
 
     Raises NoRecordError (no batch record for the day), RestoreRefused (a check
     failed, or the target holds different documents; nothing written), RestoreConflict
     (different documents appeared during the write) or ValueError (``into`` may not be
-    written)."""
+    written). ``progress`` hears how far each phase is, in events."""
     log = log or (lambda _message: None)
     parsed = layout.parse_day(day)
     day = layout.format_day(parsed)  # as the messages and the result name it
@@ -262,11 +279,12 @@ def restore_day(
     work_dir = Path(stores.settings.work_dir or tempfile.gettempdir())
     work_dir.mkdir(parents=True, exist_ok=True)
     keys = stores.settings.verification_keys
+    checking = _counter("checking", sum(int(r.get("eventCount") or 0) for r in records), progress)
     with tempfile.TemporaryDirectory(prefix=f"audit-restore-{day}-", dir=work_dir) as tmp:
         spools = []
         for record in records:
             part = open_part(stores.cold, record, keys)
-            spooled = _spool(part, Path(tmp))
+            spooled = _spool(part, Path(tmp), checking)
             if spooled is None:
                 problems += [f"part {record['part']}: {p}" for p in part.problems]
                 continue
@@ -275,7 +293,8 @@ def restore_day(
         if problems:
             raise RestoreRefused(day, problems)
         try:
-            inserted, already = _write(stores, into, spools, batch_size)
+            writing = _counter("writing", sum(s.events for s in spools), progress)
+            inserted, already = _write(stores, into, spools, batch_size, writing)
         except RestoreRefused as e:
             raise RestoreRefused(day, e.reasons) from None
     total = sum(s.events for s in spools)
@@ -283,3 +302,17 @@ def restore_day(
     return RestoreResult(
         day, stores.settings.database, into, tuple(parts), total, inserted, already
     )
+
+
+def _counter(phase: str, total: int, progress: RestoreProgress | None) -> Callable[[int], None]:
+    """``advance(n)``: n more events of ``phase`` done, reported to ``progress``."""
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(phase, done, total)
+
+    advance(0)
+    return advance

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,12 +110,17 @@ class SearchStats:
             day += dt.timedelta(days=1)
 
 
+# Told the day a part is of before it is read, and the counts so far (a progress bar).
+SearchProgress = Callable[[str, SearchStats], None]
+
+
 def search(
     stores: Stores,
     first: dt.date,
     last: dt.date,
     filters: Filters,
     stats: SearchStats | None = None,
+    progress: SearchProgress | None = None,
 ) -> Iterator[bytes]:
     """Matching events' JSONL lines (without newline), in day, part and seq order."""
     stats = stats if stats is not None else SearchStats()
@@ -139,6 +144,8 @@ def search(
             ):  # a record without a usable range is read, not trusted to exclude
                 stats.parts_skipped_by_seq += 1
                 continue
+            if progress is not None:
+                progress(str(record.get("day")), stats)
             yield from _search_part(open_part(stores.cold, record, keys, vouch), filters, stats)
     finally:
         stats.count_days(first, last, recorded)

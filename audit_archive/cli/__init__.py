@@ -1,67 +1,54 @@
-"""The ``audit-archive`` command: a thin shell over the library.
+"""The ``audit-archive`` command: a thin shell over the library, on click.
 
-Each sub-command lives in its own module with a ``register(subparsers)`` function that
-adds its parser and sets ``handler``; this module only assembles them. Exit codes: 0
-success, 1 a finding or a refused operation, 2 a usage or configuration error.
+Each sub-command is a click command in its own module (``verify.command``,
+``prove.prove_command`` ...); this module assembles them into the ``cli`` group (what
+click's ``CliRunner`` invokes) and ``main`` (the installed script's entry point, which
+returns the exit code). Exit codes and error messages: shell.py.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Sequence
 
-from audit_archive.cli import (
-    archives,
-    check,
-    logkeys,
-    prove,
-    restore,
-    search,
-    verify,
-    witness,
+import click
+
+from audit_archive.cli import archives, check, logkeys, prove, restore, search, verify, witness
+from audit_archive.cli.shell import INTERRUPTED, PROG, AuditArchiveGroup
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(PROG, cls=AuditArchiveGroup, context_settings=CONTEXT)
+def cli() -> None:
+    """Verify, inspect and use the audit archive (see README). Exit codes: 0 done, 1 a
+    finding or a refused operation, 2 a usage or configuration error."""
+
+
+COMMANDS = (
+    check.command,
+    verify.command,
+    archives.command,
+    restore.command,
+    prove.prove_command,
+    prove.check_proof_command,
+    search.command,
+    logkeys.command,
+    witness.command,
 )
-from audit_archive.errors import ConfigError
-from audit_archive.redact import redact
-
-COMMAND_MODULES = [check, verify, archives, restore, prove, search, logkeys, witness]
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="audit-archive",
-        description="Verify, inspect and use the audit archive (see README).",
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in COMMAND_MODULES:
-        module.register(sub)
-    return parser
+for _command in COMMANDS:
+    cli.add_command(_command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); the exit code."""
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as e:  # argparse: --help exits 0, a usage error exits 2
-        return int(e.code or 0)
-    try:
-        return int(args.handler(args) or 0)
-    except ConfigError as e:
-        print(f"audit-archive: configuration error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    except Exception as e:  # never a traceback with a secret in it
-        from audit_archive.settings import Settings
-
-        try:
-            secrets = Settings.from_env(require_signing_key=False).secrets
-        except ConfigError:
-            secrets = ()
-        print(
-            f"audit-archive: error: {redact(f'{type(e).__name__}: {e}', secrets)}", file=sys.stderr
-        )
-        return 2
+        code = cli.main(args=argv, prog_name=PROG, standalone_mode=False)
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    except click.Abort:  # Ctrl-C while click itself was reading the arguments
+        return INTERRUPTED
+    return int(code or 0)
 
 
 if __name__ == "__main__":

@@ -6,59 +6,53 @@ command that checks them against the bucket.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
-import sys
 from typing import Any
 
+import click
 import pymongo
 from pymongo.errors import PyMongoError
+from tabulate import tabulate
 
-from audit_archive.cli.options import add_day_range, day_range_error
+from audit_archive.cli.options import check_day_range, day_range
+from audit_archive.cli.shell import opened_stores
 from audit_archive.errors import ConfigError
 from audit_archive.format import layout
 from audit_archive.settings import Settings
-from audit_archive.stores.clients import MONGO_TIMEOUT_MS, open_stores
+from audit_archive.stores.clients import MONGO_TIMEOUT_MS
 
 COLUMNS = ("day", "part", "archived at", "seq range", "events", "size", "ratio", "manifest")
+ALIGN = ("left", "right", "left", "left", "right", "right", "right", "left")  # numbers right
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "archives",
-        help="table of archived batches, newest first",
-        description="One row per archived part, newest first: day, part, archived at, seq "
-        "range, events, compressed size, compression ratio and the first 12 characters of "
-        "the manifest's sha256.",
-    )
-    add_day_range(p)
-    p.add_argument("--json", action="store_true", help='one JSON document {"batches", "summary"}')
-    p.set_defaults(handler=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    error = day_range_error(args.first, args.last)
-    if error:
-        print(f"audit-archive archives: {error}", file=sys.stderr)
-        return 2
+@click.command("archives", short_help="table of archived batches, newest first")
+@day_range()
+@click.option("--json", "as_json", is_flag=True, help='one JSON document {"batches", "summary"}')
+def command(first: dt.date | None, last: dt.date | None, as_json: bool) -> int:
+    """One row per archived part, newest first: day, part, archived at, seq range,
+    events, compressed size, compression ratio and the first 12 characters of the
+    manifest's sha256.
+    """
+    check_day_range(first, last)
     settings = Settings.from_env(require_signing_key=False)
-    stores = open_stores(settings, check=False)  # MongoDB only: no S3 needed for the table
-    try:
-        # The same short limit as every command's start-up check (not pymongo's 30 s
-        # server selection): an unreachable MongoDB is said in ~5 s.
-        with pymongo.timeout(MONGO_TIMEOUT_MS / 1000):
-            stores.hot.ping()
-        records = stores.batches.records()
-    except PyMongoError as e:
-        raise ConfigError("MONGODB_URI", f"MongoDB is not reachable: {type(e).__name__}") from None
-    finally:
-        stores.close()
-    rows = batches(records, args.first, args.last)
-    if args.json:
-        print(json.dumps({"batches": rows, "summary": summarize(rows)}, indent=2))
+    # MongoDB only (no S3 needed for the table), under the same short limit as every
+    # command's start-up check (not pymongo's 30 s server selection): an unreachable
+    # MongoDB is said in ~5 s.
+    with opened_stores(settings, check=False) as stores:
+        try:
+            with pymongo.timeout(MONGO_TIMEOUT_MS / 1000):
+                stores.hot.ping()
+            records = stores.batches.records()
+        except PyMongoError as e:
+            raise ConfigError(
+                "MONGODB_URI", f"MongoDB is not reachable: {type(e).__name__}"
+            ) from None
+    rows = batches(records, first, last)
+    if as_json:
+        click.echo(json.dumps({"batches": rows, "summary": summarize(rows)}, indent=2))
     else:
-        print(format_table(rows))
+        click.echo(format_table(rows))
     return 0
 
 
@@ -124,22 +118,16 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         )
         for r in rows
     ]
-    right = {1, 4, 5, 6}  # numbers align right
-    widths = [max(len(c[i]) for c in [COLUMNS, *cells]) for i in range(len(COLUMNS))]
-
-    def line(values: tuple[str, ...]) -> str:
-        return "  ".join(
-            v.rjust(w) if i in right else v.ljust(w)
-            for i, (v, w) in enumerate(zip(values, widths, strict=True))
-        ).rstrip()
-
+    table = tabulate(
+        cells, headers=COLUMNS, tablefmt="plain", colalign=ALIGN, disable_numparse=True
+    )
     s = summarize(rows)
     ratio = f", {s['compressionRatio']:.1f}x" if s["compressionRatio"] else ""
     footer = (
         f"{s['parts']} parts of {s['days']} days: {s['events']:,} events, "
         f"{human_bytes(s['bytesCompressed'])} compressed{ratio}"
     )
-    return "\n".join([line(COLUMNS), *(line(c) for c in cells), "", footer])
+    return "\n".join([*(line.rstrip() for line in table.splitlines()), "", footer])
 
 
 def human_bytes(n: int) -> str:

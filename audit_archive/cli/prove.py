@@ -3,63 +3,21 @@ the offline check an auditor runs on it (keys from the environment or a key file
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 from pathlib import Path
 
+import click
+
 from audit_archive.audit.prove import ProveError, check_proof, prove_seq
-from audit_archive.cli.logkeys import (
-    add_verifier_option,
-    add_witness_options,
-    verifier,
-    witnesses,
-)
-from audit_archive.cli.options import MAX_PROOF_BYTES, read_capped, seq_arg
+from audit_archive.cli.logkeys import verifier, verifier_key_option, witness_options, witnesses
+from audit_archive.cli.options import MAX_PROOF_BYTES, SEQ, quiet_option, read_capped
+from audit_archive.cli.progress import Progress
+from audit_archive.cli.shell import FINDING, Refused, opened_stores
 from audit_archive.errors import ConfigError
 from audit_archive.format import proof
 from audit_archive.settings import Settings, keys_from_file, verification_keys_from_env
-from audit_archive.stores.clients import open_stores
-from audit_archive.stores.privileges import Access
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "prove",
-        help="write a JSON proof that archived event N is in its signed part",
-        description=(
-            "Find archived event --seq N, check its part (signature, sha256, Merkle root) and "
-            "write a proof: the event's line, its leaf index, the RFC 6962 audit path and the "
-            "signed manifest. Exit 1: the event is not archived or its part does not check out."
-        ),
-    )
-    p.add_argument("--seq", type=seq_arg, required=True, metavar="N", help="the event's seq")
-    p.add_argument(
-        "--out", "-o", metavar="FILE", help="write the proof here (default: standard output)"
-    )
-    p.set_defaults(handler=run_prove)
-
-    c = sub.add_parser(
-        "check-proof",
-        help="verify a proof file offline (exit 0 valid, 1 not)",
-        description=(
-            "Verify a proof written by 'prove', without MongoDB or S3: the event re-hashes, its "
-            "audit path leads to the manifest's merkleRoot, and the manifest's signature holds. "
-            "Keys: the signed log's public verifier key (AUDIT_LOG_VERIFIER_KEY or --verifier-key: "
-            "then the manifest must be in a signed checkpoint), and/or the HMAC keys "
-            "(AUDIT_SIGNING_KEY and AUDIT_SIGNING_KEYS_PREVIOUS, or --key-file)."
-        ),
-    )
-    c.add_argument("file", metavar="FILE", help="the proof ('-' for standard input)")
-    c.add_argument(
-        "--key-file",
-        metavar="PATH",
-        help="read the HMAC key(s) from this file, one per line, instead of the environment",
-    )
-    add_verifier_option(c)
-    add_witness_options(c)
-    c.set_defaults(handler=run_check)
 
 
 def _unwritable(path: str) -> str | None:
@@ -75,79 +33,95 @@ def _unwritable(path: str) -> str | None:
     return None
 
 
-def run_prove(args: argparse.Namespace) -> int:
-    problem = _unwritable(args.out) if args.out else None
+@click.command("prove", short_help="write a JSON proof that archived event N is in its signed part")
+@click.option("--seq", type=SEQ, required=True, metavar="N", help="the event's seq")
+@click.option("--out", "-o", metavar="FILE", help="write the proof here (default: standard output)")
+@quiet_option
+def prove_command(seq: int, out: str | None, quiet: bool) -> int:
+    """Find archived event --seq N, check its part (signature, sha256, Merkle root) and
+    write a proof: the event's line, its leaf index, the RFC 6962 audit path and the
+    signed manifest. Exit 1: the event is not archived or its part does not check out.
+    """
+    problem = _unwritable(out) if out else None
     if problem:
-        print(f"audit-archive prove: cannot write --out {args.out}: {problem}", file=sys.stderr)
-        return 2
+        raise Refused(f"cannot write --out {out}: {problem}")
     # The HMAC key is optional: with the signed log, a part it covers is proven without it.
-    stores = open_stores(Settings.from_env(require_signing_key=False), access=Access.READ)
-    try:
-        document = prove_seq(stores, args.seq)
-    except ProveError as e:
-        print(f"audit-archive prove: {e}", file=sys.stderr)
-        return 1
-    finally:
-        stores.close()
-    text = proof.dumps(document)
-    if args.out:
+    settings = Settings.from_env(require_signing_key=False)
+    with opened_stores(settings) as stores, Progress(quiet=quiet) as progress:
+
+        def reading(done: int, total: int) -> None:
+            progress.update(done, total, f"{done:,}/{total:,} events", label="reading the part")
+
         try:
-            Path(args.out).write_text(text, encoding="utf-8")
-        except OSError as e:
-            print(
-                f"audit-archive prove: cannot write --out {args.out}: {e.strerror}",
-                file=sys.stderr,
-            )
-            return 2
-        m = document["manifest"]
-        print(
-            f"wrote {args.out}: seq {args.seq}, {m['day']} part {m['part']}, leaf "
-            f"{document['leafIndex']} of {document['treeSize']}",
-            file=sys.stderr,
-        )
-    else:
+            document = prove_seq(stores, seq, reading)
+        except ProveError as e:
+            raise Refused(str(e), FINDING) from None
+    text = proof.dumps(document)
+    if not out:
         sys.stdout.write(text)
+        return 0
+    try:
+        Path(out).write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise Refused(f"cannot write --out {out}: {e.strerror}") from None
+    m = document["manifest"]
+    click.echo(
+        f"wrote {out}: seq {seq}, {m['day']} part {m['part']}, leaf "
+        f"{document['leafIndex']} of {document['treeSize']}",
+        err=True,
+    )
     return 0
 
 
-def _keys(args: argparse.Namespace) -> tuple[str, ...]:
-    """Verification keys, read by the same rule as Settings (settings.py, signing keys),
-    without requiring the rest of the configuration: check-proof runs where there is no
-    MongoDB or S3."""
-    if args.key_file:
-        return keys_from_file(args.key_file)
-    return verification_keys_from_env()
-
-
-def run_check(args: argparse.Namespace) -> int:
-    keys = _keys(args)
-    log_verifier = verifier(args)
-    witness_keys, quorum = witnesses(args)
-    if witness_keys and log_verifier is None:
+@click.command("check-proof", short_help="verify a proof file offline (exit 0 valid, 1 not)")
+@click.argument("file", metavar="FILE")
+@click.option(
+    "--key-file",
+    metavar="PATH",
+    help="read the HMAC key(s) from this file, one per line, instead of the environment",
+)
+@verifier_key_option
+@witness_options
+def check_proof_command(
+    file: str,
+    key_file: str | None,
+    verifier_key: str | None,
+    witness_keys: tuple[str, ...],
+    quorum: int | None,
+) -> int:
+    """Verify a proof written by 'prove' (FILE, '-' for standard input), without MongoDB
+    or S3: the event re-hashes, its audit path leads to the manifest's merkleRoot, and the
+    manifest's signature holds. Keys: the signed log's public verifier key
+    (AUDIT_LOG_VERIFIER_KEY or --verifier-key: then the manifest must be in a signed
+    checkpoint), and/or the HMAC keys (AUDIT_SIGNING_KEY and AUDIT_SIGNING_KEYS_PREVIOUS,
+    or --key-file).
+    """
+    # Verification keys by the same rule as Settings, without requiring the rest of the
+    # configuration: check-proof runs where there is no MongoDB or S3.
+    keys = keys_from_file(key_file) if key_file else verification_keys_from_env()
+    log_verifier = verifier(verifier_key)
+    witness_verifiers, wanted = witnesses(witness_keys, quorum)
+    if witness_verifiers and log_verifier is None:
         raise ConfigError("--witness", "needs the log's verifier key (--verifier-key)")
     if not keys and log_verifier is None:
-        print(
-            "audit-archive check-proof: no key: set AUDIT_LOG_VERIFIER_KEY (or pass "
-            "--verifier-key), or AUDIT_SIGNING_KEY (or AUDIT_SIGNING_KEYS_PREVIOUS, or "
-            "pass --key-file)",
-            file=sys.stderr,
+        raise Refused(
+            "no key: set AUDIT_LOG_VERIFIER_KEY (or pass --verifier-key), or "
+            "AUDIT_SIGNING_KEY (or AUDIT_SIGNING_KEYS_PREVIOUS, or pass --key-file)"
         )
-        return 2
     try:
-        data = read_capped(args.file, MAX_PROOF_BYTES)
+        data = read_capped(file, MAX_PROOF_BYTES)
     except OSError as e:
-        print(f"audit-archive check-proof: cannot read {args.file}: {e.strerror}", file=sys.stderr)
-        return 2
+        raise Refused(f"cannot read {file}: {e.strerror}") from None
     try:
-        result = check_proof(_proof_document(data), keys, log_verifier, witness_keys, quorum)
+        result = check_proof(_proof_document(data), keys, log_verifier, witness_verifiers, wanted)
     except _NotAProof as e:
-        print(f"INVALID proof: not a proof: {e}", file=sys.stderr)
-        return 1
+        click.echo(f"INVALID proof: not a proof: {e}", err=True)
+        return FINDING
     except RecursionError:  # parsed, but nested deeper than checking it can go
-        print("INVALID proof: not a proof: its JSON is nested too deeply", file=sys.stderr)
-        return 1
-    print(proof.describe(result), file=sys.stdout if result.ok else sys.stderr)
-    return 0 if result.ok else 1
+        click.echo("INVALID proof: not a proof: its JSON is nested too deeply", err=True)
+        return FINDING
+    click.echo(proof.describe(result), err=not result.ok)
+    return 0 if result.ok else FINDING
 
 
 class _NotAProof(Exception):

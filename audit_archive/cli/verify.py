@@ -1,76 +1,84 @@
 """``audit-archive verify``: one status per day, the findings behind it, and a summary.
 
 Exit 0 when every day is ``valid``, ``empty`` or ``not-due``; 1 on any finding; 2 on a
-usage or configuration error. ``--deep`` also reads every event (a progress bar on
-stderr when it is a terminal).
+usage or configuration error. ``--deep`` also reads every event. Progress (manifests
+read, then --deep's events) on standard error when it is a terminal (``--quiet``: none).
 """
 
 from __future__ import annotations
 
-import argparse
+import datetime as dt
 import json
-import sys
-import threading
-import time
-from typing import TextIO
+import os
+
+import click
 
 from audit_archive.audit.verify import CLEAN, RangeError, Report, verify
-from audit_archive.cli.logkeys import add_verifier_option, add_witness_options, verifier, witnesses
-from audit_archive.cli.options import MAX_CHECKPOINT_BYTES, add_day_range, read_capped
+from audit_archive.cli.logkeys import verifier, verifier_key_option, witness_options, witnesses
+from audit_archive.cli.options import MAX_CHECKPOINT_BYTES, day_range, quiet_option, read_capped
+from audit_archive.cli.progress import Progress, mib
+from audit_archive.cli.shell import Refused, opened_stores
 from audit_archive.errors import ConfigError
 from audit_archive.settings import Settings, keys_from_file
-from audit_archive.stores.clients import open_stores
-from audit_archive.stores.privileges import Access
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "verify",
-        help="verify the archive like an auditor: a status per day (exit 1 on any finding)",
-        description="Check every day from --from to --to (default: ARCHIVE_START_DATE to the "
-        "newest due day, and every day holding a batch record or an object): manifest "
-        "signatures, sha256 and sizes against batch records, objects against records (an "
-        "events object the server's checksum cannot confirm is read), the chain across "
-        "parts, days and the hot tier, and due events left in hot. Statuses: valid, empty, "
-        "modified, chain-break, unverifiable, orphan, missing, overdue, in-progress, "
-        "not-due, before-start.",
-    )
-    add_day_range(p)
-    p.add_argument(
-        "--deep",
-        action="store_true",
-        help="also stream every JSONL.gz: sha256, every event's hash and link, chainEdges, "
-        "counts and Merkle root against the content",
-    )
-    p.add_argument(
-        "--key-file",
-        metavar="PATH",
-        help="check signatures with the HMAC key(s) in this file, one per line, instead of "
-        "AUDIT_SIGNING_KEY and AUDIT_SIGNING_KEYS_PREVIOUS",
-    )
-    p.add_argument(
-        "--json", action="store_true", help='one JSON document {"days", "archive", "summary"}'
-    )
-    add_verifier_option(p)
-    add_witness_options(p)
-    p.add_argument(
-        "--trusted-checkpoint",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="a checkpoint of the signed log kept outside the archive (repeatable): any the "
-        "log no longer extends is a finding (history rewritten)",
-    )
-    p.set_defaults(handler=run)
-
-
-def run(args: argparse.Namespace) -> int:
+@click.command(
+    "verify",
+    short_help="verify the archive like an auditor: a status per day (exit 1 on any finding)",
+)
+@day_range()
+@click.option(
+    "--deep",
+    is_flag=True,
+    help="also stream every JSONL.gz: sha256, every event's hash and link, chainEdges, "
+    "counts and Merkle root against the content",
+)
+@click.option(
+    "--key-file",
+    metavar="PATH",
+    help="check signatures with the HMAC key(s) in this file, one per line, instead of "
+    "AUDIT_SIGNING_KEY and AUDIT_SIGNING_KEYS_PREVIOUS",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help='one JSON document {"days", "archive", "summary"}'
+)
+@verifier_key_option
+@witness_options
+@click.option(
+    "--trusted-checkpoint",
+    "trusted_checkpoints",
+    multiple=True,
+    metavar="FILE",
+    help="a checkpoint of the signed log kept outside the archive (repeatable): any the "
+    "log no longer extends is a finding (history rewritten)",
+)
+@quiet_option
+def command(
+    first: dt.date | None,
+    last: dt.date | None,
+    deep: bool,
+    key_file: str | None,
+    as_json: bool,
+    verifier_key: str | None,
+    witness_keys: tuple[str, ...],
+    quorum: int | None,
+    trusted_checkpoints: tuple[str, ...],
+    quiet: bool,
+) -> int:
+    """Check every day from --from to --to (default: ARCHIVE_START_DATE, or the archive's
+    first day when it is not set, to the newest due day, and every day holding a batch
+    record or an object): manifest signatures, sha256
+    and sizes against batch records, objects against records (an events object the
+    server's checksum cannot confirm is read), the chain across parts, days and the hot
+    tier, and due events left in hot. Statuses: valid, empty, modified, chain-break,
+    unverifiable, orphan, missing, overdue, in-progress, not-due, before-start.
+    """
     # An auditor may hold only retired keys (AUDIT_SIGNING_KEYS_PREVIOUS), a key file, or
     # only the signed log's public verifier key: verify signs nothing, so the current key
     # is not required. A current key that is set is still checked like any other variable.
     settings = Settings.from_env(require_signing_key=False)
-    keys = keys_from_file(args.key_file) if args.key_file else settings.verification_keys
-    log_verifier = verifier(args)
+    keys = keys_from_file(key_file) if key_file else settings.verification_keys
+    log_verifier = verifier(verifier_key)
     if not keys and log_verifier is None:
         raise ConfigError(
             "AUDIT_SIGNING_KEY",
@@ -78,49 +86,54 @@ def run(args: argparse.Namespace) -> int:
             "AUDIT_SIGNING_KEYS_PREVIOUS, pass --key-file, or give the signed log's "
             "verifier key (AUDIT_LOG_VERIFIER_KEY or --verifier-key)",
         )
-    trusted = []
-    for name in args.trusted_checkpoint:
-        try:
-            trusted.append((name, read_capped(name, MAX_CHECKPOINT_BYTES)))
-        except OSError as e:
-            print(f"audit-archive verify: cannot read {name}: {e.strerror}", file=sys.stderr)
-            return 2
-    witness_keys, quorum = witnesses(args)
-    if witness_keys and log_verifier is None:
+    trusted = [(name, read_checkpoint(name)) for name in trusted_checkpoints]
+    witness_verifiers, wanted = witnesses(witness_keys, quorum)
+    if witness_verifiers and log_verifier is None:
         raise ConfigError("--witness", "needs the log's verifier key (AUDIT_LOG_VERIFIER_KEY)")
     if trusted and log_verifier is None:
-        print(
-            "audit-archive verify: --trusted-checkpoint needs the log's verifier key "
-            "(AUDIT_LOG_VERIFIER_KEY or --verifier-key)",
-            file=sys.stderr,
+        raise Refused(
+            "--trusted-checkpoint needs the log's verifier key "
+            "(AUDIT_LOG_VERIFIER_KEY or --verifier-key)"
         )
-        return 2
-    stores = open_stores(settings, access=Access.READ)
-    bar = ProgressBar(sys.stderr) if args.deep and sys.stderr.isatty() else None
-    try:
-        report = verify(
-            stores,
-            args.first,
-            args.last,
-            deep=args.deep,
-            keys=keys,
-            progress=bar,
-            log_verifier=log_verifier,
-            trusted_checkpoints=trusted,
-            **({"witnesses": witness_keys, "quorum": quorum} if witness_keys else {}),
-        )
-    except RangeError as e:
-        print(f"audit-archive verify: {e}", file=sys.stderr)
-        return 2
-    finally:
-        if bar is not None:
-            bar.close()
-        stores.close()
-    if args.json:
-        print(json.dumps(report.as_dict(), indent=2, default=str))
+    with opened_stores(settings) as stores, Progress(quiet=quiet) as progress:
+
+        def manifests(done: int, total: int) -> None:
+            progress.update(done, total, f"{done}/{total} parts", label="reading manifests")
+
+        def reading(done: int, total: int, parts_done: int, parts_total: int) -> None:
+            info = f"{mib(done, total)}  {parts_done}/{parts_total} parts"
+            progress.update(done, total, info, label="reading events")
+
+        try:
+            report = verify(
+                stores,
+                first,
+                last,
+                deep=deep,
+                keys=keys,
+                progress=reading if deep else None,
+                manifest_progress=manifests,
+                log_verifier=log_verifier,
+                trusted_checkpoints=trusted,
+                # An auditor does not know the deployment's ARCHIVE_START_DATE: without it
+                # the days start at the archive's own first day (the summary says which, why).
+                start_from_archive=not os.environ.get("ARCHIVE_START_DATE", "").strip(),
+                **({"witnesses": witness_verifiers, "quorum": wanted} if witness_verifiers else {}),
+            )
+        except RangeError as e:
+            raise Refused(str(e)) from None
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2, default=str))
     else:
-        print(format_report(report))
+        click.echo(format_report(report))
     return report.exit_code
+
+
+def read_checkpoint(name: str) -> bytes:
+    try:
+        return read_capped(name, MAX_CHECKPOINT_BYTES)
+    except OSError as e:
+        raise Refused(f"cannot read {name}: {e.strerror}") from None
 
 
 def format_report(report: Report) -> str:
@@ -142,6 +155,8 @@ def format_report(report: Report) -> str:
         return "\n".join([*lines, s["note"]])
     lines.append("")
     lines.append(_verdict_line(report))
+    if s.get("rangeReason"):
+        lines.append(f"checked {s['from']} to {s['to']}, {s['rangeReason']}")
     read = f", {s['bytesRead']:,} bytes of events read" if s["mode"] == "deep" else ""
     lines.append(f"{s['parts']} parts, {s['events']:,} archived events{read} in {s['seconds']}s")
     confirmed = s.get("objectsRead") or {}
@@ -194,39 +209,3 @@ def _verdict_line(report: Report) -> str:
 
 def _seq(value: int | None) -> str:
     return "none" if value is None else str(value)
-
-
-class ProgressBar:
-    """``[#####.....]  45%  12.3/27.1 MiB  3/10 parts`` redrawn in place on a terminal."""
-
-    def __init__(self, stream: TextIO, width: int = 30, interval: float = 0.1) -> None:
-        self.stream = stream
-        self.width = width
-        self.interval = interval
-        self._last = 0.0
-        self._drawn = False
-        self._lock = threading.Lock()
-
-    def __call__(self, done: int, total: int, parts_done: int, parts_total: int) -> None:
-        now = time.monotonic()
-        with self._lock:
-            final = parts_done == parts_total
-            if not final and now - self._last < self.interval:
-                return
-            self._last = now
-            fraction = done / total if total else 1.0
-            filled = int(self.width * min(fraction, 1.0))
-            self.stream.write(
-                f"\rreading events [{'#' * filled}{'.' * (self.width - filled)}] "
-                f"{fraction:4.0%}  {done / 2**20:.1f}/{total / 2**20:.1f} MiB  "
-                f"{parts_done}/{parts_total} parts"
-            )
-            self.stream.flush()
-            self._drawn = True
-
-    def close(self) -> None:
-        with self._lock:
-            if self._drawn:
-                self.stream.write("\n")
-                self.stream.flush()
-                self._drawn = False

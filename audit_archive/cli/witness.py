@@ -8,9 +8,11 @@ writes.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
+from collections.abc import Sequence
+
+import click
 
 from audit_archive.errors import ConfigError
 from audit_archive.format.note import Verifier, parse_verifier
@@ -21,32 +23,47 @@ from audit_archive.witness.server import WitnessServer
 from audit_archive.witness.service import Witness
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "witness",
-        help="run a C2SP tlog-witness that cosigns the signed log's checkpoints",
-        description=(
-            "Serve POST /add-checkpoint (C2SP tlog-witness): cosign a log's checkpoint only "
-            "when a consistency proof shows it extends the last one this witness cosigned. "
-            "The state file keeps that checkpoint per log across restarts."
-        ),
+@click.command(
+    "witness", short_help="run a C2SP tlog-witness that cosigns the signed log's checkpoints"
+)
+@click.option("--listen", metavar="HOST:PORT", required=True, help="address to serve on")
+@click.option(
+    "--key",
+    metavar="FILE",
+    required=True,
+    help="file holding the witness's signer key (keygen --witness NAME)",
+)
+@click.option(
+    "--log",
+    "logs",
+    metavar="VERIFIER_KEY",
+    multiple=True,
+    required=True,
+    help="a log's verifier key (repeatable): checkpoints of its origin are cosigned",
+)
+@click.option("--state", metavar="FILE", required=True, help="the witness's state file")
+def command(listen: str, key: str, logs: tuple[str, ...], state: str) -> int:
+    """Serve POST /add-checkpoint (C2SP tlog-witness): cosign a log's checkpoint only when
+    a consistency proof shows it extends the last one this witness cosigned. The state
+    file keeps that checkpoint per log across restarts.
+    """
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
     )
-    p.add_argument("--listen", metavar="HOST:PORT", required=True, help="address to serve on")
-    p.add_argument(
-        "--key",
-        metavar="FILE",
-        required=True,
-        help="file holding the witness's signer key (keygen --witness NAME)",
+    server = build(listen, key, logs, state)
+    names = ", ".join(sorted(server.witness.logs))
+    click.echo(
+        f"witness {server.witness.signer.verifier.key_string} serving {server.url}/add-checkpoint "
+        f"for {names}",
+        err=True,
     )
-    p.add_argument(
-        "--log",
-        metavar="VERIFIER_KEY",
-        action="append",
-        required=True,
-        help="a log's verifier key (repeatable): checkpoints of its origin are cosigned",
-    )
-    p.add_argument("--state", metavar="FILE", required=True, help="the witness's state file")
-    p.set_defaults(handler=run)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
 
 
 def _listen(text: str) -> tuple[str, int]:
@@ -63,34 +80,13 @@ def _signer_from(path: str):
     return parse_witness_signer(lines[0], "--key")
 
 
-def build(args: argparse.Namespace) -> WitnessServer:
+def build(listen: str, key: str, logs: Sequence[str], state: str) -> WitnessServer:
     """The server, with every option checked (ConfigError naming the option)."""
-    address = _listen(args.listen)
-    signer = _signer_from(args.key)
-    logs: list[Verifier] = [parse_verifier(k.strip(), "--log") for k in args.log]
+    address = _listen(listen)
+    signer = _signer_from(key)
+    verifiers: list[Verifier] = [parse_verifier(k.strip(), "--log") for k in logs]
     try:
-        state = StateFile(args.state)
+        state_file = StateFile(state)
     except (OSError, RuntimeError) as e:
         raise ConfigError("--state", str(e)) from None
-    return WitnessServer(address, Witness(signer, logs, state))
-
-
-def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
-    )
-    server = build(args)
-    names = ", ".join(sorted(server.witness.logs))
-    print(
-        f"witness {server.witness.signer.verifier.key_string} serving {server.url}/add-checkpoint "
-        f"for {names}",
-        file=sys.stderr,
-        flush=True,
-    )
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
+    return WitnessServer(address, Witness(signer, verifiers, state_file))

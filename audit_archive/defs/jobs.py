@@ -12,29 +12,21 @@ materializations.
 
 from __future__ import annotations
 
-import datetime as dt
+from typing import Any
 
 from dagster import (
     AssetsDefinition,
-    DagsterError,
-    DagsterUnknownPartitionError,
     DailyPartitionsDefinition,
     DefaultScheduleStatus,
-    RunRequest,
     ScheduleDefinition,
-    ScheduleEvaluationContext,
-    SkipReason,
+    build_schedule_from_partitioned_job,
     define_asset_job,
     graph_asset,
     in_process_executor,
-    schedule,
-)
-from dagster._core.definitions.unresolved_asset_job_definition import (
-    UnresolvedAssetJobDefinition,
 )
 
+from audit_archive.defs.names import ARCHIVE_JOB, COLD_ARCHIVE_ASSET
 from audit_archive.defs.ops import (
-    COLD_ARCHIVE_ASSET,
     extract_chained,
     purge_hot,
     record_batch,
@@ -45,55 +37,19 @@ from audit_archive.defs.ops import (
 from audit_archive.format import layout
 from audit_archive.settings import DefinitionSettings
 
-ARCHIVE_JOB = "audit_archive_job"
+__all__ = ["ARCHIVE_JOB", "GROUP", "build_archive_job", "cold_archive_asset", "daily_partitions"]
+
 GROUP = "audit_archive"
+# What define_asset_job returns: its class is not part of Dagster's public API.
+AssetJob = Any
 
 
-class DayNotDueError(DagsterError):
-    """A day that is not (or not yet) a partition was asked for: nothing changes. Not a
-    DagsterUnknownPartitionError: Dagster's CLI replaces that one's message with its own."""
-
-
-class ArchiveDays(DailyPartitionsDefinition):
-    """The UTC days up to the newest due one (SPEC section 2). A day outside them, asked
-    for through the API, CLI or a run request, is refused with a message that says why
-    (not due yet, before ARCHIVE_START_DATE, not a day) instead of Dagster's bare
-    "Could not find a partition"."""
-
-    def validate_partition_key(self, partition_key, context) -> None:  # type: ignore[override]
-        try:
-            super().validate_partition_key(partition_key, context)
-        except DagsterUnknownPartitionError:
-            raise DayNotDueError(self.why_not(partition_key)) from None
-
-    def why_not(self, partition_key: str, now: dt.datetime | None = None) -> str:
-        retention = -self.end_offset
-        try:
-            day = layout.parse_day(partition_key)
-        except ValueError:
-            return (
-                f"{partition_key!r} is not a partition of cold_archive: partitions are UTC "
-                "days written YYYY-MM-DD. Nothing was changed."
-            )
-        start = self.start.date()
-        if day < start:
-            return (
-                f"{partition_key} is not a partition: it is before ARCHIVE_START_DATE "
-                f"({start.isoformat()}). Nothing was changed."
-            )
-        newest = layout.newest_due_day(now or dt.datetime.now(dt.UTC), retention)
-        return (
-            f"{partition_key} is not due yet: a day is archived once it is "
-            f"{retention} days old (AUDIT_HOT_RETENTION_DAYS), at "
-            f"{layout.due_at(day, retention):%Y-%m-%d %H:%M} UTC; the newest due day is "
-            f"{layout.format_day(newest)}. Nothing was changed."
-        )
-
-
-def daily_partitions(settings: DefinitionSettings) -> ArchiveDays:
+def daily_partitions(settings: DefinitionSettings) -> DailyPartitionsDefinition:
     """One partition per UTC day, ending at the newest due day: what is "missing" in the
-    UI is due but not archived, and hot days cannot be launched."""
-    return ArchiveDays(
+    UI is due but not archived, and hot days cannot be picked. A day outside them that
+    is asked for anyway (a partition tag through GraphQL or the API) is refused when the
+    run starts, before any op (ArchiveResource, defs/resources.py)."""
+    return DailyPartitionsDefinition(
         start_date=layout.format_day(settings.start_date),
         timezone="UTC",
         end_offset=-settings.retention_days,
@@ -123,12 +79,15 @@ def cold_archive_asset(partitions: DailyPartitionsDefinition) -> AssetsDefinitio
     return cold_archive
 
 
-def build_archive_job(partitions: DailyPartitionsDefinition) -> UnresolvedAssetJobDefinition:
+def build_archive_job(partitions: DailyPartitionsDefinition) -> AssetJob:
     return define_asset_job(
         name=ARCHIVE_JOB,
         selection=[COLD_ARCHIVE_ASSET],
         partitions_def=partitions,
-        executor_def=in_process_executor,  # the ops share the run's staging files
+        # The ops share the run's staging files and the day's lease: one process. The
+        # asset page's runs (Dagster's implicit asset job) get the same executor from
+        # Definitions(executor=...) in definitions.py.
+        executor_def=in_process_executor,
         description=(
             "Archive one UTC day of chained audit events (materializes cold_archive for "
             "the day): extract_chained, to_jsonl_gz, sign_manifest, upload_and_confirm, "
@@ -139,24 +98,18 @@ def build_archive_job(partitions: DailyPartitionsDefinition) -> UnresolvedAssetJ
 
 
 def build_archive_schedule(
-    archive_job: UnresolvedAssetJobDefinition, settings: DefinitionSettings
+    archive_job: AssetJob, settings: DefinitionSettings
 ) -> ScheduleDefinition:
-    @schedule(
+    """At ARCHIVE_RUN_HOUR_UTC:00 UTC, the partitions' newest day (the newest due day,
+    since the partitions end there), run key = the day; nothing while no day is due."""
+    return build_schedule_from_partitioned_job(
+        archive_job,
         name="audit_archive_schedule",
-        job=archive_job,
-        cron_schedule=f"0 {settings.run_hour_utc} * * *",
-        execution_timezone="UTC",
+        hour_of_day=settings.run_hour_utc,
+        minute_of_hour=0,
         default_status=DefaultScheduleStatus.RUNNING
         if settings.enabled
         else DefaultScheduleStatus.STOPPED,
         description="Requests the newest due day at ARCHIVE_RUN_HOUR_UTC:00 UTC. "
         "Days missed while it was off are found by the catch-up sensor.",
     )
-    def audit_archive_schedule(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
-        day = layout.newest_due_day(context.scheduled_execution_time, settings.retention_days)
-        if day < settings.start_date:
-            return SkipReason(f"no day is due yet (ARCHIVE_START_DATE is {settings.start_date})")
-        key = layout.format_day(day)
-        return RunRequest(run_key=f"schedule:{key}", partition_key=key)
-
-    return audit_archive_schedule

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dagster import (
-    AssetKey,
     AssetMaterialization,
     Failure,
     MetadataValue,
@@ -20,12 +19,12 @@ from dagster import (
 )
 
 from audit_archive.archive import signed_log, steps
-from audit_archive.defs.resources import ArchiveResource
+from audit_archive.archive.day_state import DayState, day_state
+from audit_archive.defs.names import COLD_ARCHIVE_ASSET
+from audit_archive.defs.resources import REEXECUTE_WHOLE, ArchiveResource
 from audit_archive.errors import AuditArchiveError, ChainBreakError, format_seq_ranges
 from audit_archive.format import layout
 from audit_archive.redact import redact
-
-COLD_ARCHIVE_ASSET = AssetKey("cold_archive")
 
 
 def _failure(exc: BaseException, step: str, secrets: tuple[str, ...]) -> Failure:
@@ -47,7 +46,7 @@ def _failure(exc: BaseException, step: str, secrets: tuple[str, ...]) -> Failure
 
 @contextmanager
 def _operator_errors(
-    archive: ArchiveResource, step: str, lease: tuple[str, str, str] | None = None
+    archive: ArchiveResource, step: str, lease: tuple[dt.date, str, str] | None = None
 ) -> Iterator[None]:
     """Turn any exception into a Failure an operator can act on, with secrets masked
     (driver exceptions can embed a URI with its password), and hand the day's lease
@@ -71,8 +70,9 @@ def _ratio(compressed: int, uncompressed: int) -> float:
 NO_PARTITION = (
     "This run has no day: cold_archive and audit_archive_job archive one UTC day per run. "
     "Pick the day: on the asset page (Assets -> cold_archive) click Materialize and choose "
-    "the partition in the dialog; in the job's Launchpad (Jobs -> audit_archive_job -> "
-    "Launchpad) choose the partition at the top left before Launch Run; or headless: "
+    "the partition in the dialog; from the job (Jobs -> audit_archive_job -> "
+    "Materialize..., or its menu -> Launchpad (configure assets)) choose the partition "
+    "before Launch Run; or headless: "
     "dagster asset materialize -m audit_archive.definitions --select cold_archive "
     "--partition YYYY-MM-DD. Nothing was changed."
 )
@@ -80,16 +80,22 @@ NO_PARTITION = (
 
 @op(out=Out(steps.Extracted, is_required=False))
 def extract_chained(context: OpExecutionContext, archive: ArchiveResource) -> Iterator[Any]:
-    """Claim the day, finish any purge an earlier run left half done, and stage the
-    day's chained events (as raw BSON) for the next part."""
+    """Claim the day for this run, finish any purge an earlier run left half done, and
+    stage the day's chained events (as raw BSON) for the next part."""
     if not context.has_partition_key:
         raise Failure(description=NO_PARTITION)
     started = time.monotonic()
     day = layout.parse_day(context.partition_key)
-    with _operator_errors(archive, "extract_chained"):
-        result = steps.extract(
-            archive.stores, day, context.run_id, dt.datetime.now(dt.UTC), log=context.log.info
-        )
+    try:
+        with _operator_errors(archive, "extract_chained"):
+            result = steps.extract(
+                archive.stores, day, context.run_id, dt.datetime.now(dt.UTC), log=context.log.info
+            )
+    except Failure:
+        # A failed attempt on an archived day does not hide that it is archived: the
+        # partition keeps a materialization of this run with the day's state.
+        yield from _still_archived(context, archive, "this run failed in extract_chained")
+        raise
     meta: dict[str, Any] = {
         "day": context.partition_key,
         "seconds": round(time.monotonic() - started, 3),
@@ -100,23 +106,58 @@ def extract_chained(context: OpExecutionContext, archive: ArchiveResource) -> It
     if isinstance(result, steps.Skip):
         # No output: the five downstream ops are skipped, and the UI says why.
         context.log.info(result.reason)
-        if "not due" not in result.reason:
+        state = day_state(archive.stores, result.day)
+        if state.records:
             # The day is archived: it shows as materialized on the asset and in the
-            # job's Partitions tab like any other run's day, with what this run did.
-            context.log_event(
-                AssetMaterialization(
-                    COLD_ARCHIVE_ASSET,
-                    partition=context.partition_key,
-                    metadata={**meta, "changed": "nothing", "reason": result.reason},
-                )
+            # job's Partitions tab like any other run's day, with its current state.
+            yield _materialization(
+                context, state, {**meta, "changed": "nothing", "reason": result.reason}
             )
+            context.log.info(run_summary(state, f"changed nothing ({result.reason})"))
         return
+    if result.part > 1:
+        # Part 2 or later of an archived day: its parts so far stay visible even if
+        # this attempt fails further on (the run's own materialization follows).
+        yield from _still_archived(context, archive, f"archiving part {result.part} follows")
     meta.update(
         part=result.part,
         events=result.event_count,
         seq_range=_seq_range(result.start_seq, result.end_seq),
     )
     yield Output(result, metadata=meta)
+
+
+def _materialization(
+    context: OpExecutionContext, state: DayState, extra: dict[str, Any]
+) -> AssetMaterialization:
+    return AssetMaterialization(
+        COLD_ARCHIVE_ASSET,
+        partition=context.partition_key,
+        metadata={**day_metadata(state), **extra},
+    )
+
+
+def _still_archived(
+    context: OpExecutionContext, archive: ArchiveResource, why: str
+) -> Iterator[AssetMaterialization]:
+    """The day's state as a materialization when it already has parts (best effort: the
+    store that failed may be the one to read)."""
+    try:
+        state = day_state(archive.stores, layout.parse_day(context.partition_key))
+    except Exception:
+        return
+    if state.records:
+        yield _materialization(context, state, {"changed": f"nothing yet: {why}"})
+
+
+def _own_lease(context: OpExecutionContext, x: steps.Extracted) -> tuple[dt.date, str, str]:
+    """The day's lease is this run's: extract_chained took it with the run's id. A step
+    handed another run's staging (a re-execution that skipped extract_chained) stops
+    before changing anything; the run-start check (resources.py) refuses such runs
+    first, this is the last line."""
+    if x.owner != context.run_id:
+        raise Failure(description=REEXECUTE_WHOLE.format(steps=context.op.name, parent=x.owner))
+    return (x.day, context.run_id, x.lease_token)
 
 
 def _seq_range(lo: int | None, hi: int | None) -> str:
@@ -131,9 +172,7 @@ def to_jsonl_gz(
     hash and every chain link, and computing the Merkle root and chainEdges."""
     started = time.monotonic()
     settings = archive.stores.settings
-    with _operator_errors(
-        archive, "to_jsonl_gz", (extracted.day, extracted.owner, extracted.lease_token)
-    ):
+    with _operator_errors(archive, "to_jsonl_gz", _own_lease(context, extracted)):
         encoded = steps.encode(
             extracted, settings.cold_prefix, settings.purge_batch_size, log=context.log.info
         )
@@ -171,7 +210,7 @@ def sign_manifest(
     """Build the part's manifest and sign it with HMAC-SHA-256 (AUDIT_SIGNING_KEY)."""
     settings = archive.stores.settings
     x = encoded.extracted
-    with _operator_errors(archive, "sign_manifest", (x.day, x.owner, x.lease_token)):
+    with _operator_errors(archive, "sign_manifest", _own_lease(context, x)):
         signed = steps.sign(encoded, settings.cold_prefix, settings.signing_key.get_secret_value())
     return Output(
         signed,
@@ -191,7 +230,7 @@ def upload_and_confirm(
     both exist with the right size and checksum."""
     started = time.monotonic()
     x = signed.encoded.extracted
-    with _operator_errors(archive, "upload_and_confirm", (x.day, x.owner, x.lease_token)):
+    with _operator_errors(archive, "upload_and_confirm", _own_lease(context, x)):
         uploaded = steps.upload_and_confirm(archive.stores, signed, log=context.log.info)
     s = signed.encoded.summary
     return Output(
@@ -241,7 +280,7 @@ def record_batch(
     archived. With the signed log on (AUDIT_LOG_SIGNING_KEY), also append it to the log
     and publish the checkpoint; only then may its events be deleted from hot."""
     x = uploaded.signed.encoded.extracted
-    with _operator_errors(archive, "record_batch", (x.day, x.owner, x.lease_token)):
+    with _operator_errors(archive, "record_batch", _own_lease(context, x)):
         recorded = steps.record(archive.stores, uploaded, context.run_id)
         # Before purge_hot may delete anything: the part (and any earlier part not yet
         # logged) gets its log index, entry and a published checkpoint (SPEC section 7).
@@ -259,20 +298,75 @@ def purge_hot(
     recorded = part.recorded
     started = time.monotonic()
     x = recorded.uploaded.signed.encoded.extracted
-    with _operator_errors(archive, "purge_hot", (x.day, x.owner, x.lease_token)):
+    with _operator_errors(archive, "purge_hot", _own_lease(context, x)):
         purged = steps.purge(archive.stores, recorded, log=context.log.info)
+        state = day_state(archive.stores, x.day)
     seconds = time.monotonic() - started
+    changed = "new part" if recorded.inserted else "purge finished"
+    context.log.info(
+        run_summary(state, f"{changed}: part {x.part}, deleted {purged.deleted:,} from hot")
+    )
     # purge_hot's output is cold_archive's: this metadata is the day's materialization.
     return Output(
         purged,
         metadata={
+            **day_metadata(state),
             **batch_metadata(recorded.record),
             **part.log_metadata,
-            "changed": "new part" if recorded.inserted else "purge finished",
+            "changed": changed,
             "deleted": purged.deleted,
             "batches": purged.batches,
             "exact_id_fallbacks": purged.exact_fallbacks,
             "seconds": round(seconds, 3),
             "deletes_per_second": round(purged.deleted / seconds) if seconds else 0,
         },
+    )
+
+
+def day_metadata(state: DayState) -> dict[str, Any]:
+    """The day's current state, on every materialization of the day: the latest part's
+    batch (as batch_metadata), the day's parts and events, every part's checksums and
+    log index, and the signed log's size."""
+    latest = state.latest
+    if latest is None:
+        return {"day": layout.format_day(state.day), "parts": 0, "day_events": 0}
+    rows = ["| part | events | seq range | jsonl sha256 | manifest sha256 | log index |"]
+    rows.append("| --- | --- | --- | --- | --- | --- |")
+    for r in state.records:
+        rows.append(
+            f"| {r['part']} | {r['eventCount']} | {_seq_range(r['startSeq'], r['endSeq'])} "
+            f"| {r.get('jsonlSha256') or 'none (empty)'} | {r['manifestSha256']} "
+            f"| {_or_none(r.get('logIndex'))} |"
+        )
+    meta: dict[str, Any] = {
+        **batch_metadata(latest),
+        "parts": MetadataValue.int(len(state.records)),
+        "day_events": MetadataValue.int(state.events),
+        "jsonl_sha256": latest.get("jsonlSha256") or "none (empty day)",
+        "checksums": MetadataValue.md("\n".join(rows)),
+    }
+    if state.log_size is not None:
+        meta["log_index"] = _or_none(latest.get("logIndex"))
+        meta["log_size"] = MetadataValue.int(state.log_size)
+    meta.update(witness_metadata(state))
+    return meta
+
+
+def witness_metadata(state: DayState) -> dict[str, Any]:
+    """Hook for the witnesses (SPEC section 8): how many cosigned the checkpoint that
+    covers the day, once the witness step fills ``state.cosignatures``."""
+    return {} if state.cosignatures is None else dict(state.cosignatures)
+
+
+def _or_none(value: Any) -> Any:
+    return "none" if value is None else value
+
+
+def run_summary(state: DayState, what: str) -> str:
+    """The run's last line of its own (what `dagster asset materialize` ends with, before
+    Dagster's closing lines): what it did and the day's state after it."""
+    log = f"; signed log size {state.log_size}" if state.log_size is not None else ""
+    return (
+        f"summary: {state.day} {what}; the day has {len(state.records)} part(s), "
+        f"{state.events:,} events{log}"
     )

@@ -22,18 +22,27 @@ resources are bound when the location loads, so an override would not reach them
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Mapping
 from typing import Any
 
-from dagster import ConfigurableResource, EnvVar, InitResourceContext
+from dagster import ConfigurableResource, DagsterRun, EnvVar, InitResourceContext
 from dagster_aws.s3 import S3Resource
 from pydantic import Field, PrivateAttr
 from pymongo import MongoClient
 
+from audit_archive.archive import due
+from audit_archive.defs.names import (
+    ARCHIVE_JOB,
+    COLD_ARCHIVE_ASSET,
+    FIRST_STEP,
+    PARTITION_TAG,
+    STEPS,
+)
 from audit_archive.environment import FILE_SUFFIX
-from audit_archive.errors import ConfigError
-from audit_archive.settings import DEFAULTS, Settings
+from audit_archive.errors import AuditArchiveError, ConfigError
+from audit_archive.settings import DEFAULTS, DefinitionSettings, Settings
 from audit_archive.stores.clients import Stores, mongo_client, open_stores
 
 # Resource keys in ``defs`` (the Resources tab lists them under these names).
@@ -152,6 +161,9 @@ class ArchiveResource(ConfigurableResource):
         run = context.dagster_run
         if run is not None:
             refuse_resource_run_config(run.run_config)
+            if archives_a_day(run):
+                refuse_day_not_due(run.tags.get(PARTITION_TAG))
+                refuse_partial_reexecution(run)
         self._stores = open_stores(self.settings())
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
@@ -194,6 +206,57 @@ def refuse_resource_run_config(run_config: Mapping[str, Any] | None) -> None:
             "SPEC's variables), never per run. Remove the resources section and launch "
             "again.",
         )
+
+
+class RunRefused(AuditArchiveError):
+    """A run of the archive that would not archive its day as the day must be archived:
+    refused when it starts, before any op, with the click that works instead."""
+
+
+def archives_a_day(run: DagsterRun) -> bool:
+    """A run of audit_archive_job or of Dagster's asset job materializing cold_archive
+    (the asset page, an asset backfill, ``dagster asset materialize``)."""
+    return run.job_name == ARCHIVE_JOB or COLD_ARCHIVE_ASSET in (run.asset_selection or ())
+
+
+def refuse_day_not_due(partition_key: str | None, now: dt.datetime | None = None) -> None:
+    """A day that is not a partition (not due yet, before ARCHIVE_START_DATE, not a day)
+    asked for with a partition tag (GraphQL, the API, ``dagster job execute --tags``)
+    gets no run: Dagster checks the key only where it picks it from the partitions.
+    Without a day the first op says how to pick one."""
+    if partition_key is None:
+        return
+    shape = DefinitionSettings.from_env()  # what the code location loaded in this run
+    why = due.refusal(
+        partition_key, shape.start_date, shape.retention_days, now or dt.datetime.now(dt.UTC)
+    )
+    if why is not None:
+        raise RunRefused(why)
+
+
+REEXECUTE_WHOLE = (
+    "this run starts at {steps} and would reuse the outputs, staging files and lease "
+    "owner of run {parent}, so it was refused before any op ran; nothing was changed. A "
+    "day is always archived by all six steps of one run, and a new whole run converges "
+    "from wherever the earlier one stopped: on the run's page open the Re-execute menu "
+    'and pick "All steps in root run" (the button reads "Re-execute all (*)"), or '
+    "Materialize the day again (Assets -> cold_archive -> Materialize)."
+)
+
+
+def refuse_partial_reexecution(run: DagsterRun) -> None:
+    """A run that skips extract_chained (Re-execute from failure or from a chosen step
+    after extract_chained succeeded) would carry the parent run's staged files and lease
+    owner: refused. One that includes it (the failure was in extract_chained, or All
+    steps) takes the lease itself and re-stages everything: allowed, and it converges."""
+    steps = run.step_keys_to_execute
+    if steps is None or any(key.split(".")[-1] == FIRST_STEP for key in steps):
+        return
+    names = {key.split(".")[-1] for key in steps}
+    shown = ", ".join(n for n in STEPS if n in names) or "no step"
+    raise RunRefused(
+        REEXECUTE_WHOLE.format(steps=shown, parent=run.parent_run_id or "an earlier run")
+    )
 
 
 def resources(env: Mapping[str, str] | None = None) -> dict[str, ConfigurableResource]:

@@ -26,19 +26,15 @@ from dagster import (
     SkipReason,
     sensor,
 )
-from dagster._core.definitions.unresolved_asset_job_definition import (
-    UnresolvedAssetJobDefinition,
-)
 
 from audit_archive.archive import catchup
-from audit_archive.defs.jobs import ARCHIVE_JOB
-from audit_archive.defs.ops import COLD_ARCHIVE_ASSET
+from audit_archive.defs.jobs import AssetJob
+from audit_archive.defs.names import ARCHIVE_JOB, COLD_ARCHIVE_ASSET, PARTITION_TAG
 from audit_archive.defs.resources import ArchiveResource
 from audit_archive.format import layout
 from audit_archive.settings import DefinitionSettings
 
 SENSOR_NAME = "audit_archive_catchup_sensor"
-PARTITION_TAG = "dagster/partition"
 RUN_KEY_TAG = "dagster/run_key"
 SENSOR_TAG = "dagster/sensor_name"
 # Statuses in which a run may still archive its day: requesting the day again would
@@ -60,7 +56,7 @@ def _utcnow() -> dt.datetime:
 
 
 def build_catchup_sensor(
-    archive_job: UnresolvedAssetJobDefinition,
+    archive_job: AssetJob,
     partitions: DailyPartitionsDefinition,
     settings: DefinitionSettings,
     *,

@@ -7,9 +7,11 @@ is alerted by whatever Dagster alerting is set up (run failure sensors, Slack, e
 Each verified day that holds parts (or findings) is also reported on the cold_archive
 asset, as an observation of that day's partition (``verify_status``...): the asset page's
 partition view then shows each day's latest verify result next to its materialization.
-Observations, not asset checks: in Dagster 1.13 an asset check's result belongs to the
-asset as a whole, so a year of days would be one check whose latest result hides the
-other 364; an observation is per partition and costs one event per day.
+Observations, not asset checks: Dagster 1.13 can partition an asset check, but a
+partitioned check's result is produced by the check's own step for the partitions its run
+targets. The weekly verification checks every day in one pass (the chain runs across
+parts and days), so reporting into a partitioned check would take one check step per
+day, hundreds per run; an observation per day costs one event and keeps the one pass.
 """
 
 # No `from __future__ import annotations` here: Dagster reads the op's Config annotation
@@ -38,7 +40,7 @@ from dagster import (
 from pydantic import Field
 
 from audit_archive.audit import verify
-from audit_archive.defs.ops import COLD_ARCHIVE_ASSET
+from audit_archive.defs.names import COLD_ARCHIVE_ASSET
 from audit_archive.defs.resources import ArchiveResource
 from audit_archive.format import layout
 from audit_archive.redact import redact

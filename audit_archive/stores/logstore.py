@@ -58,6 +58,11 @@ class LogStore:
         value = (doc or {}).get("logIndex")
         return value if isinstance(value, int) else None
 
+    def size(self) -> int:
+        """How many leaves the log holds in MongoDB (the published checkpoint's size once
+        a run has appended and published)."""
+        return self.leaves.count_documents({})
+
     def index_named(self, index: int) -> bool:
         """Whether a batch record's ``logIndex`` names leaf ``index``."""
         return self.batches.find_one({"logIndex": index}, {"_id": 1}) is not None

@@ -5,8 +5,9 @@ HEAD-ed)."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -181,11 +182,22 @@ def gather_parts(
     return parts, strays
 
 
+# Parts whose manifest has been read, and how many there are (a progress bar).
+ManifestProgress = Callable[[int, int], None]
+
+
 def fetch_parts(
-    stores: Stores, parts: list[Part], keys: Sequence[str], deep: bool, workers: int
+    stores: Stores,
+    parts: list[Part],
+    keys: Sequence[str],
+    deep: bool,
+    workers: int,
+    progress: ManifestProgress | None = None,
 ) -> None:
     """Download every manifest through the shared part reader (audit/reader.py, which
     checks the signature) and HEAD every events object, concurrently."""
+    lock = threading.Lock()
+    done = 0
 
     def load(p: Part) -> None:
         if p.manifest_object is not None:
@@ -201,6 +213,11 @@ def fetch_parts(
                 p.signature = _signature(defects)
         if p.jsonl_object is not None and not deep:
             p.head = stores.cold.head(p.jsonl_key)
+        if progress is not None:
+            nonlocal done
+            with lock:
+                done += 1
+                progress(done, len(parts))
 
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="verify") as pool:
         list(pool.map(load, parts))

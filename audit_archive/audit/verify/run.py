@@ -23,6 +23,7 @@ from audit_archive.audit.verify.content import ContentRead, Progress, read_conte
 from audit_archive.audit.verify.hotside import add_overdue, dayless_events, mark_in_progress
 from audit_archive.audit.verify.parts import (
     Listing,
+    ManifestProgress,
     Part,
     fetch_parts,
     gather_parts,
@@ -33,6 +34,7 @@ from audit_archive.audit.verify.span import Span, resolve_span
 from audit_archive.format import layout
 from audit_archive.format.manifest import SignatureStatus
 from audit_archive.format.note import Verifier
+from audit_archive.settings import Settings
 from audit_archive.stores.clients import Stores
 
 MANIFEST_WORKERS = 8  # botocore keeps 10 pooled connections per client
@@ -61,41 +63,48 @@ def verify(
     workers: int = MANIFEST_WORKERS,
     deep_workers: int = DEEP_WORKERS,
     progress: Progress | None = None,
+    manifest_progress: ManifestProgress | None = None,
     log_verifier: Verifier | None = None,
     trusted_checkpoints: Sequence[tuple[str, bytes]] = (),
     witnesses: Sequence[Verifier] | None = None,
     quorum: int | None = None,
+    start_from_archive: bool = False,
 ) -> Report:
     """Verify every day in [first, last] (default: every day from ARCHIVE_START_DATE to
     the newest due day, and every day holding a batch record or an object). ``keys``:
     the HMAC keys to check signatures with (default: the settings' current and previous
     keys). ``log_verifier`` (default: the settings'): the signed log's public key; a part
     the log covers is authenticated without any HMAC key (SPEC section 7), and
-    ``trusted_checkpoints`` kept elsewhere expose history rewritten since. Raises
-    RangeError for a range that holds nothing to verify. ``witnesses`` and ``quorum``
-    (default: AUDIT_LOG_WITNESSES and its quorum): every part must be covered by a
-    checkpoint that many of those witnesses cosigned (SPEC section 8)."""
+    ``trusted_checkpoints`` kept elsewhere expose history rewritten since.
+    ``start_from_archive``: the days start at the archive's own first day (its earliest
+    batch record or object) instead of ARCHIVE_START_DATE, for a reader who does not
+    know the deployment's setting (an auditor). Raises RangeError for a range that holds
+    nothing to verify. ``witnesses`` and ``quorum`` (default: AUDIT_LOG_WITNESSES and its
+    quorum): every part must be covered by a checkpoint that many of those witnesses
+    cosigned (SPEC section 8). ``progress``
+    hears how far --deep's reading is, ``manifest_progress`` how many manifests are read."""
     started = time.monotonic()
     settings = stores.settings
     now = now or dt.datetime.now(dt.UTC)
     records = records_by_day(stores)
     listing = list_day_folders(stores, first, last)
-    span = _span(settings.start_date, settings.retention_days, now, first, last, records, listing)
+    newest_due = layout.newest_due_day(now, settings.retention_days)
+    start, why = _start(
+        settings.start_date, start_from_archive, first, records, listing, newest_due
+    )
+    span = _span(start, settings.retention_days, now, first, last, records, listing)
     if span is None:
-        return _nothing_to_verify(settings.start_date, settings.retention_days, now, started)
+        return _nothing_to_verify(start, settings.retention_days, now, started, why)
     inventory = _inventory(span, settings.cold_prefix, records, listing)
     parts = inventory.parts
     keys = settings.verification_keys if keys is None else tuple(keys)
-    fetch_parts(stores, parts, keys, deep, workers)
-    if witnesses is None:
-        witnesses = [w.verifier for w in settings.log_witnesses]
-        quorum = settings.log_witness_quorum if quorum is None else quorum
+    fetch_parts(stores, parts, keys, deep, workers, manifest_progress)
     log = _check_log(
         stores,
         log_verifier or settings.log_verifier,
         records,
         trusted_checkpoints,
-        (witnesses, len(witnesses) if quorum is None else quorum),
+        _witnessing(settings, witnesses, quorum),
     )
     if log is not None:
         _authenticate_logged(parts, log)
@@ -118,12 +127,21 @@ def verify(
     if log is not None:
         _add_log_findings(report, reports, log)
     report.summary = _summary(stores, span, report, inventory, records, deep, started)
-    if log is not None:
-        report.summary["log"] = log.as_dict()
-    report.summary["bytesRead"] = content.bytes + confirmed["bytes"]
-    report.summary["objectsRead"] = confirmed
+    report.summary |= {"rangeReason": why, **({"log": log.as_dict()} if log is not None else {})}
+    report.summary |= {"bytesRead": content.bytes + confirmed["bytes"], "objectsRead": confirmed}
     report.summary["ok"] = report.ok
     return report
+
+
+def _witnessing(
+    settings: Settings, witnesses: Sequence[Verifier] | None, quorum: int | None
+) -> tuple[Sequence[Verifier], int]:
+    """The witnesses whose cosignatures every part needs, and how many: the caller's, or
+    else AUDIT_LOG_WITNESSES and its quorum (default: all given)."""
+    if witnesses is None:
+        witnesses = [w.verifier for w in settings.log_witnesses]
+        quorum = settings.log_witness_quorum if quorum is None else quorum
+    return witnesses, len(witnesses) if quorum is None else quorum
 
 
 def _check_log(
@@ -179,6 +197,29 @@ def _span(
     held = {d for d in held if lo <= d <= hi and _is_day(d)}
     newest_due = layout.newest_due_day(now, retention_days)
     return resolve_span(start, newest_due, now.astimezone(dt.UTC).date(), first, last, held)
+
+
+def _start(
+    configured: dt.date,
+    from_archive: bool,
+    first: dt.date | None,
+    records: dict[str, list[dict[str, Any]]],
+    listing: Listing,
+    newest_due: dt.date,
+) -> tuple[dt.date, str]:
+    """The first partition day, and why the checked range starts where it does."""
+    if first is not None:
+        return configured, f"from --from {first}"
+    if not from_archive:
+        return configured, f"from ARCHIVE_START_DATE ({configured})"
+    held = sorted(d for d in set(records) | set(listing.by_day) if _is_day(d))
+    if held:
+        return layout.parse_day(held[0]), (
+            f"from {held[0]}, the archive's first day (its earliest batch record or "
+            "object): ARCHIVE_START_DATE is not set"
+        )
+    # Nothing held and no setting: no day can be told missing (the span is empty).
+    return newest_due + dt.timedelta(days=1), NOTHING_HELD
 
 
 def _is_day(text: str) -> bool:
@@ -261,8 +302,14 @@ def _summary(
     return summary
 
 
+NOTHING_HELD = (
+    "nothing to verify: the archive holds no batch record and no object, and "
+    "ARCHIVE_START_DATE is not set, so no day can be told missing"
+)
+
+
 def _nothing_to_verify(
-    start: dt.date, retention_days: int, now: dt.datetime, started: float
+    start: dt.date, retention_days: int, now: dt.datetime, started: float, why: str
 ) -> Report:
     newest_due = layout.newest_due_day(now, retention_days)
     return Report(
@@ -284,7 +331,9 @@ def _nothing_to_verify(
             "inProgress": [],
             "seconds": round(time.monotonic() - started, 3),
             "ok": True,
-            "note": f"nothing to verify: no day is due yet (the newest due day, {newest_due}, "
+            "note": why
+            if why == NOTHING_HELD
+            else f"nothing to verify: no day is due yet (the newest due day, {newest_due}, "
             f"is before ARCHIVE_START_DATE, {start}) and nothing is archived",
         },
     )
