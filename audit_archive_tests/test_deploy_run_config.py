@@ -39,10 +39,9 @@ OP_CONFIG = {
     "audit_verify_job": {"verify_archive": {"from_day", "to_day", "deep"}},
     "audit_restore_job": {"restore_day": {"into"}},
 }
-# Dagster's default IO manager takes `Any` config (its optional base_dir; `base_dir` for the
-# asset job's). It stores the ops' small outputs on the run's own filesystem and never sees
-# a store's address. The test below pins it to Dagster's default so a replacement (an S3
-# pickle IO manager, say) is checked like any other resource.
+# The ops' IO manager: Dagster's in-memory one (every job runs in process; issue 24), which
+# takes no config and never sees a store's address. The test below pins it so a
+# replacement (an S3 pickle IO manager, say) is checked like any other resource.
 DAGSTER_DEFAULT_IO_MANAGER = "io_manager"
 
 
@@ -188,19 +187,15 @@ def test_a_resolved_config_that_differs_from_the_environment_is_refused(monkeypa
     assert "other-secret" not in str(refused.value)
 
 
-def test_the_io_manager_is_dagsters_default(defs) -> None:
-    from dagster._core.definitions.job_definition import (
-        default_job_io_manager,
-        default_job_io_manager_with_fs_io_manager_schema,
-    )
+def test_the_io_manager_keeps_reexecution_ours_to_refuse(defs) -> None:
+    """No job hands the ops' outputs over in memory: with mem_io_manager Dagster refuses a
+    re-execution from a later step with its own advice, before the archive's run-start
+    check can name the click that works (test_reexecution.py proves the message)."""
+    from dagster import mem_io_manager
 
-    assert DAGSTER_DEFAULT_IO_MANAGER not in (defs.resources or {}), "not bound by the project"
+    assert defs.resources.get(DAGSTER_DEFAULT_IO_MANAGER) is not mem_io_manager
     for _, job in _all_jobs(defs):
-        io_manager = job.resource_defs[DAGSTER_DEFAULT_IO_MANAGER]
-        assert io_manager in (
-            default_job_io_manager,
-            default_job_io_manager_with_fs_io_manager_schema,
-        )
+        assert job.resource_defs[DAGSTER_DEFAULT_IO_MANAGER] is not mem_io_manager
 
 
 def test_the_walk_would_find_a_store_field() -> None:

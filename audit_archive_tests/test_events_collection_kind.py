@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 
 from audit_archive.errors import ConfigError
+from audit_archive.settings import Settings
 from audit_archive.stores.clients import check_stores, open_stores
-from audit_archive.stores.collection_kind import unsupported_events_collection
+from audit_archive.stores.collection_kind import no_transactions, unsupported_events_collection
 from audit_archive.stores.privileges import Access
 from audit_archive_tests.support.harness import Harness, due_day
 
@@ -68,3 +69,35 @@ def test_start_up_accepts_the_plain_collection_and_readers_never_ask(harness: Ha
     harness.db.create_collection(harness.settings.events_collection, capped=True, size=1 << 20)
     # verify, search, prove and restore only read the events: no refusal for them.
     check_stores(open_stores(harness.settings, check=False), Access.READ)
+
+
+@pytest.mark.parametrize(
+    ("hello", "refused"),
+    [
+        ({"isWritablePrimary": True}, True),  # a standalone mongod
+        ({"isWritablePrimary": True, "setName": "rs0"}, False),
+        ({"isWritablePrimary": True, "msg": "isdbgrid"}, False),  # a mongos
+    ],
+)
+def test_only_servers_with_transactions_can_run_the_fenced_writes(hello, refused) -> None:
+    assert (no_transactions(hello) is not None) is refused
+
+
+def test_start_up_names_a_standalone_server_before_anything_is_uploaded(
+    harness: Harness, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A real standalone server (SecantusDB without a replica set name): the archive
+    # refuses at start-up, naming MONGODB_URI, instead of failing at its first record.
+    from secantus import SecantusDBServer
+
+    standalone = SecantusDBServer(storage_path=str(tmp_path / "standalone"), replica_set_name=None)
+    standalone.start()
+    try:
+        monkeypatch.setenv("MONGODB_URI", f"{standalone.uri.rstrip('/')}/standalone")
+        settings = Settings.read()
+        with pytest.raises(ConfigError, match=r"MONGODB_URI.*standalone.*replica set"):
+            check_stores(open_stores(settings, check=False))
+        # Readers never write in transactions: they may read a standalone server.
+        check_stores(open_stores(settings, check=False), Access.READ)
+    finally:
+        standalone.stop()

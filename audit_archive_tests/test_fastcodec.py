@@ -1,5 +1,6 @@
-"""fastcodec writes exactly the bytes of the definitions (canonical.py, jsonl.py), for
-every BSON type, and takes its fast path for realistic events."""
+"""fastcodec writes exactly the bytes of the definitions, for every BSON type: the hash
+of canonical.py and the line of pymongo's json_util (jsonl.relaxed_line), an encoder
+independent of this project; and takes its fast path for realistic events."""
 
 from __future__ import annotations
 

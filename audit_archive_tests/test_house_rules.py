@@ -7,6 +7,9 @@
 - Dagster stays in ``defs/`` and ``definitions.py``; the domain code never imports it,
   and the wiring uses only Dagster's public API (no ``dagster._...`` module: those change
   without notice between releases).
+- The layers import downwards only (shared basics -> format -> configuration -> stores
+  -> archive | audit -> defs -> cli and definitions), and the steps (``archive/``) and
+  the readers (``audit/``) never import each other.
 - Tests import support code and the project's public names, never another test module,
   ``conftest`` or a private (``_``) name.
 """
@@ -85,6 +88,68 @@ def test_only_the_dagster_wiring_imports_dagster(path: Path) -> None:
     assert not bad, f"{path.relative_to(CODE)} imports {bad}"
 
 
+# Each top-level module or package of audit_archive and its layer: a module imports
+# from its own layer or below, never above (and archive/audit, one layer, not each other).
+LAYERS: dict[str, int] = {
+    "__init__": 0,
+    "errors": 0,
+    "redact": 0,
+    "timing": 0,
+    "progress": 0,
+    "format": 1,
+    "environment": 2,
+    "settings": 2,
+    "stores": 3,
+    "archive": 4,
+    "audit": 4,
+    "witness": 4,  # the witness server the project ships (SPEC 8): a service of its own
+    "defs": 5,
+    "cli": 6,
+    "definitions": 6,
+}
+# One layer, none imports another: the steps, the readers and the witness server.
+APART = {
+    frozenset(pair) for pair in (("archive", "audit"), ("archive", "witness"), ("audit", "witness"))
+}
+
+
+def top_level(module: str, name: str = "") -> str | None:
+    """The top-level module or package of audit_archive an import names (None when it
+    is not the project's): ``from audit_archive import timing`` names ``timing``."""
+    parts = module.split(".")
+    if parts[0] != "audit_archive":
+        return None
+    if len(parts) > 1:
+        return parts[1]
+    return name or "__init__"
+
+
+def layer_violations(importer: str, imports: list[tuple[str, list[str]]]) -> list[str]:
+    """The imports of a module of ``importer`` (a top-level name) that point upwards,
+    or across to a sibling it must keep apart from."""
+    bad = []
+    for module, names in imports:
+        for name in names or [""]:
+            imported = top_level(module, name)
+            if imported is None or imported == importer:
+                continue
+            if LAYERS[imported] > LAYERS[importer] or {importer, imported} in APART:
+                bad.append(f"{importer} -> {imported} ({module})")
+    return sorted(set(bad))
+
+
+def test_every_top_level_module_has_a_layer() -> None:
+    names = {p.relative_to(CODE).parts[0].removesuffix(".py") for p in python_files(CODE)}
+    assert names <= set(LAYERS), f"give these a layer in LAYERS: {names - set(LAYERS)}"
+
+
+@pytest.mark.parametrize("path", python_files(CODE), ids=lambda p: str(p.relative_to(CODE)))
+def test_no_module_imports_from_a_layer_above_its_own(path: Path) -> None:
+    importer = path.relative_to(CODE).parts[0].removesuffix(".py")
+    bad = layer_violations(importer, imported_modules(ast.parse(path.read_text())))
+    assert not bad, f"{path.relative_to(CODE)} imports upwards or across: {bad}"
+
+
 @pytest.mark.parametrize(
     "path",
     python_files(CODE, REPO / "audit_archive_dev", REPO / "benchmarks"),
@@ -125,5 +190,22 @@ def test_the_rules_catch_what_they_name(tmp_path: Path) -> None:
     assert ("dagster", []) in imports
     assert ("audit_archive_tests.test_x", ["y"]) in imports
     assert ("a", ["_b"]) in imports
+    layered = imported_modules(
+        ast.parse(
+            "from audit_archive.archive.results import Log\n"
+            "from audit_archive import settings\n"
+            "from audit_archive.defs.ops import x\n"
+            "from audit_archive.format.jsonl import read_line\n"
+            "import audit_archive.errors"
+        )
+    )
+    assert layer_violations("audit", layered) == [
+        "audit -> archive (audit_archive.archive.results)",
+        "audit -> defs (audit_archive.defs.ops)",
+    ]
+    assert layer_violations("archive", [("audit_archive.audit.reader", ["PartStream"])])
+    assert layer_violations("format", [("audit_archive", ["settings"])])
+    assert not layer_violations("cli", layered)
+
     assert is_private_dagster("dagster._core.definitions.unresolved_asset_job_definition")
     assert not is_private_dagster("dagster_aws.s3") and not is_private_dagster("dagster")

@@ -47,6 +47,27 @@ def test_a_line_is_the_json_util_relaxed_document_compactly_written() -> None:
     assert json.loads(line) == json.loads(json_util.dumps(doc, json_options=RELAXED_JSON_OPTIONS))
 
 
+def test_a_line_is_compact_utf8_in_field_order_byte_for_byte() -> None:
+    """A known answer: no whitespace, non-ASCII (U+2028 too) as itself, fields as stored."""
+    doc = {
+        "_id": ObjectId("64f0c0ffee0123456789abcd"),
+        "seq": Int64(1446),
+        "at": dt.datetime(2026, 8, 30, 12, 0, 0, 123000, tzinfo=dt.UTC),
+        "whole": dt.datetime(2026, 8, 30, 12, 0, 0, tzinfo=dt.UTC),
+        "old": DatetimeMS(-1000),
+        "x": [0.1, -0.0, float("nan")],
+        "b": Binary(b"\x12" * 16, 4),
+        "é": "✓ \u2028",
+    }
+    assert relaxed_line(stored(doc)) == (
+        '{"_id":{"$oid":"64f0c0ffee0123456789abcd"},"seq":1446,'
+        '"at":{"$date":"2026-08-30T12:00:00.123Z"},"whole":{"$date":"2026-08-30T12:00:00Z"},'
+        '"old":{"$date":{"$numberLong":"-1000"}},"x":[0.1,-0.0,{"$numberDouble":"NaN"}],'
+        '"b":{"$binary":{"base64":"EhISEhISEhISEhISEhISEg==","subType":"04"}},'
+        '"é":"✓ \u2028"}\n'
+    )
+
+
 def test_every_bson_type_reads_back_unchanged() -> None:
     doc = stored(EVERY_TYPE)
     back = parse_line(relaxed_line(doc))

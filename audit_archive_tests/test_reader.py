@@ -11,15 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from audit_archive.audit.reader import (
-    CheckedPart,
-    Defect,
-    LineError,
-    Verdict,
-    open_part,
-    read_line,
-)
-from audit_archive.format.jsonl import relaxed_line
+from audit_archive.audit.reader import CheckedPart, Defect, Verdict, open_part
+from audit_archive.format.jsonl import LineError, read_line, relaxed_line
 from audit_archive.format.manifest import manifest_bytes, sign_manifest
 from audit_archive.stores.clients import Stores, open_stores
 from audit_archive_tests.support.harness import KEY_A, KEY_B, Harness, same_value

@@ -39,6 +39,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,7 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
 KINDS = ("floor", "archive", "naive")
-PAYLOADS = ("plain", "rich", "mixed")
+PAYLOADS = ("plain", "rich", "mixed", "flat", "every")
 RETENTION_DAYS = 90
 EVENTS_COLLECTION = "auditevents"
 BATCHES_COLLECTION = "archivebatches"
@@ -127,30 +128,52 @@ def _floor(spec: dict[str, Any]) -> Callable[[], dict[str, Any]]:
     return work
 
 
-def _archive(spec: dict[str, Any]) -> Callable[[], dict[str, Any]]:
-    os.environ.update(spec["archive_env"])
-    from dagster import DagsterInstance
-
-    from audit_archive import timing
+def archive_job() -> Any:
+    """The job as the code location defines it, rebuilt by module and function name like a
+    run worker's (Dagster's public ``build_reconstructable_job``)."""
     from audit_archive.definitions import defs
 
-    job = defs.resolve_job_def("audit_archive_job")
-    # A deployment's instance outlives its runs; an in-memory one stands in for it.
-    instance = DagsterInstance.ephemeral()
+    return defs.get_job_def("audit_archive_job")
+
+
+def _archive(spec: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+    """The run as a deployment's run worker executes it: the job reconstructed from the
+    code location, a persistent instance (SQLite run and event storage in a directory,
+    as ``dagster dev`` keeps it), the job's own IO manager and executor. Not
+    ``execute_in_process``: it swaps the default IO manager for an in-memory one and
+    keeps the event log in memory, which hides part of what a run costs."""
+    os.environ.update(spec["archive_env"])
+    from dagster import DagsterInstance, build_reconstructable_job, execute_job
+
+    from audit_archive import timing
+
+    job = build_reconstructable_job(Path(__file__).stem, archive_job.__name__)
+    job.get_definition()  # the code location loaded, as a run worker does before the run
+    # A deployment's instance outlives its runs: created (storage schema and all) here.
+    Path(spec["dagster_home"]).mkdir(parents=True, exist_ok=True)
+    instance = DagsterInstance.local_temp(spec["dagster_home"])
+    instance.get_runs(limit=1)
 
     def work() -> dict[str, Any]:
         timing.reset()
         started = time.perf_counter()
-        result = job.execute_in_process(
-            partition_key=spec["day"], instance=instance, raise_on_error=False
-        )
+        result = execute_job(job, instance=instance, tags={"dagster/partition": spec["day"]})
         wall = time.perf_counter() - started
         if not result.success:
             failures = [str(e.message) for e in result.all_events if e.is_failure]
             raise SystemExit(f"archive run failed: {failures}")
         phases = {k: round(v, 3) for k, v in timing.snapshot().items()}
         phases["other"] = round(max(0.0, wall - sum(phases.values())), 3)
-        return {"phases": phases}
+        logged = instance.get_records_for_run(result.run_id, limit=10_000).records
+        entries = [r.event_log_entry for r in logged]
+        kinds = Counter(e.dagster_event_type or "LOG_MESSAGE" for e in entries)
+        messages = [e.user_message[:120] for e in entries if e.dagster_event_type is None]
+        return {
+            "phases": phases,
+            "run_events": len(logged),
+            "run_event_kinds": dict(kinds),
+            "run_log_messages": messages[:40],
+        }
 
     return work
 
@@ -186,7 +209,8 @@ def _naive(spec: dict[str, Any]) -> Callable[[], dict[str, Any]]:
 
 
 def _profiled(setup: Callable[[], Callable[[], dict[str, Any]]], path: str):
-    """``setup`` whose work runs under cProfile, the stats written to ``path`` (the
+    """``setup`` whose work runs under cProfile timed by the process's CPU time (where the
+    CPU goes; waiting on the servers is not counted), the stats written to ``path`` (the
     figures of a profiled run are the profiler's too: use it to find hot spots only)."""
     import cProfile
 
@@ -194,7 +218,7 @@ def _profiled(setup: Callable[[], Callable[[], dict[str, Any]]], path: str):
         work = setup()
 
         def profiled_work() -> dict[str, Any]:
-            profiler = cProfile.Profile()
+            profiler = cProfile.Profile(time.process_time)  # CPU, not waiting on servers
             try:
                 return profiler.runcall(work)
             finally:
@@ -274,6 +298,35 @@ def _payload(kind: str, index: int, rng: random.Random) -> dict[str, Any]:
     return {}
 
 
+def _shaped(kind: str, doc: dict[str, Any], index: int, rng: random.Random) -> dict[str, Any]:
+    """Event ``index`` in the payload's shape, without its hash (chained by the caller).
+
+    ``flat``: a few top-level keys, nothing nested (what many producers write: who did
+    what, with which result); ``every``: those keys and one value of every BSON type
+    (support/samples.py: nested documents and arrays, dates at both ends of the range,
+    Decimal128, Code with scope, DBRef, MinKey, ...); the others: the seed's nested
+    event (~480 B of BSON) and what ``_payload`` adds."""
+    if kind in ("flat", "every"):
+        shaped = {
+            "_id": doc["_id"],
+            "seq": doc["seq"],
+            "at": doc["at"],
+            "source": doc["source"],
+            "action": doc["action"],
+            "actor": doc["actor"]["id"],
+            "result": doc["meta"]["result"],
+        }
+        if kind == "every":
+            from audit_archive_tests.support.samples import EVERY_BSON_TYPE
+
+            shaped.update(EVERY_BSON_TYPE)
+        shaped["prevHash"] = doc["prevHash"]
+        return shaped
+    shaped = {k: v for k, v in doc.items() if k != "hash"}
+    shaped.update(_payload(kind, index, rng))
+    return shaped
+
+
 def _generate(path: Path, events: int, day: dt.date, seed_value: int, payload: str) -> int:
     """N chained events of the day as raw BSON in a file (so every copy is identical)."""
     import bson
@@ -289,14 +342,14 @@ def _generate(path: Path, events: int, day: dt.date, seed_value: int, payload: s
     with open(path, "wb") as f:
         for index, doc in enumerate(seed.chain(ats, rng=rng)):
             doc["_id"] = ObjectId(rng.randbytes(12))  # not in the hash; deterministic ids
-            extra = _payload(payload, index, rng)
-            if extra or prev_hash is not None:  # re-chained from the first change on
-                doc.pop("hash")
-                doc.update(extra)
-                doc["prevHash"] = prev_hash or doc["prevHash"]
-                doc["hash"] = event_hash(doc)
-                prev_hash = doc["hash"]
-            raw = bson.encode(doc)
+            shaped = _shaped(payload, doc, index, rng)
+            if len(shaped) != len(doc) - 1 or prev_hash is not None:  # re-chained from here
+                shaped["prevHash"] = prev_hash or doc["prevHash"]
+                shaped["hash"] = event_hash(shaped)
+                prev_hash = shaped["hash"]
+            else:  # the seed's own event, hash and all
+                shaped = doc
+            raw = bson.encode(shaped)
             size += len(raw)
             f.write(raw)
     return size
@@ -502,6 +555,7 @@ def run(
                 "s3": s3,
                 "prefix": prefix,
                 "profile_dir": profile_dir,
+                "dagster_home": str(tmp / f"dagster-{kind}"),
                 "archive_env": {
                     "MONGODB_URI": uris[kind],
                     "AUDIT_EVENTS_COLLECTION": EVENTS_COLLECTION,
@@ -628,7 +682,8 @@ def main(argv: list[str] | None = None) -> int:
         default="plain",
         help="plain: JSON-born types; rich: plus Decimal128, a UUID, Int64, Regex, Timestamp "
         "and a non-finite double in every event; mixed: every other event rich, and one in "
-        "a hundred a query filter written as a bson line",
+        "a hundred a query filter written as a bson line; flat: a few top-level keys, "
+        "nothing nested; every: those keys and one value of every BSON type",
     )
     parser.add_argument(
         "--only",

@@ -13,14 +13,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import bson
-from bson.codec_options import CodecOptions
-
 from audit_archive import timing
-from audit_archive.archive.results import PROGRESS_EVERY, Encoded, Extracted, Log, _quiet
+from audit_archive.archive.extract import iter_staged
+from audit_archive.archive.results import Encoded, Extracted
 from audit_archive.errors import ChainBreakError, StorageError
 from audit_archive.format import bsonpeek, fastcodec, layout
-from audit_archive.format.canonical import EVENT_CODEC_OPTIONS
 from audit_archive.format.chain import ChainTracker, Link
 from audit_archive.format.fastcodec import FAST_CODEC_OPTIONS
 from audit_archive.format.jsonl import GzipJsonlWriter, WrittenFile
@@ -31,6 +28,7 @@ from audit_archive.format.manifest import (
     PartSummary,
 )
 from audit_archive.format.merkle import MerkleBuilder
+from audit_archive.progress import PROGRESS_EVERY, Log, quiet
 
 # -- step 2: encode -----------------------------------------------------------------
 
@@ -40,11 +38,6 @@ def _read_neighbors(path: str) -> Iterator[Link]:
         for line in f:
             seq, prev_hash, hash_ = json.loads(line)
             yield Link(seq, prev_hash, hash_)
-
-
-def _iter_events(path: str) -> Iterator[dict[str, Any]]:
-    for batch in _iter_event_batches(path, EVENT_CODEC_OPTIONS):
-        yield from batch
 
 
 def _without_malformed(
@@ -95,24 +88,6 @@ def _feed_in_order(
     for link in sorted(feed, key=lambda link: link.seq):
         tracker.add(link)
     return next_neighbor
-
-
-def _iter_event_batches(
-    path: str, codec_options: CodecOptions = FAST_CODEC_OPTIONS
-) -> Iterator[list[dict[str, Any]]]:
-    """The staged events decoded (for fastcodec by default), a batch of about
-    bsonpeek.READ_CHUNK bytes at a time: bounded memory, one decode call a batch."""
-    for _, batch in _iter_staged(path, codec_options):
-        yield batch
-
-
-def _iter_staged(
-    path: str, codec_options: CodecOptions = FAST_CODEC_OPTIONS
-) -> Iterator[tuple[bytes, list[dict[str, Any]]]]:
-    """Like _iter_event_batches, with each batch's BSON bytes as staged (the server's)."""
-    with open(path, "rb") as f:
-        for chunk in bsonpeek.whole_documents(f):
-            yield chunk, bson.decode_all(chunk, codec_options)
 
 
 def _raw_of(chunk: bytes, kept: list[int] | None) -> Callable[[int], bytes]:
@@ -261,7 +236,7 @@ class _Part:
         )
 
 
-def encode(extracted: Extracted, prefix: str, batch_size: int, log: Log = _quiet) -> Encoded:
+def encode(extracted: Extracted, prefix: str, batch_size: int, log: Log = quiet) -> Encoded:
     """Stream staged events into JSONL.gz while checking the chain and building the
     Merkle root and chainEdges; raise ChainBreakError (after writing nothing to S3).
 
@@ -279,7 +254,7 @@ def encode(extracted: Extracted, prefix: str, batch_size: int, log: Log = _quiet
     jsonl_path = os.path.join(x.workdir, f"part-{x.part:04d}.jsonl.gz")
     part = _Part(x, batch_size)
     clock = timing.clock
-    batches = _iter_staged(x.events_path)
+    batches = iter_staged(x.events_path, FAST_CODEC_OPTIONS)
     with GzipJsonlWriter(jsonl_path) as writer, _collector_paused():
         while True:
             staged = batch = rehashes = None

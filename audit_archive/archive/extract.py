@@ -12,18 +12,22 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import bson
+from bson.codec_options import CodecOptions
+
 from audit_archive import timing
 from audit_archive.archive import signed_log
-from audit_archive.archive.encode import _iter_events
 from audit_archive.archive.leases import LeaseKeeper, acquire_lease, release
 from audit_archive.archive.neighbours import Neighbours, find_neighbours
-from audit_archive.archive.results import PROGRESS_EVERY, Extracted, Log, Skip, _quiet
-from audit_archive.audit.reader import PartReadError, PartStream
+from audit_archive.archive.results import Extracted, Skip
 from audit_archive.errors import StorageError
 from audit_archive.format import bsonpeek, layout
+from audit_archive.format.canonical import EVENT_CODEC_OPTIONS
 from audit_archive.format.chain import HEX64
+from audit_archive.progress import PROGRESS_EVERY, Log, quiet
 from audit_archive.stores.clients import Stores
 from audit_archive.stores.events import EventStore, name_malformed
+from audit_archive.stores.partstream import PartReadError, PartStream
 
 # -- step 1: extract ------------------------------------------------------------------
 
@@ -46,7 +50,7 @@ def extract(
     now: dt.datetime,
     *,
     lease_wait_seconds: float = 600,
-    log: Log = _quiet,
+    log: Log = quiet,
 ) -> Extracted | Skip:
     """Claim the day, finish any interrupted purge, and stage the next part's events.
     The lease is kept for the next steps, unless nothing is to be archived."""
@@ -85,7 +89,7 @@ def _extract_claimed(
     malformed: list[str] = []
     if not staged.well_formed:
         # Nothing archivable (malformed events, if any, stay in hot): name them.
-        malformed = name_malformed(_iter_events(str(events_path)))
+        malformed = name_malformed(iter_staged_events(str(events_path)))
         if records:
             stores.leases.release_lease(day, owner, keeper.token)
             shutil.rmtree(workdir, ignore_errors=True)
@@ -110,6 +114,23 @@ def _extract_claimed(
         malformed=tuple(dict.fromkeys(malformed)),
         lease_token=keeper.token,
     )
+
+
+def iter_staged(
+    path: str, codec_options: CodecOptions = EVENT_CODEC_OPTIONS
+) -> Iterator[tuple[bytes, list[dict[str, Any]]]]:
+    """The events _stage_events wrote, decoded a batch of about bsonpeek.READ_CHUNK
+    bytes at a time (bounded memory, one decode call a batch), each batch with its BSON
+    bytes as staged (the server's): encode decodes them for fastcodec, with its options."""
+    with open(path, "rb") as f:
+        for chunk in bsonpeek.whole_documents(f):
+            yield chunk, bson.decode_all(chunk, codec_options)
+
+
+def iter_staged_events(path: str) -> Iterator[dict[str, Any]]:
+    """The staged events one by one, decoded as every reader decodes events."""
+    for _, batch in iter_staged(path):
+        yield from batch
 
 
 def _stage_events(events: EventStore, day: dt.date, events_path: Path, log: Log) -> StagedSeqs:

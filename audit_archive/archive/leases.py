@@ -8,8 +8,8 @@ import datetime as dt
 import threading
 import time
 
-from audit_archive.archive.results import Log, _quiet
 from audit_archive.errors import LeaseError, LeaseLost
+from audit_archive.progress import Log, quiet
 from audit_archive.stores.clients import Stores
 from audit_archive.stores.leasestore import Fence, Lease, lease_id
 
@@ -80,7 +80,7 @@ class LeaseKeeper:
 
 
 def acquire_lease(
-    stores: Stores, day: dt.date | str, owner: str, wait_seconds: float, log: Log = _quiet
+    stores: Stores, day: dt.date | str, owner: str, wait_seconds: float, log: Log = quiet
 ) -> Lease:
     """The lease, once this run holds it (its token fences the run's writes)."""
     deadline = time.monotonic() + wait_seconds

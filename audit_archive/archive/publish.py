@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from audit_archive import timing
 from audit_archive.archive.leases import LeaseKeeper
-from audit_archive.archive.results import Encoded, Log, Recorded, Signed, Uploaded, _quiet
+from audit_archive.archive.results import Encoded, Recorded, Signed, Uploaded
 from audit_archive.errors import StorageError
 from audit_archive.format import layout
 from audit_archive.format.manifest import (
@@ -22,6 +22,7 @@ from audit_archive.format.manifest import (
     manifest_bytes,
     sign_manifest,
 )
+from audit_archive.progress import Log, quiet
 from audit_archive.stores.clients import Stores
 from audit_archive.stores.cold import ChecksumNotKept, Confirmation, ObjectMismatch
 from audit_archive.stores.conditional import WriteConflict
@@ -50,7 +51,7 @@ def sign(encoded: Encoded, prefix: str, signing_key: str) -> Signed:
 # -- step 4: upload and confirm ----------------------------------------------------------
 
 
-def upload_and_confirm(stores: Stores, signed: Signed, log: Log = _quiet) -> Uploaded:
+def upload_and_confirm(stores: Stores, signed: Signed, log: Log = quiet) -> Uploaded:
     """Upload both objects (JSONL first, so a manifest never names a missing object) and
     confirm size and checksum. An identical object already there (an earlier attempt that
     crashed before recording) is confirmed, not rewritten. Every write is conditional

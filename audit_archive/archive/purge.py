@@ -11,15 +11,16 @@ from typing import Any
 
 from audit_archive import timing
 from audit_archive.archive import signed_log
-from audit_archive.archive.encode import _iter_events
+from audit_archive.archive.extract import iter_staged_events
 from audit_archive.archive.leases import LeaseKeeper, release
-from audit_archive.archive.results import Log, Purged, Recorded, _quiet
+from audit_archive.archive.results import Purged, Recorded
+from audit_archive.progress import Log, quiet
 from audit_archive.stores.clients import Stores
 
 # -- step 6: purge ------------------------------------------------------------------
 
 
-def purge(stores: Stores, recorded: Recorded, log: Log = _quiet) -> Purged:
+def purge(stores: Stores, recorded: Recorded, log: Log = quiet) -> Purged:
     """Delete exactly the recorded part's events from hot, in bounded batches."""
     x = recorded.uploaded.signed.encoded.extracted
     signed_log.require_logged(stores, x.day, x.part)  # with the log on: covered first
@@ -51,4 +52,4 @@ def purge(stores: Stores, recorded: Recorded, log: Log = _quiet) -> Purged:
 
 
 def _ids_in_run(events_path: str, lo: int, hi: int) -> list[Any]:
-    return [d["_id"] for d in _iter_events(events_path) if lo <= d["seq"] <= hi]
+    return [d["_id"] for d in iter_staged_events(events_path) if lo <= d["seq"] <= hi]

@@ -1,11 +1,11 @@
 """What the steps hand each other: small frozen descriptors (paths, counts, hashes),
-never events and never a secret, because Dagster pickles op outputs into its storage.
+never events and never a secret: the IO manager keeps them in memory, and one that pickled
+op outputs into Dagster's storage (its default) would write them there.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,14 +14,6 @@ from audit_archive.format.manifest import (
     PartSummary,
 )
 from audit_archive.stores.cold import Confirmation
-
-Log = Callable[[str], None]
-PROGRESS_EVERY = 50_000
-
-
-def _quiet(_: str) -> None:
-    pass
-
 
 # -- descriptors passed between ops ---------------------------------------------------
 

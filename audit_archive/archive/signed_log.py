@@ -26,7 +26,6 @@ from pymongo.errors import DuplicateKeyError
 
 from audit_archive.archive import witnessing
 from audit_archive.archive.leases import LeaseKeeper, acquire_lease, release
-from audit_archive.archive.results import Log, _quiet
 from audit_archive.archive.witnessing import Witnessed
 from audit_archive.errors import StorageError
 from audit_archive.format import layout
@@ -41,6 +40,7 @@ from audit_archive.format.logentry import (
 )
 from audit_archive.format.note import NoteError, Signer
 from audit_archive.format.tlog import leaf_hash, tree_hash
+from audit_archive.progress import Log, quiet
 from audit_archive.stores.clients import Stores
 from audit_archive.stores.conditional import WriteConflict
 from audit_archive.stores.logstore import LogStore
@@ -71,7 +71,7 @@ def log_store(stores: Stores) -> LogStore:
 
 
 def append(
-    stores: Stores, owner: str, *, wait_seconds: float = 600, log: Log = _quiet
+    stores: Stores, owner: str, *, wait_seconds: float = 600, log: Log = quiet
 ) -> LogState | None:
     """Log every recorded part not yet logged and publish the checkpoint; None when the
     log is off (no AUDIT_LOG_SIGNING_KEY). Raises StorageError (nothing deleted) when the
@@ -94,7 +94,7 @@ def append(
         release(stores, LOG_LEASE, owner, lease.token)
 
 
-def catch_up(stores: Stores, owner: str, log: Log = _quiet) -> LogState | None:
+def catch_up(stores: Stores, owner: str, log: Log = quiet) -> LogState | None:
     """``append`` only when some recorded part is not yet covered (one indexed query)."""
     if stores.settings.log_signer is None:
         return None

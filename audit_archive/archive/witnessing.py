@@ -21,7 +21,6 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from audit_archive.archive.results import Log, _quiet
 from audit_archive.errors import StorageError
 from audit_archive.format.addcheckpoint import SIZE_CONTENT_TYPE, encode_request, parse_size
 from audit_archive.format.checkpoint import Checkpoint, open_checkpoint
@@ -40,6 +39,7 @@ from audit_archive.format.witness import (
     cosignatures,
     response_lines,
 )
+from audit_archive.progress import Log, quiet
 from audit_archive.redact import redact
 from audit_archive.stores import witnessclient
 from audit_archive.stores.clients import Stores
@@ -127,7 +127,7 @@ def witness_head(
     stores: Stores,
     hashes: list[bytes],
     check: Callable[[], None],
-    log: Log = _quiet,
+    log: Log = quiet,
 ) -> Witnessed | None:
     """Get the published head cosigned by a quorum and make the witnessed note the head;
     WitnessError (nothing deleted) naming every witness that did not cosign."""

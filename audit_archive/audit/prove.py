@@ -23,19 +23,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from audit_archive.audit.log_proof import LogProofError, log_object, log_vouch
-from audit_archive.audit.reader import (
-    CheckedPart,
-    EventLine,
-    LineError,
-    open_part,
-    read_line,
-    signature_problem,
-)
+from audit_archive.audit.reader import CheckedPart, open_part, signature_problem
 from audit_archive.errors import AuditArchiveError
 from audit_archive.format import layout
 from audit_archive.format import proof as proof_doc
 from audit_archive.format.canonical import HASH_SCHEME
 from audit_archive.format.chain import HEX64
+from audit_archive.format.jsonl import EventLine, LineError, read_line
 from audit_archive.format.logproof import check_log_object, witness_problems
 from audit_archive.format.malformed import is_integer_seq
 from audit_archive.format.manifest import SignatureStatus, verify_signature

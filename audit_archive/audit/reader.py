@@ -26,29 +26,24 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 from zlib import error as ZlibError
 
-import bson
 from botocore.exceptions import ClientError
-from bson import json_util
-from bson.errors import BSONError
 
 from audit_archive.errors import format_seq_ranges
 from audit_archive.format.canonical import (
-    EVENT_CODEC_OPTIONS,
-    RELAXED_JSON_OPTIONS,
     ZERO_HASH,
-    event_hash,
 )
 from audit_archive.format.chain import HEX64
-from audit_archive.format.jsonl import bson_of_line, iter_gzip_lines
+from audit_archive.format.jsonl import EventLine, LineError, read_line
 from audit_archive.format.malformed import is_integer_seq
 from audit_archive.format.manifest import SignatureStatus, verify_signature
 from audit_archive.format.merkle import MerkleBuilder
 from audit_archive.stores.cold import is_not_found
+from audit_archive.stores.partstream import PartStream
 
 if TYPE_CHECKING:
     from audit_archive.stores.cold import ColdStore
@@ -123,116 +118,7 @@ def signature_problem(manifest: Mapping[str, Any], keys: Iterable[str]) -> Probl
     )
 
 
-class LineError(ValueError):
-    """A JSONL line that is not an archived event in either form of SPEC 3."""
-
-
-@dataclass(frozen=True)
-class EventLine:
-    """One line of an events object, decoded: ``event`` is the stored document."""
-
-    index: int  # 0-based position in the part (the Merkle leaf index)
-    raw: bytes  # the line as archived, without its newline
-    event: dict[str, Any]
-    stored_bson: bytes | None  # the document's BSON bytes when the line carries them
-
-    @property
-    def seq(self) -> Any:
-        return self.event.get("seq")
-
-    @property
-    def hash(self) -> Any:
-        return self.event.get("hash")
-
-    @property
-    def rehashes(self) -> bool:
-        return event_hash(self.event) == self.event.get("hash")
-
-    def bson(self) -> bytes:
-        """BSON bytes to restore: exactly as stored for a ``{"bson": ...}`` line, else
-        the document encoded (Relaxed Extended JSON keeps every type but the integer
-        width, which the hash scheme treats alike)."""
-        if self.stored_bson is not None:
-            return self.stored_bson
-        return bson.encode(self.event, codec_options=EVENT_CODEC_OPTIONS)
-
-    def plain(self) -> Any:
-        """The event as plain JSON data (Relaxed Extended JSON), for matching by value."""
-        if self.stored_bson is None:
-            return json.loads(self.raw)
-        return json.loads(json_util.dumps(self.event, json_options=RELAXED_JSON_OPTIONS))
-
-
-def read_line(raw: bytes | str, index: int = 0) -> EventLine:
-    """Decode one line, in either form of SPEC 3; LineError if it is neither."""
-    if isinstance(raw, str):
-        raw = raw.encode("utf-8")
-    try:
-        parsed = json_util.loads(raw, json_options=RELAXED_JSON_OPTIONS)
-        if not isinstance(parsed, dict):
-            raise LineError("not a JSON object")
-        stored = bson_of_line(parsed)
-        event = parsed if stored is None else bson.decode(stored, EVENT_CODEC_OPTIONS)
-    except (ValueError, TypeError, BSONError) as e:
-        raise LineError(f"line {index + 1} is not an archived event: {e}") from None
-    return EventLine(index, raw, event, stored)
-
-
 # -- a part in the bucket -------------------------------------------------------------------
-
-
-@dataclass
-class PartStream:
-    """An events object's lines as they are decompressed; after the last one,
-    ``sha256`` and ``bytes`` describe what was read. The low level of CheckedPart
-    (the archiver's interrupted-purge recovery and verify --deep use it directly)."""
-
-    cold: ColdStore
-    key: str
-    sha256: str = ""
-    bytes: int = 0
-    lines: int = 0
-    bad_hashes: list[int] = field(default_factory=list)  # line numbers (0-based)
-    _done: bool = False
-
-    def raw_lines(self) -> Iterator[bytes]:
-        sha = hashlib.sha256()
-
-        def chunks() -> Iterator[bytes]:
-            for chunk in self.cold.iter_chunks(self.key):
-                sha.update(chunk)
-                self.bytes += len(chunk)
-                yield chunk
-
-        for line in iter_gzip_lines(chunks()):
-            if line:
-                self.lines += 1
-                yield line
-        self.sha256 = sha.hexdigest()
-        self._done = True
-
-    def events(self) -> Iterator[dict[str, Any]]:
-        """Decoded events; each one's hash is checked (mismatches in ``bad_hashes``)."""
-        for i, raw in enumerate(self.raw_lines()):
-            line = read_line(raw, i)
-            if not line.rehashes:
-                self.bad_hashes.append(i)
-            yield line.event
-
-    def check(self, sha256: str | None, size: int | None = None) -> None:
-        """Raise PartReadError unless the whole object was read and matches."""
-        if not self._done:
-            raise PartReadError(f"{self.key}: not read to the end")
-        if sha256 is not None and self.sha256 != sha256:
-            raise PartReadError(f"{self.key}: sha256 differs from its manifest/record")
-        if size is not None and self.bytes != size:
-            raise PartReadError(f"{self.key}: {self.bytes} bytes, expected {size}")
-        if self.bad_hashes:
-            raise PartReadError(f"{self.key}: {len(self.bad_hashes)} event(s) do not re-hash")
-
-
-class PartReadError(Exception):
-    """The part's bytes are not what its manifest or record promise."""
 
 
 @dataclass

@@ -40,11 +40,11 @@ from typing import Any
 import bson
 from bson.raw_bson import RawBSONDocument
 
-from audit_archive.archive.results import Log
 from audit_archive.audit.reader import CheckedPart, open_part
 from audit_archive.errors import AuditArchiveError
 from audit_archive.format import layout
 from audit_archive.format.canonical import EVENT_CODEC_OPTIONS, canonical_json
+from audit_archive.progress import Log, quiet
 from audit_archive.settings import is_collection_name
 from audit_archive.stores.clients import Stores
 
@@ -254,7 +254,7 @@ def restore_day(
     into: str = DEFAULT_COLLECTION,
     *,
     batch_size: int = WRITE_BATCH,
-    log: Log | None = None,
+    log: Log = quiet,
     progress: RestoreProgress | None = None,
 ) -> RestoreResult:
     """Check every part of ``day``, then insert its events into ``into``.
@@ -263,7 +263,6 @@ def restore_day(
     failed, or the target holds different documents; nothing written), RestoreConflict
     (different documents appeared during the write) or ValueError (``into`` may not be
     written). ``progress`` hears how far each phase is, in events."""
-    log = log or (lambda _message: None)
     parsed = layout.parse_day(day)
     day = layout.format_day(parsed)  # as the messages and the result name it
     check_target(stores, into)

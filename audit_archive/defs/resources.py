@@ -49,6 +49,7 @@ from audit_archive.stores.clients import Stores, mongo_client, open_stores
 COLD_STORAGE_KEY = "cold_storage"
 HOT_STORE_KEY = "hot_store"
 ARCHIVE_KEY = "archive"
+IO_MANAGER_KEY = "io_manager"  # Dagster's key for the ops' default IO manager
 
 
 class MongoResource(ConfigurableResource):
@@ -259,7 +260,7 @@ def refuse_partial_reexecution(run: DagsterRun) -> None:
     )
 
 
-def resources(env: Mapping[str, str] | None = None) -> dict[str, ConfigurableResource]:
+def resources(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The top-level resources of ``defs``: the archive's copies of the two stores are
     the same objects, so the Resources tab shows the archive using them."""
     hot, cold = hot_store(env), cold_storage(env)
@@ -267,4 +268,8 @@ def resources(env: Mapping[str, str] | None = None) -> dict[str, ConfigurableRes
         HOT_STORE_KEY: hot,
         COLD_STORAGE_KEY: cold,
         ARCHIVE_KEY: ArchiveResource(hot_store=hot, cold_storage=cold),
+        # Dagster's default (file) IO manager stays: with mem_io_manager, Dagster itself
+        # refuses a re-execution from a later step with its own advice (set a persistent
+        # IO manager) before the archive can say which click works (docs/dagster.md),
+        # and the ~11 events it saves per run are below the noise (docs/performance.md).
     }

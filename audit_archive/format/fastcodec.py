@@ -1,9 +1,11 @@
 """The archive's hot path: an event's hash and its JSONL line, byte for byte what
-canonical.py and jsonl.py produce, at a fraction of their cost, for every BSON type.
+canonical.py and pymongo's json_util produce, at a fraction of their cost, for every
+BSON type.
 
-canonical.py and jsonl.py are the definitions. They convert every value in Python and
-then run ``json.dumps``, twice per event (hash, line): about 100 us per realistic event
-on a small worker, more than reading it from MongoDB. Here orjson (Rust) walks the
+canonical.py (the hash) and pymongo's ``json_util`` (the line, jsonl.relaxed_line) are
+the definitions. They convert every value in Python and then run ``json.dumps``, twice
+per event (hash, line): about 100 us per realistic event on a small worker, more than
+reading it from MongoDB. Here orjson (Rust) walks the
 document and writes the JSON, and hooks take over where orjson's output would differ:
 
 - the top-level ``_id`` (ObjectId) and ``at`` (a date) are written into a copy of the
@@ -205,10 +207,18 @@ def _one_wrapper(value: Any, t: type) -> dict[str, Any] | None:
     return None
 
 
+_DBREF_OWN = frozenset(("$ref", "$id", "$db"))  # the keys the encoder writes for a DBRef
+
+
 class _LineHooks:
     """orjson's ``default`` for a JSONL line, counting the keys starting with "$" it
-    writes (``dollars``); ``sure`` turns False when it wrote members it cannot count
-    (a Code's scope, a DBRef's fields: payload that may hold "$" keys of its own)."""
+    writes (``dollars``); ``sure`` turns False when it wrote something the count cannot
+    vouch for (a NaN's bits, a Decimal128's special forms). A Code with scope and a
+    DBRef are counted like any wrapper: their own keys (``$code``/``$scope``;
+    ``$ref``/``$id``/``$db``), with their members hooked and counted like the payload's,
+    so a "$" key of the members' own (a DBRef's extra field, a scope's key) makes the
+    line's count differ and the line is read back. A DBRef's stored field order, which
+    decoding does not keep, is checked against the stored bytes (decode_losses)."""
 
     __slots__ = ("dollars", "sure")
 
@@ -254,9 +264,13 @@ class _LineHooks:
         wrapped = _one_wrapper(value, t)
         if wrapped is not None:
             return wrapped
-        if t is Code or t is DBRef:
-            self.sure = False
+        if t is Code:
+            self.dollars += 1  # "$code" counted above, and "$scope"
             return _with_members(value)
+        if t is DBRef:
+            members = _with_members(value)
+            self.dollars += sum(key in _DBREF_OWN for key in members) - 1  # "$ref" above
+            return members
         raise TypeError(f"no JSON for BSON value of type {t.__name__}")
 
 
@@ -290,22 +304,25 @@ def _canonical_default(value: Any) -> Any:
 
 def _views(document: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], int]:
     """The document to write as a line and its hashed body, with the top-level ``_id``
-    and ``at`` already written (and how many "$" keys that wrote)."""
-    body = dict(document)
+    and ``at`` already written (and how many "$" keys that wrote). Runs per event:
+    ``ObjectId.binary`` and ``DatetimeMS.__int__`` are what ``str`` and ``int`` call."""
+    view = dict(document)
+    body = view.copy()
     oid = body.pop("_id", None)
     body.pop("hash", None)
-    view = dict(document)
     dollars = 0
     if type(oid) is ObjectId:
-        view["_id"] = {"$oid": str(oid)}
-        dollars += 1
+        view["_id"] = {"$oid": oid.binary.hex()}
+        dollars = 1
     at = body.get("at")
-    if type(at) is DatetimeMS and 0 <= (ms := int(at)) < END_DATETIME_MS:
-        seconds, millis = divmod(ms, 1000)
-        text = second_text(seconds)
-        body["at"] = text + MILLIS_TEXT[millis]
-        view["at"] = {"$date": text + _MILLIS_RELAXED[millis]}
-        dollars += 1
+    if type(at) is DatetimeMS:
+        ms = at.__int__()
+        if 0 <= ms < END_DATETIME_MS:
+            seconds, millis = divmod(ms, 1000)
+            text = second_text(seconds)
+            body["at"] = text + MILLIS_TEXT[millis]
+            view["at"] = {"$date": text + _MILLIS_RELAXED[millis]}
+            dollars += 1
     return view, body, dollars
 
 
@@ -354,17 +371,18 @@ def encode_batch(documents: list[Mapping[str, Any]]) -> Batch:
     One pass builds both views of each event (the line's, and the hashed body with its
     keys sorted by orjson). The hooks know every type BSON decodes to; orjson raises
     JSONEncodeError for anything else (the run fails, deleting nothing)."""
+    hooks = _LineHooks()
+    relaxed, dumps, views = hooks.relaxed, orjson.dumps, _views
     lines: list[bytes] = []
     canonicals: list[bytes] = []
     wrote: list[int] = []  # "$" keys the encoder wrote per line; -1: not counted
-    hooks = _LineHooks()
-    relaxed, dumps = hooks.relaxed, orjson.dumps
-    for document in documents:
-        view, body, hooks.dollars = _views(document)
+    line, canonical, count = lines.append, canonicals.append, wrote.append
+    for document in documents:  # per event: the names above are locals
+        view, body, hooks.dollars = views(document)
         hooks.sure = True
-        lines.append(dumps(view, default=relaxed, option=_RELAXED))
-        canonicals.append(dumps(body, default=_canonical_default, option=_CANONICAL))
-        wrote.append(hooks.dollars if hooks.sure else -1)
+        line(dumps(view, default=relaxed, option=_RELAXED))
+        canonical(dumps(body, default=_canonical_default, option=_CANONICAL))
+        count(hooks.dollars if hooks.sure else -1)
     joined = b"".join(lines)
     return Batch(lines, joined, canonicals, _unproven(lines, wrote, joined))
 

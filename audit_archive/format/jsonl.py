@@ -1,21 +1,18 @@
 """Streaming Relaxed Extended JSON lines into a deterministic gzip file.
 
-Lines are what ``mongoexport`` writes and ``mongoimport`` / ``json_util.loads`` read.
-The encoder walks each document once with fast paths for the common types (pymongo's
-``json_util.dumps`` is a generic per-value Python walk and the main cost of the
-naive pattern) and falls back to ``json_util`` for rare BSON types, so rare values are
-written exactly as pymongo writes them. gzip: header mtime 0 and no file name, so the
-same events always give the same bytes, and sha256 of the compressed bytes is computed
-as they are written: the file is never read twice.
+Lines are what ``mongoexport`` writes and ``mongoimport`` / ``json_util.loads`` read:
+what pymongo's ``json_util.dumps`` writes with compact separators (relaxed_line, the
+reference). The archive writes the same bytes with fastcodec, which the tests hold to
+that reference for every BSON type. gzip: header mtime 0 and no file name, so the same
+events always give the same bytes, and sha256 of the compressed bytes is computed as
+they are written: the file is never read twice.
 """
 
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import json
-import math
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -23,17 +20,14 @@ from pathlib import Path
 from typing import IO, Any
 
 import bson
-from bson import ObjectId, json_util
-from bson.binary import Binary
+from bson import json_util
+from bson.errors import BSONError
 from isal import isal_zlib
 
 from audit_archive.format import bsonpeek
 from audit_archive.format.canonical import (
-    END_DATETIME_MS,
     EVENT_CODEC_OPTIONS,
     RELAXED_JSON_OPTIONS,
-    date_text,
-    datetime_ms,
     event_hash,
     extended_json,
 )
@@ -43,51 +37,23 @@ from audit_archive.format.canonical import (
 GZIP_LEVEL = 2
 _FLUSH_BYTES = 1 << 20
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
-
-
-def _date(value: dt.datetime) -> dict[str, Any]:
-    """Relaxed Extended JSON of a date: ISO text from 1970 to 9999 (no ``.000``), else
-    the milliseconds as ``$numberLong`` (what pymongo writes)."""
-    ms = datetime_ms(value)
-    if 0 <= ms < END_DATETIME_MS:
-        text = date_text(ms)
-        return {"$date": text[:-5] + "Z" if text.endswith(".000Z") else text}
-    return {"$date": {"$numberLong": str(ms)}}
-
-
-def relaxed_value(value: Any) -> Any:
-    """A BSON value as the JSON data of Relaxed Extended JSON v2."""
-    t = type(value)
-    if t is str or t is int or t is bool or value is None:
-        return value
-    if t is dict:
-        return {k: relaxed_value(v) for k, v in value.items()}
-    if t is float:
-        return value if math.isfinite(value) else extended_json(value)
-    if t is dt.datetime:
-        return _date(value)
-    if t is ObjectId:
-        return {"$oid": str(value)}
-    if t is list:
-        return [relaxed_value(v) for v in value]
-    if t is bytes:
-        return {"$binary": {"base64": base64.b64encode(value).decode(), "subType": "00"}}
-    if t is Binary:
-        return {
-            "$binary": {
-                "base64": base64.b64encode(value).decode(),
-                "subType": f"{value.subtype:02x}",
-            }
-        }
-    if isinstance(value, Mapping):
-        return {k: relaxed_value(v) for k, v in value.items()}
-    return extended_json(value)  # Int64, Decimal128, Regex, Timestamp, DatetimeMS, Code, ...
+# The one way a line is written slowly: pymongo's json_util, the independent reference
+# that fastcodec (the archive's own writer) is tested against byte for byte. Compact
+# separators and non-ASCII written as itself (what mongoexport writes); with these
+# options json_util writes a non-finite double as {"$numberDouble": ...}, a date from
+# 1970 to 9999 as ISO text without ".000", others as {"$numberLong": ...}, an Int64 as
+# a plain integer and a binary of any subtype as {"$binary": ...}.
+_LINE_OPTIONS: dict[str, Any] = {
+    "json_options": RELAXED_JSON_OPTIONS,
+    "separators": (",", ":"),
+    "ensure_ascii": False,
+}
 
 
 def relaxed_line(document: Mapping[str, Any]) -> str:
-    """One JSONL line (with its newline) for one whole stored document."""
-    return _dumps(relaxed_value(document)) + "\n"
+    """One JSONL line (with its newline) for one whole stored document, as pymongo's
+    ``json_util`` writes it (fastcodec.encode_batch writes the same bytes, faster)."""
+    return json_util.dumps(document, **_LINE_OPTIONS) + "\n"
 
 
 # SPEC section 3: a document whose Relaxed Extended JSON would not read back as itself
@@ -110,14 +76,65 @@ def bson_of_line(parsed: Mapping[str, Any]) -> bytes | None:
     return base64.b64decode(value, validate=True)
 
 
+class LineError(ValueError):
+    """A JSONL line that is not an archived event in either form of SPEC 3."""
+
+
+@dataclass(frozen=True)
+class EventLine:
+    """One line of an events object, decoded: ``event`` is the stored document."""
+
+    index: int  # 0-based position in the part (the Merkle leaf index)
+    raw: bytes  # the line as archived, without its newline
+    event: dict[str, Any]
+    stored_bson: bytes | None  # the document's BSON bytes when the line carries them
+
+    @property
+    def seq(self) -> Any:
+        return self.event.get("seq")
+
+    @property
+    def hash(self) -> Any:
+        return self.event.get("hash")
+
+    @property
+    def rehashes(self) -> bool:
+        return event_hash(self.event) == self.event.get("hash")
+
+    def bson(self) -> bytes:
+        """BSON bytes to restore: exactly as stored for a ``{"bson": ...}`` line, else
+        the document encoded (Relaxed Extended JSON keeps every type but the integer
+        width, which the hash scheme treats alike)."""
+        if self.stored_bson is not None:
+            return self.stored_bson
+        return bson.encode(self.event, codec_options=EVENT_CODEC_OPTIONS)
+
+    def plain(self) -> Any:
+        """The event as plain JSON data (Relaxed Extended JSON), for matching by value."""
+        if self.stored_bson is None:
+            return json.loads(self.raw)
+        return extended_json(self.event)
+
+
+def read_line(raw: bytes | str, index: int = 0) -> EventLine:
+    """Decode one line, in either form of SPEC 3; LineError if it is neither."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8")
+    try:
+        parsed = json_util.loads(raw, json_options=RELAXED_JSON_OPTIONS)
+        if not isinstance(parsed, dict):
+            raise LineError("not a JSON object")
+        stored = bson_of_line(parsed)
+        event = parsed if stored is None else bson.decode(stored, EVENT_CODEC_OPTIONS)
+    except (ValueError, TypeError, BSONError) as e:
+        raise LineError(f"line {index + 1} is not an archived event: {e}") from None
+    return EventLine(index, raw, event, stored)
+
+
 def parse_line(line: str | bytes) -> dict[str, Any]:
     """Read a JSONL line back into BSON-typed values (the inverse of relaxed_line and of
     bson_line), so every reader sees the stored document whichever form it was written in."""
-    parsed = json_util.loads(line, json_options=RELAXED_JSON_OPTIONS)
-    raw = bson_of_line(parsed)
-    if raw is None:
-        return parsed
-    return bson.decode(raw, codec_options=EVENT_CODEC_OPTIONS)
+    return read_line(line).event
 
 
 def reads_back(line: bytes, raw: bytes, rehash: str) -> bool:

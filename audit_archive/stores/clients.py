@@ -23,7 +23,7 @@ from audit_archive.settings import Settings
 from audit_archive.stores import conditional
 from audit_archive.stores.batches import BatchStore
 from audit_archive.stores.cold import BucketProblem, ColdStore, ConfirmMode
-from audit_archive.stores.collection_kind import events_collection_problem
+from audit_archive.stores.collection_kind import events_collection_problem, transactions_problem
 from audit_archive.stores.database import HotDatabase
 from audit_archive.stores.events import EventStore
 from audit_archive.stores.leasestore import LeaseStore
@@ -189,6 +189,9 @@ def _check_hot(stores: Stores, access: Access) -> None:
                 if access is Access.ARCHIVE
                 else None
             )
+            standalone = (
+                transactions_problem(stores.hot.client) if access is Access.ARCHIVE else None
+            )
     except OperationFailure as e:
         if e.code == AUTHENTICATION_FAILED:
             raise ConfigError(
@@ -204,6 +207,8 @@ def _check_hot(stores: Stores, access: Access) -> None:
             "MONGODB_URI",
             "MongoDB requires authentication: put the archive's user and password in the URI",
         )
+    if standalone is not None:
+        raise ConfigError("MONGODB_URI", standalone)
     if kind is not None:
         raise ConfigError("AUDIT_EVENTS_COLLECTION", kind)
     if missing:

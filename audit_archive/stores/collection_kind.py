@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pymongo import MongoClient
 from pymongo.collection import Collection
 from pymongo.errors import OperationFailure
 
@@ -52,4 +53,24 @@ def unsupported_events_collection(name: str, info: Mapping[str, Any] | None) -> 
         f"collection '{name}' is {reason}: the archive deletes archived events by _id "
         "inside transactions, which needs a plain (replicated) collection. Point "
         "AUDIT_EVENTS_COLLECTION at the application's plain events collection"
+    )
+
+
+def transactions_problem(client: MongoClient) -> str | None:
+    """Why the server behind ``client`` cannot run the archive's fenced writes, or None:
+    asked once at start-up (``hello``), so a standalone server is named before anything
+    is uploaded instead of at the first record."""
+    return no_transactions(client.admin.command("hello"))
+
+
+def no_transactions(hello: Mapping[str, Any]) -> str | None:
+    """Why a server that answered ``hello`` so offers no multi-document transactions, or
+    None: a replica set member (``setName``) or a mongos (``msg: isdbgrid``) does."""
+    if hello.get("setName") or hello.get("msg") == "isdbgrid":
+        return None
+    return (
+        "the server is a standalone MongoDB: recording, logging and purging are fenced by "
+        "the day's lease in multi-document transactions, which need a replica set (a "
+        "single-node replica set will do: mongod --replSet rs0, then rs.initiate()) or a "
+        "sharded cluster. Nothing was changed"
     )

@@ -16,7 +16,6 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from audit_archive.audit.reader import PartStream
 from audit_archive.audit.verify.chain import Break, Gap, Point, ints
 from audit_archive.audit.verify.checks import norm_edges
 from audit_archive.audit.verify.parts import Part
@@ -29,6 +28,7 @@ from audit_archive.format.jsonl import parse_line
 from audit_archive.format.malformed import is_integer_seq
 from audit_archive.format.merkle import MerkleBuilder
 from audit_archive.stores.clients import Stores
+from audit_archive.stores.partstream import PartStream
 
 
 @dataclass
