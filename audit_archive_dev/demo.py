@@ -91,7 +91,7 @@ def audit_as_auditor(env: dict[str, str], workdir: Path, newest_due: dt.date) ->
             f"({report.summary['counts']}); signed log checkpoint size "
             f"{log.get('checkpointSize')}, root {log.get('checkpointRoot')}"
         )
-        record = stores.hot.batches.find_one({"eventCount": {"$gt": 0}}, sort=[("day", 1)])
+        record = stores.batches.collection.find_one({"eventCount": {"$gt": 0}}, sort=[("day", 1)])
         document = prove_seq(stores, record["startSeq"])
     finally:
         stores.close()

@@ -235,7 +235,7 @@ def missing_objects(env: dict[str, str]) -> list[str]:
     stores = open_stores(Settings.from_env(env), check=False)
     try:
         missing = []
-        for record in stores.hot.records():
+        for record in stores.batches.records():
             for key in (record.get("jsonlKey"), record.get("manifestKey")):
                 if key and stores.cold.head(key) is None:
                     missing.append(key)

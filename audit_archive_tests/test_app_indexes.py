@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from pymongo import ASCENDING, DESCENDING
 
-from audit_archive.stores.hot import EVENT_INDEXES
+from audit_archive.stores.events import EVENT_INDEXES
 from audit_archive_tests.support.harness import Harness, due_day
 from audit_archive_tests.support.reliability import failure_messages
 

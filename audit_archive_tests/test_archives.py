@@ -11,7 +11,7 @@ from pymongo.errors import ServerSelectionTimeoutError
 
 from audit_archive.cli import main
 from audit_archive.stores.clients import MONGO_TIMEOUT_MS
-from audit_archive.stores.hot import HotStore
+from audit_archive.stores.database import HotDatabase
 
 
 def test_an_unreachable_mongodb_is_reported_within_the_start_up_limit(
@@ -33,12 +33,12 @@ def test_an_unreachable_mongodb_is_reported_within_the_start_up_limit(
         finally:
             deadline.pop()
 
-    def ping(self: HotStore) -> None:
+    def ping(self: HotDatabase) -> None:
         seen.append(deadline[-1] if deadline else None)
         raise ServerSelectionTimeoutError("127.0.0.1:1: connection refused")
 
     monkeypatch.setattr(pymongo, "timeout", timeout)
-    monkeypatch.setattr(HotStore, "ping", ping)
+    monkeypatch.setattr(HotDatabase, "ping", ping)
 
     assert main(["archives"]) == 2
 

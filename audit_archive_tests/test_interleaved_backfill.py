@@ -28,8 +28,7 @@ from pymongo import MongoClient, monitoring
 from audit_archive.archive import steps
 from audit_archive.format import layout
 from audit_archive.settings import Settings
-from audit_archive.stores.clients import Stores, open_stores
-from audit_archive.stores.hot import HotStore
+from audit_archive.stores.clients import Stores, hot_database, open_stores
 from audit_archive_tests.support import shapes
 from audit_archive_tests.support.harness import Harness, due_day
 from audit_archive_tests.support.reliability import run_at_once
@@ -55,12 +54,8 @@ def _stores(settings: Settings, listener: Listener | None) -> Stores:
     stores = open_stores(settings, check=False)
     if listener is not None:  # the same hot store, on a client that reports its commands
         stores.hot.client.close()
-        stores.hot = HotStore(
-            MongoClient(settings.mongodb_uri, event_listeners=[listener]),
-            settings.database,
-            settings.events_collection,
-            settings.batches_collection,
-        )
+        client = MongoClient(settings.mongodb_uri, event_listeners=[listener])
+        stores.hot = hot_database(settings, client)
     return stores
 
 

@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 from pymongo import MongoClient
 
-from audit_archive.stores import hot as hot_module
+from audit_archive.stores.batches import BatchStore
+from audit_archive.stores.events import EventStore
+from audit_archive.stores.leasestore import LeaseStore
 from audit_archive_tests.support.harness import Harness, due_day
 from audit_archive_tests.support.reliability import failure_messages
 
@@ -54,8 +56,10 @@ class FailPoints:
         at_call: int = 1,
         then: Callable[[Any], Any] | None = None,
     ) -> None:
-        """Arm the failpoint (once) right before the ``at_call``-th HotStore.<method>."""
-        original = getattr(hot_module.HotStore, method)
+        """Arm the failpoint (once) right before the ``at_call``-th call of ``method`` of
+        the hot store that has it (events, batch records or leases)."""
+        store = next(s for s in (EventStore, BatchStore, LeaseStore) if method in vars(s))
+        original = getattr(store, method)
         calls = {"n": 0}
 
         def wrapped(store: Any, *args: Any, **kwargs: Any) -> Any:
@@ -65,7 +69,7 @@ class FailPoints:
             result = original(store, *args, **kwargs)
             return then(result) if then else result
 
-        patch.setattr(hot_module.HotStore, method, wrapped)
+        patch.setattr(store, method, wrapped)
 
 
 @pytest.fixture
@@ -86,7 +90,7 @@ def small_batches(cursor: Any) -> Any:
 
 SLOW = pytest.mark.slow  # the same command with the other kind of retryable error
 CASES = [
-    # (id, HotStore method the fault precedes, at its n-th call, commands, data, succeeds)
+    # (id, hot store method the fault precedes, at its n-th call, commands, data, succeeds)
     ("extract-find-retryable", "iter_day_raw", 1, ["find"], RETRYABLE, True, ()),
     ("extract-find-dropped", "iter_day_raw", 1, ["find"], DROP, True, SLOW),
     ("extract-getmore-retryable", "iter_day_raw", 1, ["getMore"], RETRYABLE, False, SLOW),
@@ -149,7 +153,7 @@ def test_a_purge_that_fails_midway_is_finished_by_the_next_run_with_exact_ids(
     day = due_day(2)
     harness.seed({day: 35}, gap_rate=0)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(hot_module.HotStore, "delete_seq_run", lambda *a, **k: False)
+        patch.setattr(EventStore, "delete_seq_run", lambda *a, **k: False)
         failpoints.before(patch, "delete_ids", ["delete"], FATAL, at_call=2)
         result = harness.run(day)
     failpoints.off()

@@ -18,7 +18,8 @@ from audit_archive.format.chain import Link
 
 
 class ModelHot:
-    """links_at, links_between and archived_edges over sorted seqs, counting what a
+    """The events (links_at, links_between) and the batch records (archived_edges) over
+    sorted seqs, one model for both stores, counting what a
     server that reads every document its index selects would read."""
 
     def __init__(self, seqs: list[int], edges: list[int] = ()) -> None:
@@ -71,7 +72,7 @@ def test_each_hole_gives_its_lowest_and_highest_event(trial: int, tmp_path: Path
     hot = ModelHot(own + foreign)
     path = tmp_path / "n.jsonl"
 
-    found = neighbours.find_neighbours(hot, own[0], own[-1], holes_of(own), path, [])
+    found = neighbours.find_neighbours(hot, hot, own[0], own[-1], holes_of(own), path, [])
 
     expected = []
     for a, b in holes_of(own):
@@ -87,7 +88,7 @@ def test_each_hole_gives_its_lowest_and_highest_event(trial: int, tmp_path: Path
 def test_the_events_inside_a_hole_are_not_read(tmp_path: Path) -> None:
     own = [10, 11, 12, 1_000_013, 1_000_014]
     hot = ModelHot([*own, *range(13, 1_000_013)])  # a million events in the one hole
-    found = neighbours.find_neighbours(hot, 10, 1_000_014, holes_of(own), tmp_path / "n", [])
+    found = neighbours.find_neighbours(hot, hot, 10, 1_000_014, holes_of(own), tmp_path / "n", [])
     assert found.predecessor is None and found.successor is None
     assert (tmp_path / "n").read_text().count("\n") == 2  # 13 and 1,000,012
     assert hot.read == 2 and hot.queries <= 30
@@ -97,7 +98,7 @@ def test_an_archived_edge_bounds_the_search_below_and_counts_as_a_neighbour(
     tmp_path: Path,
 ) -> None:
     hot = ModelHot([5, 100, 101], edges=[99])  # 99 archived by its day's run
-    found = neighbours.find_neighbours(hot, 100, 101, [], tmp_path / "n", [])
+    found = neighbours.find_neighbours(hot, hot, 100, 101, [], tmp_path / "n", [])
     assert found.predecessor.seq == 99
     assert hot.read == 0, "5 lies below the archived 99: never looked for"
 
@@ -108,7 +109,7 @@ def test_archived_events_inside_a_hole_bound_its_search_in_hot(tmp_path: Path) -
     into the events in hot below it."""
     own = [10, 1_000]
     hot = ModelHot([*own, *range(11, 601)], edges=[601, 990])  # 601..990: purged
-    neighbours.find_neighbours(hot, 10, 1_000, holes_of(own), tmp_path / "n", [])
+    neighbours.find_neighbours(hot, hot, 10, 1_000, holes_of(own), tmp_path / "n", [])
     lines = (tmp_path / "n").read_text().splitlines()
     assert [int(line.split(",")[0][1:]) for line in lines] == [11, 601, 990]
     assert hot.read <= 2, f"read {hot.read}, not the events in hot below the archived part"

@@ -259,7 +259,7 @@ def test_the_bson_line_carries_its_own_events_bytes_after_a_malformed_one(tmp_pa
     (tmp_path / "events.bson").write_bytes(b"".join(raws))
     (tmp_path / "neighbors.jsonl").write_text("")
     staged = Extracted(
-        "2026-08-30", 1, "test", str(tmp_path), str(tmp_path / "events.bson"),
+        dt.date(2026, 8, 30), 1, "test", str(tmp_path), str(tmp_path / "events.bson"),
         str(tmp_path / "neighbors.jsonl"), 4, 1, 4, None, None,
     )  # fmt: skip
 

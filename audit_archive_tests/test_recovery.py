@@ -15,7 +15,7 @@ import pytest
 
 from audit_archive.archive import steps
 from audit_archive.format import bsonpeek, layout
-from audit_archive.stores import hot
+from audit_archive.stores import events as event_store
 from audit_archive.stores.clients import open_stores
 from audit_archive.stores.cold import ObjectMismatch
 from audit_archive_tests.support.harness import Harness, after_due, due_day
@@ -151,7 +151,7 @@ def test_bad_configuration_fails_the_run_before_any_io_naming_the_variable(
 def test_a_days_events_stream_through_bounded_memory(harness: Harness, monkeypatch) -> None:
     # A small cursor batch and read chunk, so both day sizes stream through many
     # getMores and many decoded batches, as a large day does with the defaults.
-    monkeypatch.setattr(hot, "DAY_CURSOR_BATCH", 300)
+    monkeypatch.setattr(event_store, "DAY_CURSOR_BATCH", 300)
     monkeypatch.setattr(bsonpeek, "READ_CHUNK", 256 * 1024)
     peaks = {}
     for n, day in ((2100, due_day(5)), (4500, due_day(4))):

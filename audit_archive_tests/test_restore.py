@@ -17,7 +17,7 @@ from audit_archive.format import layout
 from audit_archive.format.canonical import event_hash
 from audit_archive.format.jsonl import parse_line, relaxed_line
 from audit_archive.format.manifest import manifest_bytes, sign_manifest
-from audit_archive.stores.hot import HotStore
+from audit_archive.stores.restore_target import RestoreTarget
 from audit_archive_dev import seed
 from audit_archive_tests.support.harness import KEY_A, KEY_B, Harness, due_day, same_value
 
@@ -179,7 +179,7 @@ def test_a_different_document_written_during_the_restore_is_named(
     docs = harness.seed({day: 10})
     assert harness.run(day).success
     harness.db[RESTORED].insert_one({**docs[4], "action": "written.meanwhile"})
-    monkeypatch.setattr(HotStore, "collection_is_empty", lambda self, name: True)
+    monkeypatch.setattr(RestoreTarget, "collection_is_empty", lambda self, name: True)
 
     assert main(["restore", "--day", str(day)]) == 1
 

@@ -27,8 +27,8 @@ from audit_archive.format import layout
 from audit_archive.format.canonical import EVENT_CODEC_OPTIONS
 from audit_archive.format.jsonl import parse_line
 from audit_archive.settings import Settings
+from audit_archive.stores.batches import BatchStore
 from audit_archive.stores.clients import open_stores
-from audit_archive.stores.hot import HotStore
 from audit_archive_dev.embedded import Stack
 from audit_archive_tests.support.harness import Harness, due_day, point_archive_at, same_value
 from audit_archive_tests.support.reliability import append_events
@@ -270,24 +270,24 @@ def test_a_range_of_millennia_costs_what_its_records_cost(
     day = due_day(2)
     harness.seed({day: 12})
     assert harness.run(day).success
-    asked: list[tuple[str, str]] = []
-    between = HotStore.records_between
+    asked: list[tuple[dt.date, dt.date]] = []
+    between = BatchStore.records_between
 
-    def spy(self: HotStore, first: str, last: str):
+    def spy(self: BatchStore, first: dt.date, last: dt.date):
         asked.append((first, last))
         return between(self, first, last)
 
     def per_day(*_: Any, **__: Any) -> None:
         raise AssertionError("search asked for one day's records")
 
-    monkeypatch.setattr(HotStore, "records_between", spy)
-    monkeypatch.setattr(HotStore, "records", per_day)
+    monkeypatch.setattr(BatchStore, "records_between", spy)
+    monkeypatch.setattr(BatchStore, "records", per_day)
 
     assert main(["search", "--from", "1970-01-01", "--to", "9999-12-31"]) == 0
 
     out, err = capsysbinary.readouterr()
     assert len(out.splitlines()) == 12
-    assert asked == [("1970-01-01", "9999-12-31")], "one query for the whole range"
+    assert asked == [(dt.date(1970, 1, 1), dt.date(9999, 12, 31))], "one query for the range"
     days = (dt.date(9999, 12, 31) - dt.date(1970, 1, 1)).days + 1
     assert (
         f"12 matching of 12 events in 1 parts, {days} days; {days - 1} days have no record "

@@ -69,10 +69,10 @@ def test_a_real_runs_lease_records_when_it_was_taken(archive: Harness) -> None:
     stores = open_stores(archive.settings)
     try:
         day = str(due_day(6))
-        lease = stores.hot.acquire_lease(day, "run-a", LEASE_SECONDS)
+        lease = stores.leases.acquire_lease(day, "run-a", LEASE_SECONDS)
         assert lease.acquired_at is not None
-        assert stores.hot.renew_lease(day, "run-a", LEASE_SECONDS)
-        again = stores.hot.acquire_lease(day, "run-a", LEASE_SECONDS)
+        assert stores.leases.renew_lease(day, "run-a", LEASE_SECONDS)
+        again = stores.leases.acquire_lease(day, "run-a", LEASE_SECONDS)
         stored = archive.db[f"{archive.settings.batches_collection}_leases"].find_one({"_id": day})
         kept = layout.as_utc(stored["acquiredAt"])  # MongoDB keeps milliseconds
         assert abs(kept - layout.as_utc(lease.acquired_at)) < dt.timedelta(milliseconds=1)

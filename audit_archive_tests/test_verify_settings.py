@@ -143,7 +143,7 @@ def test_a_day_a_live_run_holds_is_in_progress_not_orphan(archive: Harness, caps
 
     stores = open_stores(archive.settings)
     try:
-        lease = stores.hot.acquire_lease(str(day), "run-1234", 60)
+        lease = stores.leases.acquire_lease(str(day), "run-1234", 60)
         assert lease.owner == "run-1234"
         code, doc = verify_json(capsys)
         assert code == 0, [d for d in doc["days"] if d["findings"]]
@@ -162,7 +162,7 @@ def test_a_day_a_live_run_holds_is_in_progress_not_orphan(archive: Harness, caps
         code, doc = verify_json(capsys)
         assert code == 1 and statuses(doc)[str(day)] == "modified"
 
-        stores.hot.release_lease(str(day), "run-1234")
+        stores.leases.release_lease(str(day), "run-1234")
     finally:
         stores.close()
 

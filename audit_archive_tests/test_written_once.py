@@ -83,7 +83,7 @@ def test_a_store_that_ignores_conditional_writes_is_refused_unless_the_risk_is_a
 def _lease(harness: Harness, owner: str, seconds: int) -> Fence:
     stores = open_stores(Settings.from_env())
     try:
-        lease = stores.hot.acquire_lease("2026-01-01", owner, seconds)
+        lease = stores.leases.acquire_lease("2026-01-01", owner, seconds)
         assert lease.owner == owner, lease
         return Fence("2026-01-01", owner, lease.token, 5)
     finally:
@@ -101,11 +101,11 @@ def test_a_fenced_write_after_a_take_over_is_not_made(harness: Harness) -> None:
         fresh = _lease(harness, "run-b", 60)
         assert stale.token != fresh.token
         with pytest.raises(LeaseLost):
-            stores.hot.insert_record(_record(1), stale)
+            stores.batches.insert_record(_record(1), stale)
         with pytest.raises(LeaseLost):
-            stores.hot.delete_ids(["nothing"], stale)
-        assert not stores.hot.renew_lease("2026-01-01", "run-a", 60, stale.token)
-        assert stores.hot.insert_record(_record(1), fresh)
+            stores.events.delete_ids(["nothing"], stale)
+        assert not stores.leases.renew_lease("2026-01-01", "run-a", 60, stale.token)
+        assert stores.batches.insert_record(_record(1), fresh)
         assert [r["part"] for r in harness.records()] == [1]
     finally:
         stores.close()
@@ -121,10 +121,10 @@ def test_a_take_over_racing_a_fenced_write_conflicts_with_it(harness: Harness) -
         outcome: dict = {}
 
         def write(session) -> None:
-            stores.hot.batches.insert_one(_record(1), session=session)
+            stores.batches.collection.insert_one(_record(1), session=session)
             taker = threading.Thread(
                 target=lambda: outcome.update(
-                    lease=stores.hot.acquire_lease("2026-01-01", "run-b", 60)
+                    lease=stores.leases.acquire_lease("2026-01-01", "run-b", 60)
                 )
             )
             taker.start()
@@ -132,7 +132,7 @@ def test_a_take_over_racing_a_fenced_write_conflicts_with_it(harness: Harness) -
             outcome["blocked"] = taker.is_alive()
             outcome["thread"] = taker
 
-        stores.hot.fenced(fence, write)
+        stores.leases.fenced(fence, write)
         outcome["thread"].join(30)
         assert [r["part"] for r in harness.records()] == [1]
         assert outcome["lease"].owner == "run-a", "the take-over saw the renewed lease"

@@ -98,7 +98,7 @@ def _measure(setup: Callable[[], Callable[[], dict[str, Any]]]) -> dict[str, Any
 
 def _day_filter(spec: dict[str, Any]) -> dict[str, Any]:
     from audit_archive.format import layout
-    from audit_archive.stores.hot import day_filter
+    from audit_archive.stores.events import day_filter
 
     return day_filter(layout.parse_day(spec["day"]))
 
@@ -374,7 +374,7 @@ def _seed_copy(uri: str, events_file: Path, events: int) -> None:
     """A fresh database holding the day's events, with the archive's indexes."""
     from pymongo import MongoClient
 
-    from audit_archive.stores.hot import HotStore
+    from audit_archive.stores.database import HotDatabase
 
     client = MongoClient(uri)
     try:
@@ -388,7 +388,7 @@ def _seed_copy(uri: str, events_file: Path, events: int) -> None:
                 _log(f"  inserted {inserted:,} of {events:,}")
         # Indexes after the load (faster to seed); the archive's run finds them in place,
         # as it does in production after its first run.
-        HotStore(client, db.name, EVENTS_COLLECTION, BATCHES_COLLECTION).ensure_indexes()
+        HotDatabase(client, db.name, EVENTS_COLLECTION, BATCHES_COLLECTION).ensure_indexes()
         count = db[EVENTS_COLLECTION].estimated_document_count()
         if count != events:
             raise SystemExit(f"seeding {db.name}: {count} events in hot, expected {events}")

@@ -119,7 +119,7 @@ def _measure(
     from audit_archive import timing
     from audit_archive.format import layout
     from audit_archive.settings import Settings
-    from audit_archive.stores.hot import HotStore
+    from audit_archive.stores.database import HotDatabase
     from audit_archive_dev.embedded import create_bucket
     from audit_archive_tests.support.querycount import counting
 
@@ -137,7 +137,7 @@ def _measure(
     started = time.perf_counter()
     events = client.get_database()[settings.events_collection]
     keys = _seed(events, days, own, foreign, bare, random.Random(15))
-    HotStore(
+    HotDatabase(
         client, settings.database, settings.events_collection, settings.batches_collection
     ).ensure_indexes()
     seeded = time.perf_counter() - started

@@ -97,7 +97,7 @@ def build_day(stores, day: dt.date, events: list[dict]) -> None:
             summary.jsonl_key, str(path), written.bytes, written.sha256, "application/gzip"
         )
     stores.cold.put_bytes(manifest_key, data, "application/json")
-    stores.hot.insert_record(
+    stores.batches.insert_record(
         {
             "day": day_text,
             "part": 1,

@@ -5,6 +5,7 @@ what is archived."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +15,7 @@ from audit_archive.stores.clients import Stores
 
 @dataclass(frozen=True)
 class DayState:
-    day: str
+    day: dt.date
     records: tuple[dict[str, Any], ...] = field(hash=False)
     log_size: int | None  # None: the signed log is off (no AUDIT_LOG_SIGNING_KEY)
     # Witnesses' cosignatures on the checkpoint that covers the day: filled in by the
@@ -30,8 +31,8 @@ class DayState:
         return self.records[-1] if self.records else None
 
 
-def day_state(stores: Stores, day: str) -> DayState:
+def day_state(stores: Stores, day: dt.date) -> DayState:
     """Two indexed reads: the day's records and the log's size."""
-    records = tuple(stores.hot.records(day))
+    records = tuple(stores.batches.records(day))
     size = log_store(stores).size() if stores.settings.log_signer is not None else None
     return DayState(day, records, size)

@@ -220,7 +220,7 @@ class _Part:
         if self.tracker.breaks:
             raise ChainBreakError(self.tracker.breaks, tuple(dict.fromkeys(self.malformed)))
         return PartSummary(
-            day=x.day,
+            day=layout.format_day(x.day),
             part=x.part,
             event_count=written.lines,
             start_seq=self.start_seq,
@@ -247,7 +247,9 @@ def encode(extracted: Extracted, prefix: str, batch_size: int, log: Log = quiet)
     runs_path = os.path.join(x.workdir, f"part-{x.part:04d}.runs.json")
     if x.event_count == 0:
         Path(runs_path).write_text("[]")
-        summary = PartSummary(x.day, x.part, 0, None, None, None, None, [], None, None, None, 0, 0)
+        summary = PartSummary(
+            layout.format_day(x.day), x.part, 0, None, None, None, None, [], None, None, None, 0, 0
+        )
         return Encoded(x, summary, None, runs_path, x.malformed)
     jsonl_path = os.path.join(x.workdir, f"part-{x.part:04d}.jsonl.gz")
     part = _Part(x, batch_size)

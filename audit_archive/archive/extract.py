@@ -26,13 +26,13 @@ from audit_archive.format.canonical import EVENT_CODEC_OPTIONS
 from audit_archive.format.chain import HEX64
 from audit_archive.progress import PROGRESS_EVERY, Log, quiet
 from audit_archive.stores.clients import Stores
-from audit_archive.stores.hot import HotStore, name_malformed
+from audit_archive.stores.events import EventStore, name_malformed
 from audit_archive.stores.partstream import PartReadError, PartStream
 
 # -- step 1: extract ------------------------------------------------------------------
 
 
-def _workdir(stores: Stores, day: str, owner: str) -> Path:
+def _workdir(stores: Stores, day: dt.date, owner: str) -> Path:
     root = Path(stores.settings.work_dir or tempfile.gettempdir()) / "audit-archive"
     root.mkdir(parents=True, exist_ok=True)
     for stale in root.glob(f"{day}-*"):  # earlier attempts at this day; we hold its lease
@@ -54,25 +54,24 @@ def extract(
 ) -> Extracted | Skip:
     """Claim the day, finish any interrupted purge, and stage the next part's events.
     The lease is kept for the next steps, unless nothing is to be archived."""
-    day_text = layout.format_day(day)
     retention = stores.settings.retention_days
     if not layout.is_due(day, now, retention):
         due = layout.due_at(day, retention)
         return Skip(
-            day_text,
-            f"{day_text} is not due yet: it leaves the {retention}-day hot window at "
+            day,
+            f"{day} is not due yet: it leaves the {retention}-day hot window at "
             f"{due:%Y-%m-%d %H:%M} UTC. Nothing was archived or deleted.",
         )
     stores.hot.ensure_indexes()
-    lease = acquire_lease(stores, day_text, owner, lease_wait_seconds, log)
+    lease = acquire_lease(stores, day, owner, lease_wait_seconds, log)
     try:
-        with LeaseKeeper(stores, day_text, owner, lease.token, "extract_chained") as keeper:
+        with LeaseKeeper(stores, day, owner, lease.token, "extract_chained") as keeper:
             # Parts recorded but not yet in the signed log (the log just switched on, or a
             # run stopped before appending) are logged before anything leaves hot.
             signed_log.catch_up(stores, owner, log)
             return _extract_claimed(stores, day, owner, keeper, log)
     except BaseException:
-        release(stores, day_text, owner, lease.token)
+        release(stores, day, owner, lease.token)
         raise
 
 
@@ -80,27 +79,26 @@ def _extract_claimed(
     stores: Stores, day: dt.date, owner: str, keeper: LeaseKeeper, log: Log
 ) -> Extracted | Skip:
     """extract, once the day is ours: recover, stage, find the neighbours."""
-    hot, day_text = stores.hot, layout.format_day(day)
     recovered, recovered_deleted = _finish_interrupted_purges(stores, day, keeper, log)
-    records = hot.records(day_text)
+    records = stores.batches.records(day)
     part = max((r["part"] for r in records), default=0) + 1
-    workdir = _workdir(stores, day_text, owner)
+    workdir = _workdir(stores, day, owner)
     events_path = workdir / f"part-{part:04d}.events.bson"
     neighbors_path = workdir / f"part-{part:04d}.neighbors.jsonl"
-    staged = _stage_events(hot, day, events_path, log)
+    staged = _stage_events(stores.events, day, events_path, log)
     malformed: list[str] = []
     if not staged.well_formed:
         # Nothing archivable (malformed events, if any, stay in hot): name them.
         malformed = name_malformed(iter_staged_events(str(events_path)))
         if records:
-            hot.release_lease(day_text, owner, keeper.token)
+            stores.leases.release_lease(day, owner, keeper.token)
             shutil.rmtree(workdir, ignore_errors=True)
-            return _nothing_new(day_text, records, malformed, recovered, recovered_deleted)
+            return _nothing_new(day, records, malformed, recovered, recovered_deleted)
         events_path.write_bytes(b"")  # the day's empty part 1 (SPEC 2)
         staged = StagedSeqs()
-    neighbours = _find_neighbours(hot, staged, neighbors_path, malformed)
+    neighbours = _find_neighbours(stores, staged, neighbors_path, malformed)
     return Extracted(
-        day=day_text,
+        day=day,
         part=part,
         owner=owner,
         workdir=str(workdir),
@@ -135,7 +133,7 @@ def iter_staged_events(path: str) -> Iterator[dict[str, Any]]:
         yield from batch
 
 
-def _stage_events(hot: HotStore, day: dt.date, events_path: Path, log: Log) -> StagedSeqs:
+def _stage_events(events: EventStore, day: dt.date, events_path: Path, log: Log) -> StagedSeqs:
     """The one read of the day's events, staged as the server's raw BSON: everything
     else extract asks the server is an index lookup (SecantusDB answers a find with a
     pass over what the index selects, so a second question about the day costs a
@@ -143,18 +141,18 @@ def _stage_events(hot: HotStore, day: dt.date, events_path: Path, log: Log) -> S
     staged = StagedSeqs()
     started = timing.clock()
     with open(events_path, "wb") as events_file:
-        for batch in hot.iter_day_raw(day):
+        for batch in events.iter_day_raw(day):
             events_file.write(batch)
             before = staged.count
             staged.add(batch)
             if staged.count // PROGRESS_EVERY != before // PROGRESS_EVERY:
-                log(f"extracted {staged.count:,} events of {layout.format_day(day)}")
+                log(f"extracted {staged.count:,} events of {day}")
     timing.add("read_decode", timing.clock() - started)
     return staged
 
 
 def _nothing_new(
-    day: str,
+    day: dt.date,
     records: list[dict[str, Any]],
     malformed: list[str],
     recovered: tuple[int, ...],
@@ -176,14 +174,16 @@ def _nothing_new(
 
 
 def _find_neighbours(
-    hot: HotStore, staged: StagedSeqs, path: Path, malformed: list[str]
+    stores: Stores, staged: StagedSeqs, path: Path, malformed: list[str]
 ) -> Neighbours:
     """The chain neighbours of the staged events outside them (archive.neighbours)."""
     started = timing.clock()
     if staged.lo is None or staged.hi is None:
         path.write_text("")
         return Neighbours(None, None)
-    found = find_neighbours(hot, staged.lo, staged.hi, staged.iter_holes(), path, malformed)
+    found = find_neighbours(
+        stores.events, stores.batches, staged.lo, staged.hi, staged.iter_holes(), path, malformed
+    )
     timing.add("neighbours", timing.clock() - started)
     return found
 
@@ -233,21 +233,19 @@ def _finish_interrupted_purges(
 ) -> tuple[tuple[int, ...], int]:
     """A recorded part whose events are still in hot: an earlier run stopped mid-purge.
     Its membership is read back from the object (checksum verified against the record)."""
-    hot = stores.hot
-    day_text = layout.format_day(day)
     parts, deleted = [], 0
-    for rec in hot.records(day_text):
+    for rec in stores.batches.records(day):
         if not rec.get("eventCount"):
             continue
-        if not hot.count_day_in_seq_range(day, rec["startSeq"], rec["endSeq"]):
+        if not stores.events.count_day_in_seq_range(day, rec["startSeq"], rec["endSeq"]):
             continue
-        log(f"part {rec['part']} of {day_text} is recorded but still in hot: finishing its purge")
-        signed_log.require_logged(stores, day_text, rec["part"])
+        log(f"part {rec['part']} of {day} is recorded but still in hot: finishing its purge")
+        signed_log.require_logged(stores, day, rec["part"])
         ids = list(_recorded_ids(stores, rec))
         keeper.check()
         batch = stores.settings.purge_batch_size
         for i in range(0, len(ids), batch):
-            deleted += hot.delete_ids(ids[i : i + batch], keeper.fence)
+            deleted += stores.events.delete_ids(ids[i : i + batch], keeper.fence)
             keeper.changes[:] = [
                 f"deleted {deleted:,} events of recorded part(s) {[*parts, rec['part']]} from "
                 "hot (all of them in their recorded, checksum-verified objects)"

@@ -4,13 +4,14 @@ re-checks it, so racing runs of a day give one result.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 
 from audit_archive.errors import LeaseError, LeaseLost
 from audit_archive.progress import Log, quiet
 from audit_archive.stores.clients import Stores
-from audit_archive.stores.leasestore import Fence, Lease
+from audit_archive.stores.leasestore import Fence, Lease, lease_id
 
 # -- leases -------------------------------------------------------------------------
 
@@ -26,11 +27,13 @@ class LeaseKeeper:
     lease says truthfully what it did and did not do.
     """
 
-    def __init__(self, stores: Stores, day: str, owner: str, token: str, step: str) -> None:
-        self.hot = stores.hot
+    def __init__(
+        self, stores: Stores, day: dt.date | str, owner: str, token: str, step: str
+    ) -> None:
+        self.leases = stores.leases
         self.seconds = stores.settings.lease_seconds
         self.day, self.owner, self.token, self.step = day, owner, token, step
-        self.fence = Fence(day, owner, token, self.seconds)
+        self.fence = Fence(lease_id(day), owner, token, self.seconds)
         self.changes: list[str] = []
         self.lost = False
         self._stop = threading.Event()
@@ -39,7 +42,7 @@ class LeaseKeeper:
     def _beat(self) -> None:
         while not self._stop.wait(self.seconds / 3):
             try:
-                if not self.hot.renew_lease(self.day, self.owner, self.seconds, self.token):
+                if not self.leases.renew_lease(self.day, self.owner, self.seconds, self.token):
                     self.lost = True
                     return
             except Exception:  # a blip: the next beat tries again before expiry
@@ -57,7 +60,7 @@ class LeaseKeeper:
         )
 
     def check(self) -> None:
-        if self.lost or not self.hot.renew_lease(self.day, self.owner, self.seconds, self.token):
+        if self.lost or not self.leases.renew_lease(self.day, self.owner, self.seconds, self.token):
             self.lost = True
             raise self.lost_error()
 
@@ -77,13 +80,13 @@ class LeaseKeeper:
 
 
 def acquire_lease(
-    stores: Stores, day: str, owner: str, wait_seconds: float, log: Log = quiet
+    stores: Stores, day: dt.date | str, owner: str, wait_seconds: float, log: Log = quiet
 ) -> Lease:
     """The lease, once this run holds it (its token fences the run's writes)."""
     deadline = time.monotonic() + wait_seconds
     announced = False
     while True:
-        lease = stores.hot.acquire_lease(day, owner, stores.settings.lease_seconds)
+        lease = stores.leases.acquire_lease(day, owner, stores.settings.lease_seconds)
         if lease.owner == owner:
             return lease
         if time.monotonic() >= deadline:
@@ -97,8 +100,8 @@ def acquire_lease(
         time.sleep(0.5)
 
 
-def release(stores: Stores, day: str, owner: str, token: str | None = None) -> None:
+def release(stores: Stores, day: dt.date | str, owner: str, token: str | None = None) -> None:
     try:
-        stores.hot.release_lease(day, owner, token)
+        stores.leases.release_lease(day, owner, token)
     except Exception:  # the lease expires by itself
         pass

@@ -45,7 +45,8 @@ from typing import TextIO
 from pymongo import ASCENDING, DESCENDING
 
 from audit_archive.format.chain import Link
-from audit_archive.stores.hot import HotStore
+from audit_archive.stores.batches import BatchStore
+from audit_archive.stores.events import EventStore
 
 FIRST_WINDOW = 1  # seqs probed first at each end of a hole
 WHOLE_HOLE = 8  # a hole of at most this many seqs (mostly burned ones) is probed whole
@@ -69,7 +70,8 @@ class Neighbours:
 
 
 def find_neighbours(
-    hot: HotStore,
+    events: EventStore,
+    batches: BatchStore,
     lo: int,
     hi: int,
     holes: Iterable[tuple[int, int]],
@@ -79,7 +81,7 @@ def find_neighbours(
     """Write the neighbours inside ``[lo, hi]`` to ``path`` (JSON lines ``[seq,
     prevHash, hash]``) and return the nearest ones outside. ``holes``: (below, above)
     pairs of consecutive own seqs with seqs between them, ascending."""
-    hint = hot.archived_edges()  # narrows the outer searches; read again below
+    hint = batches.archived_edges()  # narrows the outer searches; read again below
     below = max((e.seq for e in hint if e.seq < lo), default=None)
     above = min((e.seq for e in hint if e.seq > hi), default=None)
     hint_seqs = [e.seq for e in hint]  # sorted (archived_edges)
@@ -89,10 +91,10 @@ def find_neighbours(
     with open(found_path, "w") as found:
         for chunk in _chunks(holes, HOLES_PER_CHUNK):
             in_chunk = [part for a, b in chunk for part in _holes(a, b, hint_seqs)]
-            search(hot, in_chunk, malformed)
+            search(events, in_chunk, malformed)
             _write(found, (link for hole in in_chunk for link in hole.links()))
-        search(hot, [before, after], malformed)
-    archived = hot.archived_edges()  # after every hot read: see the module's docstring
+        search(events, [before, after], malformed)
+    archived = batches.archived_edges()  # after every hot read: see the module's docstring
     with open(found_path) as found_lines, open(path, "w") as out:
         inside = (e for e in archived if lo <= e.seq <= hi)
         _write(out, _merge(_read(found_lines), inside))
@@ -190,7 +192,7 @@ class _Hole:
             self.down = first - 1
 
 
-def search(hot: HotStore, holes: list[_Hole], malformed: list[str]) -> None:
+def search(events: EventStore, holes: list[_Hole], malformed: list[str]) -> None:
     """Probe the holes in rounds of growing windows until each is settled: narrow
     windows of every hole together in $in lists, wide ones as ranges."""
     width = FIRST_WINDOW
@@ -207,14 +209,14 @@ def search(hot: HotStore, holes: list[_Hole], malformed: list[str]) -> None:
         seqs = [seq for _, _, first, last in points for seq in range(first, last + 1)]
         found: dict[int, Link] = {}
         for i in range(0, len(seqs), LOOKUP_CHUNK):
-            for link in hot.links_at(seqs[i : i + LOOKUP_CHUNK], malformed):
+            for link in events.links_at(seqs[i : i + LOOKUP_CHUNK], malformed):
                 found.setdefault(link.seq, link)
         for hole, side, first, last in points:
             hits = [found[seq] for seq in range(first, last + 1) if seq in found]
             hole.apply(side, first, last, hits)
         for hole, side, first, last in ranges:
             nearest = {"up": ASCENDING, "down": DESCENDING}.get(side)
-            links = hot.links_between(first, last, malformed, first=nearest)
+            links = events.links_between(first, last, malformed, first=nearest)
             hole.apply(side, first, last, sorted(links, key=lambda link: link.seq))
         pending = [hole for hole in pending if not hole.settled()]
         width *= GROWTH

@@ -59,7 +59,7 @@ def upload_and_confirm(stores: Stores, signed: Signed, log: Log = quiet) -> Uplo
     s = signed.encoded.summary
     x = signed.encoded.extracted
     with LeaseKeeper(stores, x.day, x.owner, x.lease_token, "upload_and_confirm") as keeper:
-        if any(r["part"] == s.part for r in stores.hot.records(x.day)):
+        if any(r["part"] == s.part for r in stores.batches.records(x.day)):
             raise StorageError(
                 f"part {s.part} of {x.day} was recorded by another run while this one worked; "
                 "nothing was uploaded or deleted. Re-run the day to converge."
@@ -105,7 +105,7 @@ class _Object:
 
 
 def _write_once(
-    stores: Stores, keeper: LeaseKeeper, day: str, obj: _Object, log: Log
+    stores: Stores, keeper: LeaseKeeper, day: dt.date, obj: _Object, log: Log
 ) -> tuple[Confirmation, bool]:
     """Put ``obj`` where no object is (If-None-Match: *); confirm one already there with
     the same bytes; replace one an attempt left without recording it only after checking
@@ -122,7 +122,8 @@ def _write_once(
         except (ObjectMismatch, ChecksumNotKept):
             pass  # different, or not confirmable as it is: replace it, if nothing names it
         if any(
-            obj.key in (r.get("jsonlKey"), r.get("manifestKey")) for r in stores.hot.records(day)
+            obj.key in (r.get("jsonlKey"), r.get("manifestKey"))
+            for r in stores.batches.records(day)
         ):
             raise _refused(keeper, obj.key, "a batch record names it now")
         keeper.check()
@@ -165,7 +166,7 @@ def _refused(keeper: LeaseKeeper, key: str, why: str) -> StorageError:
     )
 
 
-def _abort_stale_uploads(stores: Stores, day_prefix: str, day: str, log: Log) -> None:
+def _abort_stale_uploads(stores: Stores, day_prefix: str, day: dt.date, log: Log) -> None:
     """A run killed in the middle of a multipart upload leaves it incomplete (billed,
     invisible). We hold the day's lease, so any upload under the day's prefix belongs
     to an earlier, dead attempt: abort it. Best effort: without the permission to list
@@ -233,9 +234,9 @@ def record(stores: Stores, uploaded: Uploaded, run_id: str) -> Recorded:
     ):
         # Fenced: inserted in one transaction with the lease check, so a run that lost
         # the lease while stalled can never record (stores.leasestore).
-        inserted = stores.hot.insert_record(doc, keeper.fence)
+        inserted = stores.batches.insert_record(doc, keeper.fence)
     if not inserted:
-        existing = next(r for r in stores.hot.records(x.day) if r["part"] == doc["part"])
+        existing = next(r for r in stores.batches.records(x.day) if r["part"] == doc["part"])
         if existing.get("manifestSha256") != doc["manifestSha256"]:
             raise StorageError(
                 f"part {doc['part']} of {x.day} is already recorded with a different "

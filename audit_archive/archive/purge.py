@@ -14,7 +14,6 @@ from audit_archive.archive import signed_log
 from audit_archive.archive.extract import iter_staged_events
 from audit_archive.archive.leases import LeaseKeeper, release
 from audit_archive.archive.results import Purged, Recorded
-from audit_archive.format import layout
 from audit_archive.progress import Log, quiet
 from audit_archive.stores.clients import Stores
 
@@ -26,7 +25,7 @@ def purge(stores: Stores, recorded: Recorded, log: Log = quiet) -> Purged:
     x = recorded.uploaded.signed.encoded.extracted
     signed_log.require_logged(stores, x.day, x.part)  # with the log on: covered first
     deleted = fallbacks = 0
-    day = layout.parse_day(x.day)
+    day = x.day
     keeper = LeaseKeeper(stores, x.day, x.owner, x.lease_token, "purge_hot")
     with keeper, timing.timed("purge"):
         # Read under the lease: a run that took the day over removes our staging files.
@@ -35,12 +34,12 @@ def purge(stores: Stores, recorded: Recorded, log: Log = quiet) -> Purged:
             keeper.check()
             # Fenced: each batch is deleted in one transaction with the lease check, so a
             # run that lost the lease while stalled deletes nothing more.
-            if stores.hot.delete_seq_run(day, lo, hi, count, keeper.fence):
+            if stores.events.delete_seq_run(day, lo, hi, count, keeper.fence):
                 deleted += count
             else:  # something else matches the run: exact ids
                 fallbacks += 1
                 ids = _ids_in_run(x.events_path, lo, hi)
-                deleted += stores.hot.delete_ids(ids, keeper.fence)
+                deleted += stores.events.delete_ids(ids, keeper.fence)
             keeper.changes[:] = [
                 f"deleted {deleted:,} of the {x.event_count:,} events of its recorded part "
                 f"{x.part} from hot (all of them in the part's archived object)"

@@ -5,6 +5,7 @@ op outputs into Dagster's storage (its default) would write them there.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,7 @@ from audit_archive.stores.cold import Confirmation
 
 @dataclass(frozen=True)
 class Extracted:
-    day: str
+    day: dt.date
     part: int
     owner: str
     workdir: str
@@ -71,7 +72,7 @@ class Recorded:
 
 @dataclass(frozen=True)
 class Purged:
-    day: str
+    day: dt.date
     part: int
     deleted: int
     batches: int
@@ -82,7 +83,7 @@ class Purged:
 class Skip:
     """Nothing to write for this day; ``reason`` says why (shown to the operator)."""
 
-    day: str
+    day: dt.date
     reason: str
     recovered_parts: tuple[int, ...] = ()
     recovered_deleted: int = 0

@@ -17,6 +17,7 @@ Order of one append, each step idempotent (a crash anywhere converges on the nex
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from dataclasses import dataclass, replace
 from typing import Any
@@ -66,7 +67,7 @@ class LogState:
 
 
 def log_store(stores: Stores) -> LogStore:
-    return LogStore(stores.hot.db, stores.settings.batches_collection)
+    return stores.log
 
 
 def append(
@@ -106,7 +107,7 @@ def catch_up(stores: Stores, owner: str, log: Log = quiet) -> LogState | None:
     return append(stores, owner, log=log)
 
 
-def require_logged(stores: Stores, day: str, part: int) -> None:
+def require_logged(stores: Stores, day: dt.date, part: int) -> None:
     """With the log on, an event leaves hot only once a signed checkpoint covers its part."""
     if stores.settings.log_signer is None:
         return
@@ -170,7 +171,7 @@ def _append_locked(
             "leafHash": leaf_hash(data).hex(),
         }
         try:
-            stores.hot.fenced(keeper.fence, lambda s, leaf=leaf: store.insert_leaf(leaf, s))
+            stores.leases.fenced(keeper.fence, lambda s, leaf=leaf: store.insert_leaf(leaf, s))
         except DuplicateKeyError:
             raise StorageError(
                 "another run appended to the signed log while this one held its lease; "
@@ -210,7 +211,7 @@ def _set_indexes(
             store.set_log_index(day, part, index, session)
 
     for i in range(0, len(indexes), INDEX_BATCH):
-        stores.hot.fenced(keeper.fence, lambda s, b=indexes[i : i + INDEX_BATCH]: write(b, s))
+        stores.leases.fenced(keeper.fence, lambda s, b=indexes[i : i + INDEX_BATCH]: write(b, s))
 
 
 def _published(stores: Stores, signer: Signer) -> tuple[Checkpoint | None, str | None]:
@@ -332,6 +333,6 @@ def _leaves_from_bucket(
             "manifestSha256": entry.manifest_sha256,
             "leafHash": leaf_hash(data).hex(),
         }
-        stores.hot.fenced(keeper.fence, lambda s, leaf=leaf: store.insert_leaf(leaf, s))
+        stores.leases.fenced(keeper.fence, lambda s, leaf=leaf: store.insert_leaf(leaf, s))
         out.append(leaf)
     return out

@@ -17,6 +17,7 @@ witnessed checkpoint that carries that witness's cosignature, a hint that a 409 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -108,7 +109,7 @@ def needs_witnessing(stores: Stores) -> bool:
     return head is not None and _quorum_of(stores, head) is None
 
 
-def require_witnessed(stores: Stores, day: str, part: int, index: int) -> None:
+def require_witnessed(stores: Stores, day: dt.date, part: int, index: int) -> None:
     """With witnesses configured, a part leaves hot only when a checkpoint a quorum
     cosigned covers its log index."""
     if not enabled(stores):

@@ -18,7 +18,6 @@ from audit_archive.format.logproof import build_log_object
 from audit_archive.format.note import NoteError, Verifier, open_note
 from audit_archive.format.tlog import inclusion_proof, leaf_hash, tree_hash
 from audit_archive.stores.clients import Stores
-from audit_archive.stores.logstore import LogStore
 
 
 class LogProofError(AuditArchiveError):
@@ -38,7 +37,7 @@ class SignedLogView:
         except NoteError as e:
             raise LogProofError(f"{key} does not verify with the verifier key: {e}") from None
         size = self.checkpoint.size
-        leaves = LogStore(stores.hot.db, stores.settings.batches_collection).all_leaves()[:size]
+        leaves = stores.log.all_leaves()[:size]
         self.hashes = [bytes.fromhex(leaf["leafHash"]) for leaf in leaves]
         if len(self.hashes) != size or tree_hash(self.hashes) != self.checkpoint.root:
             raise LogProofError(

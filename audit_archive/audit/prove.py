@@ -86,7 +86,7 @@ def prove_seq(stores: Stores, seq: int, progress: ProveProgress | None = None) -
     keys = stores.settings.verification_keys
     vouch = log_vouch(stores)  # without the HMAC key, the signed log may vouch
     refused: list[str] = []
-    for record in stores.hot.records_holding_seq(seq):
+    for record in stores.batches.records_holding_seq(seq):
         if not record.get("eventCount"):
             continue
         part = open_part(stores.cold, record, keys, vouch)
@@ -108,7 +108,7 @@ def prove_seq(stores: Stores, seq: int, progress: ProveProgress | None = None) -
         raise ProveError(
             f"seq {seq} is in no part that checks out; no proof issued: " + "; ".join(refused)
         )
-    hint = " (it is still in hot storage, not yet archived)" if stores.hot.has_seq(seq) else ""
+    hint = " (it is still in hot storage, not yet archived)" if stores.events.has_seq(seq) else ""
     raise ProveError(f"seq {seq} is not in any archived part{hint}")
 
 

@@ -166,7 +166,7 @@ def _same(archived: RawBSONDocument, present: RawBSONDocument) -> bool:
 def _compare(stores: Stores, into: str, docs: list[RawBSONDocument]) -> tuple[set[Any], list[Any]]:
     """Of ``docs``, the ``_id``s in the target with identical content, and those with
     different content."""
-    present = stores.hot.find_raw_by_ids(into, [d["_id"] for d in docs])
+    present = stores.restore_target.find_raw_by_ids(into, [d["_id"] for d in docs])
     same: set[Any] = set()
     differ: list[Any] = []
     for doc in docs:
@@ -218,7 +218,7 @@ def _write(
 ) -> tuple[int, int]:
     """Phase 2: (inserted, already there), inserting in unordered bulks."""
     paths = [s.path for s in spools if s.path is not None]
-    empty = stores.hot.collection_is_empty(into)
+    empty = stores.restore_target.collection_is_empty(into)
     found = iter([] if empty else _look_up(stores, into, paths, batch_size))
     inserted = already = 0
     late: list[Any] = []  # written by someone else since the look-up, and different
@@ -232,7 +232,7 @@ def _write(
             if isinstance(there, set):
                 already += len(there)
                 batch = [d for d in batch if d["_id"] not in there]
-            n, duplicates = stores.hot.insert_new(into, batch)
+            n, duplicates = stores.restore_target.insert_new(into, batch)
             inserted += n
             if duplicates:
                 dup = set(duplicates)
@@ -263,9 +263,10 @@ def restore_day(
     failed, or the target holds different documents; nothing written), RestoreConflict
     (different documents appeared during the write) or ValueError (``into`` may not be
     written). ``progress`` hears how far each phase is, in events."""
-    day = layout.format_day(layout.parse_day(day))
+    parsed = layout.parse_day(day)
+    day = layout.format_day(parsed)  # as the messages and the result name it
     check_target(stores, into)
-    records = stores.hot.records(day)
+    records = stores.batches.records(parsed)
     if not records:
         raise NoRecordError(
             f"{day} has no batch record: it is not archived (not due yet, or never run)"

@@ -130,7 +130,7 @@ def search(
     vouch = log_vouch(stores)  # without the HMAC key, parts the signed log covers count
     recorded: list[str] = []
     try:
-        for record in stores.hot.records_between(layout.format_day(first), layout.format_day(last)):
+        for record in stores.batches.records_between(first, last):
             if not recorded or recorded[-1] != record.get("day"):
                 recorded.append(str(record.get("day")))
             if not record.get("eventCount"):

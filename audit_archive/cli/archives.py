@@ -43,7 +43,7 @@ def command(first: dt.date | None, last: dt.date | None, as_json: bool) -> int:
         try:
             with pymongo.timeout(MONGO_TIMEOUT_MS / 1000):
                 stores.hot.ping()
-            records = stores.hot.records()
+            records = stores.batches.records()
         except PyMongoError as e:
             raise ConfigError(
                 "MONGODB_URI", f"MongoDB is not reachable: {type(e).__name__}"

@@ -46,7 +46,7 @@ def _failure(exc: BaseException, step: str, secrets: tuple[str, ...]) -> Failure
 
 @contextmanager
 def _operator_errors(
-    archive: ArchiveResource, step: str, lease: tuple[str, str, str] | None = None
+    archive: ArchiveResource, step: str, lease: tuple[dt.date, str, str] | None = None
 ) -> Iterator[None]:
     """Turn any exception into a Failure an operator can act on, with secrets masked
     (driver exceptions can embed a URI with its password), and hand the day's lease
@@ -143,14 +143,14 @@ def _still_archived(
     """The day's state as a materialization when it already has parts (best effort: the
     store that failed may be the one to read)."""
     try:
-        state = day_state(archive.stores, context.partition_key)
+        state = day_state(archive.stores, layout.parse_day(context.partition_key))
     except Exception:
         return
     if state.records:
         yield _materialization(context, state, {"changed": f"nothing yet: {why}"})
 
 
-def _own_lease(context: OpExecutionContext, x: steps.Extracted) -> tuple[str, str, str]:
+def _own_lease(context: OpExecutionContext, x: steps.Extracted) -> tuple[dt.date, str, str]:
     """The day's lease is this run's: extract_chained took it with the run's id. A step
     handed another run's staging (a re-execution that skipped extract_chained) stops
     before changing anything; the run-start check (resources.py) refuses such runs
@@ -329,7 +329,7 @@ def day_metadata(state: DayState) -> dict[str, Any]:
     log index, and the signed log's size."""
     latest = state.latest
     if latest is None:
-        return {"day": state.day, "parts": 0, "day_events": 0}
+        return {"day": layout.format_day(state.day), "parts": 0, "day_events": 0}
     rows = ["| part | events | seq range | jsonl sha256 | manifest sha256 | log index |"]
     rows.append("| --- | --- | --- | --- | --- | --- |")
     for r in state.records:

@@ -90,7 +90,8 @@ def build_catchup_sensor(
                 f"{settings.retention_days}-day hot window)"
             )
         today = now.astimezone(dt.UTC).date()
-        archived = archive.stores.hot.archived_days(due[0], due[-1])
+        first, last = layout.parse_day(due[0]), layout.parse_day(due[-1])
+        archived = {layout.format_day(d) for d in archive.stores.batches.archived_days(first, last)}
         # Runs of the job and materializations launched from the asset page (Dagster's
         # implicit asset job) both archive their day.
         in_flight = _partitions_of(

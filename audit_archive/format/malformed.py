@@ -8,7 +8,7 @@ and never deleted; the run names it by ``_id`` and archives the rest of the day 
 when the chain around it still verifies. A duplicate ``seq`` is a chain break (the
 chain cannot say which event is the real one), so it fails the run, deleting nothing.
 
-Pure: no I/O. The queries that find these events live in hot.py.
+Pure: no I/O. The queries that find these events live in stores/events.py.
 """
 
 from __future__ import annotations

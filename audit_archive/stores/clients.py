@@ -21,10 +21,15 @@ from audit_archive.format.layout import probe_key
 from audit_archive.redact import redact
 from audit_archive.settings import Settings
 from audit_archive.stores import conditional
+from audit_archive.stores.batches import BatchStore
 from audit_archive.stores.cold import BucketProblem, ColdStore, ConfirmMode
 from audit_archive.stores.collection_kind import events_collection_problem, transactions_problem
-from audit_archive.stores.hot import HotStore
+from audit_archive.stores.database import HotDatabase
+from audit_archive.stores.events import EventStore
+from audit_archive.stores.leasestore import LeaseStore
+from audit_archive.stores.logstore import LogStore
 from audit_archive.stores.privileges import Access
+from audit_archive.stores.restore_target import RestoreTarget
 
 AUTHENTICATION_FAILED = 18
 MONGO_TIMEOUT_MS = 5000  # start-up check and connection attempts: fail fast when misconfigured
@@ -89,12 +94,44 @@ def s3_client(settings: Settings):  # -> botocore S3 client
 
 @dataclass
 class Stores:
-    hot: HotStore
+    """Both tiers, opened from one Settings: each role of the hot database by name."""
+
+    hot: HotDatabase
     cold: ColdStore
     settings: Settings
 
+    @property
+    def events(self) -> EventStore:
+        return self.hot.events
+
+    @property
+    def batches(self) -> BatchStore:
+        return self.hot.batches
+
+    @property
+    def leases(self) -> LeaseStore:
+        return self.hot.leases
+
+    @property
+    def log(self) -> LogStore:
+        return self.hot.log
+
+    @property
+    def restore_target(self) -> RestoreTarget:
+        return self.hot.restore_target
+
     def close(self) -> None:
         self.hot.close()
+
+
+def hot_database(settings: Settings, client: MongoClient | None = None) -> HotDatabase:
+    """The hot database ``settings`` name, on ``client`` (by default a new one)."""
+    return HotDatabase(
+        client or mongo_client(settings),
+        settings.database,
+        settings.events_collection,
+        settings.batches_collection,
+    )
 
 
 def open_stores(
@@ -102,12 +139,7 @@ def open_stores(
 ) -> Stores:
     """Clients for both tiers; with ``check``, prove both are reachable and usable for
     ``access``: the archive job's privileges unless a reader says it only reads."""
-    hot = HotStore(
-        mongo_client(settings),
-        settings.database,
-        settings.events_collection,
-        settings.batches_collection,
-    )
+    hot = hot_database(settings)
     cold = ColdStore(
         s3_client(settings),
         settings.cold_bucket,
@@ -153,7 +185,9 @@ def _check_hot(stores: Stores, access: Access) -> None:
             missing = stores.hot.missing_privileges(access, signed_log=_signed_log(stores, access))
             anonymous = bool(missing) and not stores.hot.authenticated()
             kind = (
-                events_collection_problem(stores.hot.events) if access is Access.ARCHIVE else None
+                events_collection_problem(stores.events.collection)
+                if access is Access.ARCHIVE
+                else None
             )
             standalone = (
                 transactions_problem(stores.hot.client) if access is Access.ARCHIVE else None

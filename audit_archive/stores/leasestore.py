@@ -33,9 +33,16 @@ from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from audit_archive.errors import LeaseLost, NoTransactions
+from audit_archive.format.layout import format_day
 
 T = TypeVar("T")
 _ILLEGAL_OPERATION = 20  # "Transaction numbers are only allowed on a replica set member"
+
+
+def lease_id(lease: dt.date | str) -> str:
+    """The lease document's ``_id``: a day's key (``YYYY-MM-DD``), or the name of a
+    lease that is not a day's (``signed-log``)."""
+    return lease if isinstance(lease, str) else format_day(lease)
 
 
 @dataclass(frozen=True)
@@ -63,18 +70,21 @@ class Fence:
 
 
 class LeaseStore:
-    """The lease methods of HotStore (a mixin: ``self.client`` and ``self.leases``)."""
+    """The leases collection (``<batches>_leases``): who holds each day, and fenced
+    writes that commit only while the lease is still held."""
 
-    client: MongoClient
-    leases: Collection
+    def __init__(self, leases: Collection) -> None:
+        self.leases = leases
+        self.client: MongoClient = leases.database.client
 
-    def acquire_lease(self, day: str, owner: str, seconds: int) -> Lease:
+    def acquire_lease(self, lease: dt.date | str, owner: str, seconds: int) -> Lease:
         """Take the day's lease, or return the holder's lease if someone else has it.
 
         A lease whose holder died on this host (pid gone) is taken over at once; one held
         elsewhere is taken over when it expires (the holder renews it while working).
         Every successful claim gets a new fencing token.
         """
+        day = lease_id(lease)
         now = dt.datetime.now(dt.UTC)
         mine: dict[str, Any] = {
             "owner": owner,
@@ -115,17 +125,19 @@ class LeaseStore:
             acquired_at=mine.get("acquiredAt") or (current or {}).get("acquiredAt"),
         )
 
-    def renew_lease(self, day: str, owner: str, seconds: int, token: str | None = None) -> bool:
+    def renew_lease(
+        self, lease: dt.date | str, owner: str, seconds: int, token: str | None = None
+    ) -> bool:
         """Extend the lease if this owner (and, given one, this token) still holds it."""
         expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
-        flt: dict[str, Any] = {"_id": day, "owner": owner}
+        flt: dict[str, Any] = {"_id": lease_id(lease), "owner": owner}
         if token is not None:
             flt["token"] = token
         res = self.leases.update_one(flt, {"$set": {"expiresAt": expires}})
         return res.matched_count == 1
 
-    def release_lease(self, day: str, owner: str, token: str | None = None) -> None:
-        flt: dict[str, Any] = {"_id": day, "owner": owner}
+    def release_lease(self, lease: dt.date | str, owner: str, token: str | None = None) -> None:
+        flt: dict[str, Any] = {"_id": lease_id(lease), "owner": owner}
         if token is not None:
             flt["token"] = token
         self.leases.delete_one(flt)

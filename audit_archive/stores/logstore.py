@@ -10,11 +10,14 @@ remain the authority, so the tree can be rebuilt from the bucket alone.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
+
+from audit_archive.format.layout import format_day
 
 
 class LogStore:
@@ -50,8 +53,8 @@ class LogStore:
             {"day": day, "part": part}, {"$set": {"logIndex": index}}, session=session
         )
 
-    def log_index(self, day: str, part: int) -> int | None:
-        doc = self.batches.find_one({"day": day, "part": part}, {"logIndex": 1})
+    def log_index(self, day: dt.date, part: int) -> int | None:
+        doc = self.batches.find_one({"day": format_day(day), "part": part}, {"logIndex": 1})
         value = (doc or {}).get("logIndex")
         return value if isinstance(value, int) else None
 

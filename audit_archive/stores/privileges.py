@@ -39,8 +39,8 @@ class Access(StrEnum):
 def required_actions(
     access: Access, events: str, batches: str, leases: str, log: str | None = None
 ) -> dict[str, tuple[str, ...]]:
-    """Collection -> the actions ``access`` needs on it (the commands stores/hot.py and
-    stores/logstore.py send; deploy/mongo/archive-role.json grants at least these).
+    """Collection -> the actions ``access`` needs on it (the commands the stores of
+    stores/ send; deploy/mongo/archive-role.json grants at least these).
     ``log``: the signed log's collection, when the log is on."""
     if access is Access.READ:
         required = {events: ("find",), batches: ("find",), leases: ("find",)}
@@ -48,7 +48,7 @@ def required_actions(
             required[log] = ("find",)
         return required
     required = {
-        # createIndex only while an index is missing (HotStore.missing_privileges).
+        # createIndex only while an index is missing (HotDatabase.missing_privileges).
         events: ("find", "remove", "listIndexes", "createIndex"),
         batches: ("find", "insert", "update", "createIndex"),
         leases: ("find", "insert", "update", "remove"),

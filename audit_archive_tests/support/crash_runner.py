@@ -66,8 +66,8 @@ def _die_after_fenced(stores: object, name: str) -> None:
         return real(self, *args, **kwargs)
 
     setattr(LogStore, name, marking)
-    hot = stores.hot  # type: ignore[attr-defined]
-    real_fenced = hot.fenced
+    leases = stores.leases  # type: ignore[attr-defined]
+    real_fenced = leases.fenced
 
     def fenced(*args, **kwargs):
         result = real_fenced(*args, **kwargs)
@@ -75,7 +75,7 @@ def _die_after_fenced(stores: object, name: str) -> None:
             os._exit(9)
         return result
 
-    hot.fenced = fenced
+    leases.fenced = fenced
 
 
 def _die_after(obj: object, name: str, key_part: str | None) -> None:
@@ -172,7 +172,7 @@ def _run_pausing(day, point: str) -> None:
     if point == "stop-before-purge":
         _stop()
     if point == "stop-mid-purge":
-        _after_first(stores.hot, "delete_seq_run", _stop)
+        _after_first(stores.events, "delete_seq_run", _stop)
     steps.purge(stores, recorded)
 
 
@@ -209,7 +209,7 @@ def _crash(day, point: str) -> None:
         os._exit(9)
     if point == "mid-purge":
         calls = {"n": 0}
-        real = stores.hot.delete_seq_run
+        real = stores.events.delete_seq_run
 
         def dying(*args, **kwargs):
             calls["n"] += 1
@@ -217,7 +217,7 @@ def _crash(day, point: str) -> None:
                 os._exit(9)
             return real(*args, **kwargs)
 
-        stores.hot.delete_seq_run = dying  # type: ignore[method-assign]
+        stores.events.delete_seq_run = dying  # type: ignore[method-assign]
     steps.purge(stores, recorded)
     os._exit(0)
 

@@ -21,7 +21,7 @@ from pymongo import monitoring
 from audit_archive.format.malformed import is_integer_seq
 from audit_archive.stores import clients
 
-INDEXED_FIELDS = ("at", "seq")  # the archive's indexes lead with these (stores.hot)
+INDEXED_FIELDS = ("at", "seq")  # the archive's indexes lead with these (stores.events)
 
 
 @dataclass

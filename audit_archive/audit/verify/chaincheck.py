@@ -30,7 +30,7 @@ Records = Mapping[str, list[dict[str, Any]]]
 
 def records_by_day(stores: Stores) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
-    for rec in stores.hot.records():
+    for rec in stores.batches.records():
         if isinstance(rec.get("day"), str):
             out.setdefault(rec["day"], []).append(rec)
     return out
@@ -76,7 +76,7 @@ def chain_input(
 
 def walk_chain(stores: Stores, data: ChainInput, gaps: Sequence[Gap] = ()) -> ChainWalk:
     def hot_within(above: int | None, below: int | None) -> tuple[Point | None, Point | None]:
-        lo, hi = stores.hot.chained_within(above, below)
+        lo, hi = stores.events.chained_within(above, below)
         return hot_point(lo), hot_point(hi)
 
     walk = ChainWalk(data.points, data.holes, hot_within)

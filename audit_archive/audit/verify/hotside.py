@@ -20,13 +20,15 @@ def add_overdue(stores: Stores, span: Span, reports: dict[str, DayReport]) -> No
     if first > last:
         return
     start, end = layout.day_bounds(first)[0], layout.day_bounds(last)[1]
-    for day, count in stores.hot.chained_days(start, end):
+    for day, count in stores.events.chained_days(start, end):
         report = reports.get(layout.format_day(day))
         if report is None:
             continue
         # Malformed events (malformed.py) stay in hot for good: name them. Listing reads
         # the day's hot events, so only for a day that is mostly archived.
-        malformed = stores.hot.malformed_day_events(day) if count <= MALFORMED_LISTING_MAX else []
+        malformed = (
+            stores.events.malformed_day_events(day) if count <= MALFORMED_LISTING_MAX else []
+        )
         named = f"; malformed, never archived: {'; '.join(malformed)}" if malformed else ""
         report.add(
             Finding(
@@ -40,7 +42,7 @@ def add_overdue(stores: Stores, span: Span, reports: dict[str, DayReport]) -> No
 def dayless_events(stores: Stores) -> list[Finding]:
     """Chained events whose ``at`` is missing or not a date belong to no day: no run
     archives them and no day's status shows them, so they are findings of the archive."""
-    named = stores.hot.dayless_chained()
+    named = stores.events.dayless_chained()
     if not named:
         return []
     return [
@@ -58,7 +60,7 @@ def mark_in_progress(stores: Stores, reports: dict[str, DayReport], now: dt.date
     lease no run could hold (implausible_lease) is a finding instead, and the day's other
     findings stand."""
     settings = stores.settings
-    for lease in stores.hot.live_leases(now):
+    for lease in stores.leases.live_leases(now):
         report = reports.get(lease.day)
         if report is None:
             continue

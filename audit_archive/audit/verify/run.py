@@ -290,7 +290,7 @@ def _summary(
         "findings": sum(len(d.findings) for d in report.days) + len(report.archive),
         "parts": len(inventory.parts),
         "events": sum(d.events for d in report.days),
-        "oldestHotSeq": stores.hot.oldest_hot_seq(),
+        "oldestHotSeq": stores.events.oldest_hot_seq(),
         "highestArchivedSeq": highest_archived_seq(inventory.parts, records),
         "inProgress": [d.day for d in report.days if d.in_progress is not None],
         "seconds": round(time.monotonic() - started, 3),

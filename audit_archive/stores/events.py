@@ -1,6 +1,8 @@
-"""MongoDB side: the day's events, their chain neighbours, batch records, leases, purge.
+"""The hot events collection: the day's events, their chain neighbours, purge.
 
 Queries only; the rules (what is a part, when to delete) live in audit_archive.archive.
+The application writes these events; the archive reads them and, once a part is
+recorded, deletes them (fenced by the day's lease: stores.leasestore).
 """
 
 from __future__ import annotations
@@ -9,13 +11,10 @@ import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from bson.raw_bson import RawBSONDocument
-from pymongo import ASCENDING, DESCENDING, DeleteOne, MongoClient
+from pymongo import ASCENDING, DESCENDING, DeleteOne
 from pymongo.collection import Collection
-from pymongo.database import Database
-from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
+from pymongo.errors import OperationFailure
 
-from audit_archive.format.canonical import EVENT_CODEC_OPTIONS
 from audit_archive.format.chain import Link
 from audit_archive.format.layout import day_bounds
 from audit_archive.format.malformed import (
@@ -26,12 +25,7 @@ from audit_archive.format.malformed import (
     problem,
 )
 from audit_archive.stores.leasestore import Fence, LeaseStore
-from audit_archive.stores.privileges import (
-    UNAUTHORIZED,
-    Access,
-    missing_actions,
-    required_actions,
-)
+from audit_archive.stores.privileges import UNAUTHORIZED
 
 CHAINED = {"hash": {"$type": "string"}}
 # Documents per getMore while streaming a day: bounds the client's memory (~1 MB).
@@ -53,9 +47,6 @@ _LINK_FIELDS = {"_id": 0, "seq": 1, "prevHash": 1, "hash": 1}
 _NAMED_FIELDS = {"_id": 1, "seq": 1, "at": 1, "prevHash": 1, "hash": 1}
 INTEGER_SEQ = {"$type": WELL_FORMED_SEQ_TYPES}
 MALFORMED_LISTED = 100  # malformed events named per query (the rest are counted)
-DUPLICATE_KEY = 11000
-ID_LOOKUP_CHUNK = 50  # _ids per $in when a restore looks for documents already there
-_RAW_OPTIONS = EVENT_CODEC_OPTIONS.with_options(document_class=RawBSONDocument)
 
 
 def day_filter(day: dt.date) -> dict[str, Any]:
@@ -78,55 +69,50 @@ def _serves(spec: Mapping[str, Any], keys: list[tuple[str, int]]) -> bool:
     )
 
 
-class HotStore(LeaseStore):
-    """The hot database: events, batch records and the archive's own bookkeeping."""
+class EventStore:
+    """The application's chained events in hot: read by day and by seq, purged by part."""
 
-    def __init__(self, client: MongoClient, database: str, events: str, batches: str) -> None:
-        self.client = client
-        self.db: Database = client.get_database(database, codec_options=EVENT_CODEC_OPTIONS)
-        self.events: Collection = self.db[events]
-        self.batches: Collection = self.db[batches]
-        self.leases: Collection = self.db[f"{batches}_leases"]
-
-    # -- set-up -------------------------------------------------------------------
+    def __init__(self, events: Collection, leases: LeaseStore) -> None:
+        self.collection = events
+        self.leases = leases
 
     def ensure_indexes(self) -> None:
-        """Make sure the events have an index on ``(at, seq)`` and one on ``seq``, and the
-        batch records their unique ``(day, part)``. An index the application already has
+        """Make sure the events have an index on ``(at, seq)`` and one on ``seq``. An index the application already has
         on the same keys, under any name (its ``at_1_seq_1``, a unique ``seq_1``), serves
         the archive's queries as well as ours: it is used as it is, because MongoDB and
         SecantusDB refuse a second index on the same keys (IndexOptionsConflict). The
         application's indexes are never dropped or changed. Idempotent."""
-        existing = list(self.events.list_indexes())
+        existing = list(self.collection.list_indexes())
         for keys, name in EVENT_INDEXES:
             if any(_serves(spec, keys) for spec in existing):
                 continue
             try:
-                self.events.create_index(keys, name=name)
+                self.collection.create_index(keys, name=name)
             except OperationFailure as e:
                 # An index on these keys that _serves does not count (a partial one, a
                 # collated one) and the server will not have a second: the queries run
                 # on what there is (slower, never wrong). Never a reason to fail a run.
                 if e.code not in INDEX_CONFLICT_CODES:
                     raise
-        self.batches.create_index(
-            [("day", ASCENDING), ("part", ASCENDING)], unique=True, name="day_part_unique"
-        )
 
-    def ping(self) -> None:
-        self.client.admin.command("ping")
-
-    def close(self) -> None:
-        self.client.close()
-
-    # -- events -----------------------------------------------------------------
+    def indexes_present(self) -> bool:
+        """Whether indexes serving the archive's queries are there already (then
+        ensure_indexes creates none, and the archive needs no createIndex on the events).
+        False when the user may not list them."""
+        try:
+            existing = list(self.collection.list_indexes())
+        except OperationFailure as e:
+            if e.code == UNAUTHORIZED:
+                return False  # listIndexes is reported missing; createIndex may be too
+            raise
+        return all(any(_serves(spec, keys) for spec in existing) for keys, _ in EVENT_INDEXES)
 
     def iter_day_raw(self, day: dt.date) -> Iterator[bytes]:
         """The day's chained events in seq order, as raw BSON batches (each the server's
         reply, documents concatenated): staged as they come, decoded later, once. All of
         them, malformed ones too (encode names those): one pass, the only one that
         reads the day's events."""
-        cursor = self.events.find_raw_batches(day_filter(day), batch_size=DAY_CURSOR_BATCH)
+        cursor = self.collection.find_raw_batches(day_filter(day), batch_size=DAY_CURSOR_BATCH)
         return cursor.sort("seq", ASCENDING)
 
     def links_at(self, seqs: list[int], malformed: list[str] | None = None) -> list[Link]:
@@ -135,7 +121,7 @@ class HotStore(LeaseStore):
         is not an integer (a double 5.0 matches 5) has no place in the chain and is left
         out; one without a date ``at`` belongs to no day but still links the chain.
         Both are named in ``malformed``: no day's run will ever archive them."""
-        cursor = self.events.find(
+        cursor = self.collection.find(
             {"seq": {"$in": seqs}, **CHAINED}, _NAMED_FIELDS, batch_size=len(seqs) + 1
         )
         return sorted(self._links(cursor, malformed), key=lambda link: link.seq)
@@ -160,7 +146,7 @@ class HotStore(LeaseStore):
         if hi is not None:
             seq["$lte"] = hi
         flt = {"seq": seq, **CHAINED} if seq else dict(CHAINED)
-        cursor = self.events.find(flt, _NAMED_FIELDS, batch_size=16 if first else 5000)
+        cursor = self.collection.find(flt, _NAMED_FIELDS, batch_size=16 if first else 5000)
         cursor.sort("seq", first or ASCENDING)
         links = []
         for link in self._links(cursor, malformed):
@@ -182,21 +168,25 @@ class HotStore(LeaseStore):
     def malformed_day_events(self, day: dt.date) -> list[str]:
         """The day's malformed chained events still in hot, named, reading every chained
         event of the day still there (cheap once its well-formed events are archived)."""
-        docs = self.events.find(day_filter(day), _NAMED_FIELDS).sort("seq", ASCENDING)
+        docs = self.collection.find(day_filter(day), _NAMED_FIELDS).sort("seq", ASCENDING)
         return name_malformed(docs)
 
     def count_day_in_seq_range(self, day: dt.date, lo: int, hi: int) -> int:
         """The day's chained events still in hot with ``lo <= seq <= hi``: ``at`` first,
         so SecantusDB reads the day's events (the index on ``at``), not the seq range,
         which may hold millions of other days' events."""
-        return self.events.count_documents({**day_filter(day), "seq": {"$gte": lo, "$lte": hi}})
+        return self.collection.count_documents({**day_filter(day), "seq": {"$gte": lo, "$lte": hi}})
 
     def oldest_hot_seq(self) -> int | None:
         # Integer seqs only: a malformed event without one (null sorts first) is no bound.
-        doc = self.events.find_one(
+        doc = self.collection.find_one(
             {**CHAINED, "seq": INTEGER_SEQ}, {"seq": 1}, sort=[("seq", ASCENDING)]
         )
         return None if doc is None else doc["seq"]
+
+    def has_seq(self, seq: int) -> bool:
+        """Whether an event with this seq is in hot (chained or not)."""
+        return self.collection.count_documents({"seq": seq}, limit=1) > 0
 
     # -- verification (read-only) ----------------------------------------------------
 
@@ -212,10 +202,10 @@ class HotStore(LeaseStore):
             seq["$lt"] = below
         flt = {**CHAINED, **({"seq": seq} if seq else {})}
         fields = {**_LINK_FIELDS, "at": 1}
-        lo = self.events.find_one(flt, fields, sort=[("seq", ASCENDING)])
+        lo = self.collection.find_one(flt, fields, sort=[("seq", ASCENDING)])
         if lo is None:
             return None, None
-        hi = self.events.find_one(flt, fields, sort=[("seq", DESCENDING)])
+        hi = self.collection.find_one(flt, fields, sort=[("seq", DESCENDING)])
         return lo, hi
 
     def chained_days(self, start: dt.datetime, end: dt.datetime) -> Iterator[tuple[dt.date, int]]:
@@ -223,21 +213,21 @@ class HotStore(LeaseStore):
         their count: one indexed hop per such day, not a scan of the events."""
         since = start
         while since < end:
-            doc = self.events.find_one(
+            doc = self.collection.find_one(
                 {"at": {"$gte": since, "$lt": end}, **CHAINED}, {"at": 1}, sort=[("at", ASCENDING)]
             )
             at = None if doc is None else doc.get("at")
             if not isinstance(at, dt.datetime):
                 return
             day = at.astimezone(dt.UTC).date()
-            yield day, self.events.count_documents(day_filter(day))
+            yield day, self.collection.count_documents(day_filter(day))
             since = day_bounds(day)[1]
 
     def dayless_chained(self) -> list[str]:
         """Chained events whose ``at`` is missing or not a date, named: they belong to no
         day, so no day's run archives them (verify names them)."""
         flt = {"at": {"$not": {"$type": "date"}}, **CHAINED}
-        return name_malformed(self.events.find(flt, _NAMED_FIELDS).sort("seq", ASCENDING))
+        return name_malformed(self.collection.find(flt, _NAMED_FIELDS).sort("seq", ASCENDING))
 
     # -- purge ------------------------------------------------------------------
 
@@ -250,15 +240,15 @@ class HotStore(LeaseStore):
         flt = {"seq": {"$gte": lo, "$lte": hi}, **day_filter(day)}
 
         def delete(session: Any) -> None:
-            deleted = self.events.delete_many(flt, session=session).deleted_count
+            deleted = self.collection.delete_many(flt, session=session).deleted_count
             if deleted != expected:
                 raise _CountMismatch  # aborts the transaction: nothing is deleted
 
         try:
             if fence is not None:
-                self.fenced(fence, delete)
+                self.leases.fenced(fence, delete)
                 return True
-            with self.client.start_session() as session:
+            with self.collection.database.client.start_session() as session:
                 # with_transaction retries transient transaction errors by itself.
                 session.with_transaction(delete)
         except _CountMismatch:
@@ -276,124 +266,10 @@ class HotStore(LeaseStore):
         if not ops:
             return 0
         if fence is None:
-            return self.events.bulk_write(ops, ordered=False).deleted_count
-        return self.fenced(
-            fence, lambda s: self.events.bulk_write(ops, ordered=False, session=s).deleted_count
+            return self.collection.bulk_write(ops, ordered=False).deleted_count
+        return self.leases.fenced(
+            fence, lambda s: self.collection.bulk_write(ops, ordered=False, session=s).deleted_count
         )
-
-    # -- batch records ---------------------------------------------------------------
-
-    def records(self, day: str | None = None) -> list[dict[str, Any]]:
-        flt = {} if day is None else {"day": day}
-        return list(self.batches.find(flt, {"_id": 0}).sort([("day", 1), ("part", 1)]))
-
-    def records_between(self, first: str, last: str) -> Iterator[dict[str, Any]]:
-        """The batch records of the days in [first, last], by day and part: one query
-        whatever the range, so a range of centuries costs what its records cost."""
-        flt = {"day": {"$gte": first, "$lte": last}}
-        return self.batches.find(flt, {"_id": 0}).sort([("day", 1), ("part", 1)])
-
-    def records_holding_seq(self, seq: int) -> list[dict[str, Any]]:
-        """Recorded parts whose seq range contains ``seq`` (ranges of interleaved days
-        overlap), oldest day first. Int32 and Int64 compare by value."""
-        flt = {"startSeq": {"$lte": seq}, "endSeq": {"$gte": seq}}
-        return list(self.batches.find(flt, {"_id": 0}).sort([("day", 1), ("part", 1)]))
-
-    def has_seq(self, seq: int) -> bool:
-        """Whether an event with this seq is in hot (chained or not)."""
-        return self.events.count_documents({"seq": seq}, limit=1) > 0
-
-    def archived_days(self, first: str, last: str) -> set[str]:
-        """Days in [first, last] with at least one batch record (the catch-up sensor)."""
-        return set(self.batches.distinct("day", {"day": {"$gte": first, "$lte": last}}))
-
-    def insert_record(self, record: dict[str, Any], fence: Fence | None = None) -> bool:
-        """True if inserted, False if (day, part) was already recorded. With a ``fence``,
-        in one transaction with the lease check (LeaseLost: not inserted)."""
-        try:
-            if fence is None:
-                self.batches.insert_one(dict(record))
-            else:
-                self.fenced(fence, lambda s: self.batches.insert_one(dict(record), session=s))
-        except DuplicateKeyError:
-            return False
-        return True
-
-    def archived_edges(self) -> list[Link]:
-        """Every recorded part's chainEdges, sorted by seq (small: two per part, mostly)."""
-        edges = [
-            Link(e["seq"], e.get("prevHash"), e.get("hash"))
-            for rec in self.batches.find({}, {"chainEdges": 1, "_id": 0})
-            for e in rec.get("chainEdges") or ()
-        ]
-        edges.sort(key=lambda link: link.seq)
-        return edges
-
-    # -- restore targets (never the events or batches collections: audit.restore checks) --
-
-    def collection_is_empty(self, name: str) -> bool:
-        return self.db[name].find_one({}, {"_id": 1}) is None
-
-    def find_raw_by_ids(self, name: str, ids: list[Any]) -> dict[Any, RawBSONDocument]:
-        """The documents of ``name`` with these ``_id``s, as stored (raw BSON), by _id.
-
-        Asked ID_LOOKUP_CHUNK at a time: SecantusDB's cost per $in grows with the square
-        of the ids found (1,000 found: 2.6 s; 50 at a time: 0.02 s per 50), MongoDB's
-        does not care."""
-        coll = self.db.get_collection(name, codec_options=_RAW_OPTIONS)
-        out: dict[Any, RawBSONDocument] = {}
-        for i in range(0, len(ids), ID_LOOKUP_CHUNK):
-            for doc in coll.find({"_id": {"$in": ids[i : i + ID_LOOKUP_CHUNK]}}):
-                out[doc["_id"]] = doc
-        return out
-
-    def insert_new(self, name: str, docs: list[RawBSONDocument]) -> tuple[int, list[Any]]:
-        """Insert in one unordered bulk; returns how many went in and the ``_id``s that
-        were already there (duplicate key: the caller decides what they mean)."""
-        if not docs:
-            return 0, []
-        try:
-            # inserted_ids stays empty for raw documents: every one went in.
-            self.db[name].insert_many(docs, ordered=False)
-            return len(docs), []
-        except BulkWriteError as e:
-            errors = e.details.get("writeErrors") or []
-            if any(err.get("code") != DUPLICATE_KEY for err in errors):
-                raise
-            return int(e.details.get("nInserted") or 0), [
-                docs[err["index"]]["_id"] for err in errors
-            ]
-
-    # -- privileges (checked at start-up: stores.privileges) ---------------------------
-
-    def authenticated(self) -> bool:
-        """Whether this connection is authenticated as some user (connectionStatus)."""
-        status = self.db.command("connectionStatus")
-        return bool((status.get("authInfo") or {}).get("authenticatedUsers"))
-
-    def missing_privileges(self, access: Access, *, signed_log: bool = False) -> list[str]:
-        """What the user lacks for ``access`` (with the signed log's collection when the
-        log is on), as ``"remove on db.auditevents"`` lines; empty when it has everything
-        (or the server enforces no privileges)."""
-        log = self.db[f"{self.batches.name}_log"]
-        names = (self.events.name, self.batches.name, self.leases.name)
-        required = required_actions(access, *names, log.name if signed_log else None)
-        if access is Access.ARCHIVE and self._event_indexes_present():
-            # ensure_indexes creates none: createIndex on the events is not needed.
-            required[self.events.name] = tuple(
-                a for a in required[self.events.name] if a != "createIndex"
-            )
-        collections = {c.name: c for c in (self.events, self.batches, self.leases, log)}
-        return missing_actions(collections, required)
-
-    def _event_indexes_present(self) -> bool:
-        try:
-            existing = list(self.events.list_indexes())
-        except OperationFailure as e:
-            if e.code == UNAUTHORIZED:
-                return False  # listIndexes is reported missing; createIndex may be too
-            raise
-        return all(any(_serves(spec, keys) for spec in existing) for keys, _ in EVENT_INDEXES)
 
 
 def name_malformed(docs: Iterable[Mapping[str, Any]]) -> list[str]:
