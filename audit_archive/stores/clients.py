@@ -247,6 +247,10 @@ def _check_cold(stores: Stores) -> None:
 # Stores already probed in this process: (endpoint, bucket, prefix). A run opens its
 # stores more than once; the store's behaviour does not change between them.
 _PROBED: set[tuple[str | None, str, str]] = set()
+# Runs that start together in one process (threads, a backfill run in process) probe one
+# at a time: the first proves the store, the others find it proven. Concurrent multipart
+# probes of one key made moto's server answer UploadPart with 500 (test_races).
+_PROBE_LOCK = threading.Lock()
 ACCEPT_UNCONDITIONAL = "AUDIT_COLD_ACCEPT_UNCONDITIONAL_WRITES"
 
 
@@ -256,8 +260,18 @@ def _check_conditional_writes(stores: Stores) -> None:
     before any work, unless the operator accepted the risk (ACCEPT_UNCONDITIONAL)."""
     settings = stores.settings
     where = (settings.cold_endpoint, settings.cold_bucket, settings.cold_prefix)
-    if settings.cold_accept_unconditional or where in _PROBED:
+    if settings.cold_accept_unconditional:
         return
+    with _PROBE_LOCK:
+        if where not in _PROBED:
+            _probe_conditional_writes(stores)
+            _PROBED.add(where)
+
+
+def _probe_conditional_writes(stores: Stores) -> None:
+    """One probe of the store (stores.conditional.probe); a store that ignores the
+    conditions, or an S3 error, is a configuration error naming the variable."""
+    settings = stores.settings
     key = probe_key(settings.cold_prefix)
     try:
         problem = conditional.probe(stores.cold, key)
@@ -280,4 +294,3 @@ def _check_conditional_writes(stores: Stores) -> None:
             "If-None-Match and If-Match (see docs/reliability.md), or set "
             f"{ACCEPT_UNCONDITIONAL}=true to accept the risk",
         )
-    _PROBED.add(where)
