@@ -83,7 +83,7 @@ def _encode_step(staged: Path, events: int) -> Callable[[], Any]:
     neighbours = staged.parent / "part-0001.neighbors.jsonl"
     neighbours.write_text("")
     extracted = Extracted(
-        "2026-01-01", 1, "bench", str(staged.parent), str(staged), str(neighbours),
+        dt.date(2026, 1, 1), 1, "bench", str(staged.parent), str(staged), str(neighbours),
         events, seqs[0], seqs[-1], None, None,
     )  # fmt: skip
     return lambda: encode(extracted, "bench", 5000)

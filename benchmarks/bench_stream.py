@@ -89,7 +89,6 @@ def generate(path: Path, events: int, day: dt.date, seed: int = 1) -> tuple[int,
 def measure(events: int, workdir: Path) -> dict[str, Any]:
     from audit_archive.archive.encode import encode
     from audit_archive.archive.results import Extracted
-    from audit_archive.format import layout
 
     day = dt.date(2026, 1, 1)
     staged = workdir / "part-0001.events.bson"
@@ -99,7 +98,7 @@ def measure(events: int, workdir: Path) -> dict[str, Any]:
     neighbours = workdir / "part-0001.neighbors.jsonl"
     neighbours.write_text("")
     extracted = Extracted(
-        layout.format_day(day), 1, "bench", str(workdir), str(staged), str(neighbours),
+        day, 1, "bench", str(workdir), str(staged), str(neighbours),
         events, first, last, None, None,
     )  # fmt: skip
     rss: list[float] = []
