@@ -134,7 +134,7 @@ def _decimal_text(value: Decimal128) -> str:
     # The two halves as pymongo holds them (``bid`` would pack them only to be unpacked).
     high, low = value._Decimal128__high, value._Decimal128__low  # type: ignore[attr-defined]
     if high & _SPECIAL == _SPECIAL:
-        return str(value)
+        return _rare_decimal(value, high, low)[0]
     exponent = ((high & 0x7FFF_8000_0000_0000) >> 49) - 6176
     coefficient = ((high & 0x0001_FFFF_FFFF_FFFF) << 64) | low
     digits = str(coefficient) if coefficient <= _MAX_COEFFICIENT else "0"  # else 0 (spec)
@@ -150,6 +150,33 @@ def _decimal_text(value: Decimal128) -> str:
         return f"{sign}0.{'0' * -point}{digits}"
     fraction = "." + digits[1:] if n > 1 else ""
     return f"{sign}{digits[0]}{fraction}E{adjusted:+d}"
+
+
+_rare_decimals: dict[tuple[int, int], tuple[str, bool]] = {}
+_COEFFICIENT_HIGH = 0x0001_FFFF_FFFF_FFFF  # the coefficient's bits in the high half
+_LARGE_HIGH = _MAX_COEFFICIENT >> 64  # below it in the high half, a coefficient is canonical
+
+
+def _rare_decimal(value: Decimal128, high: int, low: int) -> tuple[str, bool]:
+    """A Decimal128 of a special form (NaN, sNaN, an infinity, the large-coefficient form)
+    or with a coefficient near or beyond 34 digits, as its text, and whether that text
+    decodes back to the same 16 bytes (``Decimal128(text).bid``): true for the canonical
+    NaN, Infinity and -Infinity, false for a NaN's sign or payload, an sNaN, stray bits, a
+    coefficient beyond 34 digits (read as 0). Remembered by the bits: a day's events
+    usually carry the same few."""
+    key = (high, low)
+    known = _rare_decimals.get(key)
+    if known is None:
+        text = str(value) if high & _SPECIAL == _SPECIAL else _decimal_text(value)
+        try:
+            exact = Decimal128(text).bid == value.bid
+        except Exception:  # a text Decimal128 refuses cannot read back at all
+            exact = False
+        known = (text, exact)
+        if len(_rare_decimals) >= 1024:
+            _rare_decimals.clear()
+        _rare_decimals[key] = known
+    return known
 
 
 def _non_finite_name(value: float) -> str:
@@ -213,7 +240,9 @@ _DBREF_OWN = frozenset(("$ref", "$id", "$db"))  # the keys the encoder writes fo
 class _LineHooks:
     """orjson's ``default`` for a JSONL line, counting the keys starting with "$" it
     writes (``dollars``); ``sure`` turns False when it wrote something the count cannot
-    vouch for (a NaN's bits, a Decimal128's special forms). A Code with scope and a
+    vouch for (bits the text loses: a NaN's sign or payload, in a double or a Decimal128,
+    an sNaN, a non-canonical Decimal128; the canonical NaN and infinities read back as
+    stored). A Code with scope and a
     DBRef are counted like any wrapper: their own keys (``$code``/``$scope``;
     ``$ref``/``$id``/``$db``), with their members hooked and counted like the payload's,
     so a "$" key of the members' own (a DBRef's extra field, a scope's key) makes the
@@ -258,9 +287,13 @@ class _LineHooks:
                 }
             }
         if t is Decimal128:
-            if value._Decimal128__high & _SPECIAL == _SPECIAL:  # type: ignore[attr-defined]
-                self.sure = False  # NaN, sNaN, infinities, non-canonical: bits the text loses
-            return {"$numberDecimal": _decimal_text(value)}
+            high = value._Decimal128__high  # type: ignore[attr-defined]
+            if high & _SPECIAL != _SPECIAL and high & _COEFFICIENT_HIGH < _LARGE_HIGH:
+                return {"$numberDecimal": _decimal_text(value)}  # finite and canonical
+            text, exact = _rare_decimal(value, high, value._Decimal128__low)  # type: ignore[attr-defined]
+            if not exact:
+                self.sure = False  # a NaN's sign or payload, sNaN, non-canonical bits
+            return {"$numberDecimal": text}
         wrapped = _one_wrapper(value, t)
         if wrapped is not None:
             return wrapped
@@ -397,8 +430,8 @@ def decode_losses(
     the decode's cost) and compared with its stored bytes: once for the whole batch
     when ``stored`` is the batch's bytes (nothing left out), else one by one
     (``raw_of(i)``). Returns the positions whose bytes differ, for make_readable to
-    check. What decoding keeps but a line loses (a NaN's bits, a Decimal128's special
-    forms) the line hooks mark instead."""
+    check. What decoding keeps but a line loses (a NaN's sign or payload, a Decimal128
+    the text does not give back bit for bit) the line hooks mark instead."""
     encode, options = bson.encode, _REENCODE_OPTIONS
     again: list[bytes | None] = []
     for document in documents:
