@@ -59,6 +59,7 @@ EVERY_TYPE = {
     "code": Code("function () { return 1; }"),
     "code_scope": Code("f(x)", {"x": 1.5, "when": dt.datetime(2020, 1, 1, tzinfo=dt.UTC)}),
     "ref": DBRef("other", ObjectId("64f0c0ffee0123456789abce")),
+    "ref_db_extra": DBRef("other", 5, "db", {"note": "x", "$extra": Int64(2)}),
     "keys": [MinKey(), MaxKey()],
     "nested": {"list": [1, "two", None, True, {"deep": ["é", "✓", "\u2028", "\x00\x1f"]}]},
     "prevHash": "0" * 64,

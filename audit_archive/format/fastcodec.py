@@ -211,27 +211,43 @@ def _regex(value: Regex) -> dict[str, Any]:
 
 def _with_members(value: Code | DBRef) -> dict[str, Any]:
     """A Code with scope or a DBRef as the document pymongo writes for it; the members
-    (payload of any type) are written by the hooks."""
+    (payload of any type) are written by the hooks. A DBRef's is ``as_doc().to_dict()``
+    built directly (those build a SON and copy it: most of a DBRef's cost)."""
     if type(value) is Code:
         return {"$code": str(value), "$scope": value.scope}
-    return value.as_doc().to_dict()
+    members = {"$ref": value._DBRef__collection, "$id": value._DBRef__id}  # type: ignore[union-attr]
+    database = value._DBRef__database  # type: ignore[union-attr]
+    if database is not None:
+        members["$db"] = database
+    members.update(value._DBRef__kwargs)  # type: ignore[union-attr]
+    return members
 
 
-def _one_wrapper(value: Any, t: type) -> dict[str, Any] | None:
-    """A Regex, Timestamp, MinKey, MaxKey or Code without scope as its one-key Relaxed
-    Extended JSON wrapper: the same in a line and in the hash (SPEC 1 hashes these types
-    as their Relaxed Extended JSON value); None for any other type."""
-    if t is Regex:
-        return _regex(value)
-    if t is Timestamp:
-        return {"$timestamp": {"t": value.time, "i": value.inc}}
-    if t is MinKey:
-        return {"$minKey": 1}
-    if t is MaxKey:
-        return {"$maxKey": 1}
-    if t is Code and value.scope is None:
-        return {"$code": str(value)}
-    return None
+def _binary_wrapper(value: bytes) -> dict[str, Any]:
+    subtype = value.subtype if type(value) is Binary else 0  # type: ignore[attr-defined]
+    return {"$binary": {"base64": base64.b64encode(value).decode(), "subType": f"{subtype:02x}"}}
+
+
+def _timestamp_wrapper(value: Timestamp) -> dict[str, Any]:
+    return {"$timestamp": {"t": value.time, "i": value.inc}}
+
+
+def _code_wrapper(value: Code) -> dict[str, Any] | None:
+    return {"$code": str(value)} if value.scope is None else None
+
+
+_MIN_KEY, _MAX_KEY = {"$minKey": 1}, {"$maxKey": 1}  # only read by orjson: shared
+# A Regex, Timestamp, MinKey, MaxKey or Code without scope as its one-key Relaxed Extended
+# JSON wrapper: the same in a line and in the hash (SPEC 1 hashes these types as their
+# Relaxed Extended JSON value). Found by the value's type, one look-up: the hooks run
+# ~20 times an event on payloads rich in such types, in each view.
+_ONE_WRAPPER: dict[type, Callable[[Any], dict[str, Any] | None]] = {
+    Regex: _regex,
+    Timestamp: _timestamp_wrapper,
+    MinKey: lambda _: _MIN_KEY,
+    MaxKey: lambda _: _MAX_KEY,
+    Code: _code_wrapper,
+}
 
 
 _DBREF_OWN = frozenset(("$ref", "$id", "$db"))  # the keys the encoder writes for a DBRef
@@ -268,24 +284,22 @@ class _LineHooks:
                 self.sure = False  # a NaN's sign or payload: "NaN" reads back as another
             return {"$numberDouble": _non_finite_name(v)}
         self.dollars += 1
-        if t is ObjectId:
-            return {"$oid": str(value)}
         if t is DatetimeMS:
-            ms = int(value)
+            ms = value.__int__()
             if 0 <= ms < END_DATETIME_MS:
                 seconds, millis = divmod(ms, 1000)
                 return {"$date": second_text(seconds) + _MILLIS_RELAXED[millis]}
             self.dollars += 1
             return _far_date(ms)
-        if t is bytes:
-            return {"$binary": {"base64": base64.b64encode(value).decode(), "subType": "00"}}
-        if t is Binary:
-            return {
-                "$binary": {
-                    "base64": base64.b64encode(value).decode(),
-                    "subType": f"{value.subtype:02x}",
-                }
-            }
+        if t is ObjectId:
+            return {"$oid": value.binary.hex()}
+        wrap = _ONE_WRAPPER.get(t)
+        if wrap is not None:
+            wrapped = wrap(value)
+            if wrapped is not None:
+                return wrapped
+        if t is Binary or t is bytes:
+            return _binary_wrapper(value)
         if t is Decimal128:
             high = value._Decimal128__high  # type: ignore[attr-defined]
             if high & _SPECIAL != _SPECIAL and high & _COEFFICIENT_HIGH < _LARGE_HIGH:
@@ -294,9 +308,6 @@ class _LineHooks:
             if not exact:
                 self.sure = False  # a NaN's sign or payload, sNaN, non-canonical bits
             return {"$numberDecimal": text}
-        wrapped = _one_wrapper(value, t)
-        if wrapped is not None:
-            return wrapped
         if t is Code:
             self.dollars += 1  # "$code" counted above, and "$scope"
             return _with_members(value)
@@ -307,32 +318,45 @@ class _LineHooks:
         raise TypeError(f"no JSON for BSON value of type {t.__name__}")
 
 
+def _canonical_date(value: DatetimeMS) -> Any:
+    ms = value.__int__()
+    return date_text(ms) if MIN_DATETIME_MS <= ms < END_DATETIME_MS else _far_date(ms)
+
+
+def _canonical_double(value: _Double) -> Any:
+    v = value.value
+    return orjson.Fragment(repr(v) if math.isfinite(v) else _NON_FINITE[_non_finite_name(v)])
+
+
+def _canonical_members(value: Code | DBRef) -> Any:
+    """A Code with scope or a DBRef, hashed as its Relaxed Extended JSON value, members
+    included, keys sorted; a Code without scope as its one-key wrapper."""
+    if type(value) is Code and value.scope is None:
+        return {"$code": str(value)}
+    relaxed = orjson.dumps(_with_members(value), default=_LineHooks().relaxed, option=_CANONICAL)
+    return orjson.Fragment(relaxed)
+
+
+# The hashed body's values by type (SPEC 1), one look-up per value.
+_CANONICAL_BY_TYPE: dict[type, Callable[[Any], Any]] = {
+    DatetimeMS: _canonical_date,
+    ObjectId: lambda value: value.binary.hex(),
+    Int64: int,
+    bytes: lambda value: base64.b64encode(value).decode("ascii"),
+    Binary: lambda value: base64.b64encode(value).decode("ascii"),
+    _Double: _canonical_double,
+    Decimal128: _decimal_text,
+    Code: _canonical_members,
+    DBRef: _canonical_members,
+    **{t: wrap for t, wrap in _ONE_WRAPPER.items() if t is not Code},
+}
+
+
 def _canonical_default(value: Any) -> Any:
-    t = type(value)
-    if t is DatetimeMS:
-        ms = int(value)
-        return date_text(ms) if MIN_DATETIME_MS <= ms < END_DATETIME_MS else _far_date(ms)
-    if t is ObjectId:
-        return str(value)
-    if t is Int64:
-        return int(value)
-    if t is bytes or t is Binary:
-        return base64.b64encode(value).decode("ascii")
-    if t is _Double:
-        v = value.value
-        return orjson.Fragment(repr(v) if math.isfinite(v) else _NON_FINITE[_non_finite_name(v)])
-    if t is Decimal128:
-        return _decimal_text(value)
-    wrapped = _one_wrapper(value, t)
-    if wrapped is not None:
-        return wrapped
-    if t is Code or t is DBRef:
-        # Hashed as its Relaxed Extended JSON value, members included, keys sorted.
-        relaxed = orjson.dumps(
-            _with_members(value), default=_LineHooks().relaxed, option=_CANONICAL
-        )
-        return orjson.Fragment(relaxed)
-    raise TypeError(f"no JSON for BSON value of type {t.__name__}")
+    convert = _CANONICAL_BY_TYPE.get(type(value))
+    if convert is None:
+        raise TypeError(f"no JSON for BSON value of type {type(value).__name__}")
+    return convert(value)
 
 
 def _views(document: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], int]:
