@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import json
 import os
 import random
@@ -78,7 +77,7 @@ def generate(path: Path, events: int, day: dt.date, seed: int = 1) -> tuple[int,
                 "result": rng.choice(results),
                 "prevHash": prev,
             }
-            doc["hash"] = prev = hashlib.sha256(encode_batch([doc]).canonicals[0]).hexdigest()
+            doc["hash"] = prev = encode_batch([doc]).rehashes[0]
             raw = bson.encode(doc)
             f.write(raw)
             size += len(raw)

@@ -31,9 +31,10 @@ on every BSON type.
 from __future__ import annotations
 
 import base64
+import hashlib
 import math
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import bson
@@ -359,28 +360,35 @@ def _canonical_default(value: Any) -> Any:
     return convert(value)
 
 
-def _views(document: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], int]:
-    """The document to write as a line and its hashed body, with the top-level ``_id``
-    and ``at`` already written (and how many "$" keys that wrote). Runs per event:
-    ``ObjectId.binary`` and ``DatetimeMS.__int__`` are what ``str`` and ``int`` call."""
-    view = dict(document)
-    body = view.copy()
-    oid = body.pop("_id", None)
-    body.pop("hash", None)
-    dollars = 0
-    if type(oid) is ObjectId:
-        view["_id"] = {"$oid": oid.binary.hex()}
-        dollars = 1
-    at = body.get("at")
-    if type(at) is DatetimeMS:
-        ms = at.__int__()
-        if 0 <= ms < END_DATETIME_MS:
-            seconds, millis = divmod(ms, 1000)
-            text = second_text(seconds)
-            body["at"] = text + MILLIS_TEXT[millis]
-            view["at"] = {"$date": text + _MILLIS_RELAXED[millis]}
-            dollars += 1
-    return view, body, dollars
+def _views(
+    documents: list[Mapping[str, Any]],
+) -> Iterator[tuple[dict[str, Any], dict[str, Any], int]]:
+    """Each document to write as a line and its hashed body, with the top-level ``_id``
+    and ``at`` already written (and how many "$" keys that wrote). A batch at a time, the
+    values read from the ObjectId's and DatetimeMS's slots (``str`` and ``int`` would
+    call their Python methods): this runs per event. One at a time, so each is freed
+    before the next is made (memory that is reused stays in the cache)."""
+    second, end = second_text, END_DATETIME_MS
+    millis_text, millis_relaxed = MILLIS_TEXT, _MILLIS_RELAXED
+    for document in documents:
+        view = dict(document)
+        body = view.copy()
+        oid = body.pop("_id", None)
+        body.pop("hash", None)
+        dollars = 0
+        if type(oid) is ObjectId:
+            view["_id"] = {"$oid": oid._ObjectId__id.hex()}  # type: ignore[attr-defined]
+            dollars = 1
+        at = body.get("at")
+        if type(at) is DatetimeMS:
+            ms = at._value  # type: ignore[attr-defined]
+            if 0 <= ms < end:
+                seconds, millis = divmod(ms, 1000)
+                text = second(seconds)
+                body["at"] = text + millis_text[millis]
+                view["at"] = {"$date": text + millis_relaxed[millis]}
+                dollars += 1
+        yield view, body, dollars
 
 
 # What a key the encoder itself writes looks like in a line: ``{"$`` or ``,"$``. Inside a
@@ -395,7 +403,7 @@ def _dollars(written: bytes) -> int:
     return written.count(_DOLLAR_AFTER_BRACE) + written.count(_DOLLAR_AFTER_COMMA)
 
 
-def _unproven(lines: list[bytes], wrote: list[int], joined: bytes) -> list[int]:
+def _unproven(joined: bytes, wrote: list[int]) -> list[int]:
     """The lines that may not read back as their document (SPEC 3), to be checked.
 
     A line whose ``{"$``/``,"$`` count equals the number of wrappers the encoder wrote
@@ -406,42 +414,57 @@ def _unproven(lines: list[bytes], wrote: list[int], joined: bytes) -> list[int]:
     are always checked."""
     if -1 not in wrote and _dollars(joined) == sum(wrote):
         return []
+    lines = lines_of(joined)
     return [i for i, line in enumerate(lines) if wrote[i] < 0 or _dollars(line) != wrote[i]]
 
 
 class Batch(NamedTuple):
-    """A batch's lines (with newlines), their concatenation, the canonical JSON of each
-    event's hashed body, and the positions of the lines to read back (SPEC 3)."""
+    """A batch's JSONL lines joined (each with its newline), the sha256 (hex) of the
+    canonical JSON of each event's hashed body, and the positions of the lines to read
+    back (SPEC 3)."""
 
-    lines: list[bytes]
     joined: bytes
-    canonicals: list[bytes]
+    rehashes: list[str]
     unproven: list[int]
+
+    @property
+    def lines(self) -> list[bytes]:
+        """The lines one by one, each with its newline (a line holds no other: JSON
+        escapes a newline in a string)."""
+        return lines_of(self.joined)
+
+
+def lines_of(joined: bytes) -> list[bytes]:
+    """Lines joined, one by one, each with its newline."""
+    return [line + b"\n" for line in joined.split(b"\n")[:-1]]
 
 
 def encode_batch(documents: list[Mapping[str, Any]]) -> Batch:
-    """Each document's JSONL line and the canonical JSON its hash is taken of, byte for
-    byte ``relaxed_line(d)`` (UTF-8) and ``canonical_json(event_body(d))``, for
-    FAST_CODEC_OPTIONS documents (hashing is left to the caller, timed apart), and the
-    positions of the lines that must be read back before they are trusted (_unproven).
+    """Each document's JSONL line and the sha256 of the canonical JSON its hash is taken
+    of: byte for byte ``relaxed_line(d)`` (UTF-8) and ``canonical_json(event_body(d))``,
+    for FAST_CODEC_OPTIONS documents; and the positions of the lines that must be read
+    back before they are trusted (_unproven).
 
     One pass builds both views of each event (the line's, and the hashed body with its
-    keys sorted by orjson). The hooks know every type BSON decodes to; orjson raises
-    JSONEncodeError for anything else (the run fails, deleting nothing)."""
+    keys sorted by orjson). Neither is kept: each line is appended to the batch's bytes
+    and each body's JSON hashed at once, so the memory they take is reused by the next
+    event's (keeping 5,000 of each doubled what writing them costs). The hooks know
+    every type BSON decodes to; orjson raises JSONEncodeError for anything else (the
+    run fails, deleting nothing)."""
     hooks = _LineHooks()
-    relaxed, dumps, views = hooks.relaxed, orjson.dumps, _views
-    lines: list[bytes] = []
-    canonicals: list[bytes] = []
+    relaxed, dumps, canonical_default = hooks.relaxed, orjson.dumps, _canonical_default
+    sha256 = hashlib.sha256
+    joined = bytearray()
+    rehashes: list[str] = []
     wrote: list[int] = []  # "$" keys the encoder wrote per line; -1: not counted
-    line, canonical, count = lines.append, canonicals.append, wrote.append
-    for document in documents:  # per event: the names above are locals
-        view, body, hooks.dollars = views(document)
+    rehash, count = rehashes.append, wrote.append
+    for view, body, hooks.dollars in _views(documents):  # per event: the names are locals
         hooks.sure = True
-        line(dumps(view, default=relaxed, option=_RELAXED))
-        canonical(dumps(body, default=_canonical_default, option=_CANONICAL))
+        joined += dumps(view, default=relaxed, option=_RELAXED)
+        rehash(sha256(dumps(body, default=canonical_default, option=_CANONICAL)).hexdigest())
         count(hooks.dollars if hooks.sure else -1)
-    joined = b"".join(lines)
-    return Batch(lines, joined, canonicals, _unproven(lines, wrote, joined))
+    written = bytes(joined)
+    return Batch(written, rehashes, _unproven(written, wrote))
 
 
 def decode_losses(
@@ -481,15 +504,19 @@ def lines_to_check(
 
 
 def make_readable(
-    lines: list[bytes], unproven: list[int], rehashes: list[str], raw_of: Callable[[int], bytes]
-) -> int:
+    joined: bytes, unproven: list[int], rehashes: list[str], raw_of: Callable[[int], bytes]
+) -> tuple[bytes, int]:
     """SPEC 3: each line encode_batch could not prove readable is read back and re-hashed;
     one that does not give back its document becomes the ``{"bson": ...}`` line of the
-    document's BSON bytes as stored (``raw_of(i)``). Returns how many did."""
+    document's BSON bytes as stored (``raw_of(i)``). Returns the lines joined again, and
+    how many were replaced."""
+    if not unproven:
+        return joined, 0
+    lines = lines_of(joined)
     replaced = 0
     for i in unproven:
         raw = raw_of(i)
         if not reads_back(lines[i], raw, rehashes[i]):
             lines[i] = bson_line(raw)
             replaced += 1
-    return replaced
+    return (b"".join(lines) if replaced else joined), replaced
