@@ -233,21 +233,24 @@ def _timestamp_wrapper(value: Timestamp) -> dict[str, Any]:
     return {"$timestamp": {"t": value.time, "i": value.inc}}
 
 
-def _code_wrapper(value: Code) -> dict[str, Any] | None:
-    return {"$code": str(value)} if value.scope is None else None
-
-
 _MIN_KEY, _MAX_KEY = {"$minKey": 1}, {"$maxKey": 1}  # only read by orjson: shared
-# A Regex, Timestamp, MinKey, MaxKey or Code without scope as its one-key Relaxed Extended
-# JSON wrapper: the same in a line and in the hash (SPEC 1 hashes these types as their
-# Relaxed Extended JSON value). Found by the value's type, one look-up: the hooks run
-# ~20 times an event on payloads rich in such types, in each view.
-_ONE_WRAPPER: dict[type, Callable[[Any], dict[str, Any] | None]] = {
+_NON_FINITE_WRAPPER = {name: {"$numberDouble": name} for name in _NON_FINITE}
+# A Regex, Timestamp, MinKey or MaxKey as its one-key Relaxed Extended JSON wrapper: the
+# same in a line and in the hash (SPEC 1 hashes these types as their Relaxed Extended
+# JSON value). Found by the value's type, one look-up: the hooks run ~20 times an event
+# on payloads rich in such types, in each view.
+_ONE_WRAPPER: dict[type, Callable[[Any], dict[str, Any]]] = {
     Regex: _regex,
     Timestamp: _timestamp_wrapper,
     MinKey: lambda _: _MIN_KEY,
     MaxKey: lambda _: _MAX_KEY,
-    Code: _code_wrapper,
+}
+# What a line writes for the types whose wrapper is one key starting with "$", always.
+_ONE_DOLLAR: dict[type, Callable[[Any], dict[str, Any]]] = {
+    ObjectId: lambda value: {"$oid": value._ObjectId__id.hex()},
+    bytes: _binary_wrapper,
+    Binary: _binary_wrapper,
+    **_ONE_WRAPPER,
 }
 
 
@@ -276,6 +279,18 @@ class _LineHooks:
         t = type(value)
         if t is Int64:
             return int(value)
+        wrap = _ONE_DOLLAR.get(t)
+        if wrap is not None:
+            self.dollars += 1
+            return wrap(value)
+        if t is DatetimeMS:
+            ms = value._value  # type: ignore[attr-defined]
+            if 0 <= ms < END_DATETIME_MS:
+                self.dollars += 1
+                seconds, millis = divmod(ms, 1000)
+                return {"$date": second_text(seconds) + _MILLIS_RELAXED[millis]}
+            self.dollars += 2
+            return _far_date(ms)
         if t is _Double:
             v = value.value
             if math.isfinite(v):
@@ -283,25 +298,9 @@ class _LineHooks:
             self.dollars += 1
             if v != v and _PACK_DOUBLE(v) != _PARSED_NAN:
                 self.sure = False  # a NaN's sign or payload: "NaN" reads back as another
-            return {"$numberDouble": _non_finite_name(v)}
-        self.dollars += 1
-        if t is DatetimeMS:
-            ms = value.__int__()
-            if 0 <= ms < END_DATETIME_MS:
-                seconds, millis = divmod(ms, 1000)
-                return {"$date": second_text(seconds) + _MILLIS_RELAXED[millis]}
-            self.dollars += 1
-            return _far_date(ms)
-        if t is ObjectId:
-            return {"$oid": value.binary.hex()}
-        wrap = _ONE_WRAPPER.get(t)
-        if wrap is not None:
-            wrapped = wrap(value)
-            if wrapped is not None:
-                return wrapped
-        if t is Binary or t is bytes:
-            return _binary_wrapper(value)
+            return _NON_FINITE_WRAPPER[_non_finite_name(v)]
         if t is Decimal128:
+            self.dollars += 1
             high = value._Decimal128__high  # type: ignore[attr-defined]
             if high & _SPECIAL != _SPECIAL and high & _COEFFICIENT_HIGH < _LARGE_HIGH:
                 return {"$numberDecimal": _decimal_text(value)}  # finite and canonical
@@ -310,11 +309,14 @@ class _LineHooks:
                 self.sure = False  # a NaN's sign or payload, sNaN, non-canonical bits
             return {"$numberDecimal": text}
         if t is Code:
-            self.dollars += 1  # "$code" counted above, and "$scope"
+            if value.scope is None:
+                self.dollars += 1
+                return {"$code": str(value)}
+            self.dollars += 2  # "$code" and "$scope"
             return _with_members(value)
         if t is DBRef:
             members = _with_members(value)
-            self.dollars += sum(key in _DBREF_OWN for key in members) - 1  # "$ref" above
+            self.dollars += sum(key in _DBREF_OWN for key in members)
             return members
         raise TypeError(f"no JSON for BSON value of type {t.__name__}")
 
@@ -324,9 +326,14 @@ def _canonical_date(value: DatetimeMS) -> Any:
     return date_text(ms) if MIN_DATETIME_MS <= ms < END_DATETIME_MS else _far_date(ms)
 
 
+_NON_FINITE_FRAGMENT = {name: orjson.Fragment(text) for name, text in _NON_FINITE.items()}
+
+
 def _canonical_double(value: _Double) -> Any:
     v = value.value
-    return orjson.Fragment(repr(v) if math.isfinite(v) else _NON_FINITE[_non_finite_name(v)])
+    if math.isfinite(v):
+        return orjson.Fragment(repr(v))
+    return _NON_FINITE_FRAGMENT[_non_finite_name(v)]
 
 
 def _canonical_members(value: Code | DBRef) -> Any:
@@ -349,7 +356,7 @@ _CANONICAL_BY_TYPE: dict[type, Callable[[Any], Any]] = {
     Decimal128: _decimal_text,
     Code: _canonical_members,
     DBRef: _canonical_members,
-    **{t: wrap for t, wrap in _ONE_WRAPPER.items() if t is not Code},
+    **_ONE_WRAPPER,
 }
 
 
