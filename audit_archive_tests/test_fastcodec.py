@@ -201,3 +201,11 @@ def test_any_document_hashes_and_writes_as_the_definitions_do(payload: dict) -> 
 )
 def test_decimal128_text_is_pymongos(value: Decimal128) -> None:
     assert fastcodec._decimal_text(value) == str(value)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from([1e-4, -1e-4, -0.0]))
+def test_the_decoder_keeps_as_floats_exactly_the_doubles_written_as_repr(value: float) -> None:
+    """FAST_CODEC_OPTIONS wraps every other double (in _Double) for the hooks to write."""
+    decoded = decode(encode({"x": value}), fastcodec.FAST_CODEC_OPTIONS)["x"]
+    assert (type(decoded) is float) == fastcodec.written_as_repr(value)
