@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 
 from audit_archive.format import fastcodec
 from audit_archive.format.canonical import EVENT_CODEC_OPTIONS, event_hash
+from audit_archive.format.decimaltext import decimal_text
 from audit_archive.format.jsonl import relaxed_line
 from audit_archive_dev import seed
 from audit_archive_tests.support.samples import EVERY_BSON_TYPE
@@ -200,7 +201,7 @@ def test_any_document_hashes_and_writes_as_the_definitions_do(payload: dict) -> 
     )
 )
 def test_decimal128_text_is_pymongos(value: Decimal128) -> None:
-    assert fastcodec._decimal_text(value) == str(value)
+    assert decimal_text(value) == str(value)
 
 
 @settings(max_examples=2000, deadline=None)

@@ -66,6 +66,13 @@ from audit_archive.format.canonical import (
     date_text,
     second_text,
 )
+from audit_archive.format.decimaltext import (
+    COEFFICIENT_HIGH,
+    LARGE_HIGH,
+    SPECIAL,
+    decimal_text,
+    rare_decimal,
+)
 from audit_archive.format.jsonl import bson_line, reads_back
 
 
@@ -125,64 +132,8 @@ _MILLIS_RELAXED = ["Z", *MILLIS_TEXT[1:]]  # Relaxed Extended JSON writes no ".0
 _NON_FINITE = {"NaN": b"NaN", "Infinity": b"Infinity", "-Infinity": b"-Infinity"}
 
 
-_SPECIAL = 0x6000_0000_0000_0000  # infinities, NaNs and the large-coefficient form
 _PACK_DOUBLE = struct.Struct("<d").pack
 _PARSED_NAN = _PACK_DOUBLE(float("nan"))  # the one NaN a parser makes of "NaN"
-_MAX_COEFFICIENT = 10**34 - 1
-
-
-def _decimal_text(value: Decimal128) -> str:
-    """``str(value)`` several times faster (pymongo builds a ``decimal.Decimal`` digit by
-    digit in Python). A canonical coefficient has at most 34 digits and a BSON exponent
-    lies in -6176..6111, so the Decimal128 context neither rounds nor clamps it, and the
-    text is the General Decimal Arithmetic to-scientific-string of coefficient and
-    exponent: plain notation when the exponent is <= 0 and the adjusted one >= -6."""
-    # The two halves as pymongo holds them (``bid`` would pack them only to be unpacked).
-    high, low = value._Decimal128__high, value._Decimal128__low  # type: ignore[attr-defined]
-    if high & _SPECIAL == _SPECIAL:
-        return _rare_decimal(value, high, low)[0]
-    exponent = ((high & 0x7FFF_8000_0000_0000) >> 49) - 6176
-    coefficient = ((high & 0x0001_FFFF_FFFF_FFFF) << 64) | low
-    digits = str(coefficient) if coefficient <= _MAX_COEFFICIENT else "0"  # else 0 (spec)
-    sign = "-" if high >> 63 else ""
-    n = len(digits)
-    adjusted = exponent + n - 1
-    if exponent <= 0 and adjusted >= -6:
-        if exponent == 0:
-            return sign + digits
-        point = n + exponent
-        if point > 0:
-            return f"{sign}{digits[:point]}.{digits[point:]}"
-        return f"{sign}0.{'0' * -point}{digits}"
-    fraction = "." + digits[1:] if n > 1 else ""
-    return f"{sign}{digits[0]}{fraction}E{adjusted:+d}"
-
-
-_rare_decimals: dict[tuple[int, int], tuple[str, bool]] = {}
-_COEFFICIENT_HIGH = 0x0001_FFFF_FFFF_FFFF  # the coefficient's bits in the high half
-_LARGE_HIGH = _MAX_COEFFICIENT >> 64  # below it in the high half, a coefficient is canonical
-
-
-def _rare_decimal(value: Decimal128, high: int, low: int) -> tuple[str, bool]:
-    """A Decimal128 of a special form (NaN, sNaN, an infinity, the large-coefficient form)
-    or with a coefficient near or beyond 34 digits, as its text, and whether that text
-    decodes back to the same 16 bytes (``Decimal128(text).bid``): true for the canonical
-    NaN, Infinity and -Infinity, false for a NaN's sign or payload, an sNaN, stray bits, a
-    coefficient beyond 34 digits (read as 0). Remembered by the bits: a day's events
-    usually carry the same few."""
-    key = (high, low)
-    known = _rare_decimals.get(key)
-    if known is None:
-        text = str(value) if high & _SPECIAL == _SPECIAL else _decimal_text(value)
-        try:
-            exact = Decimal128(text).bid == value.bid
-        except Exception:  # a text Decimal128 refuses cannot read back at all
-            exact = False
-        known = (text, exact)
-        if len(_rare_decimals) >= 1024:
-            _rare_decimals.clear()
-        _rare_decimals[key] = known
-    return known
 
 
 def _non_finite_name(value: float) -> str:
@@ -307,9 +258,9 @@ class _LineHooks:
         if t is Decimal128:
             self.dollars += 1
             high = value._Decimal128__high  # type: ignore[attr-defined]
-            if high & _SPECIAL != _SPECIAL and high & _COEFFICIENT_HIGH < _LARGE_HIGH:
-                return {"$numberDecimal": _decimal_text(value)}  # finite and canonical
-            text, exact = _rare_decimal(value, high, value._Decimal128__low)  # type: ignore[attr-defined]
+            if high & SPECIAL != SPECIAL and high & COEFFICIENT_HIGH < LARGE_HIGH:
+                return {"$numberDecimal": decimal_text(value)}  # finite and canonical
+            text, exact = rare_decimal(value, high, value._Decimal128__low)  # type: ignore[attr-defined]
             if not exact:
                 self.sure = False  # a NaN's sign or payload, sNaN, non-canonical bits
             return {"$numberDecimal": text}
@@ -358,7 +309,7 @@ _CANONICAL_BY_TYPE: dict[type, Callable[[Any], Any]] = {
     bytes: lambda value: base64.b64encode(value).decode("ascii"),
     Binary: lambda value: base64.b64encode(value).decode("ascii"),
     _Double: _canonical_double,
-    Decimal128: _decimal_text,
+    Decimal128: decimal_text,
     Code: _canonical_members,
     DBRef: _canonical_members,
     **_ONE_WRAPPER,
