@@ -24,7 +24,8 @@ from dagster._core.remote_origin import (
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
 from audit_archive.archive import catchup
-from audit_archive.defs.jobs import build_archive_job, cold_archive_asset, daily_partitions
+from audit_archive.defs.archive_asset import build_archive_job, cold_archive_asset
+from audit_archive.defs.partitions import daily_partitions
 from audit_archive.defs.resources import resources
 from audit_archive.defs.sensors import SENSOR_NAME, build_catchup_sensor
 from audit_archive.format import layout

@@ -28,7 +28,7 @@ from dagster import (
 )
 
 from audit_archive.archive import catchup
-from audit_archive.defs.jobs import AssetJob
+from audit_archive.defs.archive_asset import AssetJob
 from audit_archive.defs.names import ARCHIVE_JOB, COLD_ARCHIVE_ASSET, PARTITION_TAG
 from audit_archive.defs.resources import ArchiveResource
 from audit_archive.format import layout
