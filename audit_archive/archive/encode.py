@@ -7,7 +7,6 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -134,7 +133,7 @@ class _Part:
         self.start_seq: int | None = None
         self.first_prev = self.last_hash = None
         self.last_seq = self.last_id = None  # to name both events of a duplicate seq
-        self.neighbors = _read_neighbors(x.neighbors_path)
+        self.neighbors = _read_neighbors(x.ref.neighbours_path)
         self.next_neighbor = next(self.neighbors, None)
         self.malformed = list(x.malformed)
         self.carry: list[Link] = []  # malformed chain links not yet fed to the tracker
@@ -220,8 +219,8 @@ class _Part:
         if self.tracker.breaks:
             raise ChainBreakError(self.tracker.breaks, tuple(dict.fromkeys(self.malformed)))
         return PartSummary(
-            day=layout.format_day(x.day),
-            part=x.part,
+            day=layout.format_day(x.ref.day),
+            part=x.ref.part,
             event_count=written.lines,
             start_seq=self.start_seq,
             end_seq=self.last_seq,  # the part's, not the staging's: malformed stay in hot
@@ -243,18 +242,17 @@ def encode(extracted: Extracted, prefix: str, batch_size: int, log: Log = quiet)
     One bounded batch per step, so each phase is timed a few times per thousand events
     (timing.py), not per event. The previous batch is let go first, so only one is ever
     alive."""
-    x = extracted
-    runs_path = os.path.join(x.workdir, f"part-{x.part:04d}.runs.json")
+    x, ref = extracted, extracted.ref
+    runs_path = ref.runs_path
     if x.event_count == 0:
         Path(runs_path).write_text("[]")
-        summary = PartSummary(
-            layout.format_day(x.day), x.part, 0, None, None, None, None, [], None, None, None, 0, 0
-        )
-        return Encoded(x, summary, None, runs_path, x.malformed)
-    jsonl_path = os.path.join(x.workdir, f"part-{x.part:04d}.jsonl.gz")
+        day = layout.format_day(ref.day)
+        summary = PartSummary(day, ref.part, 0, None, None, None, None, [], None, None, None, 0, 0)
+        return Encoded(ref, summary, x.malformed)
+    jsonl_path = ref.jsonl_path
     part = _Part(x, batch_size)
     clock = timing.clock
-    batches = iter_staged(x.events_path, FAST_CODEC_OPTIONS)
+    batches = iter_staged(ref.events_path, FAST_CODEC_OPTIONS)
     with GzipJsonlWriter(jsonl_path) as writer, _collector_paused():
         while True:
             staged = batch = rehashes = None
@@ -279,11 +277,11 @@ def encode(extracted: Extracted, prefix: str, batch_size: int, log: Log = quiet)
             timing.add("hash", t4 - t3)
             timing.add("chain", clock() - t4)
             if writer.lines // PROGRESS_EVERY != (writer.lines - count) // PROGRESS_EVERY:
-                log(f"encoded {writer.lines:,} of {x.event_count:,} events of {x.day}")
+                log(f"encoded {writer.lines:,} of {x.event_count:,} events of {ref.day}")
         part.finish()
         written = writer.close()
     if part.as_bson:
-        log(f'{part.as_bson:,} events of {x.day} written as {{"bson": ...}} lines (SPEC 3)')
-    summary = part.summary(layout.jsonl_key(prefix, x.day, x.part), written)
+        log(f'{part.as_bson:,} events of {ref.day} written as {{"bson": ...}} lines (SPEC 3)')
+    summary = part.summary(layout.jsonl_key(prefix, ref.day, ref.part), written)
     Path(runs_path).write_text(json.dumps(part.runs))
-    return Encoded(x, summary, jsonl_path, runs_path, tuple(dict.fromkeys(part.malformed)))
+    return Encoded(ref, summary, tuple(dict.fromkeys(part.malformed)))

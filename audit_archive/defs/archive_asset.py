@@ -54,9 +54,13 @@ def cold_archive_asset(partitions: DailyPartitionsDefinition) -> AssetsDefinitio
         ),
     )
     def cold_archive():
-        return purge_hot(
-            record_batch(upload_and_confirm(sign_manifest(to_jsonl_gz(extract_chained()))))
-        )
+        # Each op returns the day's part plus what it adds; a later op that needs an
+        # earlier one's facts takes that op's output too (archive/results.py).
+        extracted = extract_chained()
+        encoded = to_jsonl_gz(extracted)
+        signed = sign_manifest(encoded)
+        uploaded = upload_and_confirm(encoded, signed)
+        return purge_hot(record_batch(encoded, signed, uploaded))
 
     return cold_archive
 
