@@ -32,7 +32,7 @@ from audit_archive.progress import PROGRESS_EVERY, Log, quiet
 # -- step 2: encode -----------------------------------------------------------------
 
 
-def _read_neighbors(path: str) -> Iterator[Link]:
+def _read_neighbours(path: str) -> Iterator[Link]:
     with open(path) as f:
         for line in f:
             seq, prev_hash, hash_ = json.loads(line)
@@ -74,19 +74,19 @@ def _without_malformed(
 def _feed_in_order(
     tracker: ChainTracker,
     extra: list[Link],
-    next_neighbor: Link | None,
-    neighbors: Iterator[Link],
+    next_neighbour: Link | None,
+    neighbours: Iterator[Link],
     upto: int | None,
 ) -> Link | None:
     """Feed ``extra`` links and the neighbours up to seq ``upto`` (all when None) to the
     tracker in seq order; returns the next neighbour not yet fed."""
     feed = list(extra)
-    while next_neighbor is not None and (upto is None or next_neighbor.seq <= upto):
-        feed.append(next_neighbor)
-        next_neighbor = next(neighbors, None)
+    while next_neighbour is not None and (upto is None or next_neighbour.seq <= upto):
+        feed.append(next_neighbour)
+        next_neighbour = next(neighbours, None)
     for link in sorted(feed, key=lambda link: link.seq):
         tracker.add(link)
-    return next_neighbor
+    return next_neighbour
 
 
 def _raw_of(chunk: bytes, kept: list[int] | None) -> Callable[[int], bytes]:
@@ -133,8 +133,8 @@ class _Part:
         self.start_seq: int | None = None
         self.first_prev = self.last_hash = None
         self.last_seq = self.last_id = None  # to name both events of a duplicate seq
-        self.neighbors = _read_neighbors(x.ref.neighbours_path)
-        self.next_neighbor = next(self.neighbors, None)
+        self.neighbours = _read_neighbours(x.ref.neighbours_path)
+        self.next_neighbour = next(self.neighbours, None)
         self.malformed = list(x.malformed)
         self.carry: list[Link] = []  # malformed chain links not yet fed to the tracker
         self.skipped = 0  # staged events left out of the part (malformed: left in hot)
@@ -175,22 +175,22 @@ class _Part:
         malformed links before it, duplicates named, seq runs extended. Per event, so the
         state lives in locals for the loop."""
         tracker, runs, batch_size = self.tracker, self.runs, self.batch_size
-        neighbors, next_neighbor, in_run = self.neighbors, self.next_neighbor, self.in_run
+        neighbours, next_neighbour, in_run = self.neighbours, self.next_neighbour, self.in_run
         last_seq, last_id = self.last_seq, self.last_id
         stored = None
         for i, (doc, rehash) in enumerate(zip(batch, rehashes, strict=True)):
             seq = doc["seq"]
             if gaps and i in gaps:  # malformed events sat here (left in hot)
                 in_run = False
-                next_neighbor = _feed_in_order(tracker, gaps[i], next_neighbor, neighbors, seq)
+                next_neighbour = _feed_in_order(tracker, gaps[i], next_neighbour, neighbours, seq)
             if seq == last_seq:
                 for dup in ({"_id": last_id, "seq": seq}, doc):
                     self.malformed.append(describe_malformed(dup, "duplicate seq"))
             last_seq, last_id = seq, doc.get("_id")
-            while next_neighbor is not None and next_neighbor.seq <= seq:
-                tracker.add(next_neighbor)
+            while next_neighbour is not None and next_neighbour.seq <= seq:
+                tracker.add(next_neighbour)
                 in_run = False
-                next_neighbor = next(neighbors, None)
+                next_neighbour = next(neighbours, None)
             stored = doc.get("hash")
             tracker.add(Link(seq, doc.get("prevHash"), stored, True), rehash == stored)
             if self.start_seq is None:
@@ -201,13 +201,13 @@ class _Part:
             else:
                 runs.append([seq, seq, 1])
                 in_run = True
-        self.next_neighbor, self.in_run = next_neighbor, in_run
+        self.next_neighbour, self.in_run = next_neighbour, in_run
         self.last_seq, self.last_id, self.last_hash = last_seq, last_id, stored
 
     def finish(self) -> None:
         """The links after the last event: malformed ones carried, the neighbours left,
         the successor."""
-        _feed_in_order(self.tracker, self.carry, self.next_neighbor, self.neighbors, None)
+        _feed_in_order(self.tracker, self.carry, self.next_neighbour, self.neighbours, None)
         self.tracker.finish(self.x.successor)
 
     def summary(self, key: str, written: WrittenFile) -> PartSummary:
