@@ -94,7 +94,7 @@ def extract_chained(context: OpExecutionContext, archive: ArchiveResource) -> It
     except Failure:
         # A failed attempt on an archived day does not hide that it is archived: the
         # partition keeps a materialization of this run with the day's state.
-        yield from _still_archived(context, archive, "this run failed in extract_chained")
+        yield from _still_archived(context, archive, day, "this run failed in extract_chained")
         raise
     meta: dict[str, Any] = {
         "day": context.partition_key,
@@ -118,7 +118,9 @@ def extract_chained(context: OpExecutionContext, archive: ArchiveResource) -> It
     if result.ref.part > 1:
         # Part 2 or later of an archived day: its parts so far stay visible even if
         # this attempt fails further on (the run's own materialization follows).
-        yield from _still_archived(context, archive, f"archiving part {result.ref.part} follows")
+        yield from _still_archived(
+            context, archive, day, f"archiving part {result.ref.part} follows"
+        )
     meta.update(
         part=result.ref.part,
         events=result.event_count,
@@ -138,12 +140,12 @@ def _materialization(
 
 
 def _still_archived(
-    context: OpExecutionContext, archive: ArchiveResource, why: str
+    context: OpExecutionContext, archive: ArchiveResource, day: dt.date, why: str
 ) -> Iterator[AssetMaterialization]:
     """The day's state as a materialization when it already has parts (best effort: the
     store that failed may be the one to read)."""
     try:
-        state = day_state(archive.stores, partition_day(context.partition_key))
+        state = day_state(archive.stores, day)
     except Exception:
         return
     if state.records:
