@@ -28,8 +28,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from audit_archive.audit.log_proof import log_vouch
 from audit_archive.audit.reader import CheckedPart, open_part
+from audit_archive.audit.signed_log_view import log_vouch
 from audit_archive.format import layout
 from audit_archive.format.jsonl import BSON_LINE_KEY
 from audit_archive.format.malformed import is_integer_seq

@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from audit_archive.audit.verify.chain import Break, Gap, Point, ints
+from audit_archive.audit.verify.chain_walk import Break, Gap, Point, ints
 from audit_archive.audit.verify.checks import norm_edges
 from audit_archive.audit.verify.parts import Part
 from audit_archive.audit.verify.report import Status

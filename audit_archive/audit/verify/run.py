@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from audit_archive.audit.log_check import LogCheck, check_log
-from audit_archive.audit.verify.chain import Hole
-from audit_archive.audit.verify.chaincheck import (
+from audit_archive.audit.verify.chain_step import (
     chain_input,
     charge_breaks,
     highest_archived_seq,
@@ -18,9 +17,10 @@ from audit_archive.audit.verify.chaincheck import (
     records_by_day,
     walk_chain,
 )
+from audit_archive.audit.verify.chain_walk import Hole
 from audit_archive.audit.verify.checks import check_part, checksums_kept, confirm_by_reading
 from audit_archive.audit.verify.content import ContentRead, Progress, read_contents
-from audit_archive.audit.verify.hotside import add_overdue, dayless_events, mark_in_progress
+from audit_archive.audit.verify.hot_checks import add_overdue, dayless_events, mark_in_progress
 from audit_archive.audit.verify.parts import (
     Listing,
     ManifestProgress,

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from audit_archive.audit.verify.chain import (
+from audit_archive.audit.verify.chain_walk import (
     Break,
     ChainWalk,
     Gap,
