@@ -220,7 +220,7 @@ def test_a_manifest_that_differs_from_its_leaf_is_modified(logged: Harness, monk
     report = run_verify(logged)
     assert report.exit_code == 1
     by_day = {d.day: str(d.status) for d in report.days}
-    assert by_day[str(due_day(3))] == "modified"
+    assert by_day[due_day(3)] == "modified"
     assert "differ from log entry 1" in log_findings(report)
     assert "not a prefix of the log as stored now" in log_findings(report)
 

@@ -188,7 +188,9 @@ def check_proof(
     ):
         problems.append(f"seq {result.seq} is outside the part's range {lo}-{hi}")
     at = line.event.get("at")
-    if not isinstance(at, dt.datetime) or layout.format_day(at.date()) != manifest.get("day"):
+    if not isinstance(at, dt.datetime) or at.date() != layout.parse_day_or_none(
+        manifest.get("day")
+    ):
         problems.append(f"the event's at is not on the part's day {manifest.get('day')}")
     return result
 
