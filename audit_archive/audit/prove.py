@@ -187,10 +187,8 @@ def check_proof(
         and lo <= result.seq <= hi
     ):
         problems.append(f"seq {result.seq} is outside the part's range {lo}-{hi}")
-    at = line.event.get("at")
-    if not isinstance(at, dt.datetime) or at.date() != layout.parse_day_or_none(
-        manifest.get("day")
-    ):
+    at, day = line.event.get("at"), layout.parse_day_or_none(manifest.get("day"))
+    if not isinstance(at, dt.datetime) or at.date() != day:
         problems.append(f"the event's at is not on the part's day {manifest.get('day')}")
     return result
 

@@ -58,6 +58,11 @@ class Part:
     def source(self) -> tuple[dt.date, int]:
         return self.day, self.part
 
+    def named_by(self, manifest: Mapping[str, Any]) -> bool:
+        """Does ``manifest`` name this part's day and number (it is in its place)?"""
+        day = layout.parse_day_or_none(manifest.get("day"))
+        return (day, manifest.get("part")) == self.source
+
     @property
     def tainted(self) -> bool:
         return any(f.kind in (Status.MODIFIED, Status.UNVERIFIABLE) for f in self.findings)
