@@ -30,8 +30,8 @@ Records = Mapping[dt.date, list[dict[str, Any]]]
 
 
 def records_by_day(stores: Stores) -> dict[dt.date, list[dict[str, Any]]]:
-    """The batch records by the day they name (a record that names no day is the
-    archive's by no day: verify reads it nowhere)."""
+    """The batch records by the day they name; a record whose ``day`` is no
+    ``YYYY-MM-DD`` day (the archiver writes none) belongs to no day and is left out."""
     out: dict[dt.date, list[dict[str, Any]]] = {}
     for rec in stores.batches.records():
         day = layout.parse_day_or_none(rec.get("day"))
