@@ -170,6 +170,14 @@ def parse_witness_list(text: str, variable: str) -> tuple[WitnessEndpoint, ...]:
                 variable,
                 f"entry {n} is not '<witness verifier key> <http(s) URL prefix>' (one space)",
             )
+        if "@" in url.split("://", 1)[1].split("/", 1)[0]:
+            # The client sends no credentials (C2SP tlog-witness defines none): a user or
+            # token in the URL would be ignored and could be shown in run logs.
+            raise ConfigError(
+                variable,
+                f"entry {n} has a user or password in its URL; witnesses are reached "
+                "without credentials (put an authenticating proxy's URL without them)",
+            )
         verifier = parse_witness_verifier(key, f"{variable} (entry {n})")
         if any(w.verifier.name == verifier.name for w in out):
             raise ConfigError(variable, f"entry {n} names the witness {verifier.name} again")
