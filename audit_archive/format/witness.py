@@ -8,7 +8,7 @@ key of signature type 0x04 (key ID = the first 4 bytes of
 signature over ``cosignature/v1\\ntime <timestamp>\\n`` followed by the checkpoint's text.
 
 Readers ignore signature lines from keys they were not given (the log's own line, other
-witnesses). ``audit_archive_tests/test_witness_format.py`` checks key IDs and the line
+witnesses). ``audit_archive_tests/format/test_witness_format.py`` checks key IDs and the line
 layout against values published by C2SP and transparency-dev/formats.
 """
 
