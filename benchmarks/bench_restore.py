@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         results: dict[str, float] = {"events": args.events, "load_average": os.getloadavg()[0]}
         for name in ("restore", "restore_again"):
             with Meter(stack) as meter:
-                result = restore.restore_day(stores, layout.format_day(day), "restored")
+                result = restore.restore_day(stores, day, "restored")
             assert result.events == args.events, result
             assert result.inserted == (args.events if name == "restore" else 0), result
             results.update(meter.report(name, args.events))

@@ -147,7 +147,7 @@ def observe_days(report: verify.Report) -> Iterator[AssetObservation]:
         findings = "; ".join(_cell(str(f)) for f in d.findings[:20]) or "none"
         yield AssetObservation(
             COLD_ARCHIVE_ASSET,
-            partition=d.day,
+            partition=layout.format_day(d.day),
             metadata={
                 "verify_status": str(d.status),
                 "verify_mode": mode,
