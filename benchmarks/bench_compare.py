@@ -40,7 +40,7 @@ DAY = dt.date(2026, 1, 1)
 
 # Runs in the child: argv = checkout, staged file, events, workdir.
 _CHILD = r"""
-import datetime as dt, gc, gzip, hashlib, json, sys, time
+import datetime as dt, gc, gzip, hashlib, json, os, sys, time
 checkout, staged, events, workdir = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 sys.path.insert(0, checkout)
 import bson
@@ -70,12 +70,22 @@ def best(fn, collect=False):
 
 data = open(staged, "rb").read()
 seqs = [s for s in bsonpeek.int_seqs(data) if s is not None]
-neighbours = workdir + "/neighbors.jsonl"
-open(neighbours, "w").close()
-x = Extracted(
-    dt.date(2026, 1, 1), 1, "bench", workdir, staged, neighbours, events, seqs[0], seqs[-1],
-    None, None,
-)
+day = dt.date(2026, 1, 1)
+try:  # since issue 22's PartRef: the staging files' paths follow from the workdir
+    from audit_archive.archive.results import PartRef
+except ImportError:  # before it: the paths in Extracted
+    PartRef = None
+if PartRef is None:
+    neighbours = workdir + "/neighbors.jsonl"
+    open(neighbours, "w").close()
+    x = Extracted(day, 1, "bench", workdir, staged, neighbours, events, seqs[0], seqs[-1], None, None)
+    outputs = lambda e: (e.jsonl_path, e.runs_path)
+else:
+    ref = PartRef(day, 1, "bench", "bench", workdir)
+    os.symlink(staged, ref.events_path)
+    open(ref.neighbours_path, "w").close()
+    x = Extracted(ref, events, seqs[0], seqs[-1], None, None)
+    outputs = lambda e: (e.ref.jsonl_path, e.ref.runs_path)
 result = {}
 encoded = []
 result["encode_step"] = best(lambda: encoded.append(encode(x, "bench", 5000)))
@@ -87,8 +97,9 @@ result["naive_sum"] = (
     + best(lambda: gzip.compress(text), collect=True)
 )
 last = encoded[-1]
-result["object_sha256"] = hashlib.sha256(open(last.jsonl_path, "rb").read()).hexdigest()
-result["runs_sha256"] = hashlib.sha256(open(last.runs_path, "rb").read()).hexdigest()
+jsonl_path, runs_path = outputs(last)
+result["object_sha256"] = hashlib.sha256(open(jsonl_path, "rb").read()).hexdigest()
+result["runs_sha256"] = hashlib.sha256(open(runs_path, "rb").read()).hexdigest()
 result["merkle_root"] = last.summary.merkle_root
 print(json.dumps(result))
 """
