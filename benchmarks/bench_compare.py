@@ -37,11 +37,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_archive
 
 DAY = dt.date(2026, 1, 1)
+_HERE = str(Path(__file__).resolve().parent)
 
-# Runs in the child: argv = checkout, staged file, events, workdir.
+# Runs in the child: argv = checkout, staged file, events, workdir, this benchmarks folder.
 _CHILD = r"""
-import datetime as dt, gc, gzip, hashlib, json, os, sys, time
-checkout, staged, events, workdir = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+import datetime as dt, gzip, hashlib, json, os, sys
+checkout, staged, events, workdir, benchmarks = sys.argv[1:3] + [int(sys.argv[3])] + sys.argv[4:6]
 sys.path.insert(0, checkout)
 import bson
 from bson import json_util
@@ -53,19 +54,12 @@ from audit_archive.format import bsonpeek
 assert audit_archive.__file__.startswith(checkout), audit_archive.__file__
 
 
+sys.path.append(benchmarks)  # after the checkout's own: bench_parts' timer only
+from bench_parts import _best
+
+
 def best(fn, collect=False):
-    out = float("inf")
-    for _ in range(3):
-        gc.collect()
-        if not collect:
-            gc.disable()
-        try:
-            started = time.process_time()
-            fn()
-            out = min(out, time.process_time() - started)
-        finally:
-            gc.enable()
-    return out / events * 1e6
+    return _best(fn, events, collect)
 
 
 data = open(staged, "rb").read()
@@ -101,6 +95,8 @@ jsonl_path, runs_path = outputs(last)
 result["object_sha256"] = hashlib.sha256(open(jsonl_path, "rb").read()).hexdigest()
 result["runs_sha256"] = hashlib.sha256(open(runs_path, "rb").read()).hexdigest()
 result["merkle_root"] = last.summary.merkle_root
+loaded = [m.__file__ for n, m in sys.modules.items() if n.startswith("audit_archive") and m.__file__]
+assert all(f.startswith(checkout) for f in loaded), "every audit_archive module from the checkout"
 print(json.dumps(result))
 """
 
@@ -108,7 +104,7 @@ print(json.dumps(result))
 def _child(python: str, checkout: Path, staged: Path, events: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as workdir:
         out = subprocess.run(
-            [python, "-c", _CHILD, str(checkout), str(staged), str(events), workdir],
+            [python, "-c", _CHILD, str(checkout), str(staged), str(events), workdir, _HERE],
             check=True,
             capture_output=True,
             text=True,
