@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from audit_archive.format import layout  # noqa: E402
+from audit_archive.settings import DEFAULTS  # noqa: E402
 from audit_archive_dev.due_days import seed_due_days  # noqa: E402
 from audit_archive_dev.embedded import start_stack  # noqa: E402
 
@@ -136,6 +137,19 @@ def _run_once(instance, kind: str, day: str | None, opts, index: int) -> dict[st
     }
 
 
+def _days_archived(env: dict[str, str], days: list) -> int:
+    """How many of ``days`` have their batch record (the run did archive the day)."""
+    from pymongo import MongoClient
+
+    client = MongoClient(env["MONGODB_URI"])
+    try:
+        batches = client.get_default_database()[DEFAULTS["AUDIT_BATCHES_COLLECTION"]]
+        recorded = {r["day"] for r in batches.find({}, {"day": 1})}
+    finally:
+        client.close()
+    return len(recorded & {layout.format_day(d) for d in days})
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="runs of each kind")
@@ -186,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
                 "run_log_messages": results[-1]["messages"],
                 "succeeded": sum(r["ok"] for r in results),
             }
+        if "archive" in kinds:
+            report["days_archived"] = _days_archived(env, days[: opts.runs])
+            failed |= report["days_archived"] != opts.runs
         report["load_average_after"] = round(os.getloadavg()[0], 1)
         report["cpus"] = os.cpu_count()
         if opts.json:
