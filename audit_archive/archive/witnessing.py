@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from audit_archive.errors import StorageError
@@ -150,10 +151,25 @@ def witness_head(
     plain = _without_cosignatures(note, settings.log_witnesses)
     lines: list[str] = []
     failures: list[str] = []
-    for witness in settings.log_witnesses:
-        check()
-        old = _hint(previous, witness, checkpoint.size)
-        line, failure = _submit(witness, old, hashes[: checkpoint.size], plain, settings)
+    check()
+    # All witnesses at once: one that is down costs its timeout once, not once per witness
+    # after it; answers are taken in the configured order.
+    witnesses = settings.log_witnesses
+    with ThreadPoolExecutor(max_workers=len(witnesses)) as pool:
+        answers = list(
+            pool.map(
+                lambda w: _submit(
+                    w,
+                    _hint(previous, w, checkpoint.size),
+                    hashes[: checkpoint.size],
+                    plain,
+                    settings,
+                ),
+                witnesses,
+            )
+        )
+    check()
+    for witness, (line, failure) in zip(witnesses, answers, strict=True):
         if line is not None:
             lines.append(line)
             log(f"witness {witness.name} cosigned the checkpoint of size {checkpoint.size}")

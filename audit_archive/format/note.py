@@ -3,7 +3,7 @@
 The signed log (SPEC section 7) publishes checkpoints as signed notes so that anyone
 holding only the public **verifier key** can check them offline with standard tooling.
 Key strings, key IDs and the note encoding follow https://c2sp.org/signed-note exactly;
-``audit_archive_tests/test_note.py`` checks them byte for byte against the known-answer
+``audit_archive_tests/format/test_note.py`` checks them byte for byte against the known-answer
 vectors of ``golang.org/x/mod/sumdb/note``.
 
 Key strings are secrets (the signer's) or configuration (the verifier's): every parse

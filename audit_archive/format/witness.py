@@ -8,7 +8,7 @@ key of signature type 0x04 (key ID = the first 4 bytes of
 signature over ``cosignature/v1\\ntime <timestamp>\\n`` followed by the checkpoint's text.
 
 Readers ignore signature lines from keys they were not given (the log's own line, other
-witnesses). ``audit_archive_tests/test_witness_format.py`` checks key IDs and the line
+witnesses). ``audit_archive_tests/format/test_witness_format.py`` checks key IDs and the line
 layout against values published by C2SP and transparency-dev/formats.
 """
 
@@ -169,6 +169,14 @@ def parse_witness_list(text: str, variable: str) -> tuple[WitnessEndpoint, ...]:
             raise ConfigError(
                 variable,
                 f"entry {n} is not '<witness verifier key> <http(s) URL prefix>' (one space)",
+            )
+        if "@" in url.split("://", 1)[1].split("/", 1)[0]:
+            # The client sends no credentials (C2SP tlog-witness defines none): a user or
+            # token in the URL would be ignored and could be shown in run logs.
+            raise ConfigError(
+                variable,
+                f"entry {n} has a user or password in its URL; witnesses are reached "
+                "without credentials (put an authenticating proxy's URL without them)",
             )
         verifier = parse_witness_verifier(key, f"{variable} (entry {n})")
         if any(w.verifier.name == verifier.name for w in out):

@@ -254,15 +254,24 @@ class ColdStore:
     ) -> None:
         """Write ``data`` where no object is (If-None-Match: *), or, with ``if_match``,
         over exactly the object with that ETag. WriteConflict: refused, nothing written."""
+        self._put_object(
+            key, data, len(data), hashlib.sha256(data).hexdigest(), content_type, if_match
+        )
+
+    def _put_object(
+        self, key: str, body: Any, size: int, sha256: str, content_type: str, if_match: str | None
+    ) -> None:
+        """One conditional PutObject carrying its SHA-256 and the bucket's retention."""
         self._conditional(
             if_match,
             self.client.put_object,
             Bucket=self.bucket,
             Key=key,
-            Body=data,
+            Body=body,
+            ContentLength=size,
             ContentType=content_type,
             ChecksumAlgorithm="SHA256",
-            ChecksumSHA256=b64(hashlib.sha256(data).hexdigest()),
+            ChecksumSHA256=b64(sha256),
             **self._put_args(),
         )
 
@@ -293,18 +302,7 @@ class ColdStore:
         single = parts_of(size, self.part_size) == 1
         if single or (if_match and size <= SINGLE_PUT_MAX):
             with open(path, "rb") as f:
-                self._conditional(
-                    if_match,
-                    self.client.put_object,
-                    Bucket=self.bucket,
-                    Key=key,
-                    Body=f,
-                    ContentLength=size,
-                    ContentType=content_type,
-                    ChecksumAlgorithm="SHA256",
-                    ChecksumSHA256=b64(sha256),
-                    **self._put_args(),
-                )
+                self._put_object(key, f, size, sha256, content_type, if_match)
             return UploadLayout(1, size)
         return self.put_multipart(key, path, content_type, if_match=if_match)
 

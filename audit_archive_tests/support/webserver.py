@@ -190,6 +190,28 @@ def wait_runs(ui: Ui, run_ids: list[str], timeout: float = 180) -> list[dict[str
         time.sleep(1)
 
 
+BACKFILL_RUNS = """query($t: [ExecutionTag!]) { runsOrError(filter: {tags: $t}) {
+  ... on Runs { results { runId } } } }"""
+
+
+def wait_backfill(ui: Ui, backfill_id: str, runs: int, timeout: float) -> list[dict[str, Any]]:
+    """The runs a backfill launched, once it has launched ``runs`` of them and each has
+    finished (the daemon picks up a new backfill within 30 s)."""
+    tag = [{"key": "dagster/backfill", "value": backfill_id}]
+    deadline = time.monotonic() + timeout
+    while (
+        len(
+            ids := [
+                r["runId"] for r in ui.query(BACKFILL_RUNS, {"t": tag})["runsOrError"]["results"]
+            ]
+        )
+        < runs
+    ):
+        assert time.monotonic() < deadline, "the backfill did not launch its runs"
+        time.sleep(1)
+    return wait_runs(ui, ids)
+
+
 def newest_due() -> dt.date:
     return layout.newest_due_day(dt.datetime.now(dt.UTC), 90)
 

@@ -143,6 +143,16 @@ def test_the_witness_list_accepts_commas_and_newlines_and_checks_each_entry() ->
         )
 
 
+def test_a_witness_url_with_credentials_is_refused_without_echoing_them() -> None:
+    for url in ("https://bob:s3cr3t-pw@w.example/x", "https://tok-s3cr3t@w.example"):
+        with pytest.raises(ConfigError, match="AUDIT_LOG_WITNESSES") as e:
+            parse_witness_list(f"{W1.verifier.key_string} {url}", "AUDIT_LOG_WITNESSES")
+        assert "s3cr3t" not in str(e.value)
+    # An @ later in the URL (a path or query) is no userinfo.
+    got = parse_witness_list(f"{W1.verifier.key_string} https://w.example/a@b", "V")
+    assert got[0].url == "https://w.example/a@b"
+
+
 def test_add_checkpoint_bodies_round_trip_and_malformed_ones_are_refused() -> None:
     signed = note().encode()
     body = encode_request(3, [ROOT, bytes(32)], signed)

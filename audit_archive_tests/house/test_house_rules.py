@@ -12,6 +12,9 @@
   the readers (``audit/``) never import each other.
 - Tests import support code and the project's public names, never another test module,
   ``conftest`` or a private (``_``) name.
+- Tests live in folders that mirror the package (``audit_archive_tests/format/`` tests
+  ``audit_archive/format/``), or in a cross-cutting folder that says what it holds; each
+  folder is a package, so two test files may share a name in different folders.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CODE = REPO / "audit_archive"
 TESTS = REPO / "audit_archive_tests"
 MAX_MODULE_LINES = 500
@@ -176,6 +179,27 @@ def test_tests_import_neither_other_tests_nor_private_names(path: Path) -> None:
         if module.startswith(("audit_archive", "audit_archive_dev")):
             problems += [f"{module}.{n}" for n in names if n.startswith("_")]
     assert not problems, problems
+
+
+# The test folders that are not a part of audit_archive (docs/development.md, Layout).
+CROSS_CUTTING_TEST_FOLDERS = {"deploy", "reliability", "e2e", "dev", "house"}
+# Beside the folders of tests: the fixtures, the tools the tests share and recorded data.
+TEST_SUPPORT = {"__init__.py", "conftest.py", "support", "data", "__pycache__"}
+
+
+def test_test_files_live_in_folders_that_mirror_the_package() -> None:
+    entries = [p for p in TESTS.iterdir() if p.name not in TEST_SUPPORT and p.name[0] != "."]
+    loose = sorted(p.name for p in entries if not p.is_dir())
+    assert not loose, f"put these in the folder of what they test: {loose}"
+    folders = {p.name for p in entries}
+    assert folders <= set(LAYERS) | CROSS_CUTTING_TEST_FOLDERS, (
+        f"name a test folder after a part of audit_archive (LAYERS) or list it as "
+        f"cross-cutting: {sorted(folders - set(LAYERS) - CROSS_CUTTING_TEST_FOLDERS)}"
+    )
+    for name in sorted(folders):
+        assert (TESTS / name / "__init__.py").is_file(), f"{name}/ needs an empty __init__.py"
+        nested = [p for p in (TESTS / name).rglob("test_*.py") if p.parent != TESTS / name]
+        assert not nested, f"one level of folders: {nested}"
 
 
 def test_the_rules_catch_what_they_name(tmp_path: Path) -> None:

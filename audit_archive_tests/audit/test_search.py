@@ -35,7 +35,7 @@ from audit_archive_tests.support.reliability import append_events
 
 DAYS = [due_day(k) for k in range(10, 4, -1)]  # six archived days, oldest first
 PER_DAY = 150
-RECIPE_PAGE = Path(__file__).resolve().parent.parent / "docs" / "verification.md"
+RECIPE_PAGE = Path(__file__).resolve().parents[2] / "docs" / "verification.md"
 
 
 @pytest.fixture(scope="module")

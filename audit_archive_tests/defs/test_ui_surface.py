@@ -14,7 +14,7 @@ from dagster import AssetKey, DagsterInstance, Failure, QueuedRunCoordinator, in
 from audit_archive_tests.support.harness import Harness, due_day
 from audit_archive_tests.support.reliability import failure_messages, step_events
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 COLD_ARCHIVE = AssetKey("cold_archive")
 
 

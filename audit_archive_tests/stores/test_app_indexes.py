@@ -44,7 +44,15 @@ def _key(spec: dict[str, Any]) -> list[tuple[str, int]]:
     return [(field, int(direction)) for field, direction in spec["key"].items()]
 
 
-@pytest.mark.parametrize("shape", sorted(SHAPES))
+# both_and_more holds compound_at_seq's and unique_seq's indexes (and others): the default
+# set runs it and partial_seq; -m slow runs each alone too.
+@pytest.mark.parametrize(
+    "shape",
+    [
+        pytest.param(s, marks=pytest.mark.slow) if s in ("compound_at_seq", "unique_seq") else s
+        for s in sorted(SHAPES)
+    ],
+)
 def test_the_first_run_uses_the_applications_indexes_and_leaves_them_alone(
     harness: Harness, shape: str
 ) -> None:

@@ -7,7 +7,6 @@ is refused before any op, naming the click that works, and that click converges.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,6 +25,7 @@ from audit_archive_tests.support.webserver import (
     newest_due,
     run_events,
     start_ui,
+    wait_backfill,
     wait_runs,
 )
 
@@ -175,16 +175,7 @@ def test_an_asset_backfill_runs_each_day_in_one_process(ui: Ui) -> None:
         {"p": {"assetSelection": [{"path": ["cold_archive"]}], "partitionNames": days}},
     )["launchPartitionBackfill"]
     assert result["__typename"] == "LaunchBackfillSuccess", result
-    query = """query($t: [ExecutionTag!]) { runsOrError(filter: {tags: $t}) {
-                 ... on Runs { results { runId } } } }"""
-    tag = [{"key": "dagster/backfill", "value": result["backfillId"]}]
-    deadline = time.monotonic() + 180
-    while (
-        len(ids := [r["runId"] for r in ui.query(query, {"t": tag})["runsOrError"]["results"]]) < 2
-    ):
-        assert time.monotonic() < deadline, "the backfill did not launch its runs"
-        time.sleep(1)
-    runs = wait_runs(ui, ids)
+    runs = wait_backfill(ui, result["backfillId"], len(days), timeout=180)
     assert {r["status"] for r in runs} == {"SUCCESS"}
     assert {executor_of(ui, r["runId"]) for r in runs} == {"in_process"}
     assert {r["day"] for r in ui.db.archivebatches.find({"day": {"$in": days}})} == set(days)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -99,6 +100,33 @@ def test_with_two_witnesses_and_quorum_2_the_head_is_cosigned_and_checked_offlin
     assert main([*check, "--witness", other]) == 1
     assert main([*check, "--witness", other, "--witness", W2.verifier.key_string]) == 1
     assert "1 of the given witnesses" in capsys.readouterr().err
+
+
+def test_the_witnesses_are_asked_at_once_so_a_stalled_one_costs_its_timeout_once(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Each witness's request waits until every witness has been asked: asked one after
+    another, the first would wait for a second request that never comes and time out."""
+    day = due_day(2)
+    harness.seed({day: 6})
+    monkeypatch.setattr(witnessing, "TIMEOUT_SECONDS", 5.0)
+    post = witnessing.witnessclient.post_add_checkpoint
+    everyone_asked = threading.Barrier(2, timeout=3)
+
+    def together(prefix: str, body: bytes, timeout: float):
+        everyone_asked.wait()  # BrokenBarrierError fails this witness's submission
+        return post(prefix, body, timeout)
+
+    monkeypatch.setattr(witnessing.witnessclient, "post_add_checkpoint", together)
+    with (
+        running_witness(W1, [LOG.verifier], tmp_path / "w1.json") as s1,
+        running_witness(W2, [LOG.verifier], tmp_path / "w2.json") as s2,
+    ):
+        configure(harness, monkeypatch, [witness_entry(W1, s1.url), witness_entry(W2, s2.url)])
+        result = harness.run(day)
+    assert result.success, failure_messages(result)
+    assert materialization(result)["log_cosignatures"] == 2
+    assert hot_count(harness, day) == 0
 
 
 def test_a_refusing_witness_keeps_the_events_in_hot_and_the_next_run_catches_up(

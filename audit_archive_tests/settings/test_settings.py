@@ -113,6 +113,13 @@ def test_secrets_stay_out_of_repr_and_are_redacted_from_messages() -> None:
     assert "mongodb://app:***@db:27017" in cleaned
 
 
+def test_a_token_as_a_uri_userinfo_is_masked_whole() -> None:
+    cleaned = redact("POST https://ghp_tok3n-value@witness.example/add-checkpoint failed")
+    assert "tok3n" not in cleaned
+    assert "https://***@witness.example/add-checkpoint" in cleaned
+    assert redact("mail bob@example.com") == "mail bob@example.com"  # no scheme, no URI
+
+
 # -- one rule for signing keys, wherever they are read (issue 17, item 7) ------------------
 
 

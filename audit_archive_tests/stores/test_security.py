@@ -278,7 +278,7 @@ def test_with_the_signed_log_on_its_collection_is_asked_for_too(
 
 
 def test_the_deployment_role_grants_every_action_the_start_up_check_asks_for() -> None:
-    role = json.loads((Path(__file__).parents[1] / "deploy/mongo/archive-role.json").read_text())
+    role = json.loads((Path(__file__).parents[2] / "deploy/mongo/archive-role.json").read_text())
     granted = {p["collection"]: set(p["actions"]) for p in role["privileges"]}
     names = ("{events}", "{batches}", "{batches}_leases", "{batches}_log")
     for access in Access:

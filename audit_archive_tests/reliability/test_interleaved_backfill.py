@@ -98,7 +98,15 @@ def seed_interleaved(harness: Harness, days: list[dt.date], blocks: int = 3) -> 
     harness.seeded += docs
 
 
-@pytest.mark.parametrize("split", [False, True], ids=["record_and_purge", "purge_one_later"])
+# -m slow adds the other day's purge one read later (the default: its record and purge
+# together, between any two of our reads).
+@pytest.mark.parametrize(
+    "split",
+    [
+        pytest.param(False, id="record_and_purge"),
+        pytest.param(True, id="purge_one_later", marks=pytest.mark.slow),
+    ],
+)
 def test_another_days_run_between_any_two_of_our_reads_is_no_chain_break(
     harness: Harness, split: bool
 ) -> None:

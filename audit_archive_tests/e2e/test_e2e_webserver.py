@@ -14,7 +14,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,6 +42,7 @@ from audit_archive_tests.support.webserver import (
     newest_due,
     start_ui,
     stop,
+    wait_backfill,
     wait_runs,
 )
 
@@ -227,16 +227,7 @@ def test_a_backfill_of_missed_days_archives_each_of_them(ui: Ui) -> None:
         },
     )["launchPartitionBackfill"]
     assert result["__typename"] == "LaunchBackfillSuccess", result
-    query = """query($t: [ExecutionTag!]) { runsOrError(filter: {tags: $t}) {
-                 ... on Runs { results { runId } } } }"""
-    tag = [{"key": "dagster/backfill", "value": result["backfillId"]}]
-    deadline = time.monotonic() + 120
-    while (
-        len(ids := [r["runId"] for r in ui.query(query, {"t": tag})["runsOrError"]["results"]]) < 2
-    ):
-        assert time.monotonic() < deadline, "the backfill did not launch its runs"
-        time.sleep(1)
-    runs = wait_runs(ui, ids)
+    runs = wait_backfill(ui, result["backfillId"], len(days), timeout=120)
     assert {r["status"] for r in runs} == {"SUCCESS"}
     assert {executor_of(ui, r["runId"]) for r in runs} == {"in_process"}
     assert {r["day"] for r in ui.db.archivebatches.find({"day": {"$in": days}})} == set(days)

@@ -7,7 +7,7 @@ a recorded part; late events keep arriving between attempts, so there is always 
 At the end the days are run to completion and the full invariant holds.
 
 The default suite runs a short version; the long loops are marked ``slow``:
-``./dev test -m slow audit_archive_tests/test_chaos.py``.
+``./dev test -m slow audit_archive_tests/reliability/test_chaos.py``.
 """
 
 from __future__ import annotations

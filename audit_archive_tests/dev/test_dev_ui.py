@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from audit_archive_dev import s3_persist
 from audit_archive_dev.embedded import free_port, s3_client
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _client(port: int):

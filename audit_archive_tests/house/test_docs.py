@@ -15,7 +15,7 @@ import pytest
 from audit_archive.cli import cli
 from audit_archive.settings import DEFAULTS, SPEC_VARIABLES
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
 PAGES = [README, *sorted((REPO / "docs").glob("*.md"))]
 README_MAX_LINES = 250  # issue 12: "at most ~250 lines"
@@ -37,6 +37,8 @@ _LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 _REPO_FILE = re.compile(
     r"(?<![\w/.-])((?:audit_archive\w*|benchmarks|scripts|deploy|docs)/[\w/.-]+\.(?:py|ya?ml|png|md))\b"
 )
+# A test file named by its name alone: `test_chaos.py` (its folder left to the reader).
+_TEST_FILE = re.compile(r"(?<![\w/.-])(test_\w+\.py)\b")
 _HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
 
 
@@ -123,6 +125,15 @@ def test_every_repository_file_the_text_names_exists(page: Path) -> None:
     named = set(_REPO_FILE.findall(page.read_text()))
     missing = sorted(name for name in named if not (REPO / name).exists())
     assert not missing, f"{page.relative_to(REPO)} names files that do not exist: {missing}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_test_file_the_text_names_by_name_exists(page: Path) -> None:
+    """A test named without its folder still names one that exists (tests move between
+    folders; docs/development.md, Layout)."""
+    tests = {p.name for p in (REPO / "audit_archive_tests").rglob("test_*.py")}
+    missing = sorted(set(_TEST_FILE.findall(page.read_text())) - tests)
+    assert not missing, f"{page.relative_to(REPO)} names tests that do not exist: {missing}"
 
 
 def test_the_link_checker_sees_a_broken_link(tmp_path: Path) -> None:
