@@ -307,6 +307,8 @@ def probe_lock(settings: Settings) -> Iterator[None]:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(path, "a")  # noqa: SIM115 - closed below, after the probe
     except (ImportError, OSError):
+        handle = None
+    if handle is None:
         yield
         return
     with handle:
