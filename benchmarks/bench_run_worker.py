@@ -3,10 +3,12 @@
     python benchmarks/bench_run_worker.py [--runs 5] [--events-per-day 50] [--json]
         [--profile DIR] [--importtime DIR]
 
-Each run is started the way Dagster's launchers start a run worker: a new process,
-``dagster api execute_run`` with the run's serialized arguments (the K8s and Docker
-launchers run that command; the default launcher's code server spawns an equivalent
-process). One run at a time, so the figures are the worker's own, not the queue's:
+Each run is started in a new process, as Dagster's launchers start a run worker, with
+Dagster's public CLI: ``dagster job execute`` loads the code location, creates the run
+and runs it in that process (a launched worker gets its run's record from the launcher,
+and ``dagster api execute_run`` is otherwise the same start: interpreter, Dagster, the
+code location, the instance). One run at a time, so the figures are the worker's own,
+not the queue's:
 
 - ``archive``: audit_archive_job on a small due day (the embedded servers, N days of
   ``--events-per-day`` seeded), loaded from ``audit_archive.definitions`` like the code
@@ -52,36 +54,20 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _recon_job(kind: str):
-    from dagster._core.definitions.reconstruct import ReconstructableRepository
-
+def _location_args(kind: str) -> list[str]:
+    """The code location and job of ``kind``, as Dagster's CLI takes them."""
     if kind == "archive":
-        repo = ReconstructableRepository.for_module(
-            "audit_archive.definitions", "defs", working_directory=str(ROOT)
-        )
-        return repo.get_reconstructable_job("audit_archive_job")
-    repo = ReconstructableRepository.for_file(str(FLOOR_FILE), "defs", str(FLOOR_FILE.parent))
-    return repo.get_reconstructable_job(f"{kind}_job")
+        return ["-m", "audit_archive.definitions", "-a", "defs", "-j", "audit_archive_job"]
+    return ["-f", str(FLOOR_FILE), "-a", "defs", "-j", f"{kind}_job"]
 
 
-def _worker_command(args_json: str, kind: str, opts: argparse.Namespace, index: int) -> list[str]:
-    python = [sys.executable]
-    if opts.importtime and index == 0:
-        python += ["-X", "importtime"]
-    if opts.profile and index == 0:
-        out = Path(opts.profile) / f"{kind}.prof"
-        return [*python, "-c", _PROFILED.format(out=str(out)), args_json]
-    return [*python, "-m", "dagster", "api", "execute_run", args_json]
-
-
-# cProfile timed by CPU (process_time), around the same command line entry point.
+# cProfile timed by CPU (process_time), around the same entry point as ``python -m dagster``.
 _PROFILED = """
-import cProfile, sys, time
-from dagster._cli import main
-sys.argv = ["dagster", "api", "execute_run", sys.argv[1]]
+import cProfile, runpy, sys, time
+sys.argv = ["dagster", *sys.argv[1:]]
 p = cProfile.Profile(time.process_time)
 try:
-    p.runcall(main)
+    p.runcall(runpy.run_module, "dagster", run_name="__main__")
 except SystemExit:
     pass
 finally:
@@ -89,27 +75,33 @@ finally:
 """
 
 
-def _run_once(instance, kind: str, day: str | None, opts, index: int) -> dict[str, Any]:
-    from dagster import DagsterRunStatus
-    from dagster._grpc.types import ExecuteRunArgs
-    from dagster._serdes import serialize_value
+def _worker_command(kind: str, tags: dict[str, str], opts, index: int) -> list[str]:
+    """One run worker's command: ``dagster job execute`` (Dagster's public CLI) creates
+    the run and runs it in this new process, as a launched run worker does (plus the run's
+    record, which a launcher writes before starting the worker)."""
+    args = ["job", "execute", *_location_args(kind), "--tags", json.dumps(tags)]
+    python = [sys.executable]
+    if opts.importtime and index == 0:
+        python += ["-X", "importtime"]
+    if opts.profile and index == 0:
+        out = Path(opts.profile) / f"{kind}.prof"
+        return [*python, "-c", _PROFILED.format(out=str(out)), *args]
+    return [*python, "-m", "dagster", *args]
 
-    recon = _recon_job(kind)
-    job_def = recon.get_definition()
-    tags = {"dagster/partition": day} if day else {}
-    run = instance.create_run_for_job(job_def, tags=tags, job_code_origin=recon.get_python_origin())
-    args = serialize_value(
-        ExecuteRunArgs(
-            job_origin=recon.get_python_origin(), run_id=run.run_id, instance_ref=instance.get_ref()
-        )
-    )
+
+def _run_once(instance, kind: str, day: str | None, opts, index: int) -> dict[str, Any]:
+    from dagster import DagsterRunStatus, RunsFilter
+
+    tags = {"bench/run": f"{kind}-{index}-{time.time_ns()}"}
+    if day:
+        tags["dagster/partition"] = day
     stderr = None
     if opts.importtime and index == 0:
         stderr = open(Path(opts.importtime) / f"{kind}.txt", "w")  # noqa: SIM115
     cpu0, started = _children_cpu(), time.perf_counter()
     try:
         subprocess.run(
-            _worker_command(args, kind, opts, index),
+            _worker_command(kind, tags, opts, index),
             check=False,
             stdout=subprocess.DEVNULL,
             stderr=stderr or subprocess.DEVNULL,
@@ -119,7 +111,10 @@ def _run_once(instance, kind: str, day: str | None, opts, index: int) -> dict[st
         if stderr:
             stderr.close()
     wall, cpu = time.perf_counter() - started, _children_cpu() - cpu0
-    done = instance.get_run_by_id(run.run_id)
+    runs = instance.get_runs(filters=RunsFilter(tags={"bench/run": tags["bench/run"]}))
+    if not runs:
+        return {"ok": False, "cpu_s": cpu, "wall_s": wall, "events": 0, "kinds": {}, "messages": []}
+    run = runs[0]
     records = instance.get_records_for_run(run.run_id, limit=10_000).records
     kinds = Counter(r.event_log_entry.dagster_event_type or "LOG_MESSAGE" for r in records)
     messages = [
@@ -128,7 +123,7 @@ def _run_once(instance, kind: str, day: str | None, opts, index: int) -> dict[st
         if r.event_log_entry.dagster_event_type in (None, "ENGINE_EVENT")
     ]
     return {
-        "ok": done is not None and done.status == DagsterRunStatus.SUCCESS,
+        "ok": run.status == DagsterRunStatus.SUCCESS,
         "cpu_s": cpu,
         "wall_s": wall,
         "events": len(records),
