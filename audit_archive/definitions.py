@@ -13,14 +13,11 @@ from __future__ import annotations
 
 from dagster import Definitions, in_process_executor
 
-from audit_archive.defs.jobs import (
-    build_archive_job,
-    build_archive_schedule,
-    cold_archive_asset,
-    daily_partitions,
-)
+from audit_archive.defs.archive_asset import build_archive_job, cold_archive_asset
+from audit_archive.defs.partitions import daily_partitions
 from audit_archive.defs.resources import resources
 from audit_archive.defs.restore_job import build_restore_job
+from audit_archive.defs.schedule import build_archive_schedule
 from audit_archive.defs.sensors import build_catchup_sensor
 from audit_archive.defs.verify_job import build_verify_job, build_verify_schedule
 from audit_archive.settings import DefinitionSettings, Settings

@@ -280,7 +280,7 @@ class Settings(DayWindow, Keys):
     purge_batch_size: Whole = variable("AUDIT_PURGE_BATCH_SIZE", 5000, ge=1, le=100_000)
     lease_seconds: Whole = variable("AUDIT_LEASE_SECONDS", 60, ge=5, le=86400)
     # The longest a run may hold a day's lease (deploy/dagster.yaml's max_runtime_seconds):
-    # verify takes an older lease for no run's (hotside.implausible_lease).
+    # verify takes an older lease for no run's (hot_checks.implausible_lease).
     run_max_seconds: Whole = variable("AUDIT_RUN_MAX_SECONDS", 21600, ge=60, le=30 * 86400)
     work_dir: str | None = variable("AUDIT_WORK_DIR", None)
 

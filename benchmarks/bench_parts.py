@@ -76,16 +76,15 @@ def _staged(payload: str, events: int, directory: Path) -> Path:
 
 def _encode_step(staged: Path, events: int) -> Callable[[], Any]:
     from audit_archive.archive.encode import encode
-    from audit_archive.archive.results import Extracted
+    from audit_archive.archive.results import Extracted, PartRef
     from audit_archive.format import bsonpeek
 
     seqs = [s for s in bsonpeek.int_seqs(staged.read_bytes()) if s is not None]
-    neighbours = staged.parent / "part-0001.neighbors.jsonl"
-    neighbours.write_text("")
-    extracted = Extracted(
-        "2026-01-01", 1, "bench", str(staged.parent), str(staged), str(neighbours),
-        events, seqs[0], seqs[-1], None, None,
-    )  # fmt: skip
+    ref = PartRef(dt.date(2026, 1, 1), 1, "bench", "bench", str(staged.parent))
+    if Path(ref.events_path) != staged:
+        raise SystemExit(f"the staged events must be at {ref.events_path}")
+    Path(ref.neighbours_path).write_text("")
+    extracted = Extracted(ref, events, seqs[0], seqs[-1], None, None)
     return lambda: encode(extracted, "bench", 5000)
 
 

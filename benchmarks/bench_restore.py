@@ -59,8 +59,8 @@ def archive_day(stores: Stores, day: dt.date, now: dt.datetime) -> None:
     assert not isinstance(extracted, steps.Skip), extracted
     encoded = steps.encode(extracted, s.cold_prefix, s.purge_batch_size)
     signed = steps.sign(encoded, s.cold_prefix, s.signing_key.get_secret_value())
-    uploaded = steps.upload_and_confirm(stores, signed)
-    recorded = steps.record(stores, uploaded, "bench")
+    uploaded = steps.upload_and_confirm(stores, encoded, signed)
+    recorded = steps.record(stores, encoded, signed, uploaded, "bench")
     steps.purge(stores, recorded)
 
 
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         results: dict[str, float] = {"events": args.events, "load_average": os.getloadavg()[0]}
         for name in ("restore", "restore_again"):
             with Meter(stack) as meter:
-                result = restore.restore_day(stores, layout.format_day(day), "restored")
+                result = restore.restore_day(stores, day, "restored")
             assert result.events == args.events, result
             assert result.inserted == (args.events if name == "restore" else 0), result
             results.update(meter.report(name, args.events))

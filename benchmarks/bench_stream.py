@@ -88,20 +88,15 @@ def generate(path: Path, events: int, day: dt.date, seed: int = 1) -> tuple[int,
 
 def measure(events: int, workdir: Path) -> dict[str, Any]:
     from audit_archive.archive.encode import encode
-    from audit_archive.archive.results import Extracted
-    from audit_archive.format import layout
+    from audit_archive.archive.results import Extracted, PartRef
 
     day = dt.date(2026, 1, 1)
-    staged = workdir / "part-0001.events.bson"
+    ref = PartRef(day, 1, "bench", "bench", str(workdir))
     started = time.perf_counter()
-    first, last, size = generate(staged, events, day)
+    first, last, size = generate(Path(ref.events_path), events, day)
     generate_s = time.perf_counter() - started
-    neighbours = workdir / "part-0001.neighbors.jsonl"
-    neighbours.write_text("")
-    extracted = Extracted(
-        layout.format_day(day), 1, "bench", str(workdir), str(staged), str(neighbours),
-        events, first, last, None, None,
-    )  # fmt: skip
+    Path(ref.neighbours_path).write_text("")
+    extracted = Extracted(ref, events, first, last, None, None)
     rss: list[float] = []
     before_rss = _rss_mib()
     cpu0, wall0 = _cpu(), time.perf_counter()

@@ -57,8 +57,8 @@ def archive_day(stores, day: dt.date, now: dt.datetime) -> None:
     assert not isinstance(extracted, steps.Skip), extracted
     encoded = steps.encode(extracted, s.cold_prefix, s.purge_batch_size)
     signed = steps.sign(encoded, s.cold_prefix, s.signing_key.get_secret_value())
-    uploaded = steps.upload_and_confirm(stores, signed)
-    recorded = steps.record(stores, uploaded, "bench")
+    uploaded = steps.upload_and_confirm(stores, encoded, signed)
+    recorded = steps.record(stores, encoded, signed, uploaded, "bench")
     steps.purge(stores, recorded)
 
 

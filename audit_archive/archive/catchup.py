@@ -13,27 +13,33 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from audit_archive.format.layout import format_day, parse_day
+
 # Enough for any realistic gap in one tick; a longer backlog (the sensor turned on
 # months after ARCHIVE_START_DATE) is worked off over the next ticks, oldest first,
 # without one sensor evaluation creating thousands of runs at once.
 MAX_REQUESTS_PER_TICK = 100
 
 
-def run_key(day: str, requested_on: dt.date) -> str:
+def run_key(day: dt.date, requested_on: dt.date) -> str:
     """``<day>:<request date>``: Dagster launches one run per key, so a day is asked for
     at most once per (UTC) date."""
-    return f"{day}:{requested_on.isoformat()}"
+    return f"{format_day(day)}:{format_day(requested_on)}"
 
 
-def day_of_run_key(key: str) -> str:
-    return key.split(":", 1)[0]
+def day_of_run_key(key: str) -> dt.date | None:
+    """The day a run key names; None for a key that names no day (not one of ours)."""
+    try:
+        return parse_day(key.split(":", 1)[0])
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
 class CatchUp:
     """The sensor's decision for one tick, with the counts it reports."""
 
-    to_request: tuple[str, ...]
+    to_request: tuple[dt.date, ...]
     due: int
     archived: int
     in_flight: int
@@ -54,23 +60,24 @@ class CatchUp:
         )
 
 
-def format_days(days: Iterable[str]) -> str:
+def format_days(days: Iterable[dt.date]) -> str:
     """Days as runs of consecutive dates: ``2024-01-01..2024-01-03, 2024-01-07``."""
-    parsed = sorted({dt.date.fromisoformat(d) for d in days})
     runs: list[tuple[dt.date, dt.date]] = []
-    for day in parsed:
+    for day in sorted(set(days)):
         if runs and day - runs[-1][1] == dt.timedelta(days=1):
             runs[-1] = (runs[-1][0], day)
         else:
             runs.append((day, day))
-    return ", ".join(a.isoformat() if a == b else f"{a}..{b}" for a, b in runs)
+    return ", ".join(
+        format_day(a) if a == b else f"{format_day(a)}..{format_day(b)}" for a, b in runs
+    )
 
 
 def plan(
-    due_days: Iterable[str],
-    archived: Iterable[str],
-    in_flight: Iterable[str],
-    tried_today: Iterable[str],
+    due_days: Iterable[dt.date],
+    archived: Iterable[dt.date],
+    in_flight: Iterable[dt.date],
+    tried_today: Iterable[dt.date],
     limit: int = MAX_REQUESTS_PER_TICK,
 ) -> CatchUp:
     """The due days to request now, oldest first: those with no batch record, no run

@@ -7,7 +7,6 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,7 +32,7 @@ from audit_archive.progress import PROGRESS_EVERY, Log, quiet
 # -- step 2: encode -----------------------------------------------------------------
 
 
-def _read_neighbors(path: str) -> Iterator[Link]:
+def _read_neighbours(path: str) -> Iterator[Link]:
     with open(path) as f:
         for line in f:
             seq, prev_hash, hash_ = json.loads(line)
@@ -75,19 +74,19 @@ def _without_malformed(
 def _feed_in_order(
     tracker: ChainTracker,
     extra: list[Link],
-    next_neighbor: Link | None,
-    neighbors: Iterator[Link],
+    next_neighbour: Link | None,
+    neighbours: Iterator[Link],
     upto: int | None,
 ) -> Link | None:
     """Feed ``extra`` links and the neighbours up to seq ``upto`` (all when None) to the
     tracker in seq order; returns the next neighbour not yet fed."""
     feed = list(extra)
-    while next_neighbor is not None and (upto is None or next_neighbor.seq <= upto):
-        feed.append(next_neighbor)
-        next_neighbor = next(neighbors, None)
+    while next_neighbour is not None and (upto is None or next_neighbour.seq <= upto):
+        feed.append(next_neighbour)
+        next_neighbour = next(neighbours, None)
     for link in sorted(feed, key=lambda link: link.seq):
         tracker.add(link)
-    return next_neighbor
+    return next_neighbour
 
 
 def _raw_of(chunk: bytes, kept: list[int] | None) -> Callable[[int], bytes]:
@@ -134,8 +133,8 @@ class _Part:
         self.start_seq: int | None = None
         self.first_prev = self.last_hash = None
         self.last_seq = self.last_id = None  # to name both events of a duplicate seq
-        self.neighbors = _read_neighbors(x.neighbors_path)
-        self.next_neighbor = next(self.neighbors, None)
+        self.neighbours = _read_neighbours(x.ref.neighbours_path)
+        self.next_neighbour = next(self.neighbours, None)
         self.malformed = list(x.malformed)
         self.carry: list[Link] = []  # malformed chain links not yet fed to the tracker
         self.skipped = 0  # staged events left out of the part (malformed: left in hot)
@@ -176,22 +175,22 @@ class _Part:
         malformed links before it, duplicates named, seq runs extended. Per event, so the
         state lives in locals for the loop."""
         tracker, runs, batch_size = self.tracker, self.runs, self.batch_size
-        neighbors, next_neighbor, in_run = self.neighbors, self.next_neighbor, self.in_run
+        neighbours, next_neighbour, in_run = self.neighbours, self.next_neighbour, self.in_run
         last_seq, last_id = self.last_seq, self.last_id
         stored = None
         for i, (doc, rehash) in enumerate(zip(batch, rehashes, strict=True)):
             seq = doc["seq"]
             if gaps and i in gaps:  # malformed events sat here (left in hot)
                 in_run = False
-                next_neighbor = _feed_in_order(tracker, gaps[i], next_neighbor, neighbors, seq)
+                next_neighbour = _feed_in_order(tracker, gaps[i], next_neighbour, neighbours, seq)
             if seq == last_seq:
                 for dup in ({"_id": last_id, "seq": seq}, doc):
                     self.malformed.append(describe_malformed(dup, "duplicate seq"))
             last_seq, last_id = seq, doc.get("_id")
-            while next_neighbor is not None and next_neighbor.seq <= seq:
-                tracker.add(next_neighbor)
+            while next_neighbour is not None and next_neighbour.seq <= seq:
+                tracker.add(next_neighbour)
                 in_run = False
-                next_neighbor = next(neighbors, None)
+                next_neighbour = next(neighbours, None)
             stored = doc.get("hash")
             tracker.add(Link(seq, doc.get("prevHash"), stored, True), rehash == stored)
             if self.start_seq is None:
@@ -202,13 +201,13 @@ class _Part:
             else:
                 runs.append([seq, seq, 1])
                 in_run = True
-        self.next_neighbor, self.in_run = next_neighbor, in_run
+        self.next_neighbour, self.in_run = next_neighbour, in_run
         self.last_seq, self.last_id, self.last_hash = last_seq, last_id, stored
 
     def finish(self) -> None:
         """The links after the last event: malformed ones carried, the neighbours left,
         the successor."""
-        _feed_in_order(self.tracker, self.carry, self.next_neighbor, self.neighbors, None)
+        _feed_in_order(self.tracker, self.carry, self.next_neighbour, self.neighbours, None)
         self.tracker.finish(self.x.successor)
 
     def summary(self, key: str, written: WrittenFile) -> PartSummary:
@@ -220,8 +219,8 @@ class _Part:
         if self.tracker.breaks:
             raise ChainBreakError(self.tracker.breaks, tuple(dict.fromkeys(self.malformed)))
         return PartSummary(
-            day=layout.format_day(x.day),
-            part=x.part,
+            day=layout.format_day(x.ref.day),
+            part=x.ref.part,
             event_count=written.lines,
             start_seq=self.start_seq,
             end_seq=self.last_seq,  # the part's, not the staging's: malformed stay in hot
@@ -243,18 +242,17 @@ def encode(extracted: Extracted, prefix: str, batch_size: int, log: Log = quiet)
     One bounded batch per step, so each phase is timed a few times per thousand events
     (timing.py), not per event. The previous batch is let go first, so only one is ever
     alive."""
-    x = extracted
-    runs_path = os.path.join(x.workdir, f"part-{x.part:04d}.runs.json")
+    x, ref = extracted, extracted.ref
+    runs_path = ref.runs_path
     if x.event_count == 0:
         Path(runs_path).write_text("[]")
-        summary = PartSummary(
-            layout.format_day(x.day), x.part, 0, None, None, None, None, [], None, None, None, 0, 0
-        )
-        return Encoded(x, summary, None, runs_path, x.malformed)
-    jsonl_path = os.path.join(x.workdir, f"part-{x.part:04d}.jsonl.gz")
+        day = layout.format_day(ref.day)
+        summary = PartSummary(day, ref.part, 0, None, None, None, None, [], None, None, None, 0, 0)
+        return Encoded(ref, summary, x.malformed)
+    jsonl_path = ref.jsonl_path
     part = _Part(x, batch_size)
     clock = timing.clock
-    batches = iter_staged(x.events_path, FAST_CODEC_OPTIONS)
+    batches = iter_staged(ref.events_path, FAST_CODEC_OPTIONS)
     with GzipJsonlWriter(jsonl_path) as writer, _collector_paused():
         while True:
             staged = batch = rehashes = None
@@ -279,11 +277,11 @@ def encode(extracted: Extracted, prefix: str, batch_size: int, log: Log = quiet)
             timing.add("hash", t4 - t3)
             timing.add("chain", clock() - t4)
             if writer.lines // PROGRESS_EVERY != (writer.lines - count) // PROGRESS_EVERY:
-                log(f"encoded {writer.lines:,} of {x.event_count:,} events of {x.day}")
+                log(f"encoded {writer.lines:,} of {x.event_count:,} events of {ref.day}")
         part.finish()
         written = writer.close()
     if part.as_bson:
-        log(f'{part.as_bson:,} events of {x.day} written as {{"bson": ...}} lines (SPEC 3)')
-    summary = part.summary(layout.jsonl_key(prefix, x.day, x.part), written)
+        log(f'{part.as_bson:,} events of {ref.day} written as {{"bson": ...}} lines (SPEC 3)')
+    summary = part.summary(layout.jsonl_key(prefix, ref.day, ref.part), written)
     Path(runs_path).write_text(json.dumps(part.runs))
-    return Encoded(x, summary, jsonl_path, runs_path, tuple(dict.fromkeys(part.malformed)))
+    return Encoded(ref, summary, tuple(dict.fromkeys(part.malformed)))

@@ -18,7 +18,7 @@ from audit_archive import timing
 from audit_archive.archive import signed_log
 from audit_archive.archive.leases import LeaseKeeper, acquire_lease, release
 from audit_archive.archive.neighbours import Neighbours, find_neighbours
-from audit_archive.archive.results import Extracted, Skip
+from audit_archive.archive.results import Extracted, PartRef, Skip
 from audit_archive.errors import StorageError
 from audit_archive.format import bsonpeek, layout
 from audit_archive.format.canonical import EVENT_CODEC_OPTIONS
@@ -81,28 +81,22 @@ def _extract_claimed(
     recovered, recovered_deleted = _finish_interrupted_purges(stores, day, keeper, log)
     records = stores.batches.records(day)
     part = max((r["part"] for r in records), default=0) + 1
-    workdir = _workdir(stores, day, owner)
-    events_path = workdir / f"part-{part:04d}.events.bson"
-    neighbors_path = workdir / f"part-{part:04d}.neighbors.jsonl"
+    ref = PartRef(day, part, owner, keeper.token, str(_workdir(stores, day, owner)))
+    events_path = Path(ref.events_path)
     staged = _stage_events(stores.events, day, events_path, log)
     malformed: list[str] = []
     if not staged.well_formed:
         # Nothing archivable (malformed events, if any, stay in hot): name them.
-        malformed = name_malformed(iter_staged_events(str(events_path)))
+        malformed = name_malformed(iter_staged_events(ref.events_path))
         if records:
             stores.leases.release_lease(day, owner, keeper.token)
-            shutil.rmtree(workdir, ignore_errors=True)
+            shutil.rmtree(ref.workdir, ignore_errors=True)
             return _nothing_new(day, records, malformed, recovered, recovered_deleted)
         events_path.write_bytes(b"")  # the day's empty part 1 (SPEC 2)
         staged = StagedSeqs()
-    neighbours = _find_neighbours(stores, staged, neighbors_path, malformed)
+    neighbours = _find_neighbours(stores, staged, Path(ref.neighbours_path), malformed)
     return Extracted(
-        day=day,
-        part=part,
-        owner=owner,
-        workdir=str(workdir),
-        events_path=str(events_path),
-        neighbors_path=str(neighbors_path),
+        ref=ref,
         event_count=staged.count,
         start_seq=staged.lo,
         end_seq=staged.hi,
@@ -111,7 +105,6 @@ def _extract_claimed(
         recovered_parts=recovered,
         recovered_deleted=recovered_deleted,
         malformed=tuple(dict.fromkeys(malformed)),
-        lease_token=keeper.token,
     )
 
 

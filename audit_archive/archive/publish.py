@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from audit_archive.archive.results import Encoded, Recorded, Signed, Uploaded
 from audit_archive.errors import StorageError
 from audit_archive.format import layout
 from audit_archive.format.manifest import (
+    PartSummary,
     build_manifest,
     key_id,
     manifest_bytes,
@@ -35,42 +35,45 @@ MANIFEST_CONTENT_TYPE = "application/json"
 
 
 def sign(encoded: Encoded, prefix: str, signing_key: str) -> Signed:
+    """The part's manifest, signed with HMAC-SHA-256, written to ``ref.manifest_path``."""
     started = timing.clock()
-    s = encoded.summary
-    manifest = sign_manifest(build_manifest(s), signing_key)
-    data = manifest_bytes(manifest)
-    key = layout.manifest_key(prefix, s.day, s.part)
-    path = os.path.join(encoded.extracted.workdir, f"part-{s.part:04d}.manifest.json")
-    Path(path).write_bytes(data)
+    ref, s = encoded.ref, encoded.summary
+    data = manifest_bytes(sign_manifest(build_manifest(s), signing_key))
+    Path(ref.manifest_path).write_bytes(data)
     timing.add("sign", timing.clock() - started)
     return Signed(
-        encoded, path, key, hashlib.sha256(data).hexdigest(), len(data), key_id(signing_key)
+        ref,
+        manifest_key=layout.manifest_key(prefix, ref.day, ref.part),
+        manifest_sha256=hashlib.sha256(data).hexdigest(),
+        manifest_bytes=len(data),
+        key_id=key_id(signing_key),
     )
 
 
 # -- step 4: upload and confirm ----------------------------------------------------------
 
 
-def upload_and_confirm(stores: Stores, signed: Signed, log: Log = quiet) -> Uploaded:
+def upload_and_confirm(
+    stores: Stores, encoded: Encoded, signed: Signed, log: Log = quiet
+) -> Uploaded:
     """Upload both objects (JSONL first, so a manifest never names a missing object) and
     confirm size and checksum. An identical object already there (an earlier attempt that
     crashed before recording) is confirmed, not rewritten. Every write is conditional
     (written once, SPEC 3): see ``_write_once``."""
-    s = signed.encoded.summary
-    x = signed.encoded.extracted
-    with LeaseKeeper(stores, x.day, x.owner, x.lease_token, "upload_and_confirm") as keeper:
-        if any(r["part"] == s.part for r in stores.batches.records(x.day)):
+    ref, s = signed.ref, encoded.summary
+    with LeaseKeeper(stores, ref.day, ref.owner, ref.lease_token, "upload_and_confirm") as keeper:
+        if any(r["part"] == ref.part for r in stores.batches.records(ref.day)):
             raise StorageError(
-                f"part {s.part} of {x.day} was recorded by another run while this one worked; "
-                "nothing was uploaded or deleted. Re-run the day to converge."
+                f"part {ref.part} of {ref.day} was recorded by another run while this one "
+                "worked; nothing was uploaded or deleted. Re-run the day to converge."
             )
-        _abort_stale_uploads(stores, signed.manifest_key.rsplit("/", 1)[0] + "/", x.day, log)
+        _abort_stale_uploads(stores, signed.manifest_key.rsplit("/", 1)[0] + "/", ref.day, log)
         objects = []
         if s.event_count:
             objects.append(
                 _Object(
                     s.jsonl_key,
-                    signed.encoded.jsonl_path,
+                    ref.jsonl_path,
                     s.jsonl_bytes,
                     s.jsonl_sha256,
                     JSONL_CONTENT_TYPE,
@@ -79,7 +82,7 @@ def upload_and_confirm(stores: Stores, signed: Signed, log: Log = quiet) -> Uplo
         objects.append(
             _Object(
                 signed.manifest_key,
-                signed.manifest_path,
+                ref.manifest_path,
                 signed.manifest_bytes,
                 signed.manifest_sha256,
                 MANIFEST_CONTENT_TYPE,
@@ -88,11 +91,11 @@ def upload_and_confirm(stores: Stores, signed: Signed, log: Log = quiet) -> Uplo
         confirmations, skipped = [], []
         for obj in objects:
             keeper.check()
-            confirmation, written = _write_once(stores, keeper, x.day, obj, log)
+            confirmation, written = _write_once(stores, keeper, ref.day, obj, log)
             confirmations.append(confirmation)
             if not written:
                 skipped.append(obj.key)
-    return Uploaded(signed, tuple(confirmations), tuple(skipped))
+    return Uploaded(ref, tuple(confirmations), tuple(skipped))
 
 
 @dataclass(frozen=True)
@@ -185,9 +188,11 @@ def _abort_stale_uploads(stores: Stores, day_prefix: str, day: dt.date, log: Log
 # -- step 5: record -----------------------------------------------------------------
 
 
-def batch_record(uploaded: Uploaded, run_id: str, archived_at: dt.datetime) -> dict[str, Any]:
-    signed = uploaded.signed
-    s = signed.encoded.summary
+def batch_record(
+    encoded: Encoded, signed: Signed, uploaded: Uploaded, run_id: str, archived_at: dt.datetime
+) -> dict[str, Any]:
+    """The part's batch record (SPEC section 4), from what the steps before found."""
+    s = encoded.summary
     return {
         "day": s.day,
         "part": s.part,
@@ -206,17 +211,16 @@ def batch_record(uploaded: Uploaded, run_id: str, archived_at: dt.datetime) -> d
         "merkleRoot": s.merkle_root,
         "chainEdges": s.chain_edges,
         "keyId": signed.key_id,
-        **_layout_fields(uploaded),
+        **_layout_fields(s, uploaded),
     }
 
 
-def _layout_fields(uploaded: Uploaded) -> dict[str, Any]:
+def _layout_fields(s: PartSummary, uploaded: Uploaded) -> dict[str, Any]:
     """How the events object was uploaded (cold.UploadLayout), which decides the checksum
     the server keeps for it: verify compares that checksum under the layout it was made
     with, whatever AUDIT_COLD_PART_SIZE_MIB says now. jsonlParts 0: no object (a day
     without events); None: not known (an object an earlier attempt left, confirmed by
     reading it back on a server that keeps no checksum)."""
-    s = uploaded.signed.encoded.summary
     if not s.event_count:
         return {"jsonlParts": 0, "jsonlPartSize": 0, "jsonlCompositeSha256": None}
     layouts = [c.layout for c in uploaded.confirmations if c.key == s.jsonl_key and c.layout]
@@ -225,22 +229,27 @@ def _layout_fields(uploaded: Uploaded) -> dict[str, Any]:
     return layouts[0].record_fields()
 
 
-def record(stores: Stores, uploaded: Uploaded, run_id: str) -> Recorded:
-    x = uploaded.signed.encoded.extracted
-    doc = batch_record(uploaded, run_id, dt.datetime.now(dt.UTC).replace(microsecond=0))
+def record(
+    stores: Stores, encoded: Encoded, signed: Signed, uploaded: Uploaded, run_id: str
+) -> Recorded:
+    """Insert the part's batch record, fenced by the day's lease: from here on the part
+    counts as archived. The same record already there (an earlier attempt) is fine."""
+    ref = uploaded.ref
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    doc = batch_record(encoded, signed, uploaded, run_id, now)
     with (
-        LeaseKeeper(stores, x.day, x.owner, x.lease_token, "record_batch") as keeper,
+        LeaseKeeper(stores, ref.day, ref.owner, ref.lease_token, "record_batch") as keeper,
         timing.timed("record"),
     ):
         # Fenced: inserted in one transaction with the lease check, so a run that lost
         # the lease while stalled can never record (stores.leasestore).
         inserted = stores.batches.insert_record(doc, keeper.fence)
     if not inserted:
-        existing = next(r for r in stores.batches.records(x.day) if r["part"] == doc["part"])
+        existing = next(r for r in stores.batches.records(ref.day) if r["part"] == doc["part"])
         if existing.get("manifestSha256") != doc["manifestSha256"]:
             raise StorageError(
-                f"part {doc['part']} of {x.day} is already recorded with a different "
+                f"part {doc['part']} of {ref.day} is already recorded with a different "
                 "manifest; nothing was deleted. Run audit-archive verify for the day."
             )
         doc = existing
-    return Recorded(uploaded, doc, inserted)
+    return Recorded(ref, doc, inserted)

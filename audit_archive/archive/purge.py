@@ -22,33 +22,32 @@ from audit_archive.stores.clients import Stores
 
 def purge(stores: Stores, recorded: Recorded, log: Log = quiet) -> Purged:
     """Delete exactly the recorded part's events from hot, in bounded batches."""
-    x = recorded.uploaded.signed.encoded.extracted
-    signed_log.require_logged(stores, x.day, x.part)  # with the log on: covered first
+    ref, count = recorded.ref, recorded.record["eventCount"]
+    signed_log.require_logged(stores, ref.day, ref.part)  # with the log on: covered first
     deleted = fallbacks = 0
-    day = x.day
-    keeper = LeaseKeeper(stores, x.day, x.owner, x.lease_token, "purge_hot")
+    keeper = LeaseKeeper(stores, ref.day, ref.owner, ref.lease_token, "purge_hot")
     with keeper, timing.timed("purge"):
         # Read under the lease: a run that took the day over removes our staging files.
-        runs = json.loads(Path(recorded.uploaded.signed.encoded.runs_path).read_text())
-        for i, (lo, hi, count) in enumerate(runs, 1):
+        runs = json.loads(Path(ref.runs_path).read_text())
+        for i, (lo, hi, n) in enumerate(runs, 1):
             keeper.check()
             # Fenced: each batch is deleted in one transaction with the lease check, so a
             # run that lost the lease while stalled deletes nothing more.
-            if stores.events.delete_seq_run(day, lo, hi, count, keeper.fence):
-                deleted += count
+            if stores.events.delete_seq_run(ref.day, lo, hi, n, keeper.fence):
+                deleted += n
             else:  # something else matches the run: exact ids
                 fallbacks += 1
-                ids = _ids_in_run(x.events_path, lo, hi)
+                ids = _ids_in_run(ref.events_path, lo, hi)
                 deleted += stores.events.delete_ids(ids, keeper.fence)
             keeper.changes[:] = [
-                f"deleted {deleted:,} of the {x.event_count:,} events of its recorded part "
-                f"{x.part} from hot (all of them in the part's archived object)"
+                f"deleted {deleted:,} of the {count:,} events of its recorded part "
+                f"{ref.part} from hot (all of them in the part's archived object)"
             ]
             if i % 20 == 0:
-                log(f"purged {deleted:,} of {x.event_count:,} events of {x.day}")
-    release(stores, x.day, x.owner, x.lease_token)
-    shutil.rmtree(x.workdir, ignore_errors=True)
-    return Purged(x.day, x.part, deleted, len(runs), fallbacks)
+                log(f"purged {deleted:,} of {count:,} events of {ref.day}")
+    release(stores, ref.day, ref.owner, ref.lease_token)
+    shutil.rmtree(ref.workdir, ignore_errors=True)
+    return Purged(ref, deleted, len(runs), fallbacks)
 
 
 def _ids_in_run(events_path: str, lo: int, hi: int) -> list[Any]:

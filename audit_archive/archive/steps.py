@@ -8,6 +8,8 @@ Safety rules, in the order they bite:
 - a re-run first finishes any purge an earlier run left half done (membership read back
   from the recorded, checksum-verified object), then archives what is left as the next
   part, so every crash point converges (``extract``).
+
+What each step returns is in ``results``: the day's ``PartRef`` plus that step's facts.
 """
 
 from audit_archive.archive.encode import encode
@@ -18,6 +20,7 @@ from audit_archive.archive.purge import purge
 from audit_archive.archive.results import (
     Encoded,
     Extracted,
+    PartRef,
     Purged,
     Recorded,
     Signed,
@@ -28,6 +31,7 @@ from audit_archive.archive.results import (
 __all__ = [
     "Encoded",
     "Extracted",
+    "PartRef",
     "Purged",
     "Recorded",
     "Signed",

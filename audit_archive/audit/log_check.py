@@ -19,6 +19,7 @@ authenticated, so an auditor without the HMAC key still gets ``valid``.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -45,7 +46,7 @@ from audit_archive.format.tlog import TreeBuilder, leaf_hash
 from audit_archive.stores.clients import Stores
 
 WORKERS = 8
-PartKey = tuple[str, int]
+PartKey = tuple[dt.date, int]
 
 
 @dataclass
@@ -98,7 +99,8 @@ def _get(stores: Stores, key: str) -> bytes | None:
 
 def _part_of(manifest_key: str) -> PartKey | None:
     parsed = layout.parse_part_key(manifest_key)
-    return (parsed[0], parsed[1]) if parsed else None
+    day = layout.parse_day_or_none(parsed[0]) if parsed else None
+    return (day, parsed[1]) if parsed and day is not None else None
 
 
 def check_log(
@@ -341,26 +343,27 @@ def _check_records(
 ) -> None:
     """Recorded parts the log does not cover, and records that disagree with the log."""
     for rec in records:
-        part = (rec.get("day"), rec.get("part"))
-        if not isinstance(part[0], str) or not isinstance(part[1], int):
+        day, number = layout.parse_day_or_none(rec.get("day")), rec.get("part")
+        if day is None or not isinstance(number, int):
             continue
-        i = entry_of.get(part)  # type: ignore[arg-type]
+        part = (day, number)
+        i = entry_of.get(part)
         if i is None or i >= out.covered:
             out.add_part(
-                part,  # type: ignore[arg-type]
+                part,
                 "unverifiable",
                 "it is recorded but no valid checkpoint of the signed log covers it"
                 + ("" if i is None else f" (it is log entry {i})"),
             )
         elif out.witnessed is not None and i >= out.witnessed:
             out.add_part(
-                part,  # type: ignore[arg-type]
+                part,
                 "unverifiable",
                 f"no checkpoint cosigned by the witnesses' quorum covers it (it is log entry {i})",
             )
         elif rec.get("logIndex") is not None and rec.get("logIndex") != i:
             out.add_part(
-                part,  # type: ignore[arg-type]
+                part,
                 "modified",
                 f"its batch record says logIndex {rec.get('logIndex')}, but it is log entry {i}",
             )

@@ -18,12 +18,11 @@ only when no valid part does. Memory: the part's event hashes (~100 bytes per ev
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from audit_archive.audit.log_proof import LogProofError, log_object, log_vouch
 from audit_archive.audit.reader import CheckedPart, open_part, signature_problem
+from audit_archive.audit.signed_log_view import LogProofError, LogViewOnce, log_view
 from audit_archive.errors import AuditArchiveError
 from audit_archive.format import layout
 from audit_archive.format import proof as proof_doc
@@ -84,12 +83,14 @@ def prove_seq(stores: Stores, seq: int, progress: ProveProgress | None = None) -
     ValueError if ``seq`` cannot be a seq at all (more than 8 bytes)."""
     check_seq(seq)
     keys = stores.settings.verification_keys
-    vouch = log_vouch(stores)  # without the HMAC key, the signed log may vouch
+    # One view of the signed log, opened at most once: it vouches for a part without the
+    # HMAC key, and gives the proof's ``log`` object.
+    log = log_view(stores)
     refused: list[str] = []
     for record in stores.batches.records_holding_seq(seq):
         if not record.get("eventCount"):
             continue
-        part = open_part(stores.cold, record, keys, vouch)
+        part = open_part(stores.cold, record, keys, log.vouch if log is not None else None)
         hashes, found = _read(part, seq, progress) if part.ok else ([], None)
         if not part.ok:
             refused.append(part.describe())
@@ -101,8 +102,8 @@ def prove_seq(stores: Stores, seq: int, progress: ProveProgress | None = None) -
                 part.manifest,
                 record.get("manifestKey"),
             )
-            if stores.settings.log_verifier is not None:
-                document["log"] = _log_object(stores, record, part.manifest)
+            if log is not None:
+                document["log"] = _log_object(log, part)
             return document
     if refused:
         raise ProveError(
@@ -112,19 +113,13 @@ def prove_seq(stores: Stores, seq: int, progress: ProveProgress | None = None) -
     raise ProveError(f"seq {seq} is not in any archived part{hint}")
 
 
-def _log_object(stores: Stores, record: Mapping[str, Any], manifest: Any) -> dict[str, Any]:
-    """The proof's ``log`` object (SPEC section 7), over the manifest's bytes as stored."""
-    where = f"{record.get('day')} part {record.get('part')}"
-    raw = stores.cold.get_bytes(str(record.get("manifestKey")))
-    if json.loads(raw) != manifest:
-        raise ProveError(f"{where}: the manifest changed while the proof was built; retry")
-    verifier = stores.settings.log_verifier
-    if verifier is None:
-        raise ProveError(f"{where}: no verifier key for the signed log")
+def _log_object(log: LogViewOnce, part: CheckedPart) -> dict[str, Any]:
+    """The proof's ``log`` object (SPEC section 7), over the manifest's bytes as the reader
+    read and checked them."""
     try:
-        return log_object(stores, verifier, str(record.get("manifestKey")), raw)
+        return log.view().log_object(str(part.record.get("manifestKey")), part.manifest_bytes)
     except LogProofError as e:
-        raise ProveError(f"{where}: {e}; no proof issued") from None
+        raise ProveError(f"{part.where}: {e}; no proof issued") from None
 
 
 def check_proof(
@@ -192,8 +187,8 @@ def check_proof(
         and lo <= result.seq <= hi
     ):
         problems.append(f"seq {result.seq} is outside the part's range {lo}-{hi}")
-    at = line.event.get("at")
-    if not isinstance(at, dt.datetime) or layout.format_day(at.date()) != manifest.get("day"):
+    at, day = line.event.get("at"), layout.parse_day_or_none(manifest.get("day"))
+    if not isinstance(at, dt.datetime) or at.date() != day:
         problems.append(f"the event's at is not on the part's day {manifest.get('day')}")
     return result
 

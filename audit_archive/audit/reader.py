@@ -134,6 +134,7 @@ class CheckedPart:
     bytes_read: int = 0
     hashes_checked: bool = False  # every line was decoded and re-hashed
     finished: bool = False
+    manifest_bytes: bytes = b""  # as read and checked (a proof's log object carries them)
 
     @property
     def where(self) -> str:
@@ -256,6 +257,7 @@ def open_part(
         part._add(Defect.MANIFEST_MISSING, f"{key} is not in the bucket")
         return part
     part.manifest_sha256 = hashlib.sha256(raw).hexdigest()
+    part.manifest_bytes = raw
     try:
         manifest = json.loads(raw)
     except ValueError:

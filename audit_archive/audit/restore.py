@@ -31,6 +31,7 @@ next run would archive them again as a new part).
 
 from __future__ import annotations
 
+import datetime as dt
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -42,7 +43,6 @@ from bson.raw_bson import RawBSONDocument
 
 from audit_archive.audit.reader import CheckedPart, open_part
 from audit_archive.errors import AuditArchiveError
-from audit_archive.format import layout
 from audit_archive.format.canonical import EVENT_CODEC_OPTIONS, canonical_json
 from audit_archive.progress import Log, quiet
 from audit_archive.settings import is_collection_name
@@ -68,10 +68,14 @@ class RestoreRefused(AuditArchiveError):
     """The day failed verification, or the target holds different documents under the
     same ``_id``s; nothing was written. ``reasons`` names each failure."""
 
-    def __init__(self, day: str, reasons: list[str]) -> None:
+    def __init__(self, day: dt.date, reasons: list[str]) -> None:
         self.day = day
         self.reasons = reasons
         super().__init__(f"restore of {day} refused, nothing was written: " + "; ".join(reasons))
+
+
+class _TargetDiffers(AuditArchiveError):
+    """The look-up before writing found different documents (RestoreRefused names the day)."""
 
 
 class RestoreConflict(AuditArchiveError):
@@ -81,7 +85,7 @@ class RestoreConflict(AuditArchiveError):
 
 @dataclass(frozen=True)
 class RestoreResult:
-    day: str
+    day: dt.date
     database: str
     collection: str
     parts: tuple[int, ...]
@@ -196,7 +200,7 @@ _NONE, _ALL = "none", "all"
 
 def _look_up(stores: Stores, into: str, paths: list[Path], batch_size: int) -> list[str | set[Any]]:
     """Phase 2a, only when the target holds documents: every archived ``_id`` looked up
-    before anything is written; RestoreRefused if any holds different content."""
+    before anything is written; _TargetDiffers if any holds different content."""
     found: list[str | set[Any]] = []
     differ: list[Any] = []
     for path in paths:
@@ -205,7 +209,7 @@ def _look_up(stores: Stores, into: str, paths: list[Path], batch_size: int) -> l
             differ += different
             found.append(_NONE if not same else _ALL if len(same) == len(batch) else same)
     if differ:
-        raise RestoreRefused("", [_conflict_text(differ, into)])
+        raise _TargetDiffers(_conflict_text(differ, into))
     return found
 
 
@@ -250,7 +254,7 @@ def _write(
 
 def restore_day(
     stores: Stores,
-    day: str,
+    day: dt.date,
     into: str = DEFAULT_COLLECTION,
     *,
     batch_size: int = WRITE_BATCH,
@@ -263,10 +267,8 @@ def restore_day(
     failed, or the target holds different documents; nothing written), RestoreConflict
     (different documents appeared during the write) or ValueError (``into`` may not be
     written). ``progress`` hears how far each phase is, in events."""
-    parsed = layout.parse_day(day)
-    day = layout.format_day(parsed)  # as the messages and the result name it
     check_target(stores, into)
-    records = stores.batches.records(parsed)
+    records = stores.batches.records(day)
     if not records:
         raise NoRecordError(
             f"{day} has no batch record: it is not archived (not due yet, or never run)"
@@ -294,8 +296,8 @@ def restore_day(
         try:
             writing = _counter("writing", sum(s.events for s in spools), progress)
             inserted, already = _write(stores, into, spools, batch_size, writing)
-        except RestoreRefused as e:
-            raise RestoreRefused(day, e.reasons) from None
+        except _TargetDiffers as e:
+            raise RestoreRefused(day, [str(e)]) from None
     total = sum(s.events for s in spools)
     log(f"{day}: {total} events in {into} ({inserted} new, {already} already there)")
     return RestoreResult(

@@ -28,8 +28,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from audit_archive.audit.log_proof import log_vouch
 from audit_archive.audit.reader import CheckedPart, open_part
+from audit_archive.audit.signed_log_view import log_vouch
 from audit_archive.format import layout
 from audit_archive.format.jsonl import BSON_LINE_KEY
 from audit_archive.format.malformed import is_integer_seq
@@ -89,14 +89,14 @@ MISSING_DAYS_NAMED = 5
 class SearchStats:
     days: int = 0
     days_without_record: int = 0
-    missing_days: list[str] = field(default_factory=list)  # the first few of them
+    missing_days: list[dt.date] = field(default_factory=list)  # the first few of them
     parts: int = 0
     parts_skipped_by_seq: int = 0
     events_read: int = 0
     matches: int = 0
     problems: list[str] = field(default_factory=list)
 
-    def count_days(self, first: dt.date, last: dt.date, recorded: Iterable[str]) -> None:
+    def count_days(self, first: dt.date, last: dt.date, recorded: Iterable[dt.date]) -> None:
         """Days in [first, last] and which have no record, from the recorded ones
         (sorted), without walking a range that may span millennia."""
         self.days = (last - first).days + 1
@@ -104,14 +104,13 @@ class SearchStats:
         self.days_without_record = self.days - len(seen)
         day = first
         while len(self.missing_days) < min(MISSING_DAYS_NAMED, self.days_without_record):
-            text = layout.format_day(day)
-            if text not in seen:
-                self.missing_days.append(text)
+            if day not in seen:
+                self.missing_days.append(day)
             day += dt.timedelta(days=1)
 
 
 # Told the day a part is of before it is read, and the counts so far (a progress bar).
-SearchProgress = Callable[[str, SearchStats], None]
+SearchProgress = Callable[[dt.date, SearchStats], None]
 
 
 def search(
@@ -128,11 +127,12 @@ def search(
         raise ValueError(f"--to {last} is before --from {first}")
     keys = stores.settings.verification_keys
     vouch = log_vouch(stores)  # without the HMAC key, parts the signed log covers count
-    recorded: list[str] = []
+    recorded: list[dt.date] = []
     try:
         for record in stores.batches.records_between(first, last):
-            if not recorded or recorded[-1] != record.get("day"):
-                recorded.append(str(record.get("day")))
+            day = layout.parse_day_or_none(record.get("day"))
+            if day is not None and (not recorded or recorded[-1] != day):
+                recorded.append(day)
             if not record.get("eventCount"):
                 continue
             lo, hi = record.get("startSeq"), record.get("endSeq")
@@ -144,8 +144,8 @@ def search(
             ):  # a record without a usable range is read, not trusted to exclude
                 stats.parts_skipped_by_seq += 1
                 continue
-            if progress is not None:
-                progress(str(record.get("day")), stats)
+            if progress is not None and day is not None:
+                progress(day, stats)
             yield from _search_part(open_part(stores.cold, record, keys, vouch), filters, stats)
     finally:
         stats.count_days(first, last, recorded)

@@ -14,6 +14,7 @@ from audit_archive.audit.restore import (
 from audit_archive.cli.options import quiet_option
 from audit_archive.cli.progress import Progress
 from audit_archive.cli.shell import FINDING, Refused, opened_stores
+from audit_archive.format import layout
 from audit_archive.settings import Settings
 
 
@@ -43,7 +44,8 @@ def command(day: str, into: str, quiet: bool) -> int:
             progress.update(done, total, f"{done:,}/{total:,} events", label=phase)
 
         try:
-            result = restore_day(stores, day, into, log=progress.echo, progress=report)
+            parsed = layout.parse_day(day)
+            result = restore_day(stores, parsed, into, log=progress.echo, progress=report)
         except ValueError as e:
             raise Refused(str(e)) from None
         except (NoRecordError, RestoreRefused, RestoreConflict) as e:

@@ -14,7 +14,6 @@ from audit_archive.audit.search import Filters, SearchStats, search
 from audit_archive.cli.options import SEQ, check_day_range, day_range, quiet_option
 from audit_archive.cli.progress import Progress
 from audit_archive.cli.shell import FINDING, PROG, opened_stores
-from audit_archive.format import layout
 from audit_archive.settings import Settings
 
 
@@ -49,14 +48,14 @@ def command(
     settings = Settings.from_env(require_signing_key=False)
     with opened_stores(settings) as stores, Progress(quiet=quiet) as progress:
 
-        def reading(day: str, counts: SearchStats, done: int | None = None) -> None:
-            done = (layout.parse_day(day) - first).days if done is None else done
+        def reading(day: dt.date, counts: SearchStats, done: int | None = None) -> None:
+            done = (day - first).days if done is None else done
             info = f"{day}  {counts.matches:,} matching of {counts.events_read:,} events"
             progress.update(done, days, info, label="searching")
 
         if not write_lines(search(stores, first, last, filters, stats, reading)):
             return 0  # the reader closed the pipe (`search ... | head`): not an error
-        reading(layout.format_day(last), stats, days)  # every day read
+        reading(last, stats, days)  # every day read
     missing = stats.days_without_record
     click.echo(
         f"{stats.matches} matching of {stats.events_read} events in {stats.parts} parts, "
@@ -85,5 +84,5 @@ def write_lines(lines: Iterable[bytes]) -> bool:
 
 
 def _days(stats: SearchStats) -> str:
-    named = ", ".join(stats.missing_days)
+    named = ", ".join(map(str, stats.missing_days))
     return named if len(stats.missing_days) == stats.days_without_record else f"{named}, ..."

@@ -5,7 +5,7 @@ import datetime as dt
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Any
 
 from dagster import (
@@ -21,9 +21,9 @@ from dagster import (
 from audit_archive.archive import signed_log, steps
 from audit_archive.archive.day_state import DayState, day_state
 from audit_archive.defs.names import COLD_ARCHIVE_ASSET
+from audit_archive.defs.partitions import partition_day, partition_key
 from audit_archive.defs.resources import REEXECUTE_WHOLE, ArchiveResource
 from audit_archive.errors import AuditArchiveError, ChainBreakError, format_seq_ranges
-from audit_archive.format import layout
 from audit_archive.redact import redact
 
 
@@ -46,7 +46,7 @@ def _failure(exc: BaseException, step: str, secrets: tuple[str, ...]) -> Failure
 
 @contextmanager
 def _operator_errors(
-    archive: ArchiveResource, step: str, lease: tuple[dt.date, str, str] | None = None
+    archive: ArchiveResource, step: str, part: steps.PartRef | None = None
 ) -> Iterator[None]:
     """Turn any exception into a Failure an operator can act on, with secrets masked
     (driver exceptions can embed a URI with its password), and hand the day's lease
@@ -54,12 +54,12 @@ def _operator_errors(
     try:
         yield
     except Failure:
-        if lease is not None:
-            steps.release(archive.stores, *lease)
+        if part is not None:
+            steps.release(archive.stores, part.day, part.owner, part.lease_token)
         raise
     except Exception as e:
-        if lease is not None:
-            steps.release(archive.stores, *lease)
+        if part is not None:
+            steps.release(archive.stores, part.day, part.owner, part.lease_token)
         raise _failure(e, step, archive.stores.settings.secrets) from None
 
 
@@ -85,7 +85,7 @@ def extract_chained(context: OpExecutionContext, archive: ArchiveResource) -> It
     if not context.has_partition_key:
         raise Failure(description=NO_PARTITION)
     started = time.monotonic()
-    day = layout.parse_day(context.partition_key)
+    day = partition_day(context.partition_key)
     try:
         with _operator_errors(archive, "extract_chained"):
             result = steps.extract(
@@ -94,7 +94,7 @@ def extract_chained(context: OpExecutionContext, archive: ArchiveResource) -> It
     except Failure:
         # A failed attempt on an archived day does not hide that it is archived: the
         # partition keeps a materialization of this run with the day's state.
-        yield from _still_archived(context, archive, "this run failed in extract_chained")
+        yield from _still_archived(context, archive, day, "this run failed in extract_chained")
         raise
     meta: dict[str, Any] = {
         "day": context.partition_key,
@@ -115,12 +115,14 @@ def extract_chained(context: OpExecutionContext, archive: ArchiveResource) -> It
             )
             context.log.info(run_summary(state, f"changed nothing ({result.reason})"))
         return
-    if result.part > 1:
+    if result.ref.part > 1:
         # Part 2 or later of an archived day: its parts so far stay visible even if
         # this attempt fails further on (the run's own materialization follows).
-        yield from _still_archived(context, archive, f"archiving part {result.part} follows")
+        yield from _still_archived(
+            context, archive, day, f"archiving part {result.ref.part} follows"
+        )
     meta.update(
-        part=result.part,
+        part=result.ref.part,
         events=result.event_count,
         seq_range=_seq_range(result.start_seq, result.end_seq),
     )
@@ -138,26 +140,26 @@ def _materialization(
 
 
 def _still_archived(
-    context: OpExecutionContext, archive: ArchiveResource, why: str
+    context: OpExecutionContext, archive: ArchiveResource, day: dt.date, why: str
 ) -> Iterator[AssetMaterialization]:
     """The day's state as a materialization when it already has parts (best effort: the
     store that failed may be the one to read)."""
     try:
-        state = day_state(archive.stores, layout.parse_day(context.partition_key))
+        state = day_state(archive.stores, day)
     except Exception:
         return
     if state.records:
         yield _materialization(context, state, {"changed": f"nothing yet: {why}"})
 
 
-def _own_lease(context: OpExecutionContext, x: steps.Extracted) -> tuple[dt.date, str, str]:
+def _own_lease(context: OpExecutionContext, part: steps.PartRef) -> steps.PartRef:
     """The day's lease is this run's: extract_chained took it with the run's id. A step
     handed another run's staging (a re-execution that skipped extract_chained) stops
     before changing anything; the run-start check (resources.py) refuses such runs
     first, this is the last line."""
-    if x.owner != context.run_id:
-        raise Failure(description=REEXECUTE_WHOLE.format(steps=context.op.name, parent=x.owner))
-    return (x.day, context.run_id, x.lease_token)
+    if part.owner != context.run_id:
+        raise Failure(description=REEXECUTE_WHOLE.format(steps=context.op.name, parent=part.owner))
+    return part
 
 
 def _seq_range(lo: int | None, hi: int | None) -> str:
@@ -172,7 +174,7 @@ def to_jsonl_gz(
     hash and every chain link, and computing the Merkle root and chainEdges."""
     started = time.monotonic()
     settings = archive.stores.settings
-    with _operator_errors(archive, "to_jsonl_gz", _own_lease(context, extracted)):
+    with _operator_errors(archive, "to_jsonl_gz", _own_lease(context, extracted.ref)):
         encoded = steps.encode(
             extracted, settings.cold_prefix, settings.purge_batch_size, log=context.log.info
         )
@@ -182,7 +184,7 @@ def to_jsonl_gz(
     if encoded.malformed:
         # Chained events that cannot be archived as they are: named, never deleted.
         context.log.warning(
-            f"{len(encoded.malformed)} malformed event(s) of {extracted.day} are left in "
+            f"{len(encoded.malformed)} malformed event(s) of {extracted.ref.day} are left in "
             f"hot (the chain around them verifies): {'; '.join(encoded.malformed)}"
         )
         left["malformed_left_in_hot"] = MetadataValue.text("\n".join(encoded.malformed))
@@ -209,8 +211,7 @@ def sign_manifest(
 ) -> Output[steps.Signed]:
     """Build the part's manifest and sign it with HMAC-SHA-256 (AUDIT_SIGNING_KEY)."""
     settings = archive.stores.settings
-    x = encoded.extracted
-    with _operator_errors(archive, "sign_manifest", _own_lease(context, x)):
+    with _operator_errors(archive, "sign_manifest", _own_lease(context, encoded.ref)):
         signed = steps.sign(encoded, settings.cold_prefix, settings.signing_key.get_secret_value())
     return Output(
         signed,
@@ -224,15 +225,17 @@ def sign_manifest(
 
 @op
 def upload_and_confirm(
-    context: OpExecutionContext, archive: ArchiveResource, signed: steps.Signed
+    context: OpExecutionContext,
+    archive: ArchiveResource,
+    encoded: steps.Encoded,
+    signed: steps.Signed,
 ) -> Output[steps.Uploaded]:
     """Upload the JSONL.gz and the manifest with SHA-256 checksums, then confirm that
     both exist with the right size and checksum."""
     started = time.monotonic()
-    x = signed.encoded.extracted
-    with _operator_errors(archive, "upload_and_confirm", _own_lease(context, x)):
-        uploaded = steps.upload_and_confirm(archive.stores, signed, log=context.log.info)
-    s = signed.encoded.summary
+    with _operator_errors(archive, "upload_and_confirm", _own_lease(context, signed.ref)):
+        uploaded = steps.upload_and_confirm(archive.stores, encoded, signed, log=context.log.info)
+    s = encoded.summary
     return Output(
         uploaded,
         metadata={
@@ -263,48 +266,43 @@ def batch_metadata(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class RecordedPart:
-    """record_batch's output: the recorded part and what the signed log said about it,
-    so the day's materialization (purge_hot's output) carries both."""
-
-    recorded: steps.Recorded
-    log_metadata: dict[str, Any] = field(default_factory=dict, hash=False)
-
-
 @op
 def record_batch(
-    context: OpExecutionContext, archive: ArchiveResource, uploaded: steps.Uploaded
-) -> Iterator[Output[RecordedPart]]:
+    context: OpExecutionContext,
+    archive: ArchiveResource,
+    encoded: steps.Encoded,
+    signed: steps.Signed,
+    uploaded: steps.Uploaded,
+) -> Output[steps.Recorded]:
     """Insert the batch record (unique on day and part): from here on the part counts as
     archived. With the signed log on (AUDIT_LOG_SIGNING_KEY), also append it to the log
     and publish the checkpoint; only then may its events be deleted from hot."""
-    x = uploaded.signed.encoded.extracted
-    with _operator_errors(archive, "record_batch", _own_lease(context, x)):
-        recorded = steps.record(archive.stores, uploaded, context.run_id)
+    with _operator_errors(archive, "record_batch", _own_lease(context, uploaded.ref)):
+        recorded = steps.record(archive.stores, encoded, signed, uploaded, context.run_id)
         # Before purge_hot may delete anything: the part (and any earlier part not yet
         # logged) gets its log index, entry and a published checkpoint (SPEC section 7).
         logged = signed_log.append(archive.stores, context.run_id, log=context.log.info)
-    log_meta = dict(logged.metadata()) if logged is not None else {}
-    meta = {**batch_metadata(recorded.record), **log_meta}
-    yield Output(RecordedPart(recorded, log_meta), metadata={**meta, "inserted": recorded.inserted})
+    # What the log said goes on with the part: the day's materialization (purge_hot's
+    # output) shows it.
+    recorded = replace(recorded, log_metadata=dict(logged.metadata()) if logged else {})
+    meta = {**batch_metadata(recorded.record), **recorded.log_metadata}
+    return Output(recorded, metadata={**meta, "inserted": recorded.inserted})
 
 
 @op
 def purge_hot(
-    context: OpExecutionContext, archive: ArchiveResource, part: RecordedPart
+    context: OpExecutionContext, archive: ArchiveResource, recorded: steps.Recorded
 ) -> Output[steps.Purged]:
     """Delete exactly the recorded part's events from hot, in bounded batches."""
-    recorded = part.recorded
     started = time.monotonic()
-    x = recorded.uploaded.signed.encoded.extracted
-    with _operator_errors(archive, "purge_hot", _own_lease(context, x)):
+    ref = _own_lease(context, recorded.ref)
+    with _operator_errors(archive, "purge_hot", ref):
         purged = steps.purge(archive.stores, recorded, log=context.log.info)
-        state = day_state(archive.stores, x.day)
+        state = day_state(archive.stores, ref.day)
     seconds = time.monotonic() - started
     changed = "new part" if recorded.inserted else "purge finished"
     context.log.info(
-        run_summary(state, f"{changed}: part {x.part}, deleted {purged.deleted:,} from hot")
+        run_summary(state, f"{changed}: part {ref.part}, deleted {purged.deleted:,} from hot")
     )
     # purge_hot's output is cold_archive's: this metadata is the day's materialization.
     return Output(
@@ -312,7 +310,7 @@ def purge_hot(
         metadata={
             **day_metadata(state),
             **batch_metadata(recorded.record),
-            **part.log_metadata,
+            **recorded.log_metadata,
             "changed": changed,
             "deleted": purged.deleted,
             "batches": purged.batches,
@@ -329,7 +327,7 @@ def day_metadata(state: DayState) -> dict[str, Any]:
     log index, and the signed log's size."""
     latest = state.latest
     if latest is None:
-        return {"day": layout.format_day(state.day), "parts": 0, "day_events": 0}
+        return {"day": partition_key(state.day), "parts": 0, "day_events": 0}
     rows = ["| part | events | seq range | jsonl sha256 | manifest sha256 | log index |"]
     rows.append("| --- | --- | --- | --- | --- | --- |")
     for r in state.records:

@@ -1,22 +1,23 @@
 """Dagster resources: cold storage (``dagster_aws.s3.S3Resource``), the hot MongoDB, and
 ``ArchiveResource``, which the ops use and which holds both.
 
-The SPEC's variables stay the one way to configure the archive. Each connection field is
-bound to its variable with ``EnvVar`` when the variable is set as the code location loads,
-so the UI's Resources tab shows the variable's name (never a secret) and the value is read
-when a run starts; a variable unset at load shows the SPEC's default (no endpoint: AWS),
-and the environment when the run starts still decides. A secret given as a file
-(``X_FILE``, settings.py) binds nothing: the run reads the file through ``Settings``, so
-the value is never in the resource's configuration, and the archive's stores, opened from
-``Settings``, use it.
+The SPEC's variables stay the one way to configure the archive, and ``Settings``
+(settings.py) the one place they are read: ``ArchiveResource`` reads it from the
+environment when a run starts and opens the stores from it. The two store resources are
+what the Resources tab shows: each connection field is bound to its variable with
+``EnvVar`` when the variable is set as the code location loads, so the tab shows the
+variable's name (never a secret); a variable unset at load shows the SPEC default (no
+endpoint: AWS), and the environment when the run starts still decides. A secret given as
+a file (``X_FILE``, settings.py) binds nothing: the run reads the file through
+``Settings``, so the value is never in the resource's configuration.
 
 Nobody at the Launchpad can point a run at other stores (issue #16, item 7): a run that
 could choose the S3 endpoint would upload a day there and purge it from hot. Dagster
 exposes a top-level Pythonic resource's fields in every job's run config and offers no
 way to close them while showing them in the Resources tab, so ``ArchiveResource`` checks
 when the run starts, before any op: a run config that sets any resource's config is
-refused, and so is a resolved configuration that differs from the environment's (a
-variable changed after the code location loaded). The archive's own copies of the two
+refused, and so is a store resource's value that differs from the one ``Settings`` read
+(a variable changed after the code location loaded). The archive's own copies of the two
 resources are bound when the location loads, so an override would not reach them anyway.
 """
 
@@ -30,7 +31,6 @@ from typing import Any
 from dagster import ConfigurableResource, DagsterRun, EnvVar, InitResourceContext
 from dagster_aws.s3 import S3Resource
 from pydantic import Field, PrivateAttr
-from pymongo import MongoClient
 
 from audit_archive.archive import due
 from audit_archive.defs.names import (
@@ -40,10 +40,10 @@ from audit_archive.defs.names import (
     PARTITION_TAG,
     STEPS,
 )
-from audit_archive.environment import FILE_SUFFIX
+from audit_archive.environment import env_text
 from audit_archive.errors import AuditArchiveError, ConfigError
 from audit_archive.settings import DEFAULTS, DefinitionSettings, Settings
-from audit_archive.stores.clients import Stores, mongo_client, open_stores
+from audit_archive.stores.clients import Stores, open_stores
 
 # Resource keys in ``defs`` (the Resources tab lists them under these names).
 COLD_STORAGE_KEY = "cold_storage"
@@ -53,37 +53,14 @@ IO_MANAGER_KEY = "io_manager"  # Dagster's key for the ops' default IO manager
 
 
 class MongoResource(ConfigurableResource):
-    """The hot MongoDB: events to archive, batch records and leases (pymongo). The URI
-    names the database (SPEC section 5) and may carry a password: bind it with EnvVar."""
+    """The hot MongoDB (events to archive, batch records, leases), shown in the Resources
+    tab: the URI names the database (SPEC section 5) and may carry a password, so it is
+    bound with EnvVar. The archive's client is opened from ``Settings``
+    (stores/clients.py), whose values these fields must agree with (ArchiveResource)."""
 
     uri: str = Field(description="MONGODB_URI: the hot store; database from the path.")
     events_collection: str = Field(description="AUDIT_EVENTS_COLLECTION: the hot events.")
     batches_collection: str = Field(description="AUDIT_BATCHES_COLLECTION: batch records.")
-
-    def get_client(self) -> MongoClient:
-        """A client with the archive's timeouts and retries (stores/clients.py)."""
-        env = with_held(os.environ, self.as_settings_env())
-        return mongo_client(Settings.from_env(env, require_signing_key=False))
-
-    def as_settings_env(self) -> dict[str, str]:
-        return {
-            "MONGODB_URI": self.uri,
-            "AUDIT_EVENTS_COLLECTION": self.events_collection,
-            "AUDIT_BATCHES_COLLECTION": self.batches_collection,
-        }
-
-
-def with_held(env: Mapping[str, str], held: Mapping[str, str | None]) -> dict[str, str]:
-    """The environment with the values a resource holds in place of its own: each held
-    value that is not the SPEC default (something bound it) replaces the variable, and
-    the variable's ``X_FILE`` with it (the resource's value is the one asked about)."""
-    out = dict(env)
-    for variable, value in held.items():
-        value = (value or "").strip()
-        if value and value != DEFAULTS[variable]:
-            out.pop(variable + FILE_SUFFIX, None)
-            out[variable] = value
-    return out
 
 
 def _bound(variable: str, env: Mapping[str, str]) -> Any:
@@ -117,45 +94,52 @@ def hot_store(env: Mapping[str, str] | None = None) -> MongoResource:
     )
 
 
-def _s3_settings_env(s3: S3Resource) -> dict[str, str]:
-    return {
-        "AUDIT_COLD_ENDPOINT": s3.endpoint_url or "",
-        "AUDIT_COLD_REGION": s3.region_name or "",
-        "AUDIT_COLD_ACCESS_KEY": s3.aws_access_key_id or "",
-        "AUDIT_COLD_SECRET_KEY": s3.aws_secret_access_key or "",
-    }
+# Settings' attribute for each variable (its declaration in settings.py).
+_ATTRIBUTE = {field.alias: name for name, field in Settings.model_fields.items() if field.alias}
 
 
 class ArchiveResource(ConfigurableResource):
-    """Both tiers and the keys, validated and connected once per run. The connection
-    values come from the two resources; the rest (bucket, prefix, keys, ...) from the
-    SPEC's variables, all through ``Settings`` so every rule is checked in one place."""
+    """Both tiers and the keys, validated and connected once per run. Everything comes
+    from ``Settings``, read from the environment when the run starts (SPEC section 6),
+    so every rule is checked in one place; the two store resources' values (what the
+    Resources tab shows) must agree with it."""
 
     hot_store: MongoResource
     cold_storage: S3Resource
 
     _stores: Stores | None = PrivateAttr(default=None)
 
-    def settings(self, env: Mapping[str, str] | None = None) -> Settings:
-        """Settings from the environment when the run starts (SPEC section 6). A value the
-        resources hold that differs from the environment's is refused, naming the
-        variable; one that is only the SPEC default (the variable was unset when the
+    def held(self) -> dict[str, str | None]:
+        """The values the two store resources hold, by the variable each is bound to."""
+        hot, cold = self.hot_store, self.cold_storage
+        return {
+            "MONGODB_URI": hot.uri,
+            "AUDIT_EVENTS_COLLECTION": hot.events_collection,
+            "AUDIT_BATCHES_COLLECTION": hot.batches_collection,
+            "AUDIT_COLD_ENDPOINT": cold.endpoint_url,
+            "AUDIT_COLD_REGION": cold.region_name,
+            "AUDIT_COLD_ACCESS_KEY": cold.aws_access_key_id,
+            "AUDIT_COLD_SECRET_KEY": cold.aws_secret_access_key,
+        }
+
+    def settings(self) -> Settings:
+        """Settings from the environment when the run starts. A value the resources hold
+        that differs from the environment's is refused, naming the variable (never the
+        value); one that is only the SPEC default (the variable was unset when the
         location loaded, so nothing bound it) gives way to the environment."""
-        env = dict(os.environ if env is None else env)
-        reference = Settings.from_env(env)
-        held = {**self.hot_store.as_settings_env(), **_s3_settings_env(self.cold_storage)}
-        for variable, attr in _COMPARED.items():
-            alone = with_held(env, {variable: held[variable]})
-            if alone == env:  # unbound: the SPEC default
+        settings = Settings.from_env()
+        for variable, value in self.held().items():
+            held = (value or "").strip()
+            if not held or held == DEFAULTS[variable]:  # unbound: the SPEC default
                 continue
-            if getattr(Settings.from_env(alone), attr) != getattr(reference, attr):
+            if held != env_text(getattr(settings, _ATTRIBUTE[variable])):
                 raise ConfigError(
                     variable,
                     "the run's resource configuration differs from the environment's. "
                     "The stores are chosen by the code location's environment only: "
                     "reload the code location after changing a variable.",
                 )
-        return reference
+        return settings
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
         # Errors here fail the run before any op starts, naming the variable.
@@ -177,17 +161,6 @@ class ArchiveResource(ConfigurableResource):
         if self._stores is None:  # used outside a run (sensors, tests): connect lazily
             self._stores = open_stores(self.settings())
         return self._stores
-
-
-_COMPARED = {
-    "MONGODB_URI": "mongodb_uri",
-    "AUDIT_EVENTS_COLLECTION": "events_collection",
-    "AUDIT_BATCHES_COLLECTION": "batches_collection",
-    "AUDIT_COLD_ENDPOINT": "cold_endpoint",
-    "AUDIT_COLD_REGION": "cold_region",
-    "AUDIT_COLD_ACCESS_KEY": "cold_access_key",
-    "AUDIT_COLD_SECRET_KEY": "cold_secret_key",
-}
 
 
 class ResourceRunConfigRefused(ConfigError):

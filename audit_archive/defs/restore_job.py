@@ -21,6 +21,7 @@ from dagster import (
 from pydantic import Field
 
 from audit_archive.audit import restore
+from audit_archive.defs.partitions import partition_day, partition_key
 from audit_archive.defs.resources import ArchiveResource
 from audit_archive.redact import redact
 
@@ -43,7 +44,7 @@ def restore_day(
     stores = archive.stores
     try:
         result = restore.restore_day(
-            stores, context.partition_key, config.into, log=context.log.info
+            stores, partition_day(context.partition_key), config.into, log=context.log.info
         )
     except (
         restore.NoRecordError,
@@ -55,7 +56,7 @@ def restore_day(
     return Output(
         result.events,
         metadata={
-            "day": result.day,
+            "day": partition_key(result.day),
             "collection": f"{result.database}.{result.collection}",
             "parts": ", ".join(str(p) for p in result.parts),
             "events": MetadataValue.int(result.events),

@@ -10,7 +10,7 @@ runs in the Dagster instance) and turns the plan into run requests.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from dagster import (
     AssetKey,
@@ -28,10 +28,10 @@ from dagster import (
 )
 
 from audit_archive.archive import catchup
-from audit_archive.defs.jobs import AssetJob
+from audit_archive.defs.archive_asset import AssetJob
 from audit_archive.defs.names import ARCHIVE_JOB, COLD_ARCHIVE_ASSET, PARTITION_TAG
+from audit_archive.defs.partitions import partition_day, partition_key
 from audit_archive.defs.resources import ArchiveResource
-from audit_archive.format import layout
 from audit_archive.settings import DefinitionSettings
 
 SENSOR_NAME = "audit_archive_catchup_sensor"
@@ -83,15 +83,14 @@ def build_catchup_sensor(
         context: SensorEvaluationContext, archive: ArchiveResource
     ) -> SensorResult | SkipReason:
         now = clock()
-        due = partitions.get_partition_keys(current_time=now)
+        due = [partition_day(key) for key in partitions.get_partition_keys(current_time=now)]
         if not due:
             return SkipReason(
-                f"no day is due yet (ARCHIVE_START_DATE {layout.format_day(settings.start_date)}, "
+                f"no day is due yet (ARCHIVE_START_DATE {settings.start_date}, "
                 f"{settings.retention_days}-day hot window)"
             )
         today = now.astimezone(dt.UTC).date()
-        first, last = layout.parse_day(due[0]), layout.parse_day(due[-1])
-        archived = {layout.format_day(d) for d in archive.stores.batches.archived_days(first, last)}
+        archived = archive.stores.batches.archived_days(due[0], due[-1])
         # Runs of the job and materializations launched from the asset page (Dagster's
         # implicit asset job) both archive their day.
         in_flight = _partitions_of(
@@ -108,7 +107,7 @@ def build_catchup_sensor(
             run_requests=[
                 RunRequest(
                     run_key=catchup.run_key(day, today),
-                    partition_key=day,
+                    partition_key=partition_key(day),
                     tags={"audit_archive/requested_by": SENSOR_NAME},
                 )
                 for day in decision.to_request
@@ -122,20 +121,31 @@ def _archives(run: DagsterRun, asset: AssetKey) -> bool:
     return run.job_name == ARCHIVE_JOB or asset in (run.asset_selection or ())
 
 
-def _partitions_of(runs) -> set[str]:
-    return {run.tags[PARTITION_TAG] for run in runs if PARTITION_TAG in run.tags}
+def _partitions_of(runs: Iterable[DagsterRun]) -> set[dt.date]:
+    """The days the runs archive (a tag that names no day, refused when its run starts,
+    names none)."""
+    days = (_day_or_none(run.tags.get(PARTITION_TAG)) for run in runs)
+    return {day for day in days if day is not None}
 
 
-def _days_requested_on(context: SensorEvaluationContext, day: dt.date) -> set[str]:
+def _day_or_none(key: str | None) -> dt.date | None:
+    try:
+        return None if key is None else partition_day(key)
+    except ValueError:
+        return None
+
+
+def _days_requested_on(context: SensorEvaluationContext, day: dt.date) -> set[dt.date]:
     """Days this sensor already asked for on ``day`` (UTC): their run keys are used up, so
     Dagster would drop a second request; leaving them out keeps room for other days."""
     start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
     runs = context.instance.get_runs(
         filters=RunsFilter(tags={SENSOR_TAG: SENSOR_NAME}, created_after=start)
     )
-    suffix = f":{day.isoformat()}"
-    return {
+    suffix = f":{partition_key(day)}"
+    days = (
         catchup.day_of_run_key(run.tags[RUN_KEY_TAG])
         for run in runs
         if run.tags.get(RUN_KEY_TAG, "").endswith(suffix)
-    }
+    )
+    return {d for d in days if d is not None}

@@ -40,6 +40,7 @@ from dagster import (
 from pydantic import Field
 
 from audit_archive.defs.names import COLD_ARCHIVE_ASSET
+from audit_archive.defs.partitions import partition_key
 from audit_archive.defs.resources import ArchiveResource
 from audit_archive.format import layout
 from audit_archive.redact import redact
@@ -153,7 +154,7 @@ def observe_days(report: "verify.Report") -> Iterator[AssetObservation]:
         findings = "; ".join(_cell(str(f)) for f in d.findings[:20]) or "none"
         yield AssetObservation(
             COLD_ARCHIVE_ASSET,
-            partition=d.day,
+            partition=partition_key(d.day),
             metadata={
                 "verify_status": str(d.status),
                 "verify_mode": mode,

@@ -20,8 +20,21 @@ def parse_day(text: str) -> dt.date:
         raise ValueError(f"{text!r} is not a day in the form YYYY-MM-DD") from None
 
 
+def parse_day_or_none(value: object) -> dt.date | None:
+    """The day a stored field names (a batch record's ``day``, a lease's ``_id``, a key's
+    ``day=``), or None when it names none (not text, or not a ``YYYY-MM-DD`` day)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_day(value)
+    except ValueError:
+        return None
+
+
 def format_day(day: dt.date) -> str:
-    return day.strftime(DAY_FORMAT)
+    """``YYYY-MM-DD``, the year always four digits (strftime drops the zeros before 1000,
+    and then the text neither parses back nor sorts with the others)."""
+    return day.isoformat()
 
 
 def as_utc(value: dt.datetime) -> dt.datetime:

@@ -54,7 +54,7 @@ class Lease:
     expires_at: dt.datetime
     token: str = ""
     # When its holder took it (kept while the same run renews or re-takes it): readers
-    # judge whether a run could still hold it (verify: hotside.implausible_lease).
+    # judge whether a run could still hold it (verify: hot_checks.implausible_lease).
     acquired_at: dt.datetime | None = None
 
 

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audit_archive.archive.encode import encode
-from audit_archive.archive.results import Extracted
+from audit_archive.archive.results import Extracted, PartRef
 from audit_archive.cli import main
 from audit_archive.format import layout
 from audit_archive.format.canonical import EVENT_CODEC_OPTIONS, ZERO_HASH, event_hash
@@ -256,16 +256,14 @@ def test_the_bson_line_carries_its_own_events_bytes_after_a_malformed_one(tmp_pa
         prev = doc["hash"]
         docs.append(doc)
     raws = [bson.encode(d) for d in docs]
-    (tmp_path / "events.bson").write_bytes(b"".join(raws))
-    (tmp_path / "neighbors.jsonl").write_text("")
-    staged = Extracted(
-        dt.date(2026, 8, 30), 1, "test", str(tmp_path), str(tmp_path / "events.bson"),
-        str(tmp_path / "neighbors.jsonl"), 4, 1, 4, None, None,
-    )  # fmt: skip
+    ref = PartRef(dt.date(2026, 8, 30), 1, "test", "token", str(tmp_path))
+    Path(ref.events_path).write_bytes(b"".join(raws))
+    Path(ref.neighbours_path).write_text("")
+    staged = Extracted(ref, 4, 1, 4, None, None)
 
     encoded = encode(staged, "audit", 1000)
 
-    lines = gzip.decompress(Path(encoded.jsonl_path).read_bytes()).splitlines()
+    lines = gzip.decompress(Path(ref.jsonl_path).read_bytes()).splitlines()
     assert [parse_line(line)["seq"] for line in lines] == [1, 3, 4]
     assert lines[1] == b'{"bson":"' + base64.b64encode(raws[2]) + b'"}'
     assert not is_bson_line(lines[0]) and not is_bson_line(lines[2])

@@ -10,6 +10,7 @@ import json
 import pytest
 
 from audit_archive.archive import signed_log
+from audit_archive.audit import signed_log_view
 from audit_archive.audit.verify import verify
 from audit_archive.cli import main
 from audit_archive.errors import ConfigError
@@ -18,6 +19,7 @@ from audit_archive.format.logentry import entry_key, latest_checkpoint_key, log_
 from audit_archive.format.note import generate_key
 from audit_archive.settings import Settings
 from audit_archive.stores.clients import open_stores
+from audit_archive.stores.cold import ColdStore
 from audit_archive_tests.support.harness import LOG_KEY, LOG_VERIFIER, Harness, after_due, due_day
 
 OTHER_KEY = generate_key("test.example/audit-archive")  # same origin, another key
@@ -137,6 +139,39 @@ def test_an_auditor_proves_an_event_and_checks_it_offline_with_only_the_verifier
         assert tampered(change) == 1, what
 
 
+def test_a_proof_opens_the_signed_log_once_and_reads_its_manifest_once(
+    logged: Harness, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    """Without the HMAC key the signed log vouches for the part and gives the proof's
+    ``log`` object: one view of the log (its checkpoint and leaves) does both, over the
+    manifest bytes the reader checked."""
+    as_auditor(logged, monkeypatch)
+    views: list[object] = []
+    open_view = signed_log_view.SignedLogView.__init__
+
+    def counted_view(self, *args, **kwargs) -> None:
+        views.append(self)
+        open_view(self, *args, **kwargs)
+
+    reads: list[str] = []
+    get_bytes = ColdStore.get_bytes
+
+    def counted_get(self, key: str) -> bytes:
+        reads.append(key)
+        return get_bytes(self, key)
+
+    monkeypatch.setattr(signed_log_view.SignedLogView, "__init__", counted_view)
+    monkeypatch.setattr(ColdStore, "get_bytes", counted_get)
+    target = sorted(e["seq"] for e in logged.seeded if e["at"].date() == due_day(3))[4]
+    path = tmp_path / "proof.json"
+    assert main(["prove", "--seq", str(target), "--out", str(path)]) == 0
+    document = json.loads(path.read_text())
+    assert document["log"]["index"] == 1, "vouched for and proven by the log"
+    assert len(views) == 1
+    assert reads.count(document["manifestKey"]) == 1
+    assert reads.count(latest_checkpoint_key("audit")) == 1
+
+
 def test_search_and_archives_work_with_only_the_verifier_key(
     logged: Harness, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
@@ -220,7 +255,7 @@ def test_a_manifest_that_differs_from_its_leaf_is_modified(logged: Harness, monk
     report = run_verify(logged)
     assert report.exit_code == 1
     by_day = {d.day: str(d.status) for d in report.days}
-    assert by_day[str(due_day(3))] == "modified"
+    assert by_day[due_day(3)] == "modified"
     assert "differ from log entry 1" in log_findings(report)
     assert "not a prefix of the log as stored now" in log_findings(report)
 

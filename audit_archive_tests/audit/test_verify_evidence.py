@@ -357,7 +357,7 @@ def test_deep_rechecks_a_break_against_a_day_archived_while_it_runs(
     breaks = [(d.day, str(f)) for d in report.days for f in d.findings if f.kind == "chain-break"]
     assert breaks == []
     by_day = {d.day: d.status for d in report.days}
-    assert by_day[str(early)] == "valid"
+    assert by_day[early] == "valid"
 
     code, doc = verify_json(capsys, "--deep")
     assert code == 0, [d for d in doc["days"] if d["findings"]]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from audit_archive.audit.verify.hotside import CLOCK_SKEW
+from audit_archive.audit.verify.hot_checks import CLOCK_SKEW
 from audit_archive.format import layout
 from audit_archive.stores.clients import open_stores
 from audit_archive_tests.support.harness import Harness, due_day

@@ -24,7 +24,8 @@ from dagster._core.remote_origin import (
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
 from audit_archive.archive import catchup
-from audit_archive.defs.jobs import build_archive_job, cold_archive_asset, daily_partitions
+from audit_archive.defs.archive_asset import build_archive_job, cold_archive_asset
+from audit_archive.defs.partitions import daily_partitions
 from audit_archive.defs.resources import resources
 from audit_archive.defs.sensors import SENSOR_NAME, build_catchup_sensor
 from audit_archive.format import layout
@@ -35,26 +36,33 @@ from audit_archive_tests.support.harness import RETENTION, Harness, due_day
 # -- the plan (pure) ----------------------------------------------------------------------
 
 
+def _dates(*texts: str) -> list[dt.date]:
+    return [dt.date.fromisoformat(t) for t in texts]
+
+
 def test_plan_requests_missing_days_oldest_first() -> None:
-    due = ["2026-01-03", "2026-01-01", "2026-01-02", "2026-01-04"]
-    decision = catchup.plan(due, archived=["2026-01-02"], in_flight=[], tried_today=[])
-    assert decision.to_request == ("2026-01-01", "2026-01-03", "2026-01-04")
+    due = _dates("2026-01-03", "2026-01-01", "2026-01-02", "2026-01-04")
+    decision = catchup.plan(due, archived=_dates("2026-01-02"), in_flight=[], tried_today=[])
+    assert decision.to_request == tuple(_dates("2026-01-01", "2026-01-03", "2026-01-04"))
     assert (decision.due, decision.archived, decision.deferred) == (4, 1, 0)
 
 
 def test_plan_leaves_out_days_in_flight_or_already_tried_today() -> None:
-    due = [f"2026-01-0{i}" for i in range(1, 6)]
+    due = _dates(*(f"2026-01-0{i}" for i in range(1, 6)))
     decision = catchup.plan(
-        due, archived=["2026-01-01"], in_flight=["2026-01-02"], tried_today=["2026-01-03"]
+        due,
+        archived=_dates("2026-01-01"),
+        in_flight=_dates("2026-01-02"),
+        tried_today=_dates("2026-01-03"),
     )
-    assert decision.to_request == ("2026-01-04", "2026-01-05")
+    assert decision.to_request == tuple(_dates("2026-01-04", "2026-01-05"))
     assert (decision.in_flight, decision.tried_today) == (1, 1)
     assert "1 queued or running" in decision.summary()
     assert "1 already tried today" in decision.summary()
 
 
 def test_plan_caps_requests_per_tick_and_defers_the_rest() -> None:
-    due = [layout.format_day(dt.date(2025, 1, 1) + dt.timedelta(days=i)) for i in range(250)]
+    due = [dt.date(2025, 1, 1) + dt.timedelta(days=i) for i in range(250)]
     decision = catchup.plan(due, [], [], [], limit=100)
     assert decision.to_request == tuple(due[:100])
     assert decision.deferred == 150
@@ -62,9 +70,10 @@ def test_plan_caps_requests_per_tick_and_defers_the_rest() -> None:
 
 
 def test_run_key_is_the_day_and_the_date_of_the_request() -> None:
-    key = catchup.run_key("2026-05-01", dt.date(2026, 8, 30))
+    key = catchup.run_key(dt.date(2026, 5, 1), dt.date(2026, 8, 30))
     assert key == "2026-05-01:2026-08-30"
-    assert catchup.day_of_run_key(key) == "2026-05-01"
+    assert catchup.day_of_run_key(key) == dt.date(2026, 5, 1)
+    assert catchup.day_of_run_key("verify:2026-08-30") is None
 
 
 # -- the sensor against real Mongo and a real Dagster instance ------------------------------
@@ -171,7 +180,7 @@ def test_a_failed_day_is_tried_again_the_next_day_not_in_a_loop(
     victim = next(e for e in seeded if e["at"].date() == due_day(2))
     harness.events.update_one({"_id": victim["_id"]}, {"$set": {"action": "tampered"}})
     today = dt.datetime.now(dt.UTC)
-    key_today = catchup.run_key(_days(2), today.date())
+    key_today = catchup.run_key(layout.parse_day(_days(2)), today.date())
     # The run the sensor launched this morning, exactly as the daemon tags it; it fails.
     failed = _resolved(partitions, job).execute_in_process(
         partition_key=_days(2),
@@ -190,7 +199,7 @@ def test_a_failed_day_is_tried_again_the_next_day_not_in_a_loop(
     assert later_today.run_requests == []
     assert "1 already tried today" in (later_today.skip_message or "")
     assert [(r.partition_key, r.run_key) for r in next_day.run_requests] == [
-        (_days(2), catchup.run_key(_days(2), tomorrow.date()))
+        (_days(2), catchup.run_key(layout.parse_day(_days(2)), tomorrow.date()))
     ]
 
 
@@ -224,13 +233,15 @@ def test_the_code_location_has_the_sensor_for_the_archive_job() -> None:
     assert "archive" in sensor.required_resource_keys
 
 
-def test_a_tick_that_requests_runs_names_the_days() -> None:
-    due = [f"2026-01-0{i}" for i in range(1, 8)]
-    decision = catchup.plan(due, archived=["2026-01-04"], in_flight=[], tried_today=["2026-01-07"])
+def test_a_tick_that_requests_runs_names_the_dates() -> None:
+    due = _dates(*(f"2026-01-0{i}" for i in range(1, 8)))
+    decision = catchup.plan(
+        due, archived=_dates("2026-01-04"), in_flight=[], tried_today=_dates("2026-01-07")
+    )
     assert (
         decision.requested() == "requesting 5 days: 2026-01-01..2026-01-03, 2026-01-05..2026-01-06"
     )
-    one = catchup.plan(["2026-01-01"], [], [], [])
+    one = catchup.plan(_dates("2026-01-01"), [], [], [])
     assert one.requested() == "requesting 1 day: 2026-01-01"
 
 

@@ -46,3 +46,19 @@ def test_day_bounds_are_half_open_utc() -> None:
 def test_bad_days_are_refused_with_the_text(bad: str) -> None:
     with pytest.raises(ValueError, match="YYYY-MM-DD"):
         layout.parse_day(bad)
+
+
+@pytest.mark.parametrize("day", [dt.date(1, 1, 1), dt.date(999, 12, 31), dt.date(9999, 12, 31)])
+def test_a_day_is_written_with_a_four_digit_year_and_reads_back(day: dt.date) -> None:
+    # A day before the year 1000 written as "999-12-31" would neither parse back nor sort
+    # before "2024-..." in a bucket listing (verify --from 0999-12-31 would list nothing).
+    text = layout.format_day(day)
+    assert len(text) == 10
+    assert layout.parse_day(text) == day
+    assert text < layout.format_day(dt.date(2024, 1, 1)) or day.year == 9999
+
+
+@pytest.mark.parametrize("stored", ["2026-02-30", "2026-8-30", "signed-log", None, 20260830])
+def test_a_stored_field_that_names_no_day_is_none(stored: object) -> None:
+    assert layout.parse_day_or_none(stored) is None
+    assert layout.parse_day_or_none("2026-08-30") == dt.date(2026, 8, 30)

@@ -73,8 +73,8 @@ def run_steps(settings: Settings, day: dt.date, listener: Listener | None = None
             signed = steps.sign(
                 encoded, settings.cold_prefix, settings.signing_key.get_secret_value()
             )
-            uploaded = steps.upload_and_confirm(stores, signed)
-            recorded = steps.record(stores, uploaded, owner)
+            uploaded = steps.upload_and_confirm(stores, encoded, signed)
+            recorded = steps.record(stores, encoded, signed, uploaded, owner)
             yield "recorded"
             steps.purge(stores, recorded)
         except BaseException:

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from dagster import Definitions
 
-from audit_archive.defs.jobs import build_archive_job, cold_archive_asset, daily_partitions
+from audit_archive.defs.archive_asset import build_archive_job, cold_archive_asset
+from audit_archive.defs.partitions import daily_partitions
 from audit_archive.defs.resources import ArchiveResource, resources
 from audit_archive.errors import ConfigError
 from audit_archive.format.manifest import SignatureStatus, verify_signature

@@ -162,10 +162,10 @@ def _run_pausing(day, point: str) -> None:
     assert isinstance(x, steps.Extracted), x
     encoded = steps.encode(x, settings.cold_prefix, settings.purge_batch_size)
     signed = steps.sign(encoded, settings.cold_prefix, settings.signing_key.get_secret_value())
-    uploaded = steps.upload_and_confirm(stores, signed)
+    uploaded = steps.upload_and_confirm(stores, encoded, signed)
     if point == "stop-before-record":
         _stop()
-    recorded = steps.record(stores, uploaded, owner)
+    recorded = steps.record(stores, encoded, signed, uploaded, owner)
     if point == "stop-before-log":
         _stop()
     signed_log.append(stores, owner)
@@ -187,12 +187,11 @@ def _crash(day, point: str) -> None:
     encoded = steps.encode(x, settings.cold_prefix, settings.purge_batch_size)
     if point == "after-encode":
         os._exit(9)
-    uploaded = steps.upload_and_confirm(
-        stores, steps.sign(encoded, settings.cold_prefix, settings.signing_key.get_secret_value())
-    )
+    signed = steps.sign(encoded, settings.cold_prefix, settings.signing_key.get_secret_value())
+    uploaded = steps.upload_and_confirm(stores, encoded, signed)
     if point == "after-upload":
         os._exit(9)
-    recorded = steps.record(stores, uploaded, owner)
+    recorded = steps.record(stores, encoded, signed, uploaded, owner)
     if point == "after-record":
         os._exit(9)
     if point in LOG_POINTS:

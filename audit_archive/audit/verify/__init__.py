@@ -26,10 +26,11 @@ with its record is ``modified``; records of days outside the requested range pro
 chain's context there, so a narrow range does not cost a full-archive read.
 
 The steps, one module each: ``span`` (which days), ``parts`` (what the bucket and the
-records hold), ``checks`` (each part without its events), ``chain`` and ``chaincheck``
-(the links across parts, days and hot), ``content`` (``--deep``), ``hotside`` (due events
-still in hot, events of no day, runs in progress), ``report`` (statuses and findings),
-``run`` (``verify()``, the steps in order).
+records hold), ``checks`` (each part without its events), ``chain_walk`` (the walk over
+the parts' chain edges) and ``chain_step`` (where the edges come from, the walk against
+hot, the re-check, breaks charged to days), ``content`` (``--deep``), ``hot_checks`` (due
+events still in hot, events of no day, runs in progress), ``report`` (statuses and
+findings), ``run`` (``verify()``, the steps in order).
 """
 
 from audit_archive.audit.verify.checks import REWRITE_MARGIN

@@ -170,7 +170,7 @@ def check_manifest(p: Part) -> None:
             f"manifest version {m.get('version')!r} with hash scheme "
             f"{m.get('hashScheme')!r} is not one this verifier knows",
         )
-    if m.get("day") != p.day or m.get("part") != p.part:
+    if not p.named_by(m):
         p.add(
             Status.MODIFIED,
             f"the manifest says day {m.get('day')} part {m.get('part')}, but is stored as "
@@ -197,7 +197,7 @@ def usable_edges(p: Part) -> list[dict[str, Any]] | None:
     """The signed manifest's chainEdges when it is sound and in its place; else the
     record's (the archiver's own account); None when neither can be used."""
     manifest = p.trusted_manifest
-    in_place = manifest is not None and (manifest.get("day"), manifest.get("part")) == p.source
+    in_place = manifest is not None and p.named_by(manifest)
     if manifest is not None and in_place and not manifest_problems(manifest):
         return manifest.get("chainEdges")
     if p.record is not None and norm_edges(p.record.get("chainEdges")) is not None:

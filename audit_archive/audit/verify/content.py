@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from audit_archive.audit.verify.chain import Break, Gap, Point, ints
+from audit_archive.audit.verify.chain_walk import Break, Gap, Point, ints
 from audit_archive.audit.verify.checks import norm_edges
 from audit_archive.audit.verify.parts import Part
 from audit_archive.audit.verify.report import Status
@@ -54,8 +54,8 @@ class CountingCold:
 class ContentScan:
     """What one part's events say about themselves, gathered line by line."""
 
-    day: str
-    source: tuple[str, int]
+    day: dt.date
+    source: tuple[dt.date, int]
     seen: Callable[[Any], None] = lambda seq: None  # every seq read (duplicates across parts)
     merkle: MerkleBuilder = field(default_factory=MerkleBuilder)
     count: int = 0
@@ -81,10 +81,7 @@ class ContentScan:
         if event_hash(doc) != stored:
             self.bad_hash.append(seq)
         at = doc.get("at")
-        if (
-            not isinstance(at, dt.datetime)
-            or layout.format_day(layout.as_utc(at).date()) != self.day
-        ):
+        if not isinstance(at, dt.datetime) or layout.as_utc(at).date() != self.day:
             self.off_day.append(seq)
         self.merkle.add(stored if isinstance(stored, str) and HEX64.match(stored) else ZERO_HASH)
         self._link(Point(seq, doc.get("prevHash"), stored, self.source, self.day))
@@ -198,7 +195,7 @@ class SeqOverlaps:
 
     def __init__(self, parts: Sequence[Part]) -> None:
         ranges = sorted((*r, p.source) for p in parts if (r := p.seq_range) is not None)
-        windows: dict[tuple[str, int], list[tuple[int, int]]] = defaultdict(list)
+        windows: dict[tuple[dt.date, int], list[tuple[int, int]]] = defaultdict(list)
         for i, (lo, hi, source) in enumerate(ranges):
             for lo2, hi2, source2 in ranges[i + 1 :]:
                 if lo2 > hi:
@@ -207,10 +204,10 @@ class SeqOverlaps:
                 windows[source].append(both)
                 windows[source2].append(both)
         self._windows = {source: _merged(ws) for source, ws in windows.items()}
-        self._found: dict[int, set[tuple[str, int]]] = defaultdict(set)
+        self._found: dict[int, set[tuple[dt.date, int]]] = defaultdict(set)
         self._lock = threading.Lock()
 
-    def watcher(self, source: tuple[str, int]) -> Callable[[Any], None]:
+    def watcher(self, source: tuple[dt.date, int]) -> Callable[[Any], None]:
         windows = self._windows.get(source)
         if not windows:
             return lambda seq: None

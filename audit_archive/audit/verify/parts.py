@@ -34,7 +34,7 @@ class StoredObject:
 class Part:
     """One part of a day: its record, its objects, and what was found about them."""
 
-    day: str
+    day: dt.date
     part: int
     manifest_key: str
     jsonl_key: str
@@ -55,8 +55,13 @@ class Part:
         self.findings.append(Finding(kind, message, self.part, tuple(seqs), lasting))
 
     @property
-    def source(self) -> tuple[str, int]:
+    def source(self) -> tuple[dt.date, int]:
         return self.day, self.part
+
+    def named_by(self, manifest: Mapping[str, Any]) -> bool:
+        """Does ``manifest`` name this part's day and number (it is in its place)?"""
+        day = layout.parse_day_or_none(manifest.get("day"))
+        return (day, manifest.get("part")) == self.source
 
     @property
     def tainted(self) -> bool:
@@ -105,7 +110,7 @@ class Part:
 class Listing:
     """The day folders' objects by day, and keys under ``day=`` whose folder is no day."""
 
-    by_day: dict[str, dict[str, StoredObject]]
+    by_day: dict[dt.date, dict[str, StoredObject]]
     stray: list[str]
 
 
@@ -113,25 +118,21 @@ def list_day_folders(stores: Stores, first: dt.date | None, last: dt.date | None
     """Objects under ``<prefix>/day=D/`` for D in [first, last] (either end open)."""
     folder = layout.day_prefix(stores.settings.cold_prefix, "x")
     root = folder[: folder.rindex("day=") + len("day=")]
-    by_day: dict[str, dict[str, StoredObject]] = defaultdict(dict)
+    by_day: dict[dt.date, dict[str, StoredObject]] = defaultdict(dict)
     stray: list[str] = []
+    # Keys sort as text: the listing starts at --from's folder and stops after --to's.
     last_text = layout.format_day(last) if last is not None else None
     start_after = root + layout.format_day(first) if first is not None else ""
     for obj in stores.cold.list_keys(root, start_after=start_after):
         key = obj["Key"]
         rest = key[len(root) :]
-        day_text = rest[:10]
-        if last_text is not None and day_text > last_text:
+        if last_text is not None and rest[:10] > last_text:
             break
-        try:
-            layout.parse_day(day_text)
-        except ValueError:
+        day = layout.parse_day_or_none(rest[:10])
+        if day is None or rest[10:11] != "/":
             stray.append(key)
             continue
-        if rest[10:11] != "/":
-            stray.append(key)
-            continue
-        by_day[day_text][key] = StoredObject(
+        by_day[day][key] = StoredObject(
             key,
             int(obj.get("Size") or 0),
             obj.get("LastModified"),
@@ -142,18 +143,18 @@ def list_day_folders(stores: Stores, first: dt.date | None, last: dt.date | None
 
 def gather_parts(
     prefix: str,
-    days: list[str],
-    records: Mapping[str, list[dict[str, Any]]],
-    objects: Mapping[str, dict[str, StoredObject]],
-) -> tuple[dict[str, list[Part]], dict[str, list[Finding]]]:
+    days: list[dt.date],
+    records: Mapping[dt.date, list[dict[str, Any]]],
+    objects: Mapping[dt.date, dict[str, StoredObject]],
+) -> tuple[dict[dt.date, list[Part]], dict[dt.date, list[Finding]]]:
     """Parts per day (from records and from the part objects present), and findings for
     objects in a day's folder that are no part's object at all."""
-    parts: dict[str, list[Part]] = {}
-    strays: dict[str, list[Finding]] = defaultdict(list)
+    parts: dict[dt.date, list[Part]] = {}
+    strays: dict[dt.date, list[Finding]] = defaultdict(list)
     for day in days:
         by_number: dict[int, Part] = {}
 
-        def get(n: int, day: str = day, by_number: dict[int, Part] = by_number) -> Part:
+        def get(n: int, day: dt.date = day, by_number: dict[int, Part] = by_number) -> Part:
             if n not in by_number:
                 by_number[n] = Part(
                     day, n, layout.manifest_key(prefix, day, n), layout.jsonl_key(prefix, day, n)
@@ -165,7 +166,7 @@ def gather_parts(
                 get(int(rec["part"])).record = rec
         for key, obj in objects.get(day, {}).items():
             parsed = layout.parse_part_key(key)
-            n = parsed[1] if parsed and parsed[0] == day else None
+            n = parsed[1] if parsed else None  # of this day: the key comparisons below
             if n is not None and n >= 1 and key == layout.manifest_key(prefix, day, n):
                 get(n).manifest_object = obj
             elif n is not None and n >= 1 and key == layout.jsonl_key(prefix, day, n):

@@ -6,12 +6,14 @@ message's text.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from audit_archive.errors import AuditArchiveError
+from audit_archive.format import layout
 
 
 class Status(StrEnum):
@@ -113,7 +115,7 @@ def day_status(
 
 @dataclass
 class DayReport:
-    day: str
+    day: dt.date
     due: bool
     findings: list[Finding] = field(default_factory=list)
     parts: int = 0
@@ -138,7 +140,7 @@ class DayReport:
 
     def as_dict(self) -> dict[str, Any]:
         out = {
-            "day": self.day,
+            "day": layout.format_day(self.day),
             "status": str(self.status),
             "findings": [f.as_dict() for f in self.findings],
             "parts": self.parts,

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from audit_archive.audit.log_check import LogCheck, check_log
-from audit_archive.audit.verify.chain import Hole
-from audit_archive.audit.verify.chaincheck import (
+from audit_archive.audit.verify.chain_step import (
     chain_input,
     charge_breaks,
     highest_archived_seq,
@@ -18,9 +17,10 @@ from audit_archive.audit.verify.chaincheck import (
     records_by_day,
     walk_chain,
 )
+from audit_archive.audit.verify.chain_walk import Hole
 from audit_archive.audit.verify.checks import check_part, checksums_kept, confirm_by_reading
 from audit_archive.audit.verify.content import ContentRead, Progress, read_contents
-from audit_archive.audit.verify.hotside import add_overdue, dayless_events, mark_in_progress
+from audit_archive.audit.verify.hot_checks import add_overdue, dayless_events, mark_in_progress
 from audit_archive.audit.verify.parts import (
     Listing,
     ManifestProgress,
@@ -44,8 +44,8 @@ DEEP_WORKERS = 3  # each holds one 1 MiB chunk and one line: memory stays flat
 @dataclass
 class Inventory:
     listing: Listing
-    parts_by_day: dict[str, list[Part]]
-    strays: dict[str, list[Finding]]
+    parts_by_day: dict[dt.date, list[Part]]
+    strays: dict[dt.date, list[Finding]]
 
     @property
     def parts(self) -> list[Part]:
@@ -147,7 +147,7 @@ def _witnessing(
 def _check_log(
     stores: Stores,
     verifier: Verifier | None,
-    records: dict[str, list[dict[str, Any]]],
+    records: dict[dt.date, list[dict[str, Any]]],
     trusted: Sequence[tuple[str, bytes]],
     witnessing: tuple[Sequence[Verifier], int] = ((), 0),
 ) -> LogCheck | None:
@@ -169,16 +169,16 @@ def _authenticate_logged(parts: list[Part], log: LogCheck) -> None:
             p.signature = SignatureStatus.VALID
 
 
-def _add_log_findings(report: Report, reports: dict[str, DayReport], log: LogCheck) -> None:
+def _add_log_findings(report: Report, reports: dict[dt.date, DayReport], log: LogCheck) -> None:
     """Whole-log findings (a bad or inconsistent checkpoint, gaps) are the archive's; a
     part's (not logged, bytes differ from its leaf) go to its day."""
     report.archive += [Finding(Status.MODIFIED, f"signed log: {m}") for m in log.findings]
-    for (day_text, part), found in log.part_findings.items():
-        if day_text in reports:
+    for (day, part), found in log.part_findings.items():
+        if day in reports:
             for kind, message in found:
                 # A logged part's manifest gone is never a moment of a run in progress.
                 lasting = Status(kind) is Status.MISSING
-                reports[day_text].add(
+                reports[day].add(
                     Finding(Status(kind), f"signed log: {message}", part, lasting=lasting)
                 )
 
@@ -189,12 +189,11 @@ def _span(
     now: dt.datetime,
     first: dt.date | None,
     last: dt.date | None,
-    records: dict[str, list[dict[str, Any]]],
+    records: dict[dt.date, list[dict[str, Any]]],
     listing: Listing,
 ) -> Span | None:
-    held = set(listing.by_day) | set(records)
-    lo, hi = layout.format_day(first or dt.date.min), layout.format_day(last or dt.date.max)
-    held = {d for d in held if lo <= d <= hi and _is_day(d)}
+    lo, hi = first or dt.date.min, last or dt.date.max
+    held = {d for d in set(listing.by_day) | set(records) if lo <= d <= hi}
     newest_due = layout.newest_due_day(now, retention_days)
     return resolve_span(start, newest_due, now.astimezone(dt.UTC).date(), first, last, held)
 
@@ -203,7 +202,7 @@ def _start(
     configured: dt.date,
     from_archive: bool,
     first: dt.date | None,
-    records: dict[str, list[dict[str, Any]]],
+    records: dict[dt.date, list[dict[str, Any]]],
     listing: Listing,
     newest_due: dt.date,
 ) -> tuple[dt.date, str]:
@@ -212,9 +211,9 @@ def _start(
         return configured, f"from --from {first}"
     if not from_archive:
         return configured, f"from ARCHIVE_START_DATE ({configured})"
-    held = sorted(d for d in set(records) | set(listing.by_day) if _is_day(d))
+    held = sorted(set(records) | set(listing.by_day))
     if held:
-        return layout.parse_day(held[0]), (
+        return held[0], (
             f"from {held[0]}, the archive's first day (its earliest batch record or "
             "object): ARCHIVE_START_DATE is not set"
         )
@@ -222,38 +221,29 @@ def _start(
     return newest_due + dt.timedelta(days=1), NOTHING_HELD
 
 
-def _is_day(text: str) -> bool:
-    try:
-        layout.parse_day(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _inventory(
-    span: Span, prefix: str, records: dict[str, list[dict[str, Any]]], listing: Listing
+    span: Span, prefix: str, records: dict[dt.date, list[dict[str, Any]]], listing: Listing
 ) -> Inventory:
     parts_by_day, strays = gather_parts(prefix, span.days, records, listing.by_day)
     return Inventory(listing, parts_by_day, strays)
 
 
-def _day_reports(span: Span, inventory: Inventory) -> tuple[dict[str, DayReport], list[Hole]]:
+def _day_reports(span: Span, inventory: Inventory) -> tuple[dict[dt.date, DayReport], list[Hole]]:
     """A report per day with what it holds, its stray objects, and missing days and
     parts (each a hole in what the chain walk can see)."""
-    reports: dict[str, DayReport] = {}
+    reports: dict[dt.date, DayReport] = {}
     holes: list[Hole] = []
-    for day_text in span.days:
-        day = layout.parse_day(day_text)
-        parts = inventory.parts_by_day[day_text]
-        report = DayReport(day_text, due=span.is_due(day), partition=day >= span.start)
-        report.findings += inventory.strays.get(day_text, [])
+    for day in span.days:
+        parts = inventory.parts_by_day[day]
+        report = DayReport(day, due=span.is_due(day), partition=day >= span.start)
+        report.findings += inventory.strays.get(day, [])
         report.parts = len(parts)
         report.events = sum(p.event_count for p in parts)
-        if report.due and not parts and not inventory.listing.by_day.get(day_text):
+        if report.due and not parts and not inventory.listing.by_day.get(day):
             report.add(
                 Finding(Status.MISSING, "a due day with neither a batch record nor any object")
             )
-            holes.append(Hole(day_text))
+            holes.append(Hole(day))
         numbers = [p.part for p in parts]
         for n in sorted(set(range(1, max(numbers, default=0) + 1)) - set(numbers)):
             report.add(
@@ -263,8 +253,8 @@ def _day_reports(span: Span, inventory: Inventory) -> tuple[dict[str, DayReport]
                     n,
                 )
             )
-            holes.append(Hole(day_text))
-        reports[day_text] = report
+            holes.append(Hole(day))
+        reports[day] = report
     return reports, holes
 
 
@@ -273,7 +263,7 @@ def _summary(
     span: Span,
     report: Report,
     inventory: Inventory,
-    records: dict[str, list[dict[str, Any]]],
+    records: dict[dt.date, list[dict[str, Any]]],
     deep: bool,
     started: float,
 ) -> dict[str, Any]:
@@ -292,7 +282,7 @@ def _summary(
         "events": sum(d.events for d in report.days),
         "oldestHotSeq": stores.events.oldest_hot_seq(),
         "highestArchivedSeq": highest_archived_seq(inventory.parts, records),
-        "inProgress": [d.day for d in report.days if d.in_progress is not None],
+        "inProgress": [layout.format_day(d.day) for d in report.days if d.in_progress is not None],
         "seconds": round(time.monotonic() - started, 3),
     }
     if span.requested_last is not None:

@@ -23,8 +23,8 @@ class Span:
     requested_last: dt.date | None = None  # --to, when later than any day can hold anything
 
     @property
-    def days(self) -> list[str]:
-        return [layout.format_day(d) for d in layout.days(self.first, self.last)]
+    def days(self) -> list[dt.date]:
+        return list(layout.days(self.first, self.last))
 
     def is_due(self, day: dt.date) -> bool:
         return self.start <= day <= self.newest_due
@@ -36,12 +36,12 @@ def resolve_span(
     today: dt.date,
     first: dt.date | None,
     last: dt.date | None,
-    held: Iterable[str],
+    held: Iterable[dt.date],
 ) -> Span | None:
     """The days to verify; None when nothing is due and nothing is held (no flags were
     given). ``held``: the days with a batch record or an object (within the flags).
     Raises RangeError, naming only the flags given, for a range that holds nothing."""
-    held_days = sorted(layout.parse_day(d) for d in held)
+    held_days = sorted(held)
     lo = first if first is not None else min([start, *held_days[:1]])
     hi = last if last is not None else max([newest_due, *held_days[-1:]])
     ceiling = min(max([today, newest_due, *held_days[-1:]]), LAST_DAY)

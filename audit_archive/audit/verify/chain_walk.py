@@ -30,8 +30,8 @@ class Point:
     seq: Any
     prev_hash: Any
     hash: Any
-    source: tuple[str, int] | None
-    day: str | None
+    source: tuple[dt.date, int] | None
+    day: dt.date | None
 
     def where(self) -> str:
         if self.source is None:
@@ -43,7 +43,7 @@ class Point:
 class Hole:
     """Content the verifier cannot see: a missing day or part, a part with no usable edges."""
 
-    day: str
+    day: dt.date
     lo: int | None = None
     hi: int | None = None
 
@@ -70,7 +70,7 @@ def hot_point(doc: Mapping[str, Any] | None) -> Point | None:
     if doc is None:
         return None
     at = doc.get("at")
-    day = layout.format_day(layout.as_utc(at).date()) if isinstance(at, dt.datetime) else None
+    day = layout.as_utc(at).date() if isinstance(at, dt.datetime) else None
     return Point(doc.get("seq"), doc.get("prevHash"), doc.get("hash"), None, day)
 
 
@@ -121,8 +121,8 @@ class ChainWalk:
             days = [p.day for p in (x, y) if p is not None and p.day is not None]
             if not days:
                 return True
-            lo = min(days) if x is not None else "0000-00-00"
-            hi = max(days) if y is not None else "9999-99-99"
+            lo = min(days) if x is not None else dt.date.min
+            hi = max(days) if y is not None else dt.date.max
             if lo <= h.day <= hi:
                 return True
         return False
@@ -189,7 +189,7 @@ class ChainWalk:
             self._link(last, b)
 
 
-def edge_points(edges: Any, source: tuple[str, int]) -> list[Point]:
+def edge_points(edges: Any, source: tuple[dt.date, int]) -> list[Point]:
     return [
         Point(e["seq"], e.get("prevHash"), e.get("hash"), source, source[0])
         for e in edges

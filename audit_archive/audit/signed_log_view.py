@@ -90,29 +90,45 @@ class SignedLogView:
         return head
 
 
-def log_object(
-    stores: Stores, verifier: Verifier, manifest_key: str, manifest_bytes: bytes
-) -> dict[str, Any]:
-    """The ``log`` object of a proof for the part whose manifest is ``manifest_bytes``."""
-    return SignedLogView(stores, verifier).log_object(manifest_key, manifest_bytes)
+class LogViewOnce:
+    """The signed log's view for one command, opened on first use and reused after: a
+    reader vouching for a manifest (``vouch``) and a proof's ``log`` object (``view``)
+    share one open. A view that cannot be opened is not tried again."""
+
+    def __init__(self, stores: Stores, verifier: Verifier) -> None:
+        self.stores, self.verifier = stores, verifier
+        self._view: SignedLogView | None = None
+        self._error: LogProofError | None = None
+
+    def view(self) -> SignedLogView:
+        """The view; LogProofError (the same one every time) when it cannot be opened."""
+        if self._view is None:
+            if self._error is not None:
+                raise self._error
+            try:
+                self._view = SignedLogView(self.stores, self.verifier)
+            except LogProofError as e:
+                self._error = e
+                raise
+        return self._view
+
+    def vouch(self, manifest_key: str, manifest_bytes: bytes) -> bool:
+        """For ``reader.open_part``: does the signed log cover this manifest (its exact
+        bytes)? A log that cannot be loaded vouches for nothing."""
+        try:
+            return self.view().vouches(manifest_key, manifest_bytes)
+        except LogProofError:
+            return False
+
+
+def log_view(stores: Stores) -> LogViewOnce | None:
+    """The signed log's view, opened on first use; None without a verifier key."""
+    verifier = stores.settings.log_verifier
+    return None if verifier is None else LogViewOnce(stores, verifier)
 
 
 def log_vouch(stores: Stores) -> Callable[[str, bytes], bool] | None:
     """For ``reader.open_part``: does the signed log cover this manifest (its exact
-    bytes)? None without a verifier key; the log's view is loaded once, on first use, and
-    a log that cannot be loaded vouches for nothing."""
-    verifier = stores.settings.log_verifier
-    if verifier is None:
-        return None
-    views: list[SignedLogView | None] = []
-
-    def vouch(manifest_key: str, manifest_bytes: bytes) -> bool:
-        if not views:
-            try:
-                views.append(SignedLogView(stores, verifier))
-            except LogProofError:
-                views.append(None)
-        view = views[0]
-        return view is not None and view.vouches(manifest_key, manifest_bytes)
-
-    return vouch
+    bytes)? None without a verifier key; the log's view is loaded once, on first use."""
+    view = log_view(stores)
+    return None if view is None else view.vouch

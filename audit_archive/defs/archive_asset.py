@@ -1,13 +1,12 @@
-"""Partitions, the ``cold_archive`` asset, the archive job and its schedule, built from
-the definition settings.
+"""The ``cold_archive`` asset and ``audit_archive_job``, the asset job that archives one day.
 
 ``cold_archive`` is a partitioned, graph-backed asset: its graph is the six ops of SPEC
 section 6, in order, and ``audit_archive_job`` is the asset job that runs that graph for
 one day. So a day is archived the same way from the asset page (Materialize), the job's
-Launchpad, a backfill, the schedule, the catch-up sensor or headless with
-``dagster asset materialize -m audit_archive.definitions --select cold_archive
---partition D``, and the asset's partitions and the job's Partitions tab read the same
-materializations.
+Launchpad, a backfill, the schedule (schedule.py), the catch-up sensor (sensors.py) or
+headless with ``dagster asset materialize -m audit_archive.definitions --select
+cold_archive --partition D``, and the asset's partitions (partitions.py) and the job's
+Partitions tab read the same materializations.
 """
 
 from __future__ import annotations
@@ -17,9 +16,6 @@ from typing import Any
 from dagster import (
     AssetsDefinition,
     DailyPartitionsDefinition,
-    DefaultScheduleStatus,
-    ScheduleDefinition,
-    build_schedule_from_partitioned_job,
     define_asset_job,
     graph_asset,
     in_process_executor,
@@ -34,26 +30,12 @@ from audit_archive.defs.ops import (
     to_jsonl_gz,
     upload_and_confirm,
 )
-from audit_archive.format import layout
-from audit_archive.settings import DefinitionSettings
 
-__all__ = ["ARCHIVE_JOB", "GROUP", "build_archive_job", "cold_archive_asset", "daily_partitions"]
+__all__ = ["ARCHIVE_JOB", "GROUP", "AssetJob", "build_archive_job", "cold_archive_asset"]
 
 GROUP = "audit_archive"
 # What define_asset_job returns: its class is not part of Dagster's public API.
 AssetJob = Any
-
-
-def daily_partitions(settings: DefinitionSettings) -> DailyPartitionsDefinition:
-    """One partition per UTC day, ending at the newest due day: what is "missing" in the
-    UI is due but not archived, and hot days cannot be picked. A day outside them that
-    is asked for anyway (a partition tag through GraphQL or the API) is refused when the
-    run starts, before any op (ArchiveResource, defs/resources.py)."""
-    return DailyPartitionsDefinition(
-        start_date=layout.format_day(settings.start_date),
-        timezone="UTC",
-        end_offset=-settings.retention_days,
-    )
 
 
 def cold_archive_asset(partitions: DailyPartitionsDefinition) -> AssetsDefinition:
@@ -72,9 +54,13 @@ def cold_archive_asset(partitions: DailyPartitionsDefinition) -> AssetsDefinitio
         ),
     )
     def cold_archive():
-        return purge_hot(
-            record_batch(upload_and_confirm(sign_manifest(to_jsonl_gz(extract_chained()))))
-        )
+        # Each op returns the day's part plus what it adds; a later op that needs an
+        # earlier one's facts takes that op's output too (archive/results.py).
+        extracted = extract_chained()
+        encoded = to_jsonl_gz(extracted)
+        signed = sign_manifest(encoded)
+        uploaded = upload_and_confirm(encoded, signed)
+        return purge_hot(record_batch(encoded, signed, uploaded))
 
     return cold_archive
 
@@ -94,22 +80,4 @@ def build_archive_job(partitions: DailyPartitionsDefinition) -> AssetJob:
             "record_batch, purge_hot. Safe to re-run."
         ),
         tags={"audit_archive/kind": "archive"},
-    )
-
-
-def build_archive_schedule(
-    archive_job: AssetJob, settings: DefinitionSettings
-) -> ScheduleDefinition:
-    """At ARCHIVE_RUN_HOUR_UTC:00 UTC, the partitions' newest day (the newest due day,
-    since the partitions end there), run key = the day; nothing while no day is due."""
-    return build_schedule_from_partitioned_job(
-        archive_job,
-        name="audit_archive_schedule",
-        hour_of_day=settings.run_hour_utc,
-        minute_of_hour=0,
-        default_status=DefaultScheduleStatus.RUNNING
-        if settings.enabled
-        else DefaultScheduleStatus.STOPPED,
-        description="Requests the newest due day at ARCHIVE_RUN_HOUR_UTC:00 UTC. "
-        "Days missed while it was off are found by the catch-up sensor.",
     )

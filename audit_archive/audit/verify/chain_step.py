@@ -4,11 +4,12 @@ and a re-check of any break against the current state before it is reported."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from audit_archive.audit.verify.chain import (
+from audit_archive.audit.verify.chain_walk import (
     Break,
     ChainWalk,
     Gap,
@@ -25,14 +26,17 @@ from audit_archive.format import layout
 from audit_archive.format.malformed import is_integer_seq
 from audit_archive.stores.clients import Stores
 
-Records = Mapping[str, list[dict[str, Any]]]
+Records = Mapping[dt.date, list[dict[str, Any]]]
 
 
-def records_by_day(stores: Stores) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {}
+def records_by_day(stores: Stores) -> dict[dt.date, list[dict[str, Any]]]:
+    """The batch records by the day they name; a record whose ``day`` is no
+    ``YYYY-MM-DD`` day (the archiver writes none) belongs to no day and is left out."""
+    out: dict[dt.date, list[dict[str, Any]]] = {}
     for rec in stores.batches.records():
-        if isinstance(rec.get("day"), str):
-            out.setdefault(rec["day"], []).append(rec)
+        day = layout.parse_day_or_none(rec.get("day"))
+        if day is not None:
+            out.setdefault(day, []).append(rec)
     return out
 
 
@@ -68,9 +72,8 @@ def chain_input(
                 holes.append(Hole(day, rec.get("startSeq"), rec.get("endSeq")))
     in_range = set(span.days)
     for day in layout.days(span.start, span.newest_due):
-        day_text = layout.format_day(day)
-        if day_text not in in_range and day_text not in records:
-            holes.append(Hole(day_text))  # not verified here: assume the worst
+        if day not in in_range and day not in records:
+            holes.append(Hole(day))  # not verified here: assume the worst
     return ChainInput(points, holes)
 
 
@@ -118,7 +121,7 @@ def highest_archived_seq(parts: Sequence[Part], records: Records) -> int | None:
 
 
 def charge_breaks(
-    reports: dict[str, DayReport], breaks: Sequence[Break], parts: Sequence[Part]
+    reports: dict[dt.date, DayReport], breaks: Sequence[Break], parts: Sequence[Part]
 ) -> None:
     """A break is charged to both sides' days (hot events by their `at`), unless one side
     is a part already found modified or unverifiable: that explains it."""

@@ -14,14 +14,14 @@ from audit_archive.stores.leasestore import Lease
 MALFORMED_LISTING_MAX = 10_000  # overdue events read to name the malformed among them
 
 
-def add_overdue(stores: Stores, span: Span, reports: dict[str, DayReport]) -> None:
+def add_overdue(stores: Stores, span: Span, reports: dict[dt.date, DayReport]) -> None:
     """Chained events of a due day still in hot; the malformed among them named."""
     first, last = max(span.first, span.start), min(span.last, span.newest_due)
     if first > last:
         return
     start, end = layout.day_bounds(first)[0], layout.day_bounds(last)[1]
     for day, count in stores.events.chained_days(start, end):
-        report = reports.get(layout.format_day(day))
+        report = reports.get(day)
         if report is None:
             continue
         # Malformed events (malformed.py) stay in hot for good: name them. Listing reads
@@ -54,14 +54,15 @@ def dayless_events(stores: Stores) -> list[Finding]:
     ]
 
 
-def mark_in_progress(stores: Stores, reports: dict[str, DayReport], now: dt.datetime) -> None:
+def mark_in_progress(stores: Stores, reports: dict[dt.date, DayReport], now: dt.datetime) -> None:
     """A day whose lease a live run holds is being archived: its objects may precede its
     record and its events wait for the purge. Say so, rather than orphan or overdue. A
     lease no run could hold (implausible_lease) is a finding instead, and the day's other
     findings stand."""
     settings = stores.settings
     for lease in stores.leases.live_leases(now):
-        report = reports.get(lease.day)
+        day = layout.parse_day_or_none(lease.day)  # a lease's _id: a day, or signed-log
+        report = reports.get(day) if day is not None else None
         if report is None:
             continue
         why = implausible_lease(lease, now, settings.lease_seconds, settings.run_max_seconds)
