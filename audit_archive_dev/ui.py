@@ -253,10 +253,17 @@ def _default_signals() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def start_dagster(home: Path, port: int, env: dict[str, str]) -> subprocess.Popen:
+def start_dagster(
+    home: Path, port: int, env: dict[str, str], instance_yaml: str | None = None
+) -> subprocess.Popen:
+    """``dagster dev`` with the repo's dagster.yaml (or ``instance_yaml``, a benchmark's
+    variant of it) in ``<home>/dagster_home``."""
     dagster_home = home / "dagster_home"
     dagster_home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
+    if instance_yaml is None:
+        shutil.copy(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
+    else:
+        (dagster_home / "dagster.yaml").write_text(instance_yaml)
     child_env = {**os.environ, **env, "DAGSTER_HOME": str(dagster_home)}
     return subprocess.Popen(
         [

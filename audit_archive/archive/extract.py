@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-import tempfile
 from array import array
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +24,7 @@ from audit_archive.format import bsonpeek, layout
 from audit_archive.format.canonical import EVENT_CODEC_OPTIONS
 from audit_archive.format.chain import HEX64
 from audit_archive.progress import PROGRESS_EVERY, Log, quiet
-from audit_archive.stores.clients import Stores
+from audit_archive.stores.clients import Stores, staging_root
 from audit_archive.stores.events import EventStore, name_malformed
 from audit_archive.stores.partstream import PartReadError, PartStream
 
@@ -33,7 +32,7 @@ from audit_archive.stores.partstream import PartReadError, PartStream
 
 
 def _workdir(stores: Stores, day: dt.date, owner: str) -> Path:
-    root = Path(stores.settings.work_dir or tempfile.gettempdir()) / "audit-archive"
+    root = staging_root(stores.settings)
     root.mkdir(parents=True, exist_ok=True)
     for stale in root.glob(f"{day}-*"):  # earlier attempts at this day; we hold its lease
         if stale.name != f"{day}-{owner}":

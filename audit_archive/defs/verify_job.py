@@ -18,7 +18,7 @@ day, hundreds per run; an observation per day costs one event and keeps the one 
 # when the op is defined.
 import datetime as dt
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagster import (
     AssetObservation,
@@ -39,13 +39,17 @@ from dagster import (
 )
 from pydantic import Field
 
-from audit_archive.audit import verify
 from audit_archive.defs.names import COLD_ARCHIVE_ASSET
 from audit_archive.defs.partitions import partition_key
 from audit_archive.defs.resources import ArchiveResource
 from audit_archive.format import layout
 from audit_archive.redact import redact
 from audit_archive.settings import DefinitionSettings
+
+if TYPE_CHECKING:
+    # The readers are imported when the op runs, not when the code location loads: every
+    # run worker of audit_archive_job loads this module (docs/performance.md, catch-up).
+    from audit_archive.audit import verify
 
 MAX_TABLE_ROWS = 200  # the UI stays readable; the JSON report lists every day with findings
 
@@ -77,7 +81,7 @@ def _day(value: str | None, name: str) -> dt.date | None:
         raise Failure(description=f"config {name}: {e}") from None
 
 
-def report_metadata(report: verify.Report) -> dict[str, Any]:
+def report_metadata(report: "verify.Report") -> dict[str, Any]:
     """What the UI shows for a verification: counts, the tier boundary, the findings."""
     s = report.summary
     meta: dict[str, Any] = {
@@ -134,7 +138,9 @@ def _seq(value: int | None) -> Any:
     return "none" if value is None else MetadataValue.int(value)
 
 
-def observe_days(report: verify.Report) -> Iterator[AssetObservation]:
+def observe_days(report: "verify.Report") -> Iterator[AssetObservation]:
+    from audit_archive.audit import verify
+
     """One observation of cold_archive per verified day that has something in cold storage
     or a finding beyond "not archived yet" (which the asset's partitions already show).
     Yielded by the op before it fails on a finding (events logged with log_event are lost
@@ -164,6 +170,8 @@ def verify_archive(
     context: OpExecutionContext, config: VerifyConfig, archive: ArchiveResource
 ) -> Iterator[AssetObservation | Output[dict]]:
     """Verify every day in the range like `audit-archive verify`; a finding fails the run."""
+    from audit_archive.audit import verify
+
     stores = archive.stores
     first, last = _day(config.from_day, "from_day"), _day(config.to_day, "to_day")
     try:
@@ -188,7 +196,7 @@ def verify_archive(
     yield Output(report.summary, metadata=meta)
 
 
-def _failure_text(report: verify.Report) -> str:
+def _failure_text(report: "verify.Report") -> str:
     bad = report.with_findings()
     parts = []
     if bad:

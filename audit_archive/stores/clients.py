@@ -6,8 +6,14 @@ ConfigError that names the variable and never echoes a secret.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import tempfile
 import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import boto3
 import pymongo
@@ -247,10 +253,16 @@ def _check_cold(stores: Stores) -> None:
 # Stores already probed in this process: (endpoint, bucket, prefix). A run opens its
 # stores more than once; the store's behaviour does not change between them.
 _PROBED: set[tuple[str | None, str, str]] = set()
-# Runs that start together in one process (threads, a backfill run in process) probe one
-# at a time: the first proves the store, the others find it proven. Concurrent multipart
-# probes of one key made moto's server answer UploadPart with 500 (test_races).
+# Runs that start together probe one at a time: in one process (threads, a backfill run
+# in process) the first proves the store and the others find it proven; across processes
+# (each run worker of a backfill is its own process, and proves the store again) a file
+# lock in the staging folder makes them take turns. Concurrent multipart probes of one
+# key made moto's server answer UploadPart with 500 (test_races; and a catch-up of 30 days
+# through the daemon, 4 run workers starting at once, failed one day that way).
 _PROBE_LOCK = threading.Lock()
+# How long a run waits for another process's probe before probing anyway: a process
+# stalled (SIGSTOP) while holding the lock must not hold every later run's start.
+PROBE_LOCK_WAIT_SECONDS = 60.0
 ACCEPT_UNCONDITIONAL = "AUDIT_COLD_ACCEPT_UNCONDITIONAL_WRITES"
 
 
@@ -264,8 +276,52 @@ def _check_conditional_writes(stores: Stores) -> None:
         return
     with _PROBE_LOCK:
         if where not in _PROBED:
-            _probe_conditional_writes(stores)
+            with probe_lock(settings):
+                _probe_conditional_writes(stores)
             _PROBED.add(where)
+
+
+def staging_root(settings: Settings) -> Path:
+    """The archive's own folder on this machine (AUDIT_WORK_DIR, else the temporary
+    folder): the days' staging files and the start-up probe's lock."""
+    return Path(settings.work_dir or tempfile.gettempdir()) / "audit-archive"
+
+
+def probe_lock_path(settings: Settings) -> Path:
+    """The lock file the processes probing one store (endpoint, bucket, prefix) share."""
+    where = "\n".join((settings.cold_endpoint or "", settings.cold_bucket, settings.cold_prefix))
+    digest = hashlib.sha256(where.encode()).hexdigest()[:16]
+    return staging_root(settings) / f"probe-{digest}.lock"
+
+
+@contextlib.contextmanager
+def probe_lock(settings: Settings) -> Iterator[None]:
+    """Held while this process probes the store: another process probing the same store
+    waits (at most PROBE_LOCK_WAIT_SECONDS, then probes anyway). Where the folder cannot
+    hold the lock (read-only, no fcntl) the probe goes on unlocked: the lock only spares
+    the store simultaneous probes, the probe itself proves the store either way."""
+    try:
+        import fcntl
+
+        path = probe_lock_path(settings)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a")  # noqa: SIM115 - closed below, after the probe
+    except (ImportError, OSError):
+        handle = None
+    if handle is None:
+        yield
+        return
+    with handle:
+        deadline = time.monotonic() + PROBE_LOCK_WAIT_SECONDS
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    break  # the holder stalled: probe anyway
+                time.sleep(0.05)
+        yield  # closing the file releases the lock
 
 
 def _probe_conditional_writes(stores: Stores) -> None:

@@ -39,3 +39,15 @@ def test_the_restore_benchmark_runs_and_reports_events_per_second() -> None:
         for process in ("client", "mongo", "s3"):
             assert result[f"{name}_cpu_{process}_s"] >= 0, (name, process)
     assert result["restore_vs_upsert_old_per_cpu_s"] > 0
+
+
+def test_the_run_worker_benchmark_starts_each_kind_like_a_launcher_and_archives_the_day() -> None:
+    """One run of each kind through ``dagster api execute_run``: the archive's day (it
+    must be archived), six no-op steps and an empty job (Dagster's floor)."""
+    result = run_benchmark("bench_run_worker.py", "--runs", "1")
+    for kind in ("archive", "six_steps", "empty"):
+        assert result[kind]["succeeded"] == 1, kind
+        assert result[kind]["cpu_s"] > 0 and result[kind]["wall_s"] > 0, kind
+    assert result["days_archived"] == 1
+    assert result["archive"]["run_event_kinds"]["ASSET_MATERIALIZATION"] == 1
+    assert result["empty"]["run_events"] < result["six_steps"]["run_events"]
