@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import json
 import os
 import random
@@ -78,12 +77,23 @@ def generate(path: Path, events: int, day: dt.date, seed: int = 1) -> tuple[int,
                 "result": rng.choice(results),
                 "prevHash": prev,
             }
-            doc["hash"] = prev = hashlib.sha256(encode_batch([doc]).canonicals[0]).hexdigest()
+            doc["hash"] = prev = encode_batch([doc]).rehashes[0]
             raw = bson.encode(doc)
             f.write(raw)
             size += len(raw)
             seq += 1
+            if (i + 1) % 1_000_000 == 0:
+                _progress(f"generated {i + 1:,} events")
     return 1, seq - 1, size
+
+
+def _progress(message: str) -> None:
+    """A line on stderr as the run goes (a 10M-event day takes long on a shared machine)."""
+    print(
+        f"{time.strftime('%H:%M:%S')} {message}: cpu {_cpu():.1f} s, rss {_rss_mib()} MiB",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def measure(events: int, workdir: Path) -> dict[str, Any]:
@@ -100,7 +110,13 @@ def measure(events: int, workdir: Path) -> dict[str, Any]:
     rss: list[float] = []
     before_rss = _rss_mib()
     cpu0, wall0 = _cpu(), time.perf_counter()
-    encoded = encode(extracted, "bench", 5000, log=lambda _: rss.append(_rss_mib()))
+
+    def log(message: str) -> None:
+        rss.append(_rss_mib())
+        if len(rss) % 20 == 0:  # every 1,000,000 events
+            _progress(message)
+
+    encoded = encode(extracted, "bench", 5000, log=log)
     cpu, wall = _cpu() - cpu0, time.perf_counter() - wall0
     if encoded.summary.event_count != events:
         raise SystemExit(f"encoded {encoded.summary.event_count} of {events} events")

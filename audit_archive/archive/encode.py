@@ -5,12 +5,12 @@ one streaming pass over the extracted events.
 from __future__ import annotations
 
 import gc
-import hashlib
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from operator import lt
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from audit_archive import timing
 from audit_archive.archive.extract import iter_staged
@@ -20,8 +20,8 @@ from audit_archive.format import bsonpeek, fastcodec, layout
 from audit_archive.format.chain import ChainTracker, Link
 from audit_archive.format.fastcodec import FAST_CODEC_OPTIONS
 from audit_archive.format.jsonl import GzipJsonlWriter, WrittenFile
+from audit_archive.format.malformed import all_usual, is_integer_seq
 from audit_archive.format.malformed import describe as describe_malformed
-from audit_archive.format.malformed import is_integer_seq
 from audit_archive.format.malformed import problem as malformed_problem
 from audit_archive.format.manifest import (
     PartSummary,
@@ -37,6 +37,22 @@ def _read_neighbours(path: str) -> Iterator[Link]:
         for line in f:
             seq, prev_hash, hash_ = json.loads(line)
             yield Link(seq, prev_hash, hash_)
+
+
+class _Columns(NamedTuple):
+    """A batch's ``seq``, ``prevHash`` and ``hash``, a list each (None where absent)."""
+
+    seqs: list[Any]
+    prevs: list[Any]
+    hashes: list[Any]
+
+
+def _columns(batch: list[dict[str, Any]]) -> _Columns:
+    return _Columns(
+        [d.get("seq") for d in batch],
+        [d.get("prevHash") for d in batch],
+        [d.get("hash") for d in batch],
+    )
 
 
 def _without_malformed(
@@ -142,13 +158,18 @@ class _Part:
 
     def well_formed(
         self, batch: list[dict[str, Any]]
-    ) -> tuple[list[dict[str, Any]], dict[int, list[Link]], list[int] | None]:
-        """The batch without its malformed events (named, left in hot): _without_malformed."""
+    ) -> tuple[list[dict[str, Any]], dict[int, list[Link]], list[int] | None, _Columns]:
+        """The batch without its malformed events (named, left in hot): _without_malformed;
+        and the ``seq``, ``prevHash`` and ``hash`` of those kept, a list each. Nearly
+        every batch has no malformed event, which the columns show at once."""
+        columns = _columns(batch)
+        if not self.carry and all_usual(columns.seqs, [d.get("at") for d in batch], columns.hashes):
+            return batch, {}, None, columns
         good, gaps, kept = _without_malformed(batch, self.malformed, self.carry)
         self.skipped += len(batch) - len(good)
         if not good:
             self.in_run = False
-        return good, gaps, kept
+        return good, gaps, kept, columns if kept is None else _columns(good)
 
     def lines(
         self, batch: list[dict[str, Any]], chunk: bytes, kept: list[int] | None
@@ -156,29 +177,72 @@ class _Part:
         """The batch's JSONL lines joined, their number, and each event's re-hash; a line
         that does not read back as its document is its ``{"bson": ...}`` form (SPEC 3)."""
         encoded = fastcodec.encode_batch(batch)
-        lines, joined = encoded.lines, encoded.joined
-        sha256 = hashlib.sha256
-        rehashes = [sha256(canonical).hexdigest() for canonical in encoded.canonicals]
         raw_of = _raw_of(chunk, kept)
         unproven = fastcodec.lines_to_check(encoded, batch, chunk if kept is None else None, raw_of)
-        if unproven:
-            replaced = fastcodec.make_readable(lines, unproven, rehashes, raw_of)
-            if replaced:
-                self.as_bson += replaced
-                joined = b"".join(lines)
-        return joined, len(lines), rehashes
+        joined, replaced = fastcodec.make_readable(
+            encoded.joined, unproven, encoded.rehashes, raw_of
+        )
+        self.as_bson += replaced
+        return joined, len(batch), encoded.rehashes
 
     def chain(
-        self, batch: list[dict[str, Any]], rehashes: list[str], gaps: dict[int, list[Link]]
+        self,
+        batch: list[dict[str, Any]],
+        rehashes: list[str],
+        gaps: dict[int, list[Link]],
+        columns: _Columns,
     ) -> None:
         """Each event in seq order: fed to the chain tracker with the neighbours and the
-        malformed links before it, duplicates named, seq runs extended. Per event, so the
-        state lives in locals for the loop."""
+        malformed links before it, duplicates named, seq runs extended (_one_by_one).
+        A batch whose events after the first link to each other, re-hash, ascend and
+        have no neighbour between them (nearly every batch) is checked a column at a
+        time: the first event one by one, the others at once."""
+        seqs, prevs, hashes = columns
+        n = len(batch)
+        if gaps or n < 3 or rehashes != hashes or prevs[1:] != hashes[:-1]:
+            self._one_by_one(batch, rehashes, gaps, 0, n)
+            return
+        self._one_by_one(batch, rehashes, gaps, 0, 1)
+        later = self.next_neighbour
+        if (later is not None and later.seq <= seqs[-1]) or not all(map(lt, seqs, seqs[1:])):
+            self._one_by_one(batch, rehashes, gaps, 1, n)
+            return
+        self.tracker.extend_linked(
+            Link(seqs[1], prevs[1], hashes[1], True), Link(seqs[-1], prevs[-1], hashes[-1], True)
+        )
+        self._extend_runs(seqs, 1)
+        self.last_seq, self.last_id, self.last_hash = seqs[-1], batch[-1].get("_id"), hashes[-1]
+
+    def _extend_runs(self, seqs: list[int], lo: int) -> None:
+        """The seq runs for the purge over ``seqs[lo:]``, events with nothing between
+        them: as _one_by_one extends them an event at a time, at most batch_size each."""
+        runs, size, i, n = self.runs, self.batch_size, lo, len(seqs)
+        if self.in_run and runs[-1][2] < size:
+            take = min(size - runs[-1][2], n - i)
+            runs[-1][1] = seqs[i + take - 1]
+            runs[-1][2] += take
+            i += take
+        while i < n:
+            take = min(size, n - i)
+            runs.append([seqs[i], seqs[i + take - 1], take])
+            i += take
+        self.in_run = True
+
+    def _one_by_one(
+        self,
+        batch: list[dict[str, Any]],
+        rehashes: list[str],
+        gaps: dict[int, list[Link]],
+        lo: int,
+        hi: int,
+    ) -> None:
+        """Events ``lo`` to ``hi`` of the batch, one at a time (the state in locals)."""
         tracker, runs, batch_size = self.tracker, self.runs, self.batch_size
         neighbours, next_neighbour, in_run = self.neighbours, self.next_neighbour, self.in_run
         last_seq, last_id = self.last_seq, self.last_id
-        stored = None
-        for i, (doc, rehash) in enumerate(zip(batch, rehashes, strict=True)):
+        stored = self.last_hash
+        for i in range(lo, hi):
+            doc, rehash = batch[i], rehashes[i]
             seq = doc["seq"]
             if gaps and i in gaps:  # malformed events sat here (left in hot)
                 in_run = False
@@ -262,16 +326,16 @@ def encode(extracted: Extracted, prefix: str, batch_size: int, log: Log = quiet)
             timing.add("read_decode", t1 - t0)
             if staged is None:
                 break
-            batch, gaps, kept = part.well_formed(staged[1])
+            batch, gaps, kept, columns = part.well_formed(staged[1])
             if not batch:
                 continue
             joined, count, rehashes = part.lines(batch, staged[0], kept)
             t2 = clock()
             writer.write_encoded(joined, count)
             t3 = clock()
-            part.merkle.add_all(doc["hash"] for doc in batch)  # well-formed: malformed.py
+            part.merkle.add_all(columns.hashes)  # well-formed: malformed.py
             t4 = clock()
-            part.chain(batch, rehashes, gaps)
+            part.chain(batch, rehashes, gaps, columns)
             timing.add("encode", t2 - t1)
             timing.add("compress", t3 - t2)
             timing.add("hash", t4 - t3)

@@ -60,6 +60,16 @@ class ChainTracker:
             self._pending_is_edge = prev is None or not prev.in_part
         self._prev = link
 
+    def extend_linked(self, second: Link, last: Link) -> None:
+        """After ``add`` of a part event, the part events that follow it, known by the
+        caller to be in ascending ``seq`` with nothing between them, each re-hashing and
+        linking to the one before it: given by the first of them and the last. The same
+        as ``add`` of each (no break; only the first can settle the pending edge), at
+        the cost of one ``add``: this runs for nearly every batch of a day."""
+        self.add(second)
+        if last is not second:
+            self._pending, self._pending_is_edge, self._prev = last, False, last
+
     def finish(self, successor: Link | None) -> None:
         """Close the stream with the chained event just above the last one fed."""
         if successor is not None and self._prev is not None and self._prev.in_part:

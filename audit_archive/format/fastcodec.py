@@ -31,9 +31,10 @@ on every BSON type.
 from __future__ import annotations
 
 import base64
+import hashlib
 import math
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import bson
@@ -65,6 +66,13 @@ from audit_archive.format.canonical import (
     date_text,
     second_text,
 )
+from audit_archive.format.decimaltext import (
+    COEFFICIENT_HIGH,
+    LARGE_HIGH,
+    SPECIAL,
+    decimal_text,
+    rare_decimal,
+)
 from audit_archive.format.jsonl import bson_line, reads_back
 
 
@@ -86,11 +94,16 @@ def written_as_repr(value: float) -> bool:
     return math.isfinite(value) and (value == 0 or abs(value) >= 1e-4)
 
 
+_INFINITY = math.inf
+
+
 class _DoubleDecoder(TypeDecoder):
     bson_type = float
 
     def transform_bson(self, value: float) -> Any:
-        return value if written_as_repr(value) else _Double(value)
+        # written_as_repr inlined (this runs for every double decoded): NaN fails both
+        # tests, an infinity the first.
+        return value if 1e-4 <= abs(value) < _INFINITY or value == 0 else _Double(value)
 
 
 class _DoubleEncoder(TypeEncoder):
@@ -119,37 +132,8 @@ _MILLIS_RELAXED = ["Z", *MILLIS_TEXT[1:]]  # Relaxed Extended JSON writes no ".0
 _NON_FINITE = {"NaN": b"NaN", "Infinity": b"Infinity", "-Infinity": b"-Infinity"}
 
 
-_SPECIAL = 0x6000_0000_0000_0000  # infinities, NaNs and the large-coefficient form
 _PACK_DOUBLE = struct.Struct("<d").pack
 _PARSED_NAN = _PACK_DOUBLE(float("nan"))  # the one NaN a parser makes of "NaN"
-_MAX_COEFFICIENT = 10**34 - 1
-
-
-def _decimal_text(value: Decimal128) -> str:
-    """``str(value)`` several times faster (pymongo builds a ``decimal.Decimal`` digit by
-    digit in Python). A canonical coefficient has at most 34 digits and a BSON exponent
-    lies in -6176..6111, so the Decimal128 context neither rounds nor clamps it, and the
-    text is the General Decimal Arithmetic to-scientific-string of coefficient and
-    exponent: plain notation when the exponent is <= 0 and the adjusted one >= -6."""
-    # The two halves as pymongo holds them (``bid`` would pack them only to be unpacked).
-    high, low = value._Decimal128__high, value._Decimal128__low  # type: ignore[attr-defined]
-    if high & _SPECIAL == _SPECIAL:
-        return str(value)
-    exponent = ((high & 0x7FFF_8000_0000_0000) >> 49) - 6176
-    coefficient = ((high & 0x0001_FFFF_FFFF_FFFF) << 64) | low
-    digits = str(coefficient) if coefficient <= _MAX_COEFFICIENT else "0"  # else 0 (spec)
-    sign = "-" if high >> 63 else ""
-    n = len(digits)
-    adjusted = exponent + n - 1
-    if exponent <= 0 and adjusted >= -6:
-        if exponent == 0:
-            return sign + digits
-        point = n + exponent
-        if point > 0:
-            return f"{sign}{digits[:point]}.{digits[point:]}"
-        return f"{sign}0.{'0' * -point}{digits}"
-    fraction = "." + digits[1:] if n > 1 else ""
-    return f"{sign}{digits[0]}{fraction}E{adjusted:+d}"
 
 
 def _non_finite_name(value: float) -> str:
@@ -184,27 +168,46 @@ def _regex(value: Regex) -> dict[str, Any]:
 
 def _with_members(value: Code | DBRef) -> dict[str, Any]:
     """A Code with scope or a DBRef as the document pymongo writes for it; the members
-    (payload of any type) are written by the hooks."""
+    (payload of any type) are written by the hooks. A DBRef's is ``as_doc().to_dict()``
+    built directly (those build a SON and copy it: most of a DBRef's cost)."""
     if type(value) is Code:
         return {"$code": str(value), "$scope": value.scope}
-    return value.as_doc().to_dict()
+    members = {"$ref": value._DBRef__collection, "$id": value._DBRef__id}  # type: ignore[union-attr]
+    database = value._DBRef__database  # type: ignore[union-attr]
+    if database is not None:
+        members["$db"] = database
+    members.update(value._DBRef__kwargs)  # type: ignore[union-attr]
+    return members
 
 
-def _one_wrapper(value: Any, t: type) -> dict[str, Any] | None:
-    """A Regex, Timestamp, MinKey, MaxKey or Code without scope as its one-key Relaxed
-    Extended JSON wrapper: the same in a line and in the hash (SPEC 1 hashes these types
-    as their Relaxed Extended JSON value); None for any other type."""
-    if t is Regex:
-        return _regex(value)
-    if t is Timestamp:
-        return {"$timestamp": {"t": value.time, "i": value.inc}}
-    if t is MinKey:
-        return {"$minKey": 1}
-    if t is MaxKey:
-        return {"$maxKey": 1}
-    if t is Code and value.scope is None:
-        return {"$code": str(value)}
-    return None
+def _binary_wrapper(value: bytes) -> dict[str, Any]:
+    subtype = value.subtype if type(value) is Binary else 0  # type: ignore[attr-defined]
+    return {"$binary": {"base64": base64.b64encode(value).decode(), "subType": f"{subtype:02x}"}}
+
+
+def _timestamp_wrapper(value: Timestamp) -> dict[str, Any]:
+    return {"$timestamp": {"t": value.time, "i": value.inc}}
+
+
+_MIN_KEY, _MAX_KEY = {"$minKey": 1}, {"$maxKey": 1}  # only read by orjson: shared
+_NON_FINITE_WRAPPER = {name: {"$numberDouble": name} for name in _NON_FINITE}
+# A Regex, Timestamp, MinKey or MaxKey as its one-key Relaxed Extended JSON wrapper: the
+# same in a line and in the hash (SPEC 1 hashes these types as their Relaxed Extended
+# JSON value). Found by the value's type, one look-up: the hooks run ~20 times an event
+# on payloads rich in such types, in each view.
+_ONE_WRAPPER: dict[type, Callable[[Any], dict[str, Any]]] = {
+    Regex: _regex,
+    Timestamp: _timestamp_wrapper,
+    MinKey: lambda _: _MIN_KEY,
+    MaxKey: lambda _: _MAX_KEY,
+}
+# What a line writes for the types whose wrapper is one key starting with "$", always.
+_ONE_DOLLAR: dict[type, Callable[[Any], dict[str, Any]]] = {
+    ObjectId: lambda value: {"$oid": value._ObjectId__id.hex()},
+    bytes: _binary_wrapper,
+    Binary: _binary_wrapper,
+    **_ONE_WRAPPER,
+}
 
 
 _DBREF_OWN = frozenset(("$ref", "$id", "$db"))  # the keys the encoder writes for a DBRef
@@ -213,7 +216,9 @@ _DBREF_OWN = frozenset(("$ref", "$id", "$db"))  # the keys the encoder writes fo
 class _LineHooks:
     """orjson's ``default`` for a JSONL line, counting the keys starting with "$" it
     writes (``dollars``); ``sure`` turns False when it wrote something the count cannot
-    vouch for (a NaN's bits, a Decimal128's special forms). A Code with scope and a
+    vouch for (bits the text loses: a NaN's sign or payload, in a double or a Decimal128,
+    an sNaN, a non-canonical Decimal128; the canonical NaN and infinities read back as
+    stored). A Code with scope and a
     DBRef are counted like any wrapper: their own keys (``$code``/``$scope``;
     ``$ref``/``$id``/``$db``), with their members hooked and counted like the payload's,
     so a "$" key of the members' own (a DBRef's extra field, a scope's key) makes the
@@ -230,6 +235,18 @@ class _LineHooks:
         t = type(value)
         if t is Int64:
             return int(value)
+        wrap = _ONE_DOLLAR.get(t)
+        if wrap is not None:
+            self.dollars += 1
+            return wrap(value)
+        if t is DatetimeMS:
+            ms = value._value  # type: ignore[attr-defined]
+            if 0 <= ms < END_DATETIME_MS:
+                self.dollars += 1
+                seconds, millis = divmod(ms, 1000)
+                return {"$date": second_text(seconds) + _MILLIS_RELAXED[millis]}
+            self.dollars += 2
+            return _far_date(ms)
         if t is _Double:
             v = value.value
             if math.isfinite(v):
@@ -237,93 +254,104 @@ class _LineHooks:
             self.dollars += 1
             if v != v and _PACK_DOUBLE(v) != _PARSED_NAN:
                 self.sure = False  # a NaN's sign or payload: "NaN" reads back as another
-            return {"$numberDouble": _non_finite_name(v)}
-        self.dollars += 1
-        if t is ObjectId:
-            return {"$oid": str(value)}
-        if t is DatetimeMS:
-            ms = int(value)
-            if 0 <= ms < END_DATETIME_MS:
-                seconds, millis = divmod(ms, 1000)
-                return {"$date": second_text(seconds) + _MILLIS_RELAXED[millis]}
-            self.dollars += 1
-            return _far_date(ms)
-        if t is bytes:
-            return {"$binary": {"base64": base64.b64encode(value).decode(), "subType": "00"}}
-        if t is Binary:
-            return {
-                "$binary": {
-                    "base64": base64.b64encode(value).decode(),
-                    "subType": f"{value.subtype:02x}",
-                }
-            }
+            return _NON_FINITE_WRAPPER[_non_finite_name(v)]
         if t is Decimal128:
-            if value._Decimal128__high & _SPECIAL == _SPECIAL:  # type: ignore[attr-defined]
-                self.sure = False  # NaN, sNaN, infinities, non-canonical: bits the text loses
-            return {"$numberDecimal": _decimal_text(value)}
-        wrapped = _one_wrapper(value, t)
-        if wrapped is not None:
-            return wrapped
+            self.dollars += 1
+            high = value._Decimal128__high  # type: ignore[attr-defined]
+            if high & SPECIAL != SPECIAL and high & COEFFICIENT_HIGH < LARGE_HIGH:
+                return {"$numberDecimal": decimal_text(value)}  # finite and canonical
+            text, exact = rare_decimal(value, high, value._Decimal128__low)  # type: ignore[attr-defined]
+            if not exact:
+                self.sure = False  # a NaN's sign or payload, sNaN, non-canonical bits
+            return {"$numberDecimal": text}
         if t is Code:
-            self.dollars += 1  # "$code" counted above, and "$scope"
+            if value.scope is None:
+                self.dollars += 1
+                return {"$code": str(value)}
+            self.dollars += 2  # "$code" and "$scope"
             return _with_members(value)
         if t is DBRef:
             members = _with_members(value)
-            self.dollars += sum(key in _DBREF_OWN for key in members) - 1  # "$ref" above
+            self.dollars += sum(key in _DBREF_OWN for key in members)
             return members
         raise TypeError(f"no JSON for BSON value of type {t.__name__}")
 
 
+def _canonical_date(value: DatetimeMS) -> Any:
+    ms = value.__int__()
+    return date_text(ms) if MIN_DATETIME_MS <= ms < END_DATETIME_MS else _far_date(ms)
+
+
+_NON_FINITE_FRAGMENT = {name: orjson.Fragment(text) for name, text in _NON_FINITE.items()}
+
+
+def _canonical_double(value: _Double) -> Any:
+    v = value.value
+    if math.isfinite(v):
+        return orjson.Fragment(repr(v))
+    return _NON_FINITE_FRAGMENT[_non_finite_name(v)]
+
+
+def _canonical_members(value: Code | DBRef) -> Any:
+    """A Code with scope or a DBRef, hashed as its Relaxed Extended JSON value, members
+    included, keys sorted; a Code without scope as its one-key wrapper."""
+    if type(value) is Code and value.scope is None:
+        return {"$code": str(value)}
+    relaxed = orjson.dumps(_with_members(value), default=_LineHooks().relaxed, option=_CANONICAL)
+    return orjson.Fragment(relaxed)
+
+
+# The hashed body's values by type (SPEC 1), one look-up per value.
+_CANONICAL_BY_TYPE: dict[type, Callable[[Any], Any]] = {
+    DatetimeMS: _canonical_date,
+    ObjectId: lambda value: value.binary.hex(),
+    Int64: int,
+    bytes: lambda value: base64.b64encode(value).decode("ascii"),
+    Binary: lambda value: base64.b64encode(value).decode("ascii"),
+    _Double: _canonical_double,
+    Decimal128: decimal_text,
+    Code: _canonical_members,
+    DBRef: _canonical_members,
+    **_ONE_WRAPPER,
+}
+
+
 def _canonical_default(value: Any) -> Any:
-    t = type(value)
-    if t is DatetimeMS:
-        ms = int(value)
-        return date_text(ms) if MIN_DATETIME_MS <= ms < END_DATETIME_MS else _far_date(ms)
-    if t is ObjectId:
-        return str(value)
-    if t is Int64:
-        return int(value)
-    if t is bytes or t is Binary:
-        return base64.b64encode(value).decode("ascii")
-    if t is _Double:
-        v = value.value
-        return orjson.Fragment(repr(v) if math.isfinite(v) else _NON_FINITE[_non_finite_name(v)])
-    if t is Decimal128:
-        return _decimal_text(value)
-    wrapped = _one_wrapper(value, t)
-    if wrapped is not None:
-        return wrapped
-    if t is Code or t is DBRef:
-        # Hashed as its Relaxed Extended JSON value, members included, keys sorted.
-        relaxed = orjson.dumps(
-            _with_members(value), default=_LineHooks().relaxed, option=_CANONICAL
-        )
-        return orjson.Fragment(relaxed)
-    raise TypeError(f"no JSON for BSON value of type {t.__name__}")
+    convert = _CANONICAL_BY_TYPE.get(type(value))
+    if convert is None:
+        raise TypeError(f"no JSON for BSON value of type {type(value).__name__}")
+    return convert(value)
 
 
-def _views(document: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], int]:
-    """The document to write as a line and its hashed body, with the top-level ``_id``
-    and ``at`` already written (and how many "$" keys that wrote). Runs per event:
-    ``ObjectId.binary`` and ``DatetimeMS.__int__`` are what ``str`` and ``int`` call."""
-    view = dict(document)
-    body = view.copy()
-    oid = body.pop("_id", None)
-    body.pop("hash", None)
-    dollars = 0
-    if type(oid) is ObjectId:
-        view["_id"] = {"$oid": oid.binary.hex()}
-        dollars = 1
-    at = body.get("at")
-    if type(at) is DatetimeMS:
-        ms = at.__int__()
-        if 0 <= ms < END_DATETIME_MS:
-            seconds, millis = divmod(ms, 1000)
-            text = second_text(seconds)
-            body["at"] = text + MILLIS_TEXT[millis]
-            view["at"] = {"$date": text + _MILLIS_RELAXED[millis]}
-            dollars += 1
-    return view, body, dollars
+def _views(
+    documents: list[Mapping[str, Any]],
+) -> Iterator[tuple[dict[str, Any], dict[str, Any], int]]:
+    """Each document to write as a line and its hashed body, with the top-level ``_id``
+    and ``at`` already written (and how many "$" keys that wrote). A batch at a time, the
+    values read from the ObjectId's and DatetimeMS's slots (``str`` and ``int`` would
+    call their Python methods): this runs per event. One at a time, so each is freed
+    before the next is made (memory that is reused stays in the cache)."""
+    second, end = second_text, END_DATETIME_MS
+    millis_text, millis_relaxed = MILLIS_TEXT, _MILLIS_RELAXED
+    for document in documents:
+        view = dict(document)
+        body = view.copy()
+        oid = body.pop("_id", None)
+        body.pop("hash", None)
+        dollars = 0
+        if type(oid) is ObjectId:
+            view["_id"] = {"$oid": oid._ObjectId__id.hex()}  # type: ignore[attr-defined]
+            dollars = 1
+        at = body.get("at")
+        if type(at) is DatetimeMS:
+            ms = at._value  # type: ignore[attr-defined]
+            if 0 <= ms < end:
+                seconds, millis = divmod(ms, 1000)
+                text = second(seconds)
+                body["at"] = text + millis_text[millis]
+                view["at"] = {"$date": text + millis_relaxed[millis]}
+                dollars += 1
+        yield view, body, dollars
 
 
 # What a key the encoder itself writes looks like in a line: ``{"$`` or ``,"$``. Inside a
@@ -338,7 +366,7 @@ def _dollars(written: bytes) -> int:
     return written.count(_DOLLAR_AFTER_BRACE) + written.count(_DOLLAR_AFTER_COMMA)
 
 
-def _unproven(lines: list[bytes], wrote: list[int], joined: bytes) -> list[int]:
+def _unproven(joined: bytes, wrote: list[int]) -> list[int]:
     """The lines that may not read back as their document (SPEC 3), to be checked.
 
     A line whose ``{"$``/``,"$`` count equals the number of wrappers the encoder wrote
@@ -349,42 +377,57 @@ def _unproven(lines: list[bytes], wrote: list[int], joined: bytes) -> list[int]:
     are always checked."""
     if -1 not in wrote and _dollars(joined) == sum(wrote):
         return []
+    lines = lines_of(joined)
     return [i for i, line in enumerate(lines) if wrote[i] < 0 or _dollars(line) != wrote[i]]
 
 
 class Batch(NamedTuple):
-    """A batch's lines (with newlines), their concatenation, the canonical JSON of each
-    event's hashed body, and the positions of the lines to read back (SPEC 3)."""
+    """A batch's JSONL lines joined (each with its newline), the sha256 (hex) of the
+    canonical JSON of each event's hashed body, and the positions of the lines to read
+    back (SPEC 3)."""
 
-    lines: list[bytes]
     joined: bytes
-    canonicals: list[bytes]
+    rehashes: list[str]
     unproven: list[int]
+
+    @property
+    def lines(self) -> list[bytes]:
+        """The lines one by one, each with its newline (a line holds no other: JSON
+        escapes a newline in a string)."""
+        return lines_of(self.joined)
+
+
+def lines_of(joined: bytes) -> list[bytes]:
+    """Lines joined, one by one, each with its newline."""
+    return [line + b"\n" for line in joined.split(b"\n")[:-1]]
 
 
 def encode_batch(documents: list[Mapping[str, Any]]) -> Batch:
-    """Each document's JSONL line and the canonical JSON its hash is taken of, byte for
-    byte ``relaxed_line(d)`` (UTF-8) and ``canonical_json(event_body(d))``, for
-    FAST_CODEC_OPTIONS documents (hashing is left to the caller, timed apart), and the
-    positions of the lines that must be read back before they are trusted (_unproven).
+    """Each document's JSONL line and the sha256 of the canonical JSON its hash is taken
+    of: byte for byte ``relaxed_line(d)`` (UTF-8) and ``canonical_json(event_body(d))``,
+    for FAST_CODEC_OPTIONS documents; and the positions of the lines that must be read
+    back before they are trusted (_unproven).
 
     One pass builds both views of each event (the line's, and the hashed body with its
-    keys sorted by orjson). The hooks know every type BSON decodes to; orjson raises
-    JSONEncodeError for anything else (the run fails, deleting nothing)."""
+    keys sorted by orjson). Neither is kept: each line is appended to the batch's bytes
+    and each body's JSON hashed at once, so the memory they take is reused by the next
+    event's (keeping 5,000 of each doubled what writing them costs). The hooks know
+    every type BSON decodes to; orjson raises JSONEncodeError for anything else (the
+    run fails, deleting nothing)."""
     hooks = _LineHooks()
-    relaxed, dumps, views = hooks.relaxed, orjson.dumps, _views
-    lines: list[bytes] = []
-    canonicals: list[bytes] = []
+    relaxed, dumps, canonical_default = hooks.relaxed, orjson.dumps, _canonical_default
+    sha256 = hashlib.sha256
+    joined = bytearray()
+    rehashes: list[str] = []
     wrote: list[int] = []  # "$" keys the encoder wrote per line; -1: not counted
-    line, canonical, count = lines.append, canonicals.append, wrote.append
-    for document in documents:  # per event: the names above are locals
-        view, body, hooks.dollars = views(document)
+    rehash, count = rehashes.append, wrote.append
+    for view, body, hooks.dollars in _views(documents):  # per event: the names are locals
         hooks.sure = True
-        line(dumps(view, default=relaxed, option=_RELAXED))
-        canonical(dumps(body, default=_canonical_default, option=_CANONICAL))
+        joined += dumps(view, default=relaxed, option=_RELAXED)
+        rehash(sha256(dumps(body, default=canonical_default, option=_CANONICAL)).hexdigest())
         count(hooks.dollars if hooks.sure else -1)
-    joined = b"".join(lines)
-    return Batch(lines, joined, canonicals, _unproven(lines, wrote, joined))
+    written = bytes(joined)
+    return Batch(written, rehashes, _unproven(written, wrote))
 
 
 def decode_losses(
@@ -397,8 +440,8 @@ def decode_losses(
     the decode's cost) and compared with its stored bytes: once for the whole batch
     when ``stored`` is the batch's bytes (nothing left out), else one by one
     (``raw_of(i)``). Returns the positions whose bytes differ, for make_readable to
-    check. What decoding keeps but a line loses (a NaN's bits, a Decimal128's special
-    forms) the line hooks mark instead."""
+    check. What decoding keeps but a line loses (a NaN's sign or payload, a Decimal128
+    the text does not give back bit for bit) the line hooks mark instead."""
     encode, options = bson.encode, _REENCODE_OPTIONS
     again: list[bytes | None] = []
     for document in documents:
@@ -424,15 +467,19 @@ def lines_to_check(
 
 
 def make_readable(
-    lines: list[bytes], unproven: list[int], rehashes: list[str], raw_of: Callable[[int], bytes]
-) -> int:
+    joined: bytes, unproven: list[int], rehashes: list[str], raw_of: Callable[[int], bytes]
+) -> tuple[bytes, int]:
     """SPEC 3: each line encode_batch could not prove readable is read back and re-hashed;
     one that does not give back its document becomes the ``{"bson": ...}`` line of the
-    document's BSON bytes as stored (``raw_of(i)``). Returns how many did."""
+    document's BSON bytes as stored (``raw_of(i)``). Returns the lines joined again, and
+    how many were replaced."""
+    if not unproven:
+        return joined, 0
+    lines = lines_of(joined)
     replaced = 0
     for i in unproven:
         raw = raw_of(i)
         if not reads_back(lines[i], raw, rehashes[i]):
             lines[i] = bson_line(raw)
             replaced += 1
-    return replaced
+    return (b"".join(lines) if replaced else joined), replaced

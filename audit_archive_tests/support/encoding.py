@@ -3,8 +3,6 @@ encode's order), for the tests that check SPEC 3's read-back at the encoder leve
 
 from __future__ import annotations
 
-import hashlib
-
 import bson
 
 from audit_archive.format import fastcodec
@@ -17,7 +15,6 @@ def archive_lines(raws: list[bytes]) -> tuple[list[bytes], list[int]]:
     whose decode lost something)."""
     docs = [bson.decode(raw, FAST_CODEC_OPTIONS) for raw in raws]
     encoded = fastcodec.encode_batch(docs)
-    rehashes = [hashlib.sha256(c).hexdigest() for c in encoded.canonicals]
     checked = fastcodec.lines_to_check(encoded, docs, b"".join(raws), raws.__getitem__)
-    fastcodec.make_readable(encoded.lines, checked, rehashes, raws.__getitem__)
-    return encoded.lines, checked
+    joined, _ = fastcodec.make_readable(encoded.joined, checked, encoded.rehashes, raws.__getitem__)
+    return fastcodec.lines_of(joined), checked
