@@ -64,4 +64,6 @@ def encode_chunk(chunk: bytes) -> NativeBatch | None:
     if out is None:
         return None
     joined, rehashes, wrote, seqs, prevs, hashes = out
-    return NativeBatch(Batch(joined, rehashes, _unproven(joined, wrote)), Columns(seqs, prevs, hashes))
+    return NativeBatch(
+        Batch(joined, rehashes, _unproven(joined, wrote)), Columns(seqs, prevs, hashes)
+    )
