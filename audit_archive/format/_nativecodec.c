@@ -100,6 +100,14 @@ static int64_t rd64(const uint8_t *p) {
 static int utf8_ok(const uint8_t *s, Py_ssize_t n) {
     Py_ssize_t i = 0;
     while (i < n) {
+        if (i + 8 <= n) { /* ASCII eight bytes at a time */
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (!(w & 0x8080808080808080ULL)) {
+                i += 8;
+                continue;
+            }
+        }
         uint8_t c = s[i];
         if (c < 0x80) {
             i++;
@@ -130,18 +138,29 @@ static int utf8_ok(const uint8_t *s, Py_ssize_t n) {
 
 static const char HEX[] = "0123456789abcdef";
 
+/* The bytes a JSON string escapes: controls, '"' and '\\'. */
+static uint8_t ESCAPED[256];
+
+static void init_escaped(void) {
+    for (int c = 0; c < 0x20; c++) ESCAPED[c] = 1;
+    ESCAPED['"'] = ESCAPED['\\'] = 1;
+}
+
 /* A JSON string as orjson (and json.dumps with ensure_ascii=False) writes it: '"' and
  * '\\' escaped, \b \t \n \f \r short, other controls as \u00xx, the rest as itself. */
 static int put_string(Buf *b, const uint8_t *s, Py_ssize_t n) {
     if (buf_grow(b, n * 6 + 2) < 0) return -1;
     char *o = b->data + b->len;
     *o++ = '"';
-    for (Py_ssize_t i = 0; i < n; i++) {
-        uint8_t c = s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            *o++ = (char)c;
-            continue;
-        }
+    Py_ssize_t i = 0;
+    while (i < n) {
+        Py_ssize_t run = i;
+        while (run < n && !ESCAPED[s[run]]) run++;
+        memcpy(o, s + i, (size_t)(run - i));
+        o += run - i;
+        if (run == n) break;
+        uint8_t c = s[run];
+        i = run + 1;
         *o++ = '\\';
         switch (c) {
         case '"': *o++ = '"'; break;
@@ -202,6 +221,16 @@ static int put_hex(Buf *b, const uint8_t *p, int n) {
     return 0;
 }
 
+/* ``width`` decimal digits of 0 <= v < 10**width, zero-padded (snprintf cost more than
+ * the rest of a flat event's line). */
+static char *digits(char *o, int v, int width) {
+    for (int i = width - 1; i >= 0; i--) {
+        o[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return o + width;
+}
+
 /* "YYYY-MM-DDTHH:MM:SS" then ".mmmZ" (always, canonical.date_text) or, for a line,
  * "Z" when the millis are 0 (Relaxed Extended JSON writes no ".000"). */
 static int put_date(Buf *b, int64_t ms, int always_millis) {
@@ -214,19 +243,47 @@ static int put_date(Buf *b, int64_t ms, int always_millis) {
     int64_t mp = (5 * doy + 2) / 153, d = doy - (153 * mp + 2) / 5 + 1;
     int64_t m = mp < 10 ? mp + 3 : mp - 9;
     y += m <= 2;
-    char text[32];
-    int n = snprintf(text, sizeof text, "\"%04d-%02d-%02dT%02d:%02d:%02d", (int)y, (int)m,
-                     (int)d, (int)(rest / 3600), (int)(rest / 60 % 60), (int)(rest % 60));
-    if (millis || always_millis)
-        n += snprintf(text + n, sizeof text - n, ".%03dZ\"", (int)millis);
-    else
-        n += snprintf(text + n, sizeof text - n, "Z\"");
+    char text[32], *o = text;
+    int hours = (int)(rest / 3600), minutes = (int)(rest / 60 % 60), secs = (int)(rest % 60);
+    *o++ = '"';
+    o = digits(o, (int)y, 4);
+    *o++ = '-';
+    o = digits(o, (int)m, 2);
+    *o++ = '-';
+    o = digits(o, (int)d, 2);
+    *o++ = 'T';
+    o = digits(o, hours, 2);
+    *o++ = ':';
+    o = digits(o, minutes, 2);
+    *o++ = ':';
+    o = digits(o, secs, 2);
+    if (millis || always_millis) {
+        *o++ = '.';
+        o = digits(o, (int)millis, 3);
+    }
+    *o++ = 'Z';
+    *o++ = '"';
+    Py_ssize_t n = o - text;
     PUT(b, text, n);
     return 0;
 }
 
 static int is_repr_double(double v) {
     return isfinite(v) && (v == 0 || fabs(v) >= 1e-4);
+}
+
+/* Whether a key is ``index`` in decimal, as an array's n-th key must be. */
+static int is_index(const uint8_t *key, Py_ssize_t klen, Py_ssize_t index) {
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + index % 10);
+        index /= 10;
+    } while (index);
+    if (n != klen) return 0;
+    for (int i = 0; i < n; i++)
+        if (key[i] != (uint8_t)tmp[n - 1 - i]) return 0;
+    return 1;
 }
 
 /* The elements of the document at d (size n, checked by the caller), pushed on the
@@ -243,9 +300,7 @@ static int split_elems(State *st, const uint8_t *d, Py_ssize_t n, int is_array, 
         Py_ssize_t klen = p - key;
         p++;
         if (is_array) {
-            char want[24];
-            int wn = snprintf(want, sizeof want, "%zd", index);
-            if (wn != klen || memcmp(want, key, (size_t)klen)) return REJECT;
+            if (!is_index(key, klen, index)) return REJECT;
         } else if ((klen && key[0] == '$') || !utf8_ok(key, klen)) {
             return REJECT;
         }
@@ -305,6 +360,24 @@ static int cmp_elems(const void *a, const void *b) {
 
 static int write_doc(State *st, Buf *b, const uint8_t *d, Py_ssize_t n, int is_array,
                      int canonical, int depth, int top);
+
+/* Keys in byte order: insertion sort for the few keys of most documents (qsort's merge
+ * sort allocates), qsort beyond. */
+static void sort_elems(Elem *e, Py_ssize_t n) {
+    if (n > 24) {
+        qsort(e, (size_t)n, sizeof(Elem), cmp_elems);
+        return;
+    }
+    for (Py_ssize_t i = 1; i < n; i++) {
+        Elem x = e[i];
+        Py_ssize_t j = i;
+        while (j > 0 && cmp_elems(&e[j - 1], &x) > 0) {
+            e[j] = e[j - 1];
+            j--;
+        }
+        e[j] = x;
+    }
+}
 
 /* One value, in the line's form (canonical 0) or the hashed body's (canonical 1). */
 static int write_value(State *st, Buf *b, const Elem *e, int canonical, int depth) {
@@ -371,7 +444,7 @@ static int write_doc(State *st, Buf *b, const uint8_t *d, Py_ssize_t n, int is_a
     int rc = split_elems(st, d, n, is_array, &count);
     if (rc) return rc;
     if (canonical && !is_array && count > 1) {
-        qsort(st->elems + base, (size_t)count, sizeof(Elem), cmp_elems);
+        sort_elems(st->elems + base, count);
         for (Py_ssize_t i = base + 1; i < base + count; i++)
             if (cmp_elems(&st->elems[i - 1], &st->elems[i]) == 0) return REJECT;
     }
@@ -526,6 +599,7 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__nativecodec(void) {
+    init_escaped();
     hexdigest_name = PyUnicode_InternFromString("hexdigest");
     if (!hexdigest_name) return NULL;
     return PyModule_Create(&module);
