@@ -16,7 +16,7 @@ from bson.datetime_ms import DatetimeMS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit_archive.format import fastcodec, nativecodec
+from audit_archive.format import bsonpeek, fastcodec, nativecodec
 from audit_archive.format.canonical import END_DATETIME_MS, EVENT_CODEC_OPTIONS, event_hash
 from audit_archive.format.jsonl import relaxed_line
 from audit_archive_dev import seed
@@ -174,6 +174,30 @@ def test_any_supported_document_is_written_as_the_definitions_do(events: list) -
         for seq, payload in events
     ]
     assert_native_matches([encode(d) for d in [event(), *docs]])
+
+
+_SAMPLE = encode(
+    event(
+        Int64(9),
+        text='a"b\\c\n\x7f é ☃ \U0001f600',
+        nested={"list": [1, Int64(-2), 2.5, -0.0, None, True, {"k": "v"}], "o": ObjectId()},
+        when=DatetimeMS(86_400_123),
+        number=1e-4,
+    )
+) + encode(event(3))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, len(_SAMPLE) - 1), st.integers(0, 255)), max_size=3))
+def test_whatever_stored_bytes_it_takes_are_written_as_the_definitions_do(flips: list) -> None:
+    """Stored bytes changed at random (sizes, types, keys, text): the C encoder refuses
+    them, or they decode without loss and its output is the definitions' byte for byte."""
+    raw = bytearray(_SAMPLE)
+    for position, value in flips:
+        raw[position] = value
+    chunk = bytes(raw)
+    if nativecodec.encode_chunk(chunk) is not None:
+        assert_native_matches([chunk[a:b] for a, b in bsonpeek.documents(chunk)])
 
 
 # -- refusals ------------------------------------------------------------------------
