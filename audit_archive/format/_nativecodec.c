@@ -553,6 +553,9 @@ static PyObject *encode_chunk(PyObject *self, PyObject *args) {
     State st = {0};
     const uint8_t *p = view.buf, *end = p + view.len;
     int rc = view.len ? 0 : REJECT;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+    rc = REJECT; /* doubles are read with memcpy: little-endian hosts only */
+#endif
     for (int i = 0; i < 5 && !rc; i++)
         if (!(lists[i] = PyList_New(0))) rc = -1;
     while (!rc && p < end) {
