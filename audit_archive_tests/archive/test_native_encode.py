@@ -52,10 +52,10 @@ def _encode(workdir: Path, raw: bytes, neighbours: str, enabled: bool) -> tuple[
 
 
 def assert_same_archive(
-    tmp_path: Path, raw: bytes, neighbours: str = "", taken: bool | None = True
+    tmp_path: Path, raw: bytes, neighbours: str = "", taken: bool | list[bool] | None = True
 ) -> tuple[Any, ...]:
     """The same archive on and off; ``taken``: whether the C encoder must have taken
-    every chunk (True), none (False), or either (None)."""
+    every chunk (True), none (False), either (None), or its answers in order (a list)."""
     answers: list[bool] = []
     real = nativecodec.encode_chunk
 
@@ -71,7 +71,9 @@ def assert_same_archive(
         nativecodec.encode_chunk = real  # type: ignore[assignment]
     off = _encode(tmp_path / "off", raw, neighbours, False)
     assert on == off
-    if taken is not None:
+    if isinstance(taken, list):
+        assert answers == taken
+    elif taken is not None:
         assert answers and set(answers) == {taken}
     return on
 
@@ -169,3 +171,27 @@ def test_a_batch_it_takes_is_decoded_at_most_twice(
     docs = _events(1500)
     _encode(tmp_path / "on", _raw(docs), "", True)
     assert 0 < len(decoded) <= 2 * (len(_raw(docs)) // bsonpeek.READ_CHUNK + 1)
+
+
+def test_a_malformed_event_ending_a_batch_sends_the_next_one_to_the_python_path(
+    tmp_path: Path,
+) -> None:
+    """A malformed event's link is carried into the next batch (its gap is checked
+    there): the C encoder is not asked for that batch, and the archive is the same."""
+    _mkdirs(tmp_path)
+    docs = _events(3000)  # three chunks: 1,471, 1,472 and 57 events
+    ats = [doc["at"] for doc in docs]
+    first_chunk = 0
+    while first_chunk != (first_chunk := _last_of_first_chunk(_raw(docs))):
+        for i, doc in enumerate(docs):  # the event without `at` must end the first chunk
+            doc["at"] = ats[i]
+        docs[first_chunk].pop("at")
+    assert 0 < first_chunk < len(docs) - 1 and "at" not in docs[first_chunk]
+    # Asked for the first chunk (refused: the malformed event) and the third, not the second.
+    _, summary, _, malformed = assert_same_archive(tmp_path, _raw(docs), taken=[False, True])
+    assert summary.event_count == 2999 and len(malformed) == 1
+
+
+def _last_of_first_chunk(raw: bytes) -> int:
+    ends = [end for _, end in bsonpeek.documents(raw)]
+    return max(i for i, end in enumerate(ends) if end <= bsonpeek.READ_CHUNK)
