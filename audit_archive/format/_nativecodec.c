@@ -21,8 +21,13 @@
  * differ); nesting deeper than MAX_DEPTH; any size or terminator that does not add up;
  * and any document malformed.problem() would not pass at once (seq not int32/int64,
  * at not such a date, hash not 64 lowercase hex, prevHash neither absent, null nor a
- * string). Since it reads every stored byte and refuses whatever decoding would lose,
- * the byte-exact re-encode check is not needed for a chunk it accepts.
+ * string); and everything on a big-endian host. Since it reads every stored byte and
+ * refuses whatever decoding would lose, the byte-exact re-encode check is not needed for
+ * a chunk it accepts (test_nativecodec.py checks decode_losses finds nothing there).
+ *
+ * Tested byte for byte against json_util, canonical.py and fastcodec in
+ * audit_archive_tests/format/test_nativecodec.py; the encode step on and off in
+ * audit_archive_tests/archive/test_native_encode.py.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
