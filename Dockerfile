@@ -23,7 +23,9 @@ RUN python /tmp/requirements.py pyproject.toml deploy k8s > /tmp/requirements.tx
     && rm /tmp/requirements.py /tmp/requirements.txt
 
 # Then the code (.dockerignore keeps .venv, .demo and tests out); its dependencies are
-# installed already.
+# installed already. This slim image has no C compiler, so the optional C encoder
+# (audit_archive/format/_nativecodec.c) is not built here and the encode step runs its
+# Python path, which writes the same bytes (docs/performance.md, "The C encoder").
 COPY README.md ./
 COPY audit_archive ./audit_archive
 RUN pip install --no-deps .

@@ -12,8 +12,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-# read_decode: the extract step (query to staging file) plus BSON decoding in encode;
-# hash: event re-hash and Merkle leaves; encode: Relaxed Extended JSON lines;
+# read_decode: the extract step (query to staging file) plus reading the staged file and
+# BSON decoding in encode (none for a batch the C encoder, nativecodec, takes);
+# hash: the Merkle leaves; encode: Relaxed Extended JSON lines and the event re-hashes
+# (the C encoder, or the Python path after decoding);
 # compress: gzip, the running sha256 of its output and the file write;
 # chain: chain-link checks and chainEdges; the others are whole steps or their calls.
 PHASES = (

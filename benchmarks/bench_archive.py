@@ -146,6 +146,10 @@ def _archive(spec: dict[str, Any]) -> Callable[[], dict[str, Any]]:
     from dagster import DagsterInstance, build_reconstructable_job, execute_job
 
     from audit_archive import timing
+    from audit_archive.format import nativecodec
+
+    # The job's executor is in-process: the switch holds for its steps.
+    nativecodec.ENABLED = spec.get("native", True)
 
     job = build_reconstructable_job(Path(__file__).stem, archive_job.__name__)
     job.get_definition()  # the code location loaded, as a run worker does before the run
@@ -486,6 +490,7 @@ def run(
     kinds: tuple[str, ...] = KINDS,
     profile_dir: str | None = None,
     payload: str = "plain",
+    native: bool = True,
 ) -> dict[str, Any]:
     from audit_archive.format import layout
     from audit_archive_dev.embedded import create_bucket, start_mongo, start_s3
@@ -555,6 +560,7 @@ def run(
                 "s3": s3,
                 "prefix": prefix,
                 "profile_dir": profile_dir,
+                "native": native,  # the C encoder (nativecodec.ENABLED) in the archive run
                 "dagster_home": str(tmp / f"dagster-{kind}"),
                 "archive_env": {
                     "MONGODB_URI": uris[kind],

@@ -16,7 +16,10 @@ work the archive must do per event, and of the naive pattern's pieces:
   ``sha256``: the re-hash of every event; ``merkle``: leaf and node hashes;
   ``gzip``: ISA-L level 2 over the lines; ``read_back``: the lines encode_batch could not
   prove readable, parsed and compared (SPEC 3); ``encode_step``: ``archive.encode.encode``
-  over the staged file, all of it (chain checks, runs for the purge, the file writes);
+  over the staged file, all of it (chain checks, runs for the purge, the file writes),
+  on the Python path (nativecodec.ENABLED False); ``encode_step_native``: the same with
+  the C encoder on (issue 24; ``native_taken``: whether it took the payload's events,
+  ``native_chunk``: its call alone over the whole file);
 - naive: ``naive_decode`` (pymongo's default options, collector on), ``naive_dumps``
   (``json_util.dumps`` of the list), ``naive_gzip`` (``gzip.compress``, level 9).
 
@@ -75,10 +78,11 @@ def _staged(payload: str, events: int, directory: Path) -> Path:
     return path
 
 
-def _encode_step(staged: Path, events: int) -> Callable[[], Any]:
+def _encode_step(staged: Path, events: int, native: bool = False) -> Callable[[], Any]:
+    """The encode step over the staged file, the C encoder (nativecodec) on or off."""
     from audit_archive.archive.encode import encode
     from audit_archive.archive.results import Extracted, PartRef
-    from audit_archive.format import bsonpeek
+    from audit_archive.format import bsonpeek, nativecodec
 
     seqs = [s for s in bsonpeek.int_seqs(staged.read_bytes()) if s is not None]
     ref = PartRef(dt.date(2026, 1, 1), 1, "bench", "bench", str(staged.parent))
@@ -86,7 +90,15 @@ def _encode_step(staged: Path, events: int) -> Callable[[], Any]:
         raise SystemExit(f"the staged events must be at {ref.events_path}")
     Path(ref.neighbours_path).write_text("")
     extracted = Extracted(ref, events, seqs[0], seqs[-1], None, None)
-    return lambda: encode(extracted, "bench", 5000)
+
+    def run() -> None:
+        nativecodec.ENABLED = native
+        try:
+            encode(extracted, "bench", 5000)
+        finally:
+            nativecodec.ENABLED = True
+
+    return run
 
 
 def parts(payload: str, events: int) -> dict[str, Any]:
@@ -99,7 +111,7 @@ def parts(payload: str, events: int) -> dict[str, Any]:
     from isal import isal_zlib
 
     from audit_archive.archive.encode import _raw_of
-    from audit_archive.format import fastcodec
+    from audit_archive.format import fastcodec, nativecodec
     from audit_archive.format.fastcodec import FAST_CODEC_OPTIONS
     from audit_archive.format.merkle import MerkleBuilder
 
@@ -147,6 +159,9 @@ def parts(payload: str, events: int) -> dict[str, Any]:
                 events,
             ),
             "encode_step": _best(_encode_step(staged, events), events),
+            "native_chunk": _best(lambda: nativecodec.encode_chunk(data), events),
+            "native_taken": nativecodec.encode_chunk(data) is not None,
+            "encode_step_native": _best(_encode_step(staged, events, True), events),
             "naive_decode": _best(lambda: bson.decode_all(data), events, collect=True),
             "naive_dumps": _best(lambda: json_util.dumps(naive_docs), events, collect=True),
             "naive_gzip": _best(lambda: gzip.compress(naive_text), events, collect=True),
@@ -157,6 +172,8 @@ def parts(payload: str, events: int) -> dict[str, Any]:
     result["naive_sum"] = round(
         sum(result[k] for k in ("naive_decode", "naive_dumps", "naive_gzip")), 2
     )
+    for key in ("encode_step", "encode_step_native", "archive_least"):
+        result[f"{key}/naive_sum"] = round(result[key] / result["naive_sum"], 3)
     return result
 
 
@@ -212,7 +229,9 @@ def gzip_levels(payloads: list[str], events: int) -> list[dict[str, Any]]:
 
 PARTS = (
     "decode", "views_and_json", "orjson_only", "sha256", "merkle", "gzip", "read_back",
-    "encode_step", "archive_least", "naive_decode", "naive_dumps", "naive_gzip", "naive_sum",
+    "encode_step", "native_chunk", "native_taken", "encode_step_native", "archive_least",
+    "naive_decode", "naive_dumps", "naive_gzip", "naive_sum", "encode_step/naive_sum",
+    "encode_step_native/naive_sum", "archive_least/naive_sum",
 )  # fmt: skip
 
 
@@ -228,9 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps({"events": args.events, "parts": part_rows, "gzip": rows}, indent=2))
         return 0
-    print("us/event        " + "".join(f"{p:>10}" for p in payloads))
+    print("us/event                     " + "".join(f"{p:>10}" for p in payloads))
     for key in ("bson_bytes_per_event", *PARTS):
-        print(f"{key:15} " + "".join(f"{r[key]:>10}" for r in part_rows))
+        print(f"{key:28} " + "".join(f"{r[key]:>10}" for r in part_rows))
     print()
     print("payload codec level  us/event  MB/cpu-s  ratio  size vs zlib 6  B/event")
     for r in rows:

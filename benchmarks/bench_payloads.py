@@ -2,7 +2,7 @@
 payload shape.
 
     python benchmarks/bench_payloads.py [--payloads flat,plain,every] [--sizes 10000,100000]
-                                        [--json] [--out FILE]
+                                        [--json] [--out FILE] [--python-path]
 
 For each payload and each size, ``bench_archive.run`` seeds one due day and measures the
 floor, the archive (the whole Dagster run: resources, event log, step hand-offs) and the
@@ -93,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--out", help="also write the JSON (with every run's figures) here")
+    parser.add_argument(
+        "--python-path",
+        action="store_true",
+        help="the archive runs with the C encoder off (nativecodec.ENABLED = False)",
+    )
     args = parser.parse_args(argv)
     sizes = [int(x) for x in args.sizes.split(",")]
     if len(sizes) != 2 or not 0 < sizes[0] < sizes[1]:
@@ -105,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         measured = []
         for size in sizes:
             load = os.getloadavg()[0]
-            result = bench_archive.run(size, args.seed, payload=payload)
+            result = bench_archive.run(
+                size, args.seed, payload=payload, native=not args.python_path
+            )
             result["load_before"] = round(load, 1)
             measured.append(result)
             runs.append(result)

@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from operator import lt
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import bson
+
 from audit_archive import timing
-from audit_archive.archive.extract import iter_staged
+from audit_archive.archive.extract import iter_staged_chunks
 from audit_archive.archive.results import Encoded, Extracted
+from audit_archive.archive.staged import LazyDocuments
 from audit_archive.errors import ChainBreakError, StorageError
-from audit_archive.format import bsonpeek, fastcodec, layout
+from audit_archive.format import bsonpeek, fastcodec, layout, nativecodec
 from audit_archive.format.chain import ChainTracker, Link
 from audit_archive.format.fastcodec import FAST_CODEC_OPTIONS
 from audit_archive.format.jsonl import GzipJsonlWriter, WrittenFile
@@ -53,6 +56,18 @@ def _columns(batch: list[dict[str, Any]]) -> _Columns:
         [d.get("prevHash") for d in batch],
         [d.get("hash") for d in batch],
     )
+
+
+class _Staged(NamedTuple):
+    """One staged chunk, encoded: its well-formed events (decoded, or decoded on demand
+    when the C encoder took the chunk), the gaps malformed events left, their columns,
+    their lines joined and their re-hashes."""
+
+    batch: Sequence[dict[str, Any]]
+    gaps: dict[int, list[Link]]
+    columns: _Columns
+    joined: bytes
+    rehashes: list[str]
 
 
 def _without_malformed(
@@ -185,9 +200,47 @@ class _Part:
         self.as_bson += replaced
         return joined, len(batch), encoded.rehashes
 
+    def native(self, chunk: bytes) -> _Staged | None:
+        """A chunk the C encoder takes (nativecodec; None when it refuses it, or when
+        malformed links are carried: their gap needs the Python path): its documents,
+        decoded only when asked for, its columns, its lines joined (SPEC 3's read-back
+        done, as in ``lines``) and its re-hashes. Every event it takes is well formed
+        (malformed.problem passes it at once), so the batch is whole."""
+        native = None if self.carry else nativecodec.encode_chunk(chunk)
+        if native is None:
+            return None
+        encoded, (seqs, prevs, hashes) = native
+        documents = LazyDocuments(chunk, len(seqs))
+        joined, replaced = fastcodec.make_readable(
+            encoded.joined, encoded.unproven, encoded.rehashes, documents.raw
+        )
+        self.as_bson += replaced
+        return _Staged(documents, {}, _Columns(seqs, prevs, hashes), joined, encoded.rehashes)
+
+    def encode_chunk(self, chunk: bytes) -> _Staged | None:
+        """A staged chunk's well-formed events, encoded: by the C encoder when it takes
+        the chunk (``native``), else decoded and encoded by the Python path
+        (``well_formed``, ``lines``). None when no event of it is well formed. Times
+        the decode as "read_decode" and the rest as "encode" (timing.py)."""
+        clock = timing.clock
+        t0 = clock()
+        staged = self.native(chunk)
+        t1 = clock()
+        if staged is None:
+            decoded = bson.decode_all(chunk, FAST_CODEC_OPTIONS)
+            t2 = clock()
+            timing.add("read_decode", t2 - t1)
+            batch, gaps, kept, columns = self.well_formed(decoded)
+            if batch:
+                joined, _, rehashes = self.lines(batch, chunk, kept)
+                staged = _Staged(batch, gaps, columns, joined, rehashes)
+            t1 += clock() - t2
+        timing.add("encode", t1 - t0)
+        return staged
+
     def chain(
         self,
-        batch: list[dict[str, Any]],
+        batch: Sequence[dict[str, Any]],
         rehashes: list[str],
         gaps: dict[int, list[Link]],
         columns: _Columns,
@@ -230,7 +283,7 @@ class _Part:
 
     def _one_by_one(
         self,
-        batch: list[dict[str, Any]],
+        batch: Sequence[dict[str, Any]],
         rehashes: list[str],
         gaps: dict[int, list[Link]],
         lo: int,
@@ -316,27 +369,26 @@ def encode(extracted: Extracted, prefix: str, batch_size: int, log: Log = quiet)
     jsonl_path = ref.jsonl_path
     part = _Part(x, batch_size)
     clock = timing.clock
-    batches = iter_staged(ref.events_path, FAST_CODEC_OPTIONS)
+    chunks = iter_staged_chunks(ref.events_path)
     with GzipJsonlWriter(jsonl_path) as writer, _collector_paused():
         while True:
-            staged = batch = rehashes = None
+            chunk = staged = batch = joined = rehashes = None  # the previous one let go first
             t0 = clock()
-            staged = next(batches, None)
-            t1 = clock()
-            timing.add("read_decode", t1 - t0)
-            if staged is None:
+            chunk = next(chunks, None)
+            timing.add("read_decode", clock() - t0)
+            if chunk is None:
                 break
-            batch, gaps, kept, columns = part.well_formed(staged[1])
-            if not batch:
+            staged = part.encode_chunk(chunk)  # times "encode" (and "read_decode")
+            if staged is None:
                 continue
-            joined, count, rehashes = part.lines(batch, staged[0], kept)
+            batch, gaps, columns, joined, rehashes = staged
+            count = len(rehashes)
             t2 = clock()
             writer.write_encoded(joined, count)
             t3 = clock()
             part.merkle.add_all(columns.hashes)  # well-formed: malformed.py
             t4 = clock()
             part.chain(batch, rehashes, gaps, columns)
-            timing.add("encode", t2 - t1)
             timing.add("compress", t3 - t2)
             timing.add("hash", t4 - t3)
             timing.add("chain", clock() - t4)

@@ -114,9 +114,15 @@ def iter_staged(
     """The events _stage_events wrote, decoded a batch of about bsonpeek.READ_CHUNK
     bytes at a time (bounded memory, one decode call a batch), each batch with its BSON
     bytes as staged (the server's): encode decodes them for fastcodec, with its options."""
+    for chunk in iter_staged_chunks(path):
+        yield chunk, bson.decode_all(chunk, codec_options)
+
+
+def iter_staged_chunks(path: str) -> Iterator[bytes]:
+    """The staged BSON bytes, a batch of whole documents at a time, not decoded: encode
+    hands each to the C encoder first (nativecodec) and decodes only what it refuses."""
     with open(path, "rb") as f:
-        for chunk in bsonpeek.whole_documents(f):
-            yield chunk, bson.decode_all(chunk, codec_options)
+        yield from bsonpeek.whole_documents(f)
 
 
 def iter_staged_events(path: str) -> Iterator[dict[str, Any]]:

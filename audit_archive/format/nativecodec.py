@@ -1,0 +1,69 @@
+"""The encode step's per-event loop in C (``_nativecodec.c``, issue 24), for ordinary
+events: a staged batch's JSONL lines, event hashes and columns, straight from its BSON
+bytes, with no decoding.
+
+The C module is optional (built where a compiler is found; the Dockerfile's slim image
+has none) and writes byte for byte what fastcodec writes; where it cannot promise that
+(any type, value or shape outside its small subset: see the C file's header) it
+refuses the whole batch and the caller runs the Python path on it, unchanged. ``ENABLED``
+is the one switch: tests and benchmarks set it to False to measure or check the Python
+path alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, NamedTuple
+
+from bson.int64 import Int64
+
+from audit_archive.format.fastcodec import Batch, _unproven
+
+try:
+    from audit_archive.format import _nativecodec  # type: ignore[attr-defined]
+except ImportError:  # not built: no compiler where the package was installed
+    _nativecodec = None
+
+ENABLED = True  # False: every batch takes the Python path (tests, benchmarks)
+
+
+def available() -> bool:
+    """Whether the C module is built (whatever ENABLED says)."""
+    return _nativecodec is not None
+
+
+class Columns(NamedTuple):
+    """A batch's ``seq`` (int, or Int64 where stored as int64, as decoding gives),
+    ``prevHash`` (str or None) and ``hash`` (str), a list each."""
+
+    seqs: list[Any]
+    prevs: list[Any]
+    hashes: list[str]
+
+
+class NativeBatch(NamedTuple):
+    """fastcodec's Batch for a staged chunk (its lines joined, re-hashes, the lines to
+    read back) and the chunk's columns."""
+
+    batch: Batch
+    columns: Columns
+
+
+def encode_chunk(chunk: bytes) -> NativeBatch | None:
+    """The chunk's lines, re-hashes and columns, or None when the C module is off, not
+    built, or refuses the chunk (the caller then decodes it and runs the Python path).
+
+    The lines to read back are found as fastcodec finds them (``_unproven``: the
+    ``"$`` keys counted against the wrappers the encoder wrote, per line), so a string
+    starting with "$" in an array is handled exactly as on the Python path. The
+    byte-exact re-encode check (fastcodec.decode_losses) is not needed: the C module
+    read every stored byte and refused whatever decoding would lose."""
+    if _nativecodec is None or not ENABLED:
+        return None
+    out = _nativecodec.encode_chunk(chunk, hashlib.sha256, Int64)
+    if out is None:
+        return None
+    joined, rehashes, wrote, seqs, prevs, hashes = out
+    return NativeBatch(
+        Batch(joined, rehashes, _unproven(joined, wrote)), Columns(seqs, prevs, hashes)
+    )
