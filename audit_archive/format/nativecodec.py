@@ -2,8 +2,9 @@
 events: a staged batch's JSONL lines, event hashes and columns, straight from its BSON
 bytes, with no decoding.
 
-The C module is optional (built where a compiler is found; the Dockerfile's slim image
-has none) and writes byte for byte what fastcodec writes; where it cannot promise that
+The C module is optional (built where a compiler is found at install time; the image
+builds it in a stage of its own and refuses a wheel without it: deploy/wheel_check.py)
+and writes byte for byte what fastcodec writes; where it cannot promise that
 (any type, value or shape outside its small subset: see the C file's header) it
 refuses the whole batch and the caller runs the Python path on it, unchanged. ``ENABLED``
 is the one switch: tests and benchmarks set it to False to measure or check the Python

@@ -395,7 +395,8 @@ def test_every_image_is_pinned_to_an_exact_release(services) -> None:
         assert exact.match(image), f"{name}: {image} is not an exact release"
         assert not image.startswith(("minio/", "docker.io/minio/")), "gone from Docker Hub"
     dockerfile = (REPO / "Dockerfile").read_text()
-    [base] = re.findall(r"^FROM (\S+)", dockerfile, flags=re.MULTILINE)
+    # Both stages (the wheel's, the image's) on the one base, so the wheel fits the image.
+    [base] = set(re.findall(r"^FROM (\S+)", dockerfile, flags=re.MULTILINE))
     assert re.fullmatch(r"python:3\.11\.\d+-slim-[a-z]+", base), base
 
 
@@ -414,22 +415,33 @@ def test_the_documented_mongodb_floor_is_the_installed_drivers() -> None:
 def test_the_image_installs_dependencies_before_it_copies_the_code() -> None:
     dockerfile = (REPO / "Dockerfile").read_text()
     lines = [x for x in dockerfile.splitlines() if x and not x.startswith("#")]
+    starts = [i for i, x in enumerate(lines) if x.startswith("FROM ")]
+    assert len(starts) == 2 and lines[starts[0]].endswith(" AS wheel"), "a wheel stage first"
+    build, image = lines[starts[0] : starts[1]], lines[starts[1] :]
 
-    def first(prefix: str) -> int:
-        return next(i for i, x in enumerate(lines) if x.startswith(prefix))
+    def first(stage: list[str], prefix: str) -> int:
+        return next(i for i, x in enumerate(stage) if x.startswith(prefix))
 
-    deps = first("RUN python /tmp/requirements.py pyproject.toml deploy")
-    code = first("COPY audit_archive ")
-    assert first("COPY pyproject.toml ") < deps < code, "dependencies are a layer of their own"
-    assert not any(x.startswith("COPY") and "audit_archive" in x for x in lines[:deps])
+    # Stage 1 compiles the C encoder into the wheel and fails when it is not in it.
+    assert any("apt-get install" in x and " gcc " in x for x in build), "a compiler"
+    wheel = first(build, "RUN pip wheel --no-deps --wheel-dir /wheels .")
+    assert first(build, "COPY audit_archive ") < wheel
+    assert build[wheel].endswith("&& python /tmp/wheel_check.py /wheels")
+    # The image: dependencies a layer of their own, then the wheel; no compiler.
+    deps = first(image, "RUN python /tmp/requirements.py pyproject.toml deploy")
+    code = first(image, "COPY --from=wheel /wheels /tmp/wheels")
+    assert first(image, "COPY pyproject.toml ") < deps < code, "dependencies first"
+    assert not any(x.startswith("COPY") and "audit_archive" in x for x in image)
+    assert not any("gcc" in x for x in image), "the image carries no compiler"
     assert "pip install -r /tmp/requirements.txt" in dockerfile
-    assert lines[code + 1] == "RUN pip install --no-deps ."
+    assert image[code + 1] == "RUN pip install --no-deps /tmp/wheels/*.whl && rm -rf /tmp/wheels"
     assert "ENV" in dockerfile and "DAGSTER_HOME=/opt/dagster/home" in dockerfile
     assert "COPY deploy/dagster.yaml deploy/workspace.yaml /opt/dagster/home/" in dockerfile
     assert "COPY deploy/healthcheck.py /opt/dagster/healthcheck.py" in dockerfile
     assert "USER dagster" in dockerfile
     ignored = (REPO / ".dockerignore").read_text().split()
     assert {".venv", ".demo", ".env", ".git"} <= set(ignored)
+    assert "**/*.so" in ignored, "a host-built extension never reaches the wheel stage"
 
 
 def test_the_dependency_layer_installs_the_deploy_extra_with_one_dagster_line() -> None:
