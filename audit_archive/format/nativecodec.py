@@ -1,18 +1,20 @@
-"""The encode step's per-event loop in C (``_nativecodec.c``, issue 24), for ordinary
-events: a staged batch's JSONL lines, event hashes and columns, straight from its BSON
-bytes, with no decoding.
+"""The per-event loops in C (``_nativecodec.c``, issue 24): the encode step's, for
+ordinary events (a staged batch's JSONL lines, event hashes and columns, straight from
+its BSON bytes, with no decoding); extract's read of each staged event's ``seq``
+(``int_seqs``); and the part's Merkle tree (``merkle_extend``).
 
 The C module is optional (built where a compiler is found; the Dockerfile's slim image
 has none) and writes byte for byte what fastcodec writes; where it cannot promise that
 (any type, value or shape outside its small subset: see the C file's header) it
 refuses the whole batch and the caller runs the Python path on it, unchanged. ``ENABLED``
-is the one switch: tests and benchmarks set it to False to measure or check the Python
-path alone.
+is the one switch (for all three): tests and benchmarks set it to False to measure or
+check the Python path alone.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from bson.int64 import Int64
@@ -67,3 +69,21 @@ def encode_chunk(chunk: bytes) -> NativeBatch | None:
     return NativeBatch(
         Batch(joined, rehashes, _unproven(joined, wrote)), Columns(seqs, prevs, hashes)
     )
+
+
+def int_seqs(data: bytes) -> list[int | None] | None:
+    """bsonpeek.int_seqs(data), or None when the C module is off, not built, or finds
+    any document malformed or truncated (the caller then runs bsonpeek.int_seqs)."""
+    if _nativecodec is None or not ENABLED:
+        return None
+    return _nativecodec.int_seqs(data)
+
+
+def merkle_extend(stack: list[bytes], size: int, event_hashes_hex: Iterable[str]) -> int | None:
+    """tlog.TreeBuilder.extend of the event hashes' Merkle leaves (merkle.leaf_hash) on a
+    builder's ``stack`` (changed in place) and ``size``: the new size; None (nothing
+    done) when the C module is off or not built. A hash bytes.fromhex refuses raises
+    its ValueError, as on the Python path."""
+    if _nativecodec is None or not ENABLED:
+        return None
+    return _nativecodec.merkle_extend(stack, size, event_hashes_hex, hashlib.sha256)

@@ -62,6 +62,12 @@ class TreeBuilder:
         self.size = size
 
     @property
+    def stack(self) -> list[bytes]:
+        """The compact range itself (roots of the perfect subtrees, largest first), for
+        nativecodec.merkle_extend to extend in place with ``size``."""
+        return self._stack
+
+    @property
     def held(self) -> int:
         """How many subtree roots it keeps: the popcount of ``size``, at most log2(n) + 1."""
         return len(self._stack)
