@@ -741,8 +741,55 @@ static void sha256_block(uint32_t h[8], const uint8_t *b) {
     h[0] += a, h[1] += b_, h[2] += c, h[3] += d, h[4] += e, h[5] += f, h[6] += g, h[7] += k;
 }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#include <immintrin.h>
+#define HAVE_SHA_NI_CODE 1
+
+/* One block with the x86 SHA extensions (SHA-NI), where the CPU has them: what
+ * OpenSSL uses here, without the call into hashlib around each 1- or 2-block hash. */
+__attribute__((target("sha,sse4.1"))) static void sha256_block_ni(uint32_t h[8],
+                                                                  const uint8_t *b) {
+    const __m128i swap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+    __m128i tmp = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)h), 0xB1);
+    __m128i s1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)(h + 4)), 0x1B);
+    __m128i s0 = _mm_alignr_epi8(tmp, s1, 8); /* ABEF */
+    s1 = _mm_blend_epi16(s1, tmp, 0xF0);      /* CDGH */
+    __m128i abef = s0, cdgh = s1, w[4];
+    for (int i = 0; i < 4; i++)
+        w[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(b + 16 * i)), swap);
+    for (int i = 0; i < 16; i++) { /* four rounds each */
+        __m128i m = _mm_add_epi32(w[i & 3], _mm_loadu_si128((const __m128i *)(K256 + 4 * i)));
+        s1 = _mm_sha256rnds2_epu32(s1, s0, m);
+        s0 = _mm_sha256rnds2_epu32(s0, s1, _mm_shuffle_epi32(m, 0x0E));
+        if (i < 12) { /* the schedule's next four words, in the slot just used */
+            __m128i x = _mm_sha256msg1_epu32(w[i & 3], w[(i + 1) & 3]);
+            x = _mm_add_epi32(x, _mm_alignr_epi8(w[(i + 3) & 3], w[(i + 2) & 3], 4));
+            w[i & 3] = _mm_sha256msg2_epu32(x, w[(i + 3) & 3]);
+        }
+    }
+    s0 = _mm_add_epi32(s0, abef);
+    s1 = _mm_add_epi32(s1, cdgh);
+    tmp = _mm_shuffle_epi32(s0, 0x1B);                                      /* FEBA */
+    s1 = _mm_shuffle_epi32(s1, 0xB1);                                       /* DCHG */
+    _mm_storeu_si128((__m128i *)h, _mm_blend_epi16(tmp, s1, 0xF0));        /* DCBA */
+    _mm_storeu_si128((__m128i *)(h + 4), _mm_alignr_epi8(s1, tmp, 8));     /* HGFE */
+}
+
+static int cpu_has_sha_ni(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_SSE4_1) || !(c & bit_SSSE3)) return 0;
+    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 29));
+}
+#else
+#define HAVE_SHA_NI_CODE 0
+#endif
+
+typedef void (*BlockFn)(uint32_t h[8], const uint8_t *b);
+static BlockFn best_block = sha256_block; /* sha256_block_ni where the CPU has it */
+
 /* SHA-256 of a message of at most 119 bytes (one or two blocks: a leaf or a node). */
-static void sha256_small(const uint8_t *m, size_t n, uint8_t out[32]) {
+static void sha256_small(BlockFn block, const uint8_t *m, size_t n, uint8_t out[32]) {
     uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                      0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
     uint8_t b[128] = {0};
@@ -751,7 +798,7 @@ static void sha256_small(const uint8_t *m, size_t n, uint8_t out[32]) {
     b[n] = 0x80;
     uint64_t bits = (uint64_t)n * 8;
     for (int i = 0; i < 8; i++) b[blocks * 64 - 1 - i] = (uint8_t)(bits >> (8 * i));
-    for (size_t i = 0; i < blocks; i++) sha256_block(h, b + 64 * i);
+    for (size_t i = 0; i < blocks; i++) block(h, b + 64 * i);
     for (int i = 0; i < 8; i++) {
         out[4 * i] = (uint8_t)(h[i] >> 24);
         out[4 * i + 1] = (uint8_t)(h[i] >> 16);
@@ -762,12 +809,17 @@ static void sha256_small(const uint8_t *m, size_t n, uint8_t out[32]) {
 
 static PyObject *digest_name;
 
-/* SHA-256 of n bytes: in C (sha256_small) when use_c and they fit, else sha256(...)
- * .digest() (the hashlib constructor the caller passes). */
-static int hash_bytes(PyObject *sha256, int use_c, const uint8_t *m, Py_ssize_t n,
+/* How merkle_extend hashes: HASHLIB calls the sha256 passed in (hashlib: OpenSSL) for
+ * each leaf and node; PORTABLE is sha256_block; BEST (the default) is SHA-NI where the
+ * CPU has it, else PORTABLE. The first two are kept for the tests and bench_parts. */
+enum { HASHLIB = 0, PORTABLE = 1, BEST = 2 };
+
+/* SHA-256 of n bytes: in C when impl says so and they fit in two blocks, else
+ * sha256(...).digest(). */
+static int hash_bytes(PyObject *sha256, int impl, const uint8_t *m, Py_ssize_t n,
                       uint8_t out[32]) {
-    if (use_c && n <= 119) {
-        sha256_small(m, (size_t)n, out);
+    if (impl != HASHLIB && n <= 119) {
+        sha256_small(impl == BEST ? best_block : sha256_block, m, (size_t)n, out);
         return 0;
     }
     PyObject *text = PyBytes_FromStringAndSize((const char *)m, n);
@@ -786,69 +838,89 @@ static int hash_bytes(PyObject *sha256, int use_c, const uint8_t *m, Py_ssize_t 
     return 0;
 }
 
-static int hexval(int c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
+/* Each byte's value as a hex digit, or -1 (a table: random digits defeat branches). */
+static int8_t HEXVAL[256];
+
+static void init_hexval(void) {
+    memset(HEXVAL, -1, sizeof HEXVAL);
+    for (int c = 0; c < 10; c++) HEXVAL['0' + c] = (int8_t)c;
+    for (int c = 0; c < 6; c++) HEXVAL['a' + c] = HEXVAL['A' + c] = (int8_t)(10 + c);
 }
 
 /* The leaf hash of one event hash: 64 hex digits decoded here, anything else through
  * bytes.fromhex (which raises as the Python path does). */
-static int leaf_hash(PyObject *item, PyObject *sha256, int use_c, uint8_t out[32]) {
+static int leaf_hash(PyObject *item, PyObject *sha256, int impl, uint8_t out[32]) {
     uint8_t buf[33] = {0};
     if (PyUnicode_Check(item) && PyUnicode_IS_ASCII(item) && PyUnicode_GET_LENGTH(item) == 64) {
         const uint8_t *t = PyUnicode_1BYTE_DATA(item);
-        int i = 0, hi, lo;
-        for (; i < 32 && (hi = hexval(t[2 * i])) >= 0 && (lo = hexval(t[2 * i + 1])) >= 0; i++)
-            buf[1 + i] = (uint8_t)(hi << 4 | lo);
-        if (i == 32) return hash_bytes(sha256, use_c, buf, 33, out);
+        int bad = 0;
+        for (int i = 0; i < 32; i++) {
+            int hi = HEXVAL[t[2 * i]], lo = HEXVAL[t[2 * i + 1]];
+            bad |= hi | lo; /* negative once any is not a digit */
+            buf[1 + i] = (uint8_t)((unsigned)hi << 4 | (unsigned)lo);
+        }
+        if (bad >= 0) return hash_bytes(sha256, impl, buf, 33, out);
     }
     PyObject *raw = PyObject_CallMethod((PyObject *)&PyBytes_Type, "fromhex", "O", item);
     PyObject *text = raw ? PyBytes_FromStringAndSize("\0", 1) : NULL;
     if (text) PyBytes_Concat(&text, raw);
     Py_XDECREF(raw);
     if (!text) return -1;
-    int rc = hash_bytes(sha256, use_c, (const uint8_t *)PyBytes_AS_STRING(text),
+    int rc = hash_bytes(sha256, impl, (const uint8_t *)PyBytes_AS_STRING(text),
                         PyBytes_GET_SIZE(text), out);
     Py_DECREF(text);
     return rc;
 }
 
+/* The compact range is read into a C array first and written back at the end, so the
+ * loop makes no Python object but for an odd hash; on an error the stack and size are
+ * left as they were. */
 static PyObject *merkle_extend(PyObject *self, PyObject *args) {
     PyObject *stack, *hashes, *sha256;
     long long size;
-    int use_c = 1;
-    if (!PyArg_ParseTuple(args, "O!LOO|p", &PyList_Type, &stack, &size, &hashes, &sha256, &use_c))
+    int impl = BEST;
+    if (!PyArg_ParseTuple(args, "O!LOO|i", &PyList_Type, &stack, &size, &hashes, &sha256, &impl))
         return NULL;
+    uint8_t nodes[64][32], pair[65] = {1}; /* pair: 0x01 || left || right */
+    Py_ssize_t held = PyList_GET_SIZE(stack);
+    int bits = 0;
+    for (long long rest = size; rest > 0; rest &= rest - 1) bits++;
+    if (size < 0 || held != bits) {
+        PyErr_SetString(PyExc_ValueError, "the stack does not hold a tree of that size");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < held; i++) {
+        PyObject *node = PyList_GET_ITEM(stack, i);
+        if (!PyBytes_Check(node) || PyBytes_GET_SIZE(node) != 32) {
+            PyErr_SetString(PyExc_ValueError, "the stack holds something not a 32-byte hash");
+            return NULL;
+        }
+        memcpy(nodes[i], PyBytes_AS_STRING(node), 32);
+    }
     PyObject *seq = PySequence_Fast(hashes, "event hashes must be iterable");
     if (!seq) return NULL;
     Py_ssize_t count = PySequence_Fast_GET_SIZE(seq);
     PyObject **items = PySequence_Fast_ITEMS(seq);
-    uint8_t pair[65];
-    pair[0] = 1;
     for (Py_ssize_t i = 0; i < count; i++) {
-        if (leaf_hash(items[i], sha256, use_c, pair + 33) < 0) goto error;
-        size++;
-        for (long long merges = size; !(merges & 1); merges >>= 1) {
-            Py_ssize_t top = PyList_GET_SIZE(stack) - 1;
-            PyObject *left = top >= 0 ? PyList_GET_ITEM(stack, top) : NULL;
-            if (!left || !PyBytes_Check(left) || PyBytes_GET_SIZE(left) != 32) {
-                PyErr_SetString(PyExc_ValueError, "the stack does not hold the tree's size");
-                goto error;
-            }
-            memcpy(pair + 1, PyBytes_AS_STRING(left), 32);
-            if (PyList_SetSlice(stack, top, top + 1, NULL) < 0) goto error;
-            if (hash_bytes(sha256, use_c, pair, 65, pair + 33) < 0) goto error;
+        if (leaf_hash(items[i], sha256, impl, pair + 33) < 0) goto error;
+        for (long long merges = ++size; !(merges & 1); merges >>= 1) {
+            memcpy(pair + 1, nodes[--held], 32);
+            if (hash_bytes(sha256, impl, pair, 65, pair + 33) < 0) goto error;
         }
-        PyObject *node = PyBytes_FromStringAndSize((const char *)pair + 33, 32);
-        if (!node || PyList_Append(stack, node) < 0) {
-            Py_XDECREF(node);
-            goto error;
-        }
-        Py_DECREF(node);
+        memcpy(nodes[held++], pair + 33, 32);
     }
     Py_DECREF(seq);
+    PyObject *out = PyList_New(held);
+    for (Py_ssize_t i = 0; out && i < held; i++) {
+        PyObject *node = PyBytes_FromStringAndSize((const char *)nodes[i], 32);
+        if (!node) Py_CLEAR(out);
+        else PyList_SET_ITEM(out, i, node);
+    }
+    if (!out || PyList_SetSlice(stack, 0, PyList_GET_SIZE(stack), out) < 0) {
+        Py_XDECREF(out);
+        return NULL;
+    }
+    Py_DECREF(out);
     return PyLong_FromLongLong(size);
 error:
     Py_DECREF(seq);
@@ -865,9 +937,10 @@ static PyMethodDef methods[] = {
      "BSON, or None when any document is malformed or truncated (the caller then runs "
      "bsonpeek.int_seqs)."},
     {"merkle_extend", merkle_extend, METH_VARARGS,
-     "merkle_extend(stack, size, event_hashes_hex, sha256) -> new size: tlog.TreeBuilder"
-     ".extend of merkle's leaf hashes, the stack (a list of 32-byte subtree roots) "
-     "changed in place."},
+     "merkle_extend(stack, size, event_hashes_hex, sha256, impl=2) -> new size: "
+     "tlog.TreeBuilder.extend of merkle's leaf hashes, the stack (a list of 32-byte "
+     "subtree roots) changed in place; impl 0 hashes with sha256 (hashlib), 1 with the "
+     "portable C SHA-256, 2 with SHA-NI where the CPU has it (SHA256_BLOCK says which)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -879,8 +952,16 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__nativecodec(void) {
     init_escaped();
+    init_hexval();
     hexdigest_name = PyUnicode_InternFromString("hexdigest");
     digest_name = PyUnicode_InternFromString("digest");
     if (!hexdigest_name || !digest_name) return NULL;
-    return PyModule_Create(&module);
+#if HAVE_SHA_NI_CODE
+    if (cpu_has_sha_ni()) best_block = sha256_block_ni;
+#endif
+    PyObject *m = PyModule_Create(&module);
+    if (m && PyModule_AddStringConstant(m, "SHA256_BLOCK", best_block == sha256_block
+                                                                ? "portable" : "sha-ni") < 0)
+        Py_CLEAR(m);
+    return m;
 }

@@ -79,11 +79,20 @@ def int_seqs(data: bytes) -> list[int | None] | None:
     return _nativecodec.int_seqs(data)
 
 
-def merkle_extend(stack: list[bytes], size: int, event_hashes_hex: Iterable[str]) -> int | None:
+# merkle_extend's SHA-256: hashlib's (a call per leaf and node), the portable C one, or
+# the best this CPU has (SHA-NI where it has it, else portable: SHA256_BLOCK says which).
+HASHLIB, PORTABLE, BEST = 0, 1, 2
+SHA256_BLOCK = getattr(_nativecodec, "SHA256_BLOCK", None)
+
+
+def merkle_extend(
+    stack: list[bytes], size: int, event_hashes_hex: Iterable[str], sha256: int = BEST
+) -> int | None:
     """tlog.TreeBuilder.extend of the event hashes' Merkle leaves (merkle.leaf_hash) on a
     builder's ``stack`` (changed in place) and ``size``: the new size; None (nothing
     done) when the C module is off or not built. A hash bytes.fromhex refuses raises
-    its ValueError, as on the Python path."""
+    its ValueError or TypeError, as on the Python path, and leaves the stack as it was.
+    ``sha256``: which SHA-256 (HASHLIB, PORTABLE or BEST; the tests check all three)."""
     if _nativecodec is None or not ENABLED:
         return None
-    return _nativecodec.merkle_extend(stack, size, event_hashes_hex, hashlib.sha256)
+    return _nativecodec.merkle_extend(stack, size, event_hashes_hex, hashlib.sha256, sha256)

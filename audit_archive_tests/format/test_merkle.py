@@ -4,6 +4,7 @@ and the builder's loop in C (nativecodec.merkle_extend) against its Python path.
 from __future__ import annotations
 
 import hashlib
+import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -102,13 +103,12 @@ def test_transparency_dev_reference_roots(size: int, c: bool) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(0, 3000), st.lists(st.integers(1, 700), max_size=30), st.randoms())
-def test_c_builds_the_python_paths_tree_in_any_batches(
-    n: int, cuts: list[int], rng: object
-) -> None:
+@given(st.integers(0, 3000), st.lists(st.integers(1, 700), max_size=30), st.integers(0, 2**32))
+def test_c_builds_the_python_paths_tree_in_any_batches(n: int, cuts: list[int], seed: int) -> None:
     """Random leaf counts split into random batches (some empty): after every batch the C
     and Python builders have the same count and root, and end at tlog.tree_hash's root."""
-    hs = [rng.randbytes(32).hex() for _ in range(n)]  # type: ignore[attr-defined]
+    rng = random.Random(seed)
+    hs = [rng.randbytes(32).hex() for _ in range(n)]
     builders = {True: MerkleBuilder(), False: MerkleBuilder()}
     start = 0
     for cut in [*cuts, n]:
@@ -150,3 +150,54 @@ def test_a_hash_bytes_fromhex_refuses_raises_alike_on_both_paths(bad: object) ->
             merkle_root([HASH, bad])  # type: ignore[list-item]
         errors.append((caught.type, str(caught.value)))
     assert errors[0] == errors[1]
+
+
+def test_after_a_refused_hash_the_c_builder_is_as_it_was() -> None:
+    with c_module(True):
+        builder = MerkleBuilder()
+        builder.add_all([HASH] * 5)
+        with pytest.raises(ValueError):
+            builder.add_all([HASH, HASH, "zz"])
+        builder.add(HASH)
+        assert builder.count == 6
+        assert builder.root() == rfc6962_mth([HASH] * 6)
+
+
+SHA256S = {
+    "hashlib": nativecodec.HASHLIB,
+    "portable": nativecodec.PORTABLE,
+    "best": nativecodec.BEST,
+}
+
+
+@pytest.mark.parametrize("sha256", SHA256S.values(), ids=SHA256S.keys())
+def test_each_sha256_of_the_c_loop_gives_the_reference_roots(sha256: int) -> None:
+    """The C loop's SHA-256s: hashlib's, the portable C one, and the best the CPU has
+    (SHA-NI here where nativecodec.SHA256_BLOCK says so)."""
+    assert nativecodec.SHA256_BLOCK in ("sha-ni", "portable")
+    with c_module(True):
+        for size in range(1, 9):
+            stack: list[bytes] = []
+            hexes = [leaf.hex() for leaf in LEAVES[:size]]
+            assert nativecodec.merkle_extend(stack, 0, hexes, sha256) == size
+            assert tlog.root_of_stack(stack) == ROOTS[size - 1]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(0, 600), min_size=1, max_size=6), st.integers(0, 2**32))
+def test_each_sha256_of_the_c_loop_builds_the_python_paths_tree(
+    batches: list[int], seed: int
+) -> None:
+    rng = random.Random(seed)
+    trees = {sha256: ([], 0) for sha256 in SHA256S.values()}
+    reference = MerkleBuilder()
+    with c_module(True):
+        for n in batches:
+            hs = [rng.randbytes(32).hex() for _ in range(n)]
+            for sha256, (stack, size) in trees.items():
+                trees[sha256] = (stack, nativecodec.merkle_extend(stack, size, hs, sha256))
+            with c_module(False):
+                reference.add_all(hs)
+            for stack, size in trees.values():
+                assert size == reference.count
+                assert (tlog.root_of_stack(stack).hex() if size else None) == reference.root()
