@@ -28,6 +28,12 @@
  * Tested byte for byte against json_util, canonical.py and fastcodec in
  * audit_archive_tests/format/test_nativecodec.py; the encode step on and off in
  * audit_archive_tests/archive/test_native_encode.py.
+ *
+ * Two more per-event loops live here (issue 24, fourth round), each with its Python
+ * function the fallback: int_seqs (bsonpeek.int_seqs: each staged event's seq, for
+ * extract; None for input it finds malformed; test_nativecodec_seqs.py) and
+ * merkle_extend (MerkleBuilder.add_all: the part's Merkle tree, SHA-256 by the x86 SHA
+ * extensions where the CPU has them, else portable C; test_merkle.py).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
