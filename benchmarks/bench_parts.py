@@ -13,7 +13,12 @@ work the archive must do per event, and of the naive pattern's pieces:
   event, both orjson writes, the read-back count, and since issue 24's second round the
   sha256 of each canonical JSON, hashed as it is written); ``orjson_only``: the two orjson writes
   alone on views built beforehand (what is left if the Python around them cost nothing);
-  ``sha256``: the re-hash of every event; ``merkle``: leaf and node hashes;
+  ``sha256``: the re-hash of every event; ``merkle``: leaf and node hashes
+  (MerkleBuilder, Python path); ``merkle_native``: the same in C (nativecodec
+  .merkle_extend: SHA-NI where the CPU has it), ``merkle_native_portable`` and
+  ``merkle_native_hashlib``: the C loop with its portable SHA-256, or calling hashlib's
+  sha256 (the alternatives it was measured against); ``int_seqs``: extract's read of every
+  staged event's seq (bsonpeek), ``int_seqs_native``: the same in C;
   ``gzip``: ISA-L level 2 over the lines; ``read_back``: the lines encode_batch could not
   prove readable, parsed and compared (SPEC 3); ``encode_step``: ``archive.encode.encode``
   over the staged file, all of it (chain checks, runs for the purge, the file writes),
@@ -72,6 +77,20 @@ def _best(fn: Callable[[], Any], events: int, collect: bool = False) -> float:
     return round(best / events * 1e6, 2)
 
 
+def _off(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """``fn`` with the C module off (nativecodec.ENABLED False: the Python paths)."""
+    from audit_archive.format import nativecodec
+
+    def run() -> Any:
+        nativecodec.ENABLED = False
+        try:
+            return fn()
+        finally:
+            nativecodec.ENABLED = True
+
+    return run
+
+
 def _staged(payload: str, events: int, directory: Path) -> Path:
     path = directory / "part-0001.events.bson"
     bench_archive._generate(path, events, dt.date(2026, 1, 1), 1, payload)
@@ -111,7 +130,7 @@ def parts(payload: str, events: int) -> dict[str, Any]:
     from isal import isal_zlib
 
     from audit_archive.archive.encode import _raw_of
-    from audit_archive.format import fastcodec, nativecodec
+    from audit_archive.format import bsonpeek, fastcodec, nativecodec
     from audit_archive.format.fastcodec import FAST_CODEC_OPTIONS
     from audit_archive.format.merkle import MerkleBuilder
 
@@ -140,6 +159,7 @@ def parts(payload: str, events: int) -> dict[str, Any]:
                 compressor.compress(batch.joined[i : i + PIECE])
             compressor.flush()
 
+        hashes = [d["hash"] for d in docs]
         naive_docs = bson.decode_all(data)
         naive_text = json_util.dumps(naive_docs).encode()
         result = {
@@ -149,7 +169,16 @@ def parts(payload: str, events: int) -> dict[str, Any]:
             "views_and_json": _best(lambda: fastcodec.encode_batch(docs), events),
             "orjson_only": _best(orjson_only, events),
             "sha256": _best(lambda: [hashlib.sha256(c).hexdigest() for c in canonicals], events),
-            "merkle": _best(lambda: MerkleBuilder().add_all(d["hash"] for d in docs), events),
+            "merkle": _best(_off(lambda: MerkleBuilder().add_all(hashes)), events),
+            "merkle_native": _best(lambda: MerkleBuilder().add_all(hashes), events),
+            "merkle_native_portable": _best(
+                lambda: nativecodec.merkle_extend([], 0, hashes, nativecodec.PORTABLE), events
+            ),
+            "merkle_native_hashlib": _best(
+                lambda: nativecodec.merkle_extend([], 0, hashes, nativecodec.HASHLIB), events
+            ),
+            "int_seqs": _best(lambda: bsonpeek.int_seqs(data), events),
+            "int_seqs_native": _best(lambda: nativecodec.int_seqs(data), events),
             "gzip": _best(gzip_lines, events),
             "read_back_lines": len(batch.unproven),
             "read_back": _best(
@@ -228,7 +257,8 @@ def gzip_levels(payloads: list[str], events: int) -> list[dict[str, Any]]:
 
 
 PARTS = (
-    "decode", "views_and_json", "orjson_only", "sha256", "merkle", "gzip", "read_back",
+    "decode", "views_and_json", "orjson_only", "sha256", "merkle", "merkle_native",
+    "merkle_native_portable", "merkle_native_hashlib", "int_seqs", "int_seqs_native", "gzip", "read_back",
     "encode_step", "native_chunk", "native_taken", "encode_step_native", "archive_least",
     "naive_decode", "naive_dumps", "naive_gzip", "naive_sum", "encode_step/naive_sum",
     "encode_step_native/naive_sum", "archive_least/naive_sum",

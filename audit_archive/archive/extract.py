@@ -20,7 +20,7 @@ from audit_archive.archive.leases import LeaseKeeper, acquire_lease, release
 from audit_archive.archive.neighbours import Neighbours, find_neighbours
 from audit_archive.archive.results import Extracted, PartRef, Skip
 from audit_archive.errors import StorageError
-from audit_archive.format import bsonpeek, layout
+from audit_archive.format import bsonpeek, layout, nativecodec
 from audit_archive.format.canonical import EVENT_CODEC_OPTIONS
 from audit_archive.format.chain import HEX64
 from audit_archive.progress import PROGRESS_EVERY, Log, quiet
@@ -202,7 +202,9 @@ class StagedSeqs:
         self.well_formed = False
 
     def add(self, batch: bytes) -> None:
-        seqs = bsonpeek.int_seqs(batch)
+        seqs = nativecodec.int_seqs(batch)  # in C; None: off, or a malformed document
+        if seqs is None:
+            seqs = bsonpeek.int_seqs(batch)
         self.count += len(seqs)
         if not self.well_formed:  # checked until the first one: almost always once
             self.well_formed = any(

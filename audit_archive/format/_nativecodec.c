@@ -28,6 +28,12 @@
  * Tested byte for byte against json_util, canonical.py and fastcodec in
  * audit_archive_tests/format/test_nativecodec.py; the encode step on and off in
  * audit_archive_tests/archive/test_native_encode.py.
+ *
+ * Two more per-event loops live here (issue 24, fourth round), each with its Python
+ * function the fallback: int_seqs (bsonpeek.int_seqs: each staged event's seq, for
+ * extract; None for input it finds malformed; test_nativecodec_seqs.py) and
+ * merkle_extend (MerkleBuilder.add_all: the part's Merkle tree, SHA-256 by the x86 SHA
+ * extensions where the CPU has them, else portable C; test_merkle.py).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -592,11 +598,355 @@ static PyObject *encode_chunk(PyObject *self, PyObject *args) {
     return result;
 }
 
+/* ---- int_seqs: bsonpeek.int_seqs in C (issue 24) ----
+ * Each document's top-level "seq" as an int when it is an int32 or int64, else None,
+ * exactly as bsonpeek.int_seqs reads it: the usual layout (an ObjectId "_id" first,
+ * "seq" second) in place, otherwise the FIRST top-level "seq" of a walk over the
+ * elements (bsonpeek.find), so a nested "seq" never counts. Anything malformed or
+ * truncated (a size, name or value that does not fit its document, an unknown type)
+ * returns None for the whole input: the caller then runs bsonpeek.int_seqs, as before. */
+
+/* Offset just past the value of type ``kind`` at d[at], or -1 when it does not fit
+ * before ``last`` (the document's final NUL) or the type is unknown. */
+static Py_ssize_t value_end(const uint8_t *d, uint8_t kind, Py_ssize_t at, Py_ssize_t last) {
+    Py_ssize_t next, extra = 0;
+    switch (kind) {
+    case 0x06: case 0x0A: case 0x7F: case 0xFF: next = at; break;
+    case 0x08: next = at + 1; break;
+    case 0x10: next = at + 4; break;
+    case 0x01: case 0x09: case 0x11: case 0x12: next = at + 8; break;
+    case 0x07: next = at + 12; break;
+    case 0x13: next = at + 16; break;
+    case 0x02: case 0x0D: case 0x0E: extra = 4; goto prefixed;
+    case 0x05: extra = 5; goto prefixed;
+    case 0x0C: extra = 16; goto prefixed;
+    case 0x03: case 0x04: case 0x0F:
+    prefixed:
+        if (at + 4 > last) return -1;
+        if (rd32(d + at) < 0) return -1;
+        next = at + rd32(d + at) + extra;
+        break;
+    case 0x0B: { /* regex: two C strings */
+        const uint8_t *z = memchr(d + at, 0, (size_t)(last - at));
+        z = z ? memchr(z + 1, 0, (size_t)(last - (z + 1 - d))) : NULL;
+        if (!z) return -1;
+        next = z + 1 - d;
+        break;
+    }
+    default: return -1;
+    }
+    return next <= last ? next : -1;
+}
+
+/* The document's seq (a new reference: int or None), or NULL with *bad set (malformed)
+ * or with a Python error (bad unset). */
+static PyObject *doc_seq(const uint8_t *d, Py_ssize_t n, const uint8_t *end, int *bad) {
+    Py_ssize_t last = n - 1, at = 4, name_end;
+    uint8_t kind;
+    if (end - d >= 26 && memcmp(d + 4, "\x07_id\0", 5) == 0 && memcmp(d + 22, "seq\0", 4) == 0) {
+        kind = d[21]; /* the usual layout, as bsonpeek reads it */
+        at = 26;
+        goto found;
+    }
+    while (at < last) {
+        kind = d[at];
+        const uint8_t *z = memchr(d + at + 1, 0, (size_t)(last - at - 1));
+        if (!z) break;
+        name_end = z - d;
+        if (name_end - at - 1 == 3 && memcmp(d + at + 1, "seq", 3) == 0) {
+            at = name_end + 1;
+            goto found;
+        }
+        at = value_end(d, kind, name_end + 1, last);
+        if (at < 0) break;
+    }
+    if (at == last) Py_RETURN_NONE;
+    *bad = 1;
+    return NULL;
+found:
+    if (kind != 0x10 && kind != 0x12) {
+        if (at > last) *bad = 1;
+        return *bad ? NULL : Py_NewRef(Py_None);
+    }
+    if (at + (kind == 0x10 ? 4 : 8) > last) {
+        *bad = 1;
+        return NULL;
+    }
+    return kind == 0x10 ? PyLong_FromLong(rd32(d + at)) : PyLong_FromLongLong(rd64(d + at));
+}
+
+static PyObject *int_seqs(PyObject *self, PyObject *arg) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    const uint8_t *p = view.buf, *end = p + view.len;
+    PyObject *out = PyList_New(0);
+    int bad = 0;
+    while (out && p < end) {
+        Py_ssize_t n = end - p >= 5 ? rd32(p) : 0;
+        if (n < 5 || n > end - p || p[n - 1] != 0) {
+            bad = 1;
+            break;
+        }
+        PyObject *seq = doc_seq(p, n, end, &bad);
+        if (!seq || PyList_Append(out, seq) < 0) {
+            Py_XDECREF(seq);
+            break;
+        }
+        Py_DECREF(seq);
+        p += n;
+    }
+    PyBuffer_Release(&view);
+    if (out && p < end) Py_CLEAR(out); /* stopped early: malformed, or a Python error */
+    return out || !bad ? out : Py_NewRef(Py_None);
+}
+
+/* ---- merkle_extend: merkle.MerkleBuilder.add_all over tlog.TreeBuilder in C ----
+ * Each leaf is SHA-256(0x00 || bytes.fromhex(event hash)), merged into the compact-range
+ * stack (roots of the perfect subtrees, largest first) with nodes SHA-256(0x01 || left
+ * || right), as tlog.TreeBuilder.extend does. A hash that is not 64 hex digits goes
+ * through bytes.fromhex itself, so it hashes or raises exactly as the Python path. */
+
+static const uint32_t K256[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
+    0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
+    0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
+    0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
+    0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
+    0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
+    0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+    0xc67178f2};
+
+#define ROR(x, n) ((x) >> (n) | (x) << (32 - (n)))
+
+static void sha256_block(uint32_t h[8], const uint8_t *b) {
+    uint32_t w[64];
+    for (int i = 0; i < 16; i++)
+        w[i] = (uint32_t)b[4 * i] << 24 | (uint32_t)b[4 * i + 1] << 16 |
+               (uint32_t)b[4 * i + 2] << 8 | b[4 * i + 3];
+    for (int i = 16; i < 64; i++) {
+        uint32_t s0 = ROR(w[i - 15], 7) ^ ROR(w[i - 15], 18) ^ (w[i - 15] >> 3);
+        uint32_t s1 = ROR(w[i - 2], 17) ^ ROR(w[i - 2], 19) ^ (w[i - 2] >> 10);
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    uint32_t a = h[0], b_ = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
+    for (int i = 0; i < 64; i++) {
+        uint32_t t1 = k + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) +
+                      K256[i] + w[i];
+        uint32_t t2 = (ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22)) + ((a & b_) ^ (a & c) ^ (b_ & c));
+        k = g;
+        g = f;
+        f = e;
+        e = d + t1;
+        d = c;
+        c = b_;
+        b_ = a;
+        a = t1 + t2;
+    }
+    h[0] += a, h[1] += b_, h[2] += c, h[3] += d, h[4] += e, h[5] += f, h[6] += g, h[7] += k;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#include <immintrin.h>
+#define HAVE_SHA_NI_CODE 1
+
+/* One block with the x86 SHA extensions (SHA-NI), where the CPU has them: what
+ * OpenSSL uses here, without the call into hashlib around each 1- or 2-block hash. */
+__attribute__((target("sha,sse4.1"))) static void sha256_block_ni(uint32_t h[8],
+                                                                  const uint8_t *b) {
+    const __m128i swap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+    __m128i tmp = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)h), 0xB1);
+    __m128i s1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)(h + 4)), 0x1B);
+    __m128i s0 = _mm_alignr_epi8(tmp, s1, 8); /* ABEF */
+    s1 = _mm_blend_epi16(s1, tmp, 0xF0);      /* CDGH */
+    __m128i abef = s0, cdgh = s1, w[4];
+    for (int i = 0; i < 4; i++)
+        w[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(b + 16 * i)), swap);
+    for (int i = 0; i < 16; i++) { /* four rounds each */
+        __m128i m = _mm_add_epi32(w[i & 3], _mm_loadu_si128((const __m128i *)(K256 + 4 * i)));
+        s1 = _mm_sha256rnds2_epu32(s1, s0, m);
+        s0 = _mm_sha256rnds2_epu32(s0, s1, _mm_shuffle_epi32(m, 0x0E));
+        if (i < 12) { /* the schedule's next four words, in the slot just used */
+            __m128i x = _mm_sha256msg1_epu32(w[i & 3], w[(i + 1) & 3]);
+            x = _mm_add_epi32(x, _mm_alignr_epi8(w[(i + 3) & 3], w[(i + 2) & 3], 4));
+            w[i & 3] = _mm_sha256msg2_epu32(x, w[(i + 3) & 3]);
+        }
+    }
+    s0 = _mm_add_epi32(s0, abef);
+    s1 = _mm_add_epi32(s1, cdgh);
+    tmp = _mm_shuffle_epi32(s0, 0x1B);                                      /* FEBA */
+    s1 = _mm_shuffle_epi32(s1, 0xB1);                                       /* DCHG */
+    _mm_storeu_si128((__m128i *)h, _mm_blend_epi16(tmp, s1, 0xF0));        /* DCBA */
+    _mm_storeu_si128((__m128i *)(h + 4), _mm_alignr_epi8(s1, tmp, 8));     /* HGFE */
+}
+
+static int cpu_has_sha_ni(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_SSE4_1) || !(c & bit_SSSE3)) return 0;
+    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 29));
+}
+#else
+#define HAVE_SHA_NI_CODE 0
+#endif
+
+typedef void (*BlockFn)(uint32_t h[8], const uint8_t *b);
+static BlockFn best_block = sha256_block; /* sha256_block_ni where the CPU has it */
+
+/* SHA-256 of a message of at most 119 bytes (one or two blocks: a leaf or a node). */
+static void sha256_small(BlockFn block, const uint8_t *m, size_t n, uint8_t out[32]) {
+    uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                     0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    uint8_t b[128] = {0};
+    size_t blocks = n + 9 <= 64 ? 1 : 2;
+    memcpy(b, m, n);
+    b[n] = 0x80;
+    uint64_t bits = (uint64_t)n * 8;
+    for (int i = 0; i < 8; i++) b[blocks * 64 - 1 - i] = (uint8_t)(bits >> (8 * i));
+    for (size_t i = 0; i < blocks; i++) block(h, b + 64 * i);
+    for (int i = 0; i < 8; i++) {
+        out[4 * i] = (uint8_t)(h[i] >> 24);
+        out[4 * i + 1] = (uint8_t)(h[i] >> 16);
+        out[4 * i + 2] = (uint8_t)(h[i] >> 8);
+        out[4 * i + 3] = (uint8_t)h[i];
+    }
+}
+
+static PyObject *digest_name;
+
+/* How merkle_extend hashes: HASHLIB calls the sha256 passed in (hashlib: OpenSSL) for
+ * each leaf and node; PORTABLE is sha256_block; BEST (the default) is SHA-NI where the
+ * CPU has it, else PORTABLE. The first two are kept for the tests and bench_parts. */
+enum { HASHLIB = 0, PORTABLE = 1, BEST = 2 };
+
+/* SHA-256 of n bytes: in C when impl says so and they fit in two blocks, else
+ * sha256(...).digest(). */
+static int hash_bytes(PyObject *sha256, int impl, const uint8_t *m, Py_ssize_t n,
+                      uint8_t out[32]) {
+    if (impl != HASHLIB && n <= 119) {
+        sha256_small(impl == BEST ? best_block : sha256_block, m, (size_t)n, out);
+        return 0;
+    }
+    PyObject *text = PyBytes_FromStringAndSize((const char *)m, n);
+    PyObject *hasher = text ? PyObject_CallOneArg(sha256, text) : NULL;
+    Py_XDECREF(text);
+    PyObject *digest = hasher ? PyObject_CallMethodNoArgs(hasher, digest_name) : NULL;
+    Py_XDECREF(hasher);
+    if (!digest) return -1;
+    if (!PyBytes_Check(digest) || PyBytes_GET_SIZE(digest) != 32) {
+        Py_DECREF(digest);
+        PyErr_SetString(PyExc_TypeError, "sha256 must give a 32-byte digest");
+        return -1;
+    }
+    memcpy(out, PyBytes_AS_STRING(digest), 32);
+    Py_DECREF(digest);
+    return 0;
+}
+
+/* Each byte's value as a hex digit, or -1 (a table: random digits defeat branches). */
+static int8_t HEXVAL[256];
+
+static void init_hexval(void) {
+    memset(HEXVAL, -1, sizeof HEXVAL);
+    for (int c = 0; c < 10; c++) HEXVAL['0' + c] = (int8_t)c;
+    for (int c = 0; c < 6; c++) HEXVAL['a' + c] = HEXVAL['A' + c] = (int8_t)(10 + c);
+}
+
+/* The leaf hash of one event hash: 64 hex digits decoded here, anything else through
+ * bytes.fromhex (which raises as the Python path does). */
+static int leaf_hash(PyObject *item, PyObject *sha256, int impl, uint8_t out[32]) {
+    uint8_t buf[33] = {0};
+    if (PyUnicode_Check(item) && PyUnicode_IS_ASCII(item) && PyUnicode_GET_LENGTH(item) == 64) {
+        const uint8_t *t = PyUnicode_1BYTE_DATA(item);
+        int bad = 0;
+        for (int i = 0; i < 32; i++) {
+            int hi = HEXVAL[t[2 * i]], lo = HEXVAL[t[2 * i + 1]];
+            bad |= hi | lo; /* negative once any is not a digit */
+            buf[1 + i] = (uint8_t)((unsigned)hi << 4 | (unsigned)lo);
+        }
+        if (bad >= 0) return hash_bytes(sha256, impl, buf, 33, out);
+    }
+    PyObject *raw = PyObject_CallMethod((PyObject *)&PyBytes_Type, "fromhex", "O", item);
+    PyObject *text = raw ? PyBytes_FromStringAndSize("\0", 1) : NULL;
+    if (text) PyBytes_Concat(&text, raw);
+    Py_XDECREF(raw);
+    if (!text) return -1;
+    int rc = hash_bytes(sha256, impl, (const uint8_t *)PyBytes_AS_STRING(text),
+                        PyBytes_GET_SIZE(text), out);
+    Py_DECREF(text);
+    return rc;
+}
+
+/* The compact range is read into a C array first and written back at the end, so the
+ * loop makes no Python object but for an odd hash; on an error the stack and size are
+ * left as they were. */
+static PyObject *merkle_extend(PyObject *self, PyObject *args) {
+    PyObject *stack, *hashes, *sha256;
+    long long size;
+    int impl = BEST;
+    if (!PyArg_ParseTuple(args, "O!LOO|i", &PyList_Type, &stack, &size, &hashes, &sha256, &impl))
+        return NULL;
+    uint8_t nodes[64][32], pair[65] = {1}; /* pair: 0x01 || left || right */
+    Py_ssize_t held = PyList_GET_SIZE(stack);
+    int bits = 0;
+    for (long long rest = size; rest > 0; rest &= rest - 1) bits++;
+    if (size < 0 || held != bits) {
+        PyErr_SetString(PyExc_ValueError, "the stack does not hold a tree of that size");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < held; i++) {
+        PyObject *node = PyList_GET_ITEM(stack, i);
+        if (!PyBytes_Check(node) || PyBytes_GET_SIZE(node) != 32) {
+            PyErr_SetString(PyExc_ValueError, "the stack holds something not a 32-byte hash");
+            return NULL;
+        }
+        memcpy(nodes[i], PyBytes_AS_STRING(node), 32);
+    }
+    PyObject *seq = PySequence_Fast(hashes, "event hashes must be iterable");
+    if (!seq) return NULL;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (leaf_hash(items[i], sha256, impl, pair + 33) < 0) goto error;
+        for (long long merges = ++size; !(merges & 1); merges >>= 1) {
+            memcpy(pair + 1, nodes[--held], 32);
+            if (hash_bytes(sha256, impl, pair, 65, pair + 33) < 0) goto error;
+        }
+        memcpy(nodes[held++], pair + 33, 32);
+    }
+    Py_DECREF(seq);
+    PyObject *out = PyList_New(held);
+    for (Py_ssize_t i = 0; out && i < held; i++) {
+        PyObject *node = PyBytes_FromStringAndSize((const char *)nodes[i], 32);
+        if (!node) Py_CLEAR(out);
+        else PyList_SET_ITEM(out, i, node);
+    }
+    if (!out || PyList_SetSlice(stack, 0, PyList_GET_SIZE(stack), out) < 0) {
+        Py_XDECREF(out);
+        return NULL;
+    }
+    Py_DECREF(out);
+    return PyLong_FromLongLong(size);
+error:
+    Py_DECREF(seq);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"encode_chunk", encode_chunk, METH_VARARGS,
      "encode_chunk(chunk, sha256, int64_type) -> (joined, rehashes, wrote, seqs, prevs, "
      "hashes) or None: a staged batch's JSONL lines and event hashes (see the module's C "
      "header for what it refuses)."},
+    {"int_seqs", int_seqs, METH_O,
+     "int_seqs(data) -> list of int or None, or None: bsonpeek.int_seqs of concatenated "
+     "BSON, or None when any document is malformed or truncated (the caller then runs "
+     "bsonpeek.int_seqs)."},
+    {"merkle_extend", merkle_extend, METH_VARARGS,
+     "merkle_extend(stack, size, event_hashes_hex, sha256, impl=2) -> new size: "
+     "tlog.TreeBuilder.extend of merkle's leaf hashes, the stack (a list of 32-byte "
+     "subtree roots) changed in place; impl 0 hashes with sha256 (hashlib), 1 with the "
+     "portable C SHA-256, 2 with SHA-NI where the CPU has it (SHA256_BLOCK says which)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -608,7 +958,16 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__nativecodec(void) {
     init_escaped();
+    init_hexval();
     hexdigest_name = PyUnicode_InternFromString("hexdigest");
-    if (!hexdigest_name) return NULL;
-    return PyModule_Create(&module);
+    digest_name = PyUnicode_InternFromString("digest");
+    if (!hexdigest_name || !digest_name) return NULL;
+#if HAVE_SHA_NI_CODE
+    if (cpu_has_sha_ni()) best_block = sha256_block_ni;
+#endif
+    PyObject *m = PyModule_Create(&module);
+    if (m && PyModule_AddStringConstant(m, "SHA256_BLOCK", best_block == sha256_block
+                                                                ? "portable" : "sha-ni") < 0)
+        Py_CLEAR(m);
+    return m;
 }

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 
-from audit_archive.format import tlog
+from audit_archive.format import nativecodec, tlog
 
 
 def leaf_hash(event_hash_hex: str) -> bytes:
@@ -38,9 +38,15 @@ class MerkleBuilder:
         self.add_all((event_hash_hex,))
 
     def add_all(self, event_hashes_hex: Iterable[str]) -> None:
-        """``add`` each, in order (one call per batch of events: this runs per event)."""
+        """``add`` each, in order (one call per batch of events: this runs per event; in
+        C, nativecodec.merkle_extend, where built and enabled)."""
+        tree = self._tree
+        size = nativecodec.merkle_extend(tree.stack, tree.size, event_hashes_hex)
+        if size is not None:
+            tree.size = size
+            return
         sha256, fromhex = hashlib.sha256, bytes.fromhex
-        self._tree.extend(sha256(b"\x00" + fromhex(h)).digest() for h in event_hashes_hex)
+        tree.extend(sha256(b"\x00" + fromhex(h)).digest() for h in event_hashes_hex)
 
     def root(self) -> str | None:
         """Hex root, or None for an empty part (the manifest then says null)."""

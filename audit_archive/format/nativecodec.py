@@ -1,19 +1,21 @@
-"""The encode step's per-event loop in C (``_nativecodec.c``, issue 24), for ordinary
-events: a staged batch's JSONL lines, event hashes and columns, straight from its BSON
-bytes, with no decoding.
+"""The per-event loops in C (``_nativecodec.c``, issue 24): the encode step's, for
+ordinary events (a staged batch's JSONL lines, event hashes and columns, straight from
+its BSON bytes, with no decoding); extract's read of each staged event's ``seq``
+(``int_seqs``); and the part's Merkle tree (``merkle_extend``).
 
 The C module is optional (built where a compiler is found at install time; the image
 builds it in a stage of its own and refuses a wheel without it: deploy/wheel_check.py)
 and writes byte for byte what fastcodec writes; where it cannot promise that
 (any type, value or shape outside its small subset: see the C file's header) it
 refuses the whole batch and the caller runs the Python path on it, unchanged. ``ENABLED``
-is the one switch: tests and benchmarks set it to False to measure or check the Python
-path alone.
+is the one switch (for all three): tests and benchmarks set it to False to measure or
+check the Python path alone.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from bson.int64 import Int64
@@ -68,3 +70,30 @@ def encode_chunk(chunk: bytes) -> NativeBatch | None:
     return NativeBatch(
         Batch(joined, rehashes, _unproven(joined, wrote)), Columns(seqs, prevs, hashes)
     )
+
+
+def int_seqs(data: bytes) -> list[int | None] | None:
+    """bsonpeek.int_seqs(data), or None when the C module is off, not built, or finds
+    any document malformed or truncated (the caller then runs bsonpeek.int_seqs)."""
+    if _nativecodec is None or not ENABLED:
+        return None
+    return _nativecodec.int_seqs(data)
+
+
+# merkle_extend's SHA-256: hashlib's (a call per leaf and node), the portable C one, or
+# the best this CPU has (SHA-NI where it has it, else portable: SHA256_BLOCK says which).
+HASHLIB, PORTABLE, BEST = 0, 1, 2
+SHA256_BLOCK = getattr(_nativecodec, "SHA256_BLOCK", None)
+
+
+def merkle_extend(
+    stack: list[bytes], size: int, event_hashes_hex: Iterable[str], sha256: int = BEST
+) -> int | None:
+    """tlog.TreeBuilder.extend of the event hashes' Merkle leaves (merkle.leaf_hash) on a
+    builder's ``stack`` (changed in place) and ``size``: the new size; None (nothing
+    done) when the C module is off or not built. A hash bytes.fromhex refuses raises
+    its ValueError or TypeError, as on the Python path, and leaves the stack as it was.
+    ``sha256``: which SHA-256 (HASHLIB, PORTABLE or BEST; the tests check all three)."""
+    if _nativecodec is None or not ENABLED:
+        return None
+    return _nativecodec.merkle_extend(stack, size, event_hashes_hex, hashlib.sha256, sha256)

@@ -62,17 +62,29 @@ class TreeBuilder:
         self.size = size
 
     @property
+    def stack(self) -> list[bytes]:
+        """The compact range itself (roots of the perfect subtrees, largest first), for
+        nativecodec.merkle_extend to extend in place with ``size``."""
+        return self._stack
+
+    @property
     def held(self) -> int:
         """How many subtree roots it keeps: the popcount of ``size``, at most log2(n) + 1."""
         return len(self._stack)
 
     def root(self) -> bytes:
-        if not self._stack:
-            return EMPTY_ROOT
-        node = self._stack[-1]
-        for left in reversed(self._stack[:-1]):
-            node = node_hash(left, node)
-        return node
+        return root_of_stack(self._stack)
+
+
+def root_of_stack(stack: Sequence[bytes]) -> bytes:
+    """The root of a compact range (TreeBuilder.stack: the perfect subtrees' roots,
+    largest first)."""
+    if not stack:
+        return EMPTY_ROOT
+    node = stack[-1]
+    for left in reversed(stack[:-1]):
+        node = node_hash(left, node)
+    return node
 
 
 def tree_hash(leaves: Iterable[bytes]) -> bytes:
