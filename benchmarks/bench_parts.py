@@ -24,7 +24,8 @@ work the archive must do per event, and of the naive pattern's pieces:
   over the staged file, all of it (chain checks, runs for the purge, the file writes),
   on the Python path (nativecodec.ENABLED False); ``encode_step_native``: the same with
   the C encoder on (issue 24; ``native_taken``: whether it took the payload's events,
-  ``native_chunk``: its call alone over the whole file);
+  ``native_chunk``: its call alone over the whole file, ``native_chunk_hashlib`` the
+  same with each event re-hashed by a call to hashlib's sha256 instead of in C);
 - naive: ``naive_decode`` (pymongo's default options, collector on), ``naive_dumps``
   (``json_util.dumps`` of the list), ``naive_gzip`` (``gzip.compress``, level 9).
 
@@ -189,6 +190,9 @@ def parts(payload: str, events: int) -> dict[str, Any]:
             ),
             "encode_step": _best(_encode_step(staged, events), events),
             "native_chunk": _best(lambda: nativecodec.encode_chunk(data), events),
+            "native_chunk_hashlib": _best(
+                lambda: nativecodec.encode_chunk(data, nativecodec.HASHLIB), events
+            ),
             "native_taken": nativecodec.encode_chunk(data) is not None,
             "encode_step_native": _best(_encode_step(staged, events, True), events),
             "naive_decode": _best(lambda: bson.decode_all(data), events, collect=True),
@@ -259,7 +263,7 @@ def gzip_levels(payloads: list[str], events: int) -> list[dict[str, Any]]:
 PARTS = (
     "decode", "views_and_json", "orjson_only", "sha256", "merkle", "merkle_native",
     "merkle_native_portable", "merkle_native_hashlib", "int_seqs", "int_seqs_native", "gzip", "read_back",
-    "encode_step", "native_chunk", "native_taken", "encode_step_native", "archive_least",
+    "encode_step", "native_chunk", "native_chunk_hashlib", "native_taken", "encode_step_native", "archive_least",
     "naive_decode", "naive_dumps", "naive_gzip", "naive_sum", "encode_step/naive_sum",
     "encode_step_native/naive_sum", "archive_least/naive_sum",
 )  # fmt: skip

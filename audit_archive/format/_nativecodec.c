@@ -520,12 +520,33 @@ static int top_fields(State *st, const uint8_t *d, Py_ssize_t n, PyObject *int64
     return 0;
 }
 
-static PyObject *hexdigest_name;
+/* Which SHA-256 the encoder's re-hashes and merkle_extend use: HASHLIB calls the sha256
+ * passed in (hashlib: OpenSSL) for each; PORTABLE is sha256_block; BEST (the default)
+ * is SHA-NI where the CPU has it, else PORTABLE. The first two are kept for the tests
+ * and bench_parts. */
+enum { HASHLIB = 0, PORTABLE = 1, BEST = 2 };
+static int hash_bytes(PyObject *sha256, int impl, const uint8_t *m, Py_ssize_t n,
+                      uint8_t out[32]);
+
+/* The sha256 hex of an event's canonical JSON, as hashlib's hexdigest() gives it. */
+static PyObject *rehash_hex(PyObject *sha256, int impl, const char *m, Py_ssize_t n) {
+    static const char digits[] = "0123456789abcdef";
+    uint8_t raw[32];
+    if (hash_bytes(sha256, impl, (const uint8_t *)m, n, raw) < 0) return NULL;
+    PyObject *hex = PyUnicode_New(64, 127);
+    if (!hex) return NULL;
+    Py_UCS1 *out = PyUnicode_1BYTE_DATA(hex);
+    for (int i = 0; i < 32; i++) {
+        out[2 * i] = (Py_UCS1)digits[raw[i] >> 4];
+        out[2 * i + 1] = (Py_UCS1)digits[raw[i] & 15];
+    }
+    return hex;
+}
 
 /* One document: its line appended to st->line, its canonical JSON hashed; the
  * columns and counts appended to the lists. */
 static int encode_one(State *st, const uint8_t *d, Py_ssize_t n, PyObject *sha256,
-                      PyObject *int64_type, PyObject **lists) {
+                      int impl, PyObject *int64_type, PyObject **lists) {
     PyObject *seq = NULL, *prev = NULL, *hash = NULL, *digest = NULL;
     int rc = top_fields(st, d, n, int64_type, &seq, &prev, &hash);
     if (rc) goto done;
@@ -538,11 +559,7 @@ static int encode_one(State *st, const uint8_t *d, Py_ssize_t n, PyObject *sha25
     st->line.data[st->line.len++] = '\n';
     st->canon.len = 0;
     if ((rc = write_doc(st, &st->canon, d, n, 0, 1, 0, 1))) goto done;
-    PyObject *text = PyBytes_FromStringAndSize(st->canon.data, st->canon.len);
-    PyObject *hasher = text ? PyObject_CallOneArg(sha256, text) : NULL;
-    Py_XDECREF(text);
-    digest = hasher ? PyObject_CallMethodNoArgs(hasher, hexdigest_name) : NULL;
-    Py_XDECREF(hasher);
+    digest = rehash_hex(sha256, impl, st->canon.data, st->canon.len);
     PyObject *wrote = digest ? PyLong_FromLong(st->wrappers) : NULL;
     if (!wrote || PyList_Append(lists[0], digest) || PyList_Append(lists[1], wrote) ||
         PyList_Append(lists[2], seq) || PyList_Append(lists[3], prev) ||
@@ -560,7 +577,8 @@ done:
 static PyObject *encode_chunk(PyObject *self, PyObject *args) {
     Py_buffer view;
     PyObject *sha256, *int64_type, *lists[5] = {NULL}, *result = NULL;
-    if (!PyArg_ParseTuple(args, "y*OO", &view, &sha256, &int64_type)) return NULL;
+    int impl = BEST;
+    if (!PyArg_ParseTuple(args, "y*OO|i", &view, &sha256, &int64_type, &impl)) return NULL;
     State st = {0};
     const uint8_t *p = view.buf, *end = p + view.len;
     int rc = view.len ? 0 : REJECT;
@@ -579,7 +597,7 @@ static PyObject *encode_chunk(PyObject *self, PyObject *args) {
             rc = REJECT;
             break;
         }
-        rc = encode_one(&st, p, n, sha256, int64_type, lists);
+        rc = encode_one(&st, p, n, sha256, impl, int64_type, lists);
         p += n;
     }
     if (rc == 0) {
@@ -794,14 +812,17 @@ static int cpu_has_sha_ni(void) {
 typedef void (*BlockFn)(uint32_t h[8], const uint8_t *b);
 static BlockFn best_block = sha256_block; /* sha256_block_ni where the CPU has it */
 
-/* SHA-256 of a message of at most 119 bytes (one or two blocks: a leaf or a node). */
-static void sha256_small(BlockFn block, const uint8_t *m, size_t n, uint8_t out[32]) {
+/* SHA-256 of n bytes, any n: the whole blocks straight from the message, then the
+ * tail padded (one or two blocks). */
+static void sha256_any(BlockFn block, const uint8_t *m, size_t n, uint8_t out[32]) {
     uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                      0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    size_t whole = n / 64, rest = n % 64;
+    for (size_t i = 0; i < whole; i++) block(h, m + 64 * i);
     uint8_t b[128] = {0};
-    size_t blocks = n + 9 <= 64 ? 1 : 2;
-    memcpy(b, m, n);
-    b[n] = 0x80;
+    size_t blocks = rest + 9 <= 64 ? 1 : 2;
+    memcpy(b, m + 64 * whole, rest);
+    b[rest] = 0x80;
     uint64_t bits = (uint64_t)n * 8;
     for (int i = 0; i < 8; i++) b[blocks * 64 - 1 - i] = (uint8_t)(bits >> (8 * i));
     for (size_t i = 0; i < blocks; i++) block(h, b + 64 * i);
@@ -815,17 +836,11 @@ static void sha256_small(BlockFn block, const uint8_t *m, size_t n, uint8_t out[
 
 static PyObject *digest_name;
 
-/* How merkle_extend hashes: HASHLIB calls the sha256 passed in (hashlib: OpenSSL) for
- * each leaf and node; PORTABLE is sha256_block; BEST (the default) is SHA-NI where the
- * CPU has it, else PORTABLE. The first two are kept for the tests and bench_parts. */
-enum { HASHLIB = 0, PORTABLE = 1, BEST = 2 };
-
-/* SHA-256 of n bytes: in C when impl says so and they fit in two blocks, else
- * sha256(...).digest(). */
+/* SHA-256 of n bytes: in C unless impl is HASHLIB, else sha256(...).digest(). */
 static int hash_bytes(PyObject *sha256, int impl, const uint8_t *m, Py_ssize_t n,
                       uint8_t out[32]) {
-    if (impl != HASHLIB && n <= 119) {
-        sha256_small(impl == BEST ? best_block : sha256_block, m, (size_t)n, out);
+    if (impl != HASHLIB) {
+        sha256_any(impl == BEST ? best_block : sha256_block, m, (size_t)n, out);
         return 0;
     }
     PyObject *text = PyBytes_FromStringAndSize((const char *)m, n);
@@ -935,9 +950,9 @@ error:
 
 static PyMethodDef methods[] = {
     {"encode_chunk", encode_chunk, METH_VARARGS,
-     "encode_chunk(chunk, sha256, int64_type) -> (joined, rehashes, wrote, seqs, prevs, "
-     "hashes) or None: a staged batch's JSONL lines and event hashes (see the module's C "
-     "header for what it refuses)."},
+     "encode_chunk(chunk, sha256, int64_type, impl=2) -> (joined, rehashes, wrote, seqs, "
+     "prevs, hashes) or None: a staged batch's JSONL lines and event hashes (see the "
+     "module's C header for what it refuses); impl as merkle_extend's."},
     {"int_seqs", int_seqs, METH_O,
      "int_seqs(data) -> list of int or None, or None: bsonpeek.int_seqs of concatenated "
      "BSON, or None when any document is malformed or truncated (the caller then runs "
@@ -959,9 +974,8 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__nativecodec(void) {
     init_escaped();
     init_hexval();
-    hexdigest_name = PyUnicode_InternFromString("hexdigest");
     digest_name = PyUnicode_InternFromString("digest");
-    if (!hexdigest_name || !digest_name) return NULL;
+    if (!digest_name) return NULL;
 #if HAVE_SHA_NI_CODE
     if (cpu_has_sha_ni()) best_block = sha256_block_ni;
 #endif

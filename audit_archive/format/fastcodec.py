@@ -21,7 +21,7 @@ document and writes the JSON, and hooks take over where orjson's output would di
   Code, DBRef, MinKey, MaxKey, dates outside 1970..9999) is written by the hooks, as the
   definitions write it. There is no slow path.
 
-Each line is also counted for SPEC 3's read-back (``_unproven``), and each decoded
+Each line is also counted for SPEC 3's read-back (``unproven_lines``), and each decoded
 document encoded again and compared with its stored bytes (``decode_losses``): SPEC 3
 judges a line against the stored bytes, and decoding loses some of them. Only documents
 decoded with ``FAST_CODEC_OPTIONS`` may be passed here; the tests check both paths agree
@@ -366,7 +366,7 @@ def _dollars(written: bytes) -> int:
     return written.count(_DOLLAR_AFTER_BRACE) + written.count(_DOLLAR_AFTER_COMMA)
 
 
-def _unproven(joined: bytes, wrote: list[int]) -> list[int]:
+def unproven_lines(joined: bytes, wrote: list[int]) -> list[int]:
     """The lines that may not read back as their document (SPEC 3), to be checked.
 
     A line whose ``{"$``/``,"$`` count equals the number of wrappers the encoder wrote
@@ -406,7 +406,7 @@ def encode_batch(documents: list[Mapping[str, Any]]) -> Batch:
     """Each document's JSONL line and the sha256 of the canonical JSON its hash is taken
     of: byte for byte ``relaxed_line(d)`` (UTF-8) and ``canonical_json(event_body(d))``,
     for FAST_CODEC_OPTIONS documents; and the positions of the lines that must be read
-    back before they are trusted (_unproven).
+    back before they are trusted (unproven_lines).
 
     One pass builds both views of each event (the line's, and the hashed body with its
     keys sorted by orjson). Neither is kept: each line is appended to the batch's bytes
@@ -427,7 +427,7 @@ def encode_batch(documents: list[Mapping[str, Any]]) -> Batch:
         rehash(sha256(dumps(body, default=canonical_default, option=_CANONICAL)).hexdigest())
         count(hooks.dollars if hooks.sure else -1)
     written = bytes(joined)
-    return Batch(written, rehashes, _unproven(written, wrote))
+    return Batch(written, rehashes, unproven_lines(written, wrote))
 
 
 def decode_losses(

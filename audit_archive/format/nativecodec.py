@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from bson.int64 import Int64
 
-from audit_archive.format.fastcodec import Batch, _unproven
+from audit_archive.format.fastcodec import Batch, unproven_lines
 
 try:
     from audit_archive.format import _nativecodec  # type: ignore[attr-defined]
@@ -28,6 +28,12 @@ except ImportError:  # not built: no compiler where the package was installed
     _nativecodec = None
 
 ENABLED = True  # False: every batch takes the Python path (tests, benchmarks)
+
+# The SHA-256 of the encoder's re-hashes and of the Merkle tree: hashlib's (a call per
+# event, leaf and node), the portable C one, or the best this CPU has (SHA-NI where it
+# has it, else portable: SHA256_BLOCK says which). The tests check all three.
+HASHLIB, PORTABLE, BEST = 0, 1, 2
+SHA256_BLOCK = getattr(_nativecodec, "SHA256_BLOCK", None)
 
 
 def available() -> bool:
@@ -52,23 +58,24 @@ class NativeBatch(NamedTuple):
     columns: Columns
 
 
-def encode_chunk(chunk: bytes) -> NativeBatch | None:
+def encode_chunk(chunk: bytes, sha256: int = BEST) -> NativeBatch | None:
     """The chunk's lines, re-hashes and columns, or None when the C module is off, not
     built, or refuses the chunk (the caller then decodes it and runs the Python path).
 
-    The lines to read back are found as fastcodec finds them (``_unproven``: the
+    The lines to read back are found as fastcodec finds them (``unproven_lines``: the
     ``"$`` keys counted against the wrappers the encoder wrote, per line), so a string
     starting with "$" in an array is handled exactly as on the Python path. The
     byte-exact re-encode check (fastcodec.decode_losses) is not needed: the C module
-    read every stored byte and refused whatever decoding would lose."""
+    read every stored byte and refused whatever decoding would lose. ``sha256``: which
+    SHA-256 re-hashes the events (HASHLIB, PORTABLE or BEST)."""
     if _nativecodec is None or not ENABLED:
         return None
-    out = _nativecodec.encode_chunk(chunk, hashlib.sha256, Int64)
+    out = _nativecodec.encode_chunk(chunk, hashlib.sha256, Int64, sha256)
     if out is None:
         return None
     joined, rehashes, wrote, seqs, prevs, hashes = out
     return NativeBatch(
-        Batch(joined, rehashes, _unproven(joined, wrote)), Columns(seqs, prevs, hashes)
+        Batch(joined, rehashes, unproven_lines(joined, wrote)), Columns(seqs, prevs, hashes)
     )
 
 
@@ -78,12 +85,6 @@ def int_seqs(data: bytes) -> list[int | None] | None:
     if _nativecodec is None or not ENABLED:
         return None
     return _nativecodec.int_seqs(data)
-
-
-# merkle_extend's SHA-256: hashlib's (a call per leaf and node), the portable C one, or
-# the best this CPU has (SHA-NI where it has it, else portable: SHA256_BLOCK says which).
-HASHLIB, PORTABLE, BEST = 0, 1, 2
-SHA256_BLOCK = getattr(_nativecodec, "SHA256_BLOCK", None)
 
 
 def merkle_extend(

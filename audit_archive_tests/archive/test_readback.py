@@ -3,7 +3,7 @@ a document that would not (a payload object an Extended JSON parser takes for a 
 wrapper, such as a recorded query filter ``{"$regex": "^adm"}``) is written as the
 ``{"bson": "<base64>"}`` line of its BSON bytes exactly as stored.
 
-The encoder proves most lines readable by counting (fastcodec._unproven) and reads back
+The encoder proves most lines readable by counting (fastcodec.unproven_lines) and reads back
 only the others; hypothesis checks that every line, proven or checked, reads back.
 """
 

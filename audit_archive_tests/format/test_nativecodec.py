@@ -17,7 +17,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audit_archive.format import bsonpeek, fastcodec, nativecodec
-from audit_archive.format.canonical import END_DATETIME_MS, EVENT_CODEC_OPTIONS, event_hash
+from audit_archive.format.canonical import (
+    END_DATETIME_MS,
+    EVENT_CODEC_OPTIONS,
+    canonical_json,
+    event_body,
+    event_hash,
+)
 from audit_archive.format.jsonl import relaxed_line
 from audit_archive_dev import seed
 from audit_archive_tests.support.samples import EVERY_BSON_TYPE, WRAPPER_LOOKALIKES
@@ -334,3 +340,26 @@ def test_an_empty_chunk_is_refused() -> None:
 def test_switched_off_it_takes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(nativecodec, "ENABLED", False)
     assert nativecodec.encode_chunk(encode(event())) is None
+
+
+@pytest.mark.parametrize(
+    "sha256", [nativecodec.HASHLIB, nativecodec.PORTABLE, nativecodec.BEST], ids=str
+)
+def test_each_sha256_re_hashes_bodies_of_every_length_as_hashlib(sha256: int) -> None:
+    """The re-hash is SHA-256 in C (SHA-NI where the CPU has it, else portable): on
+    hashed bodies of every length around the padding's edges (55, 56, 63, 64, 119, 120,
+    128 bytes of canonical JSON) and of many blocks, each of the three gives
+    canonical.event_hash's hex."""
+    at = dt.datetime(2026, 8, 30, 12, 0, 0, 123000, tzinfo=dt.UTC)
+    events = [
+        {"_id": ObjectId(), "seq": 1, "at": at, "n": "x" * pad, "hash": HASH}
+        for pad in range(0, 300)
+    ]
+    events += [event(note="y" * 5000), event(note="\u00e9\U0001f600" * 700)]
+    native = nativecodec.encode_chunk(b"".join(encode(e) for e in events), sha256)
+    assert native is not None
+    decoded = [bson.decode(encode(e), EVENT_CODEC_OPTIONS) for e in events]
+    assert native.batch.rehashes == [event_hash(d) for d in decoded]
+    lengths = {len(canonical_json(event_body(d))) for d in decoded}
+    assert {55, 56, 63, 64, 119, 120, 128} <= lengths, "the padding's edges are covered"
+    assert max(lengths) > 5000
