@@ -61,13 +61,15 @@ def upload_and_confirm(
     crashed before recording) is confirmed, not rewritten. Every write is conditional
     (written once, SPEC 3): see ``_write_once``."""
     ref, s = signed.ref, encoded.summary
+    started = dt.datetime.now(dt.UTC)
     with LeaseKeeper(stores, ref.day, ref.owner, ref.lease_token, "upload_and_confirm") as keeper:
         if any(r["part"] == ref.part for r in stores.batches.records(ref.day)):
             raise StorageError(
                 f"part {ref.part} of {ref.day} was recorded by another run while this one "
                 "worked; nothing was uploaded or deleted. Re-run the day to converge."
             )
-        _abort_stale_uploads(stores, signed.manifest_key.rsplit("/", 1)[0] + "/", ref.day, log)
+        day_prefix = signed.manifest_key.rsplit("/", 1)[0] + "/"
+        _abort_stale_uploads(stores, day_prefix, ref.day, log, started)
         objects = []
         if s.event_count:
             objects.append(
@@ -169,20 +171,33 @@ def _refused(keeper: LeaseKeeper, key: str, why: str) -> StorageError:
     )
 
 
-def _abort_stale_uploads(stores: Stores, day_prefix: str, day: dt.date, log: Log) -> None:
+# How far the store's clock may be behind this run's when it dates a multipart upload.
+CLOCK_SKEW = dt.timedelta(seconds=30)
+
+
+def _abort_stale_uploads(
+    stores: Stores, day_prefix: str, day: dt.date, log: Log, started: dt.datetime
+) -> None:
     """A run killed in the middle of a multipart upload leaves it incomplete (billed,
-    invisible). We hold the day's lease, so any upload under the day's prefix belongs
-    to an earlier, dead attempt: abort it. Best effort: without the permission to list
-    uploads, a bucket lifecycle rule (AbortIncompleteMultipartUpload) cleans them up."""
+    invisible): abort what an earlier, dead attempt left under the day's prefix. Only
+    uploads begun before this step ``started`` (less CLOCK_SKEW): a run that stalled
+    here and resumed after another run took the lease over must not abort the new
+    holder's upload in flight (it began after this step did). A dead attempt's upload is
+    older than the lease it held had to expire. Best effort: without the permission to
+    list uploads, a bucket lifecycle rule (AbortIncompleteMultipartUpload) cleans them up."""
     try:
-        stale = stores.cold.incomplete_uploads(day_prefix)
+        uploads = stores.cold.incomplete_uploads(day_prefix)
     except ClientError as e:
         log(f"could not list incomplete uploads of {day} ({e.response['Error'].get('Code')})")
         return
+    cutoff = started - CLOCK_SKEW
+    stale = [u for u in uploads if u.get("Initiated") is None or u["Initiated"] < cutoff]
     for upload in stale:
         stores.cold.abort_upload(upload["Key"], upload["UploadId"])
     if stale:
         log(f"aborted {len(stale)} incomplete upload(s) an earlier attempt at {day} left")
+    if len(stale) < len(uploads):
+        log(f"left {len(uploads) - len(stale)} upload(s) of {day} begun after this step started")
 
 
 # -- step 5: record -----------------------------------------------------------------

@@ -139,3 +139,51 @@ def test_a_take_over_racing_a_fenced_write_conflicts_with_it(harness: Harness) -
         assert outcome["blocked"], "the take-over waited for the fenced transaction"
     finally:
         stores.close()
+
+
+class _ColdUploads:
+    """The two calls _abort_stale_uploads makes of the cold store, over a list of
+    uploads with their dates: moto dates every upload 2010-11-10, so the real server
+    cannot show the dates this decision is made on (AWS S3 and MinIO date each upload)."""
+
+    def __init__(self, uploads: list[dict]) -> None:
+        self.uploads = uploads
+
+    def incomplete_uploads(self, prefix: str) -> list[dict]:
+        return [u for u in self.uploads if u["Key"].startswith(prefix)]
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        self.uploads = [u for u in self.uploads if u["UploadId"] != upload_id]
+
+
+def test_a_stalled_upload_step_aborts_only_uploads_begun_before_it_started() -> None:
+    """A run that stalls in upload_and_confirm and resumes after another run took its
+    lease over lists the day's incomplete uploads: it aborts what a dead attempt left
+    (begun before the step started, less the store's clock skew) but never the new
+    holder's upload in flight (begun after), which would fail the new holder's run."""
+    from types import SimpleNamespace
+
+    from audit_archive.archive import publish
+
+    started = dt.datetime(2026, 1, 3, 3, 0, tzinfo=dt.UTC)
+    key = "audit/day=2026-01-02/part-0001.jsonl.gz"
+    skew = publish.CLOCK_SKEW
+    cold = _ColdUploads(
+        [
+            {"Key": key, "UploadId": "dead", "Initiated": started - dt.timedelta(hours=1)},
+            {"Key": key, "UploadId": "edge", "Initiated": started - skew - dt.timedelta(seconds=1)},
+            {"Key": key, "UploadId": "skewed", "Initiated": started - skew / 2},
+            {"Key": key, "UploadId": "new", "Initiated": started + dt.timedelta(minutes=10)},
+            {"Key": "audit/day=2026-01-03/x", "UploadId": "other day", "Initiated": started},
+        ]
+    )
+    logged: list[str] = []
+    stores = SimpleNamespace(cold=cold)
+    publish._abort_stale_uploads(
+        stores, "audit/day=2026-01-02/", dt.date(2026, 1, 2), logged.append, started
+    )
+    assert [u["UploadId"] for u in cold.uploads] == ["skewed", "new", "other day"]
+    assert logged == [
+        "aborted 2 incomplete upload(s) an earlier attempt at 2026-01-02 left",
+        "left 2 upload(s) of 2026-01-02 begun after this step started",
+    ]
