@@ -155,7 +155,14 @@ def _archive(spec: dict[str, Any]) -> Callable[[], dict[str, Any]]:
     job.get_definition()  # the code location loaded, as a run worker does before the run
     # A deployment's instance outlives its runs: created (storage schema and all) here.
     Path(spec["dagster_home"]).mkdir(parents=True, exist_ok=True)
-    instance = DagsterInstance.local_temp(spec["dagster_home"])
+    # With the project's instance settings a run worker gets from dagster.yaml
+    # (python_logs: the run's event log keeps INFO and above).
+    import yaml
+
+    project = yaml.safe_load((ROOT / "dagster.yaml").read_text())
+    instance = DagsterInstance.local_temp(
+        spec["dagster_home"], overrides={"python_logs": project["python_logs"]}
+    )
     instance.get_runs(limit=1)
 
     def work() -> dict[str, Any]:

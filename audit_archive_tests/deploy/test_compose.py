@@ -486,6 +486,7 @@ def test_deploy_dagster_yaml_is_valid_with_postgres_storage_and_the_local_run_qu
     production = yaml.safe_load((REPO / "deploy" / "dagster.yaml").read_text())
     local = yaml.safe_load((REPO / "dagster.yaml").read_text())
     assert production["concurrency"] == local["concurrency"], "the same per-day limit and cap"
+    assert production["python_logs"] == local["python_logs"] == {"python_log_level": "INFO"}
     assert production["storage"]["postgres"]["postgres_db"]["hostname"] == {
         "env": "DAGSTER_POSTGRES_HOST"
     }

@@ -239,6 +239,8 @@ def test_the_run_queue_and_monitoring_are_those_of_deploy_dagster_yaml(values) -
         if name != "max_runtime_seconds":
             assert monitoring[camel(name)] == value, name
     assert "maxRuntimeSeconds" not in monitoring
+    # The run's event log keeps the same levels.
+    assert values["pythonLogs"] == {"pythonLogLevel": instance["python_logs"]["python_log_level"]}
 
 
 # -- logs and Dagster's storage -----------------------------------------------------------------
