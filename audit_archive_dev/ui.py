@@ -32,7 +32,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from audit_archive.format import layout
 from audit_archive_dev.demo import plural
@@ -254,10 +254,15 @@ def _default_signals() -> None:
 
 
 def start_dagster(
-    home: Path, port: int, env: dict[str, str], instance_yaml: str | None = None
+    home: Path,
+    port: int,
+    env: dict[str, str],
+    instance_yaml: str | None = None,
+    stdout: IO[Any] | None = None,
 ) -> subprocess.Popen:
     """``dagster dev`` with the repo's dagster.yaml (or ``instance_yaml``, a benchmark's
-    variant of it) in ``<home>/dagster_home``."""
+    variant of it) in ``<home>/dagster_home``; its output on ours, or on ``stdout`` (a
+    benchmark whose own stdout is its JSON)."""
     dagster_home = home / "dagster_home"
     dagster_home.mkdir(parents=True, exist_ok=True)
     if instance_yaml is None:
@@ -281,6 +286,7 @@ def start_dagster(
         cwd=dagster_home,
         env=child_env,
         stdin=subprocess.DEVNULL,
+        stdout=stdout,
         preexec_fn=_default_signals,
         start_new_session=True,  # its own process group: stopped with all its children
     )

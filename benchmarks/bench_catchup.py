@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 
         port = free_port()
         instance_yaml, limit = _instance_yaml(args.max_concurrent_runs)
-        dagster = start_dagster(work / "home", port, env, instance_yaml)
+        dagster = start_dagster(work / "home", port, env, instance_yaml, stdout=sys.stderr)
         if not wait_until_serving(port, dagster):
             raise SystemExit("dagster dev did not come up")
         gql = DagsterGraphQLClient("127.0.0.1", port_number=port, timeout=60)
