@@ -130,7 +130,7 @@ def parts(payload: str, events: int) -> dict[str, Any]:
     from bson import json_util
     from isal import isal_zlib
 
-    from audit_archive.archive.encode import _raw_of
+    from audit_archive.archive.staged import raw_of
     from audit_archive.format import bsonpeek, fastcodec, nativecodec
     from audit_archive.format.fastcodec import FAST_CODEC_OPTIONS
     from audit_archive.format.merkle import MerkleBuilder
@@ -184,7 +184,7 @@ def parts(payload: str, events: int) -> dict[str, Any]:
             "read_back_lines": len(batch.unproven),
             "read_back": _best(
                 lambda: fastcodec.make_readable(
-                    batch.joined, batch.unproven, batch.rehashes, _raw_of(data, None)
+                    batch.joined, batch.unproven, batch.rehashes, raw_of(data, None)
                 ),
                 events,
             ),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from operator import lt
 from pathlib import Path
@@ -17,9 +17,9 @@ import bson
 from audit_archive import timing
 from audit_archive.archive.extract import iter_staged_chunks
 from audit_archive.archive.results import Encoded, Extracted
-from audit_archive.archive.staged import LazyDocuments
+from audit_archive.archive.staged import LazyDocuments, raw_of
 from audit_archive.errors import ChainBreakError, StorageError
-from audit_archive.format import bsonpeek, fastcodec, layout, nativecodec
+from audit_archive.format import fastcodec, layout, nativecodec
 from audit_archive.format.chain import ChainTracker, Link
 from audit_archive.format.fastcodec import FAST_CODEC_OPTIONS
 from audit_archive.format.jsonl import GzipJsonlWriter, WrittenFile
@@ -30,6 +30,7 @@ from audit_archive.format.manifest import (
     PartSummary,
 )
 from audit_archive.format.merkle import MerkleBuilder
+from audit_archive.format.nativecodec import Columns
 from audit_archive.progress import PROGRESS_EVERY, Log, quiet
 
 # -- step 2: encode -----------------------------------------------------------------
@@ -42,16 +43,8 @@ def _read_neighbours(path: str) -> Iterator[Link]:
             yield Link(seq, prev_hash, hash_)
 
 
-class _Columns(NamedTuple):
-    """A batch's ``seq``, ``prevHash`` and ``hash``, a list each (None where absent)."""
-
-    seqs: list[Any]
-    prevs: list[Any]
-    hashes: list[Any]
-
-
-def _columns(batch: list[dict[str, Any]]) -> _Columns:
-    return _Columns(
+def _columns(batch: list[dict[str, Any]]) -> Columns:
+    return Columns(
         [d.get("seq") for d in batch],
         [d.get("prevHash") for d in batch],
         [d.get("hash") for d in batch],
@@ -65,7 +58,7 @@ class _Staged(NamedTuple):
 
     batch: Sequence[dict[str, Any]]
     gaps: dict[int, list[Link]]
-    columns: _Columns
+    columns: Columns
     joined: bytes
     rehashes: list[str]
 
@@ -120,20 +113,6 @@ def _feed_in_order(
     return next_neighbour
 
 
-def _raw_of(chunk: bytes, kept: list[int] | None) -> Callable[[int], bytes]:
-    """The staged BSON bytes of a batch's i-th kept event (found only when asked: the
-    read-back check rarely needs them)."""
-    spans: list[tuple[int, int]] = []
-
-    def raw(i: int) -> bytes:
-        if not spans:
-            spans.extend(bsonpeek.documents(chunk))
-        start, end = spans[i if kept is None else kept[i]]
-        return chunk[start:end]
-
-    return raw
-
-
 @contextmanager
 def _collector_paused() -> Iterator[None]:
     """Encoding makes millions of short-lived, acyclic containers (the decoded events),
@@ -173,7 +152,7 @@ class _Part:
 
     def well_formed(
         self, batch: list[dict[str, Any]]
-    ) -> tuple[list[dict[str, Any]], dict[int, list[Link]], list[int] | None, _Columns]:
+    ) -> tuple[list[dict[str, Any]], dict[int, list[Link]], list[int] | None, Columns]:
         """The batch without its malformed events (named, left in hot): _without_malformed;
         and the ``seq``, ``prevHash`` and ``hash`` of those kept, a list each. Nearly
         every batch has no malformed event, which the columns show at once."""
@@ -192,11 +171,9 @@ class _Part:
         """The batch's JSONL lines joined, their number, and each event's re-hash; a line
         that does not read back as its document is its ``{"bson": ...}`` form (SPEC 3)."""
         encoded = fastcodec.encode_batch(batch)
-        raw_of = _raw_of(chunk, kept)
-        unproven = fastcodec.lines_to_check(encoded, batch, chunk if kept is None else None, raw_of)
-        joined, replaced = fastcodec.make_readable(
-            encoded.joined, unproven, encoded.rehashes, raw_of
-        )
+        raw = raw_of(chunk, kept)
+        unproven = fastcodec.lines_to_check(encoded, batch, chunk if kept is None else None, raw)
+        joined, replaced = fastcodec.make_readable(encoded.joined, unproven, encoded.rehashes, raw)
         self.as_bson += replaced
         return joined, len(batch), encoded.rehashes
 
@@ -209,13 +186,13 @@ class _Part:
         native = None if self.carry else nativecodec.encode_chunk(chunk)
         if native is None:
             return None
-        encoded, (seqs, prevs, hashes) = native
-        documents = LazyDocuments(chunk, len(seqs))
+        encoded = native.batch
+        documents = LazyDocuments(chunk, len(encoded.rehashes))
         joined, replaced = fastcodec.make_readable(
             encoded.joined, encoded.unproven, encoded.rehashes, documents.raw
         )
         self.as_bson += replaced
-        return _Staged(documents, {}, _Columns(seqs, prevs, hashes), joined, encoded.rehashes)
+        return _Staged(documents, {}, native.columns, joined, encoded.rehashes)
 
     def encode_chunk(self, chunk: bytes) -> _Staged | None:
         """A staged chunk's well-formed events, encoded: by the C encoder when it takes
@@ -243,7 +220,7 @@ class _Part:
         batch: Sequence[dict[str, Any]],
         rehashes: list[str],
         gaps: dict[int, list[Link]],
-        columns: _Columns,
+        columns: Columns,
     ) -> None:
         """Each event in seq order: fed to the chain tracker with the neighbours and the
         malformed links before it, duplicates named, seq runs extended (_one_by_one).

@@ -4,7 +4,7 @@ one or two events the chain check names (its first, its last ``_id``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, overload
 
 import bson
@@ -18,6 +18,20 @@ from audit_archive.format.fastcodec import FAST_CODEC_OPTIONS
 _ONE_BY_ONE = 2
 
 
+def raw_of(chunk: bytes, kept: list[int] | None) -> Callable[[int], bytes]:
+    """The staged BSON bytes of a batch's i-th kept event (all kept when ``kept`` is
+    None), found only when asked: the read-back check rarely needs them."""
+    spans: list[tuple[int, int]] = []
+
+    def raw(i: int) -> bytes:
+        if not spans:
+            spans.extend(bsonpeek.documents(chunk))
+        start, end = spans[i if kept is None else kept[i]]
+        return chunk[start:end]
+
+    return raw
+
+
 class LazyDocuments(Sequence[dict[str, Any]]):
     """The documents of ``chunk`` (concatenated BSON, ``count`` documents), each decoded
     with FAST_CODEC_OPTIONS (as encode decodes a whole batch) when first asked for; all
@@ -26,19 +40,12 @@ class LazyDocuments(Sequence[dict[str, Any]]):
     def __init__(self, chunk: bytes, count: int) -> None:
         self._chunk = chunk
         self._count = count
-        self._spans: list[tuple[int, int]] = []
+        self.raw = raw_of(chunk, None)  # the i-th document's BSON bytes as staged
         self._decoded: dict[int, dict[str, Any]] = {}
         self._all: list[dict[str, Any]] | None = None
 
     def __len__(self) -> int:
         return self._count
-
-    def raw(self, i: int) -> bytes:
-        """The i-th document's BSON bytes as staged."""
-        if not self._spans:
-            self._spans = list(bsonpeek.documents(self._chunk))
-        start, end = self._spans[i]
-        return self._chunk[start:end]
 
     @overload
     def __getitem__(self, i: int) -> dict[str, Any]: ...

@@ -43,11 +43,13 @@ def available() -> bool:
 
 class Columns(NamedTuple):
     """A batch's ``seq`` (int, or Int64 where stored as int64, as decoding gives),
-    ``prevHash`` (str or None) and ``hash`` (str), a list each."""
+    ``prevHash`` and ``hash``, a list each: what the encode step checks the chain on.
+    From the C encoder every value is there (it refuses a malformed event); from the
+    Python path (archive/encode.py) None stands where a field is absent."""
 
     seqs: list[Any]
     prevs: list[Any]
-    hashes: list[str]
+    hashes: list[Any]
 
 
 class NativeBatch(NamedTuple):
