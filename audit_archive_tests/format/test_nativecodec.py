@@ -305,6 +305,9 @@ def test_the_raw_helpers_make_a_document_it_takes() -> None:
             _usual(b"\x02s\x00" + struct.pack("<i", 3) + b"ab"), id="string without its NUL"
         ),
         pytest.param(_usual(b"\x02s\x00" + struct.pack("<i", 0) + b"\x00"), id="string length 0"),
+        pytest.param(
+            _usual(b"\x02s\x00" + struct.pack("<i", 0)), id="string length 0, its own last byte 0"
+        ),
         pytest.param(_usual(b"\x03d\x00" + struct.pack("<i", 4)), id="document length too small"),
         pytest.param(
             _usual(_int32(b"_id", 1)), id="_id not first (pymongo's encoder writes it first)"
