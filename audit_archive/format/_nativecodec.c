@@ -297,6 +297,38 @@ static int is_index(const uint8_t *key, Py_ssize_t klen, Py_ssize_t index) {
     return 1;
 }
 
+/* Offset just past the value of type ``kind`` at d[at], or -1 when it does not fit
+ * before ``last`` (the document's final NUL) or the type is unknown. */
+static Py_ssize_t value_end(const uint8_t *d, uint8_t kind, Py_ssize_t at, Py_ssize_t last) {
+    Py_ssize_t next, extra = 0;
+    switch (kind) {
+    case 0x06: case 0x0A: case 0x7F: case 0xFF: next = at; break;
+    case 0x08: next = at + 1; break;
+    case 0x10: next = at + 4; break;
+    case 0x01: case 0x09: case 0x11: case 0x12: next = at + 8; break;
+    case 0x07: next = at + 12; break;
+    case 0x13: next = at + 16; break;
+    case 0x02: case 0x0D: case 0x0E: extra = 4; goto prefixed;
+    case 0x05: extra = 5; goto prefixed;
+    case 0x0C: extra = 16; goto prefixed;
+    case 0x03: case 0x04: case 0x0F:
+    prefixed:
+        if (at + 4 > last) return -1;
+        if (rd32(d + at) < 0) return -1;
+        next = at + rd32(d + at) + extra;
+        break;
+    case 0x0B: { /* regex: two C strings */
+        const uint8_t *z = memchr(d + at, 0, (size_t)(last - at));
+        z = z ? memchr(z + 1, 0, (size_t)(last - (z + 1 - d))) : NULL;
+        if (!z) return -1;
+        next = z + 1 - d;
+        break;
+    }
+    default: return -1;
+    }
+    return next <= last ? next : -1;
+}
+
 /* The elements of the document at d (size n, checked by the caller), pushed on the
  * state's stack; REJECT when a size, terminator, type, key or array index is off. */
 static int split_elems(State *st, const uint8_t *d, Py_ssize_t n, int is_array, Py_ssize_t *count) {
@@ -316,27 +348,15 @@ static int split_elems(State *st, const uint8_t *d, Py_ssize_t n, int is_array, 
             return REJECT;
         }
         index++;
-        Py_ssize_t left = end - p, vlen;
-        switch (type) {
-        case 0x01: case 0x09: case 0x12: vlen = 8; break;
-        case 0x07: vlen = 12; break;
-        case 0x08: vlen = 1; break;
-        case 0x0A: vlen = 0; break;
-        case 0x10: vlen = 4; break;
-        case 0x02:
-            if (left < 4) return REJECT;
-            vlen = (Py_ssize_t)rd32(p) + 4;
-            if (vlen < 5) return REJECT;
-            break;
-        case 0x03: case 0x04:
-            if (left < 4) return REJECT;
-            vlen = rd32(p);
-            if (vlen < 5) return REJECT;
-            break;
-        default:
-            return REJECT;
+        switch (type) { /* the subset: double, string, document, array, ObjectId, bool, */
+        case 0x01: case 0x02: case 0x03: case 0x04: /* date, null, int32, int64 */
+        case 0x07: case 0x08: case 0x09: case 0x0A: case 0x10: case 0x12: break;
+        default: return REJECT;
         }
-        if (vlen > left) return REJECT;
+        Py_ssize_t next = value_end(d, type, p - d, end - d);
+        if (next < 0) return REJECT;
+        Py_ssize_t vlen = next - (p - d);
+        if ((type == 0x02 || type == 0x03 || type == 0x04) && vlen < 5) return REJECT;
         if ((type == 0x02 || type == 0x03 || type == 0x04) && p[vlen - 1] != 0) return REJECT;
         if (type == 0x08 && p[0] > 1) return REJECT;
         if (st->nelems >= st->capelems) {
@@ -530,15 +550,14 @@ static int hash_bytes(PyObject *sha256, int impl, const uint8_t *m, Py_ssize_t n
 
 /* The sha256 hex of an event's canonical JSON, as hashlib's hexdigest() gives it. */
 static PyObject *rehash_hex(PyObject *sha256, int impl, const char *m, Py_ssize_t n) {
-    static const char digits[] = "0123456789abcdef";
     uint8_t raw[32];
     if (hash_bytes(sha256, impl, (const uint8_t *)m, n, raw) < 0) return NULL;
     PyObject *hex = PyUnicode_New(64, 127);
     if (!hex) return NULL;
     Py_UCS1 *out = PyUnicode_1BYTE_DATA(hex);
     for (int i = 0; i < 32; i++) {
-        out[2 * i] = (Py_UCS1)digits[raw[i] >> 4];
-        out[2 * i + 1] = (Py_UCS1)digits[raw[i] & 15];
+        out[2 * i] = (Py_UCS1)HEX[raw[i] >> 4];
+        out[2 * i + 1] = (Py_UCS1)HEX[raw[i] & 15];
     }
     return hex;
 }
@@ -623,38 +642,6 @@ static PyObject *encode_chunk(PyObject *self, PyObject *args) {
  * elements (bsonpeek.find), so a nested "seq" never counts. Anything malformed or
  * truncated (a size, name or value that does not fit its document, an unknown type)
  * returns None for the whole input: the caller then runs bsonpeek.int_seqs, as before. */
-
-/* Offset just past the value of type ``kind`` at d[at], or -1 when it does not fit
- * before ``last`` (the document's final NUL) or the type is unknown. */
-static Py_ssize_t value_end(const uint8_t *d, uint8_t kind, Py_ssize_t at, Py_ssize_t last) {
-    Py_ssize_t next, extra = 0;
-    switch (kind) {
-    case 0x06: case 0x0A: case 0x7F: case 0xFF: next = at; break;
-    case 0x08: next = at + 1; break;
-    case 0x10: next = at + 4; break;
-    case 0x01: case 0x09: case 0x11: case 0x12: next = at + 8; break;
-    case 0x07: next = at + 12; break;
-    case 0x13: next = at + 16; break;
-    case 0x02: case 0x0D: case 0x0E: extra = 4; goto prefixed;
-    case 0x05: extra = 5; goto prefixed;
-    case 0x0C: extra = 16; goto prefixed;
-    case 0x03: case 0x04: case 0x0F:
-    prefixed:
-        if (at + 4 > last) return -1;
-        if (rd32(d + at) < 0) return -1;
-        next = at + rd32(d + at) + extra;
-        break;
-    case 0x0B: { /* regex: two C strings */
-        const uint8_t *z = memchr(d + at, 0, (size_t)(last - at));
-        z = z ? memchr(z + 1, 0, (size_t)(last - (z + 1 - d))) : NULL;
-        if (!z) return -1;
-        next = z + 1 - d;
-        break;
-    }
-    default: return -1;
-    }
-    return next <= last ? next : -1;
-}
 
 /* The document's seq (a new reference: int or None), or NULL with *bad set (malformed)
  * or with a Python error (bad unset). */
