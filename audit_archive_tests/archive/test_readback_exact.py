@@ -36,24 +36,7 @@ from audit_archive.format.jsonl import (
 from audit_archive_dev import seed
 from audit_archive_tests.support.encoding import archive_lines
 from audit_archive_tests.support.harness import Harness, due_day
-
-
-def cstring(text: str) -> bytes:
-    return text.encode() + b"\x00"
-
-
-def string(text: str) -> bytes:
-    data = cstring(text)
-    return struct.pack("<i", len(data)) + data
-
-
-def element(kind: int, name: str, value: bytes) -> bytes:
-    return bytes([kind]) + cstring(name) + value
-
-
-def document(*elements: bytes) -> bytes:
-    body = b"".join(elements) + b"\x00"
-    return struct.pack("<i", len(body) + 4) + body
+from audit_archive_tests.support.rawbson import cstring, document, element, string
 
 
 def event(*payload: bytes, seq: int = 7) -> bytes:

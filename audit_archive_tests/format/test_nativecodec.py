@@ -26,6 +26,7 @@ from audit_archive.format.canonical import (
 )
 from audit_archive.format.jsonl import relaxed_line
 from audit_archive_dev import seed
+from audit_archive_tests.support import rawbson
 from audit_archive_tests.support.samples import EVERY_BSON_TYPE, WRAPPER_LOOKALIKES
 
 HASH = "ab" * 32
@@ -254,22 +255,17 @@ def test_keys_starting_with_dollar_at_any_depth_are_refused(payload: dict) -> No
     assert refused(encode(event(**payload)))
 
 
-def _raw_event(fields: bytes) -> bytes:
-    """A document of raw elements."""
-    return struct.pack("<i", len(fields) + 5) + fields + b"\x00"
-
-
 def _int32(key: bytes, value: int) -> bytes:
-    return b"\x10" + key + b"\x00" + struct.pack("<i", value)
+    return rawbson.element(0x10, key, struct.pack("<i", value))
 
 
 def _string(key: bytes, value: bytes) -> bytes:
-    return b"\x02" + key + b"\x00" + struct.pack("<i", len(value) + 1) + value + b"\x00"
+    return rawbson.element(0x02, key, rawbson.string(value))
 
 
 def _usual(extra: bytes = b"", seq: bytes | None = None, hash_: bytes = HASH.encode()) -> bytes:
     at = b"\x09at\x00" + struct.pack("<q", 1_700_000_000_000)
-    return _raw_event(
+    return rawbson.document(
         (_int32(b"seq", 1) if seq is None else seq) + at + extra + _string(b"hash", hash_)
     )
 
@@ -283,17 +279,19 @@ def test_the_raw_helpers_make_a_document_it_takes() -> None:
     [
         pytest.param(_usual(_int32(b"n", 1) + _int32(b"n", 2)), id="duplicate keys"),
         pytest.param(
-            _usual(b"\x03d\x00" + _raw_event(_int32(b"n", 1) + _int32(b"n", 1))), id="nested"
+            _usual(b"\x03d\x00" + rawbson.document(_int32(b"n", 1) + _int32(b"n", 1))), id="nested"
         ),
         pytest.param(_usual(seq=_int32(b"seq", 1) + _int32(b"seq", 2)), id="duplicate seq key"),
         pytest.param(_usual(b"\x08b\x00\x02"), id="bool byte 2"),
         pytest.param(
-            _usual(b"\x04a\x00" + _raw_event(_int32(b"1", 1) + _int32(b"0", 2))), id="keys 1, 0"
+            _usual(b"\x04a\x00" + rawbson.document(_int32(b"1", 1) + _int32(b"0", 2))),
+            id="keys 1, 0",
         ),
         pytest.param(
-            _usual(b"\x04a\x00" + _raw_event(_int32(b"0", 1) + _int32(b"2", 2))), id="keys 0, 2"
+            _usual(b"\x04a\x00" + rawbson.document(_int32(b"0", 1) + _int32(b"2", 2))),
+            id="keys 0, 2",
         ),
-        pytest.param(_usual(b"\x04a\x00" + _raw_event(_int32(b"x", 1))), id="array key x"),
+        pytest.param(_usual(b"\x04a\x00" + rawbson.document(_int32(b"x", 1))), id="array key x"),
         pytest.param(_usual(_string(b"s", b"\xff")), id="invalid UTF-8"),
         pytest.param(_usual(_string(b"s", b"\xc0\xaf")), id="overlong"),
         pytest.param(_usual(_string(b"s", b"\xed\xa0\x80")), id="a surrogate"),
@@ -318,7 +316,9 @@ def test_the_raw_helpers_make_a_document_it_takes() -> None:
         pytest.param(_usual(hash_=b"AB" * 32), id="upper-case hash"),
         pytest.param(_usual(hash_=b"ab" * 31), id="short hash"),
         pytest.param(_usual(hash_=HASH.encode() + b"\n"), id="a hash with a newline (HEX64's $)"),
-        pytest.param(_raw_event(_int32(b"seq", 1) + _string(b"hash", HASH.encode())), id="no at"),
+        pytest.param(
+            rawbson.document(_int32(b"seq", 1) + _string(b"hash", HASH.encode())), id="no at"
+        ),
         pytest.param(_usual(_int32(b"prevHash", 1)), id="prevHash an int"),
         pytest.param(_usual()[:-1], id="truncated"),
         pytest.param(_usual()[:-1] + b"\x01", id="no terminator"),

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from audit_archive.archive.extract import StagedSeqs
 from audit_archive.format import bsonpeek, nativecodec
+from audit_archive_tests.support import rawbson
 from audit_archive_tests.support.samples import EVERY_BSON_TYPE
 
 OID = ObjectId(b"\x01" * 12)
@@ -27,25 +28,12 @@ def element(name: str, value: object) -> bytes:
     return bson.encode({name: value})[4:-1]
 
 
-def raw_element(kind: int, name: str, value: bytes) -> bytes:
-    return bytes([kind]) + name.encode() + b"\x00" + value
-
-
-def string_value(text: bytes) -> bytes:
-    return struct.pack("<i", len(text) + 1) + text + b"\x00"
-
-
 # The types pymongo never writes but a stored document may hold: the walk steps over them.
 RARE = [
-    lambda name: raw_element(0x06, name, b""),  # undefined
-    lambda name: raw_element(0x0E, name, string_value(b"sym")),  # symbol
-    lambda name: raw_element(0x0C, name, string_value(b"coll") + b"\x01" * 12),  # DBPointer
+    lambda name: rawbson.element(0x06, name, b""),  # undefined
+    lambda name: rawbson.element(0x0E, name, rawbson.string(b"sym")),  # symbol
+    lambda name: rawbson.element(0x0C, name, rawbson.string(b"coll") + b"\x01" * 12),  # DBPointer
 ]
-
-
-def document(*elements: bytes) -> bytes:
-    body = b"".join(elements) + b"\x00"
-    return struct.pack("<i", len(body) + 4) + body
 
 
 def c_int_seqs(data: bytes) -> list[int | None] | None:
@@ -95,13 +83,13 @@ def test_one_document(doc: dict, expected: int | None) -> None:
 
 
 def test_the_first_top_level_seq_counts_as_bsonpeek_find_returns_the_first() -> None:
-    usual = document(element("_id", OID), element("seq", 1), element("seq", 2))
-    walked = document(element("a", 0), element("seq", "x"), element("seq", 2))
+    usual = rawbson.document(element("_id", OID), element("seq", 1), element("seq", 2))
+    walked = rawbson.document(element("a", 0), element("seq", "x"), element("seq", 2))
     assert c_int_seqs(usual + walked) == bsonpeek.int_seqs(usual + walked) == [1, None]
 
 
 def test_the_walk_steps_over_the_types_pymongo_never_writes() -> None:
-    raw = document(*(make(f"r{i}") for i, make in enumerate(RARE)), element("seq", 4))
+    raw = rawbson.document(*(make(f"r{i}") for i, make in enumerate(RARE)), element("seq", 4))
     assert c_int_seqs(raw) == bsonpeek.int_seqs(raw) == [4]
 
 
@@ -126,17 +114,17 @@ def test_every_truncation_off_a_document_boundary_is_none(cut: int) -> None:
         struct.pack("<i", 4) + b"",  # shorter than the smallest document
         struct.pack("<i", 0) + b"\x00" * 8,  # a zero size (bsonpeek would never end)
         struct.pack("<i", -9) + b"\x00" * 8,
-        document(element("seq", 1))[:-1] + b"\x01",  # no final NUL
-        document(raw_element(0x42, "x", b""), element("seq", 1)),  # an unknown type
-        document(raw_element(0x02, "x", struct.pack("<i", -5)), element("seq", 1)),
-        document(raw_element(0x02, "x", struct.pack("<i", 999)), element("seq", 1)),
-        document(raw_element(0x10, "seq", b"\x01\x00")),  # an int32 of two bytes
-        document(raw_element(0x12, "seq", b"\x01" * 4)),  # an int64 of four bytes
-        document(b"\x10seq"),  # a name that never ends
-        document(raw_element(0x0B, "x", b"abc")),  # a regex that never ends
+        rawbson.document(element("seq", 1))[:-1] + b"\x01",  # no final NUL
+        rawbson.document(rawbson.element(0x42, "x", b""), element("seq", 1)),  # an unknown type
+        rawbson.document(rawbson.element(0x02, "x", struct.pack("<i", -5)), element("seq", 1)),
+        rawbson.document(rawbson.element(0x02, "x", struct.pack("<i", 999)), element("seq", 1)),
+        rawbson.document(rawbson.element(0x10, "seq", b"\x01\x00")),  # an int32 of two bytes
+        rawbson.document(rawbson.element(0x12, "seq", b"\x01" * 4)),  # an int64 of four bytes
+        rawbson.document(b"\x10seq"),  # a name that never ends
+        rawbson.document(rawbson.element(0x0B, "x", b"abc")),  # a regex that never ends
         # The usual layout, but the document ends before its seq does (bsonpeek reads
         # the next document's bytes there).
-        document(element("_id", OID), b"\x10seq\x00"),
+        rawbson.document(element("_id", OID), b"\x10seq\x00"),
     ],
     ids=lambda raw: raw.hex(),
 )
@@ -177,7 +165,7 @@ def documents(draw: st.DrawFn) -> tuple[bytes, int | None]:
         fields.insert(0, ("_id", OID))
     raws = [v(name) if isinstance(v, FunctionType) else element(name, v) for name, v in fields]
     seqs = [value for name, value in fields if name == "seq"]
-    return document(*raws), as_seq(seqs[0]) if seqs else None
+    return rawbson.document(*raws), as_seq(seqs[0]) if seqs else None
 
 
 chunks = st.lists(documents(), max_size=8)
@@ -214,7 +202,9 @@ def test_a_damaged_chunk_gives_none_or_bsonpeeks_answer_never_another(
 
 
 @pytest.mark.parametrize(
-    "chunk", [GOOD, GOOD[:-3], document(b"\x10seq\x00\x07\x00")], ids=["good", "cut", "short"]
+    "chunk",
+    [GOOD, GOOD[:-3], rawbson.document(b"\x10seq\x00\x07\x00")],
+    ids=["good", "cut", "short"],
 )
 def test_staged_seqs_are_the_same_with_the_c_module_on_and_off(
     chunk: bytes, monkeypatch: pytest.MonkeyPatch
