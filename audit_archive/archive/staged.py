@@ -9,7 +9,7 @@ from typing import Any, overload
 
 import bson
 
-from audit_archive.format import bsonpeek
+from audit_archive.format import bsonpeek, nativecodec
 from audit_archive.format.fastcodec import FAST_CODEC_OPTIONS
 
 # Documents decoded one at a time before the whole chunk is decoded at once: the fast
@@ -21,13 +21,14 @@ _ONE_BY_ONE = 2
 def raw_of(chunk: bytes, kept: list[int] | None) -> Callable[[int], bytes]:
     """The staged BSON bytes of a batch's i-th kept event (all kept when ``kept`` is
     None), found only when asked: the read-back check rarely needs them."""
-    spans: list[tuple[int, int]] = []
+    offsets: Sequence[int] = ()
 
     def raw(i: int) -> bytes:
-        if not spans:
-            spans.extend(bsonpeek.documents(chunk))
-        start, end = spans[i if kept is None else kept[i]]
-        return chunk[start:end]
+        nonlocal offsets
+        if not offsets:
+            offsets = nativecodec.document_offsets(chunk) or bsonpeek.document_offsets(chunk)
+        at = i if kept is None else kept[i]
+        return chunk[offsets[at] : offsets[at + 1]]
 
     return raw
 

@@ -38,6 +38,7 @@ _INT32, _INT64, _STRING = 0x10, 0x12, 0x02
 _ID_OID = b"\x07_id\x00"  # an ObjectId _id as the first element
 _SEQ_NAME = b"seq\x00"
 _U32 = struct.Struct("<I").unpack_from
+_PACK_U32 = struct.Struct("<I").pack
 _I32 = struct.Struct("<i").unpack_from
 _I64 = struct.Struct("<q").unpack_from
 
@@ -55,10 +56,14 @@ def whole_documents(file: BinaryIO, chunk: int | None = None) -> Iterator[bytes]
     """Concatenated BSON from a file, in pieces of about ``chunk`` bytes (more for a
     bigger document) that end on a document boundary: each is one ``decode_all``,
     where a document at a time costs a Python round per event."""
+    from audit_archive.format import nativecodec  # C first; it imports nothing from here
+
     rest = b""
     while data := file.read(chunk or READ_CHUNK):
         buffer = rest + data if rest else data
-        end = _complete_prefix(buffer)
+        end = nativecodec.complete_prefix(buffer)
+        if end is None:
+            end = complete_prefix(buffer)
         if end:
             yield buffer[:end]
         rest = buffer[end:]
@@ -66,15 +71,71 @@ def whole_documents(file: BinaryIO, chunk: int | None = None) -> Iterator[bytes]
         raise ValueError(f"the staged events end in a truncated document ({len(rest)} bytes)")
 
 
-def _complete_prefix(data: bytes) -> int:
+def complete_prefix(data: bytes) -> int:
     """The length of the longest run of whole documents at the start of ``data``."""
     pos, total = 0, len(data)
     while pos + 4 <= total:
-        end = pos + int.from_bytes(data[pos : pos + 4], "little")
-        if end > total:
+        size = int.from_bytes(data[pos : pos + 4], "little")
+        if size < 5 or pos + size > total:
             break
-        pos = end
+        pos += size
     return pos
+
+
+def document_offsets(data: bytes) -> list[int]:
+    """Where each document of concatenated BSON starts, then where the last one ends:
+    document i is ``data[offsets[i]:offsets[i + 1]]``."""
+    return [0, *(end for _, end in documents(data))]
+
+
+def array_documents(array: bytes) -> bytes:
+    """The embedded documents of the BSON array ``array`` (a cursor reply's batch),
+    concatenated: the form in which extract stages a day's events. ValueError unless
+    every element is a whole document and the sizes add up."""
+    size = len(array)
+    if size < 5 or int.from_bytes(array[:4], "little") != size or array[-1] != 0:
+        raise ValueError("a cursor batch that is not one whole BSON array")
+    pieces, at = [], 4
+    while at < size - 1:
+        if array[at] != 0x03:
+            raise ValueError(f"a cursor batch element of type 0x{array[at]:02x}, not a document")
+        start = array.index(0, at + 1) + 1
+        end = start + int.from_bytes(array[start : start + 4], "little")
+        if not start + 5 <= end <= size - 1 or array[end - 1] != 0:
+            raise ValueError("a cursor batch element whose size does not fit the batch")
+        pieces.append(array[start:end])
+        at = end
+    return b"".join(pieces)
+
+
+def cursor_batch(reply: bytes) -> tuple[bytes, str, bytes] | None:
+    """A find or getMore reply split into its batch (the BSON array at cursor.firstBatch
+    or cursor.nextBatch), that field's name, and the reply without it (a few small fields
+    for the driver to decode); None when the reply has no such batch (an error reply)."""
+    found = find(reply, 0, len(reply), b"cursor")
+    if found is None or found[0] != 0x03:
+        return None
+    cursor = found[1]
+    cursor_end = cursor + _U32(reply, cursor)[0]
+    for key in ("firstBatch", "nextBatch"):
+        hit = find(reply, cursor, cursor_end, key.encode())
+        if hit is not None and hit[0] == 0x04:
+            break
+    else:
+        return None
+    value = hit[1]
+    element, value_end = value - len(key) - 2, value + _U32(reply, value)[0]
+    cut = value_end - element
+    rest = b"".join(
+        (
+            _PACK_U32(len(reply) - cut),
+            reply[4:cursor],
+            _PACK_U32(cursor_end - cursor - cut),
+            reply[cursor + 4 : element],
+            reply[value_end:],
+        )
+    )
+    return reply[value:value_end], key, rest
 
 
 def _value_end(data: bytes, kind: int, at: int) -> int:

@@ -15,7 +15,7 @@ check the Python path alone.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 from bson.int64 import Int64
@@ -100,3 +100,27 @@ def merkle_extend(
     if _nativecodec is None or not ENABLED:
         return None
     return _nativecodec.merkle_extend(stack, size, event_hashes_hex, hashlib.sha256, sha256)
+
+
+def complete_prefix(data: bytes) -> int | None:
+    """bsonpeek.complete_prefix(data), or None when the C module is off or not built."""
+    if _nativecodec is None or not ENABLED:
+        return None
+    return _nativecodec.complete_prefix(data)
+
+
+def document_offsets(data: bytes) -> Sequence[int] | None:
+    """bsonpeek.document_offsets(data), or None when the C module is off, not built, or
+    finds the documents do not add up to ``data`` (the caller then runs bsonpeek's)."""
+    if _nativecodec is None or not ENABLED:
+        return None
+    packed = _nativecodec.document_offsets(data)
+    return None if packed is None else memoryview(packed).cast("q")
+
+
+def array_documents(array: bytes) -> bytes | None:
+    """bsonpeek.array_documents(array), or None when the C module is off, not built, or
+    refuses the array (the caller then runs bsonpeek's, which says what is wrong)."""
+    if _nativecodec is None or not ENABLED:
+        return None
+    return _nativecodec.array_documents(array)

@@ -11,10 +11,14 @@ import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+import bson
+from bson.codec_options import CodecOptions
 from pymongo import ASCENDING, DESCENDING, DeleteOne
 from pymongo.collection import Collection
+from pymongo.cursor import RawBatchCursor
 from pymongo.errors import OperationFailure
 
+from audit_archive.format import bsonpeek, nativecodec
 from audit_archive.format.chain import Link
 from audit_archive.format.layout import day_bounds
 from audit_archive.format.malformed import (
@@ -46,7 +50,43 @@ INDEX_CONFLICT_CODES = (85, 86)
 _LINK_FIELDS = {"_id": 0, "seq": 1, "prevHash": 1, "hash": 1}
 _NAMED_FIELDS = {"_id": 1, "seq": 1, "at": 1, "prevHash": 1, "hash": 1}
 INTEGER_SEQ = {"$type": WELL_FORMED_SEQ_TYPES}
+# A server's reply around a batch, decoded as the driver decodes replies.
+_REPLY_OPTIONS = CodecOptions(unicode_decode_error_handler="replace")
 MALFORMED_LISTED = 100  # malformed events named per query (the rest are counted)
+
+
+class DayBatches(RawBatchCursor):
+    """``find_raw_batches``, without its cost per event: pymongo re-assembles each
+    reply's batch (a BSON array) into concatenated documents by decoding the array into
+    one RawBSONDocument per event first (~1.2 us an event: an eighth of the archive's
+    CPU per event on small events). This cursor joins the batch's documents in C
+    (nativecodec.array_documents) and lets the driver decode only the reply's few other
+    fields; anything else (an error reply, say) goes the driver's own way. Retries,
+    sessions and killCursors stay the driver's: only the reply's unpacking differs."""
+
+    def _unpack_response(  # type: ignore[override]
+        self,
+        response: Any,
+        cursor_id: int | None,
+        codec_options: CodecOptions,
+        user_fields: Mapping[str, Any] | None = None,
+        legacy_response: bool = False,
+    ) -> list[dict[str, Any]]:
+        payload = getattr(response, "payload_document", None)
+        split = (
+            None if legacy_response or payload is None else bsonpeek.cursor_batch(bytes(payload))
+        )
+        if split is None:
+            return super()._unpack_response(
+                response, cursor_id, codec_options, user_fields, legacy_response
+            )
+        array, key, rest = split
+        batch = nativecodec.array_documents(array)
+        if batch is None:
+            batch = bsonpeek.array_documents(array)  # raises, saying what is wrong
+        reply: dict[str, Any] = bson.decode(rest, _REPLY_OPTIONS)
+        reply["cursor"][key] = [batch] if batch else []
+        return [reply]
 
 
 def day_filter(day: dt.date) -> dict[str, Any]:
@@ -112,7 +152,7 @@ class EventStore:
         reply, documents concatenated): staged as they come, decoded later, once. All of
         them, malformed ones too (encode names those): one pass, the only one that
         reads the day's events."""
-        cursor = self.collection.find_raw_batches(day_filter(day), batch_size=DAY_CURSOR_BATCH)
+        cursor = DayBatches(self.collection, day_filter(day), batch_size=DAY_CURSOR_BATCH)
         return cursor.sort("seq", ASCENDING)
 
     def links_at(self, seqs: list[int], malformed: list[str] | None = None) -> list[Link]:
