@@ -374,9 +374,13 @@ def unproven_lines(joined: bytes, wrote: list[int]) -> list[int]:
     reads it back as the document by construction. Counted over the batch joined first
     (each line counts at least its own wrappers, so equal sums mean every line is
     equal), then line by line when the sums differ. Lines the hooks could not count (-1)
-    are always checked."""
-    if -1 not in wrote and _dollars(joined) == sum(wrote):
-        return []
+    are always checked. Every ``{"$``/``,"$`` holds a "$" of its own, so a batch with
+    no more "$" than wrappers (most: one byte count, a quarter of the two above) needs
+    no more counting."""
+    if -1 not in wrote:
+        wrappers = sum(wrote)
+        if joined.count(b"$") == wrappers or _dollars(joined) == wrappers:
+            return []
     lines = lines_of(joined)
     return [i for i, line in enumerate(lines) if wrote[i] < 0 or _dollars(line) != wrote[i]]
 
