@@ -60,6 +60,12 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         help="the run queue's limit instead of dagster.yaml's (4): a variant measured",
     )
+    parser.add_argument(
+        "--default-launcher",
+        action="store_true",
+        help="Dagster's DefaultRunLauncher instead of dagster.yaml's (a new interpreter per "
+        "run worker): the variant to compare with",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object, nothing else")
     args = parser.parse_args(argv)
     say = (lambda *a: None) if args.json else print
@@ -76,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         )
 
         port = free_port()
-        instance_yaml, limit = _instance_yaml(args.max_concurrent_runs)
+        instance_yaml, limit = _instance_yaml(args.max_concurrent_runs, args.default_launcher)
         dagster = start_dagster(work / "home", port, env, instance_yaml, stdout=sys.stderr)
         if not wait_until_serving(port, dagster):
             raise SystemExit("dagster dev did not come up")
@@ -131,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             "run_seconds_median": round(statistics.median(run_seconds), 2),
             "queue_to_start_median": round(statistics.median(queued), 2),
             "max_concurrent_runs": limit,
+            "run_launcher": "DefaultRunLauncher" if args.default_launcher else "dagster.yaml's",
             # CPU per day, whatever else the machine runs: Dagster (daemon, webserver,
             # code server, run workers) and the two servers; the machine's load before.
             "dagster_cpu_s_per_day": round(cpu_dagster / args.days, 2),
@@ -153,10 +160,14 @@ def main(argv: list[str] | None = None) -> int:
         stack.stop()
 
 
-def _instance_yaml(max_concurrent_runs: int | None) -> tuple[str, int]:
-    """The repo's dagster.yaml, with the run queue's limit replaced when one is given;
-    and the limit in force."""
+def _instance_yaml(max_concurrent_runs: int | None, default_launcher: bool) -> tuple[str, int]:
+    """The repo's dagster.yaml, with the run queue's limit replaced when one is given
+    and without its run launcher when asked; and the limit in force."""
     text = (ROOT / "dagster.yaml").read_text()
+    if default_launcher:
+        text, found = re.subn(r"(?m)^run_launcher:\n(?:  .*\n)+", "", text)
+        if not found:
+            raise SystemExit("dagster.yaml has no run_launcher to leave out")
     current = int(re.search(r"max_concurrent_runs: (\d+)", text).group(1))
     if max_concurrent_runs is None:
         return text, current
