@@ -42,7 +42,9 @@ _keys = st.text(
     st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=6
 )
 _texts = st.text(st.characters(blacklist_categories=("Cs",)), max_size=8)
-_patterns = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=8)
+_patterns = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=8
+)
 _decimal_bits = st.one_of(
     st.binary(min_size=16, max_size=16),  # any bits: NaN payloads, sNaN, non-canonical
     st.sampled_from(
