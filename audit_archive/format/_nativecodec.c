@@ -10,23 +10,40 @@
  * of its hashed body (canonical.py; hashed by the sha256 the caller passes: hashlib),
  * and the columns the encode step needs (seq, prevHash, hash), so nothing is decoded.
  *
- * It accepts a small subset and refuses (returns None for the WHOLE chunk, and the
- * caller runs the Python path on it, unchanged) anything else: element types other
- * than double (only where orjson writes Python's repr: finite, and 0 or |v| >= 1e-4),
- * string (well-formed UTF-8 only, as Python's strict decoder), document, array (keys
- * "0", "1", ... in order), ObjectId, bool (byte 0 or 1), UTC datetime with
- * 0 <= ms < 10000-01-01, null, int32 and int64; any key starting with "$" or not
- * well-formed UTF-8; duplicate keys in any document; a top-level "_id" that is not
- * the first field (pymongo's encoder writes it first: decoding and re-encoding would
- * differ); nesting deeper than MAX_DEPTH; any size or terminator that does not add up;
+ * It takes every BSON type the Python path writes: double (repr when finite; NaN and
+ * the infinities as {"$numberDouble"} in a line, bare in the hashed body), string,
+ * document, array (keys "0", "1", ... in order), binary of any subtype (subtype 2
+ * without its inner length, which must agree), ObjectId, bool (byte 0 or 1), UTC
+ * datetime of any int64 (ISO text from 1970 to 9999 in a line, years 1 to 9999 in the
+ * hashed body, {"$date": {"$numberLong"}} beyond), null, regex, code, code with scope,
+ * int32, timestamp, int64, Decimal128 (decimaltext's text for any bits), MinKey,
+ * MaxKey; a document decoding makes a DBRef of ("$ref" a string, "$id", "$db" absent,
+ * a string or null) is written as fastcodec writes the DBRef; other keys starting with
+ * "$" are written as themselves, not counted. What the Python path reads back, the
+ * line's "wrote" says so (-1, as fastcodec's "sure" and decode_losses have it): a
+ * NaN whose bits "NaN" does not give back, a Decimal128 its text does not, regex
+ * options decoding drops or reorders, a DBRef stored in another order than pymongo's
+ * or with a null "$db", and the types decoding loses (symbol, undefined, DBPointer).
+ *
+ * It refuses (returns None for the WHOLE chunk, and the caller runs the Python path on
+ * it, unchanged): unknown element types; strings, codes, keys and regex patterns not
+ * well-formed UTF-8 (Python's strict decoder), regex options beyond ASCII; a "$ref"
+ * or "$db" of a type decoding reads as another (symbol, undefined); duplicate keys in
+ * any document (a scope and a DBRef's included); a top-level "_id" that is not the
+ * first field (pymongo's encoder writes it first: decoding and re-encoding would
+ * differ); nesting deeper than MAX_DEPTH; any size, inner length or terminator that
+ * does not add up (a code with scope's three, a binary subtype 2's, a DBPointer's);
  * and any document malformed.problem() would not pass at once (seq not int32/int64,
- * at not such a date, hash not 64 lowercase hex, prevHash neither absent, null nor a
- * string); and everything on a big-endian host. Since it reads every stored byte and
- * refuses whatever decoding would lose, the byte-exact re-encode check is not needed for
- * a chunk it accepts (test_nativecodec.py checks decode_losses finds nothing there).
+ * at not a date from 1970 to 9999, hash not 64 lowercase hex, prevHash neither absent,
+ * null nor a string); and everything on a big-endian host. Since it reads every stored
+ * byte and marks for read-back whatever decoding would lose, the byte-exact re-encode
+ * check (fastcodec.decode_losses) is not needed for a chunk it takes: its lines to read
+ * back are the Python path's (test_nativecodec.py and test_nativecodec_rare.py check
+ * them against fastcodec.lines_to_check).
  *
  * Tested byte for byte against json_util, canonical.py and fastcodec in
- * audit_archive_tests/format/test_nativecodec.py; the encode step on and off in
+ * audit_archive_tests/format/test_nativecodec.py and test_nativecodec_rare.py (every
+ * rare type, its raw anomalies); the encode step on and off in
  * audit_archive_tests/archive/test_native_encode.py.
  *
  * Two more per-event loops live here (issue 24, fourth round), each with its Python
