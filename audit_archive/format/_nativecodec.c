@@ -1,5 +1,5 @@
 /* audit_archive.format._nativecodec: the encode step's per-event loop in C, for
- * ordinary events (issue 24).
+ * events of every BSON type (issue 24).
  *
  * Why it exists: on JSON-born events the encode step's CPU is mostly Python around C
  * parts: pymongo decoding each staged batch into dicts, building each event's two
