@@ -1,5 +1,5 @@
 /* audit_archive.format._nativecodec: the encode step's per-event loop in C, for
- * ordinary events (issue 24).
+ * events of every BSON type (issue 24).
  *
  * Why it exists: on JSON-born events the encode step's CPU is mostly Python around C
  * parts: pymongo decoding each staged batch into dicts, building each event's two
@@ -10,23 +10,40 @@
  * of its hashed body (canonical.py; hashed by the sha256 the caller passes: hashlib),
  * and the columns the encode step needs (seq, prevHash, hash), so nothing is decoded.
  *
- * It accepts a small subset and refuses (returns None for the WHOLE chunk, and the
- * caller runs the Python path on it, unchanged) anything else: element types other
- * than double (only where orjson writes Python's repr: finite, and 0 or |v| >= 1e-4),
- * string (well-formed UTF-8 only, as Python's strict decoder), document, array (keys
- * "0", "1", ... in order), ObjectId, bool (byte 0 or 1), UTC datetime with
- * 0 <= ms < 10000-01-01, null, int32 and int64; any key starting with "$" or not
- * well-formed UTF-8; duplicate keys in any document; a top-level "_id" that is not
- * the first field (pymongo's encoder writes it first: decoding and re-encoding would
- * differ); nesting deeper than MAX_DEPTH; any size or terminator that does not add up;
+ * It takes every BSON type the Python path writes: double (repr when finite; NaN and
+ * the infinities as {"$numberDouble"} in a line, bare in the hashed body), string,
+ * document, array (keys "0", "1", ... in order), binary of any subtype (subtype 2
+ * without its inner length, which must agree), ObjectId, bool (byte 0 or 1), UTC
+ * datetime of any int64 (ISO text from 1970 to 9999 in a line, years 1 to 9999 in the
+ * hashed body, {"$date": {"$numberLong"}} beyond), null, regex, code, code with scope,
+ * int32, timestamp, int64, Decimal128 (decimaltext's text for any bits), MinKey,
+ * MaxKey; a document decoding makes a DBRef of ("$ref" a string, "$id", "$db" absent,
+ * a string or null) is written as fastcodec writes the DBRef; other keys starting with
+ * "$" are written as themselves, not counted. What the Python path reads back, the
+ * line's "wrote" says so (-1, as fastcodec's "sure" and decode_losses have it): a
+ * NaN whose bits "NaN" does not give back, a Decimal128 its text does not, regex
+ * options decoding drops or reorders, a DBRef stored in another order than pymongo's
+ * or with a null "$db", and the types decoding loses (symbol, undefined, DBPointer).
+ *
+ * It refuses (returns None for the WHOLE chunk, and the caller runs the Python path on
+ * it, unchanged): unknown element types; strings, codes, keys and regex patterns not
+ * well-formed UTF-8 (Python's strict decoder), regex options beyond ASCII; a "$ref"
+ * or "$db" of a type decoding reads as another (symbol, undefined); duplicate keys in
+ * any document (a scope and a DBRef's included); a top-level "_id" that is not the
+ * first field (pymongo's encoder writes it first: decoding and re-encoding would
+ * differ); nesting deeper than MAX_DEPTH; any size, inner length or terminator that
+ * does not add up (a code with scope's three, a binary subtype 2's, a DBPointer's);
  * and any document malformed.problem() would not pass at once (seq not int32/int64,
- * at not such a date, hash not 64 lowercase hex, prevHash neither absent, null nor a
- * string); and everything on a big-endian host. Since it reads every stored byte and
- * refuses whatever decoding would lose, the byte-exact re-encode check is not needed for
- * a chunk it accepts (test_nativecodec.py checks decode_losses finds nothing there).
+ * at not a date from 1970 to 9999, hash not 64 lowercase hex, prevHash neither absent,
+ * null nor a string); and everything on a big-endian host. Since it reads every stored
+ * byte and marks for read-back whatever decoding would lose, the byte-exact re-encode
+ * check (fastcodec.decode_losses) is not needed for a chunk it takes: its lines to read
+ * back are the Python path's (test_nativecodec.py and test_nativecodec_rare.py check
+ * them against fastcodec.lines_to_check).
  *
  * Tested byte for byte against json_util, canonical.py and fastcodec in
- * audit_archive_tests/format/test_nativecodec.py; the encode step on and off in
+ * audit_archive_tests/format/test_nativecodec.py and test_nativecodec_rare.py (every
+ * rare type, its raw anomalies); the encode step on and off in
  * audit_archive_tests/archive/test_native_encode.py.
  *
  * Two more per-event loops live here (issue 24, fourth round), each with its Python
@@ -39,10 +56,12 @@
 #include <Python.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_DEPTH 64
+#define MIN_DATETIME_MS (-62135596800000LL) /* 0001-01-01T00:00:00Z */
 #define END_DATETIME_MS 253402300800000LL /* 10000-01-01T00:00:00Z */
 
 typedef struct {
@@ -92,6 +111,7 @@ typedef struct {
     Elem *elems;   /* a stack of the elements of the documents being sorted */
     Py_ssize_t nelems, capelems;
     long wrappers; /* "$" keys written into the current line */
+    int unsure;    /* the line must be read back (fastcodec's wrote -1) */
 } State;
 
 #define REJECT 1 /* returned (positive) when the chunk is refused; -1 is a Python error */
@@ -242,12 +262,18 @@ static char *digits(char *o, int v, int width) {
     return o + width;
 }
 
+/* Floor division (C's / truncates toward zero). */
+static int64_t floor_div(int64_t a, int64_t b) {
+    return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
+
 /* "YYYY-MM-DDTHH:MM:SS" then ".mmmZ" (always, canonical.date_text) or, for a line,
- * "Z" when the millis are 0 (Relaxed Extended JSON writes no ".000"). */
+ * "Z" when the millis are 0 (Relaxed Extended JSON writes no ".000"); for
+ * MIN_DATETIME_MS <= ms < END_DATETIME_MS (years 1 to 9999). */
 static int put_date(Buf *b, int64_t ms, int always_millis) {
-    int64_t seconds = ms / 1000, millis = ms % 1000;
-    int64_t days = seconds / 86400, rest = seconds % 86400;
-    /* civil_from_days (H. Hinnant), days >= 0 here */
+    int64_t seconds = floor_div(ms, 1000), millis = ms - seconds * 1000;
+    int64_t days = floor_div(seconds, 86400), rest = seconds - days * 86400;
+    /* civil_from_days (H. Hinnant); z >= 0 from year 1 on */
     int64_t z = days + 719468, era = z / 146097, doe = z - era * 146097;
     int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
     int64_t y = yoe + era * 400, doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
@@ -277,10 +303,6 @@ static int put_date(Buf *b, int64_t ms, int always_millis) {
     Py_ssize_t n = o - text;
     PUT(b, text, n);
     return 0;
-}
-
-static int is_repr_double(double v) {
-    return isfinite(v) && (v == 0 || fabs(v) >= 1e-4);
 }
 
 /* Whether a key is ``index`` in decimal, as an array's n-th key must be. */
@@ -329,6 +351,32 @@ static Py_ssize_t value_end(const uint8_t *d, uint8_t kind, Py_ssize_t at, Py_ss
     return next <= last ? next : -1;
 }
 
+/* Whether a code with scope's sizes add up as pymongo's decoder demands: the whole
+ * (vlen), the code string (NUL-terminated) and the scope document (its size its own,
+ * NUL-terminated), with nothing between or after them. */
+static int code_scope_ok(const uint8_t *v, Py_ssize_t vlen) {
+    if (vlen < 14 || rd32(v) != vlen) return 0;
+    int32_t code = rd32(v + 4);
+    if (code < 1 || code > vlen - 13 || v[8 + code - 1] != 0) return 0;
+    int32_t scope = rd32(v + 8 + code);
+    return scope >= 5 && 8 + (Py_ssize_t)code + scope == vlen && v[vlen - 1] == 0;
+}
+
+/* The checks of a value's own bytes that its size (value_end) does not make: REJECT
+ * when a length inside it lies, a terminator is missing, a bool byte is not 0 or 1. */
+static int check_value(uint8_t type, const uint8_t *p, Py_ssize_t vlen) {
+    switch (type) {
+    case 0x02: case 0x03: case 0x04: case 0x0D: case 0x0E:
+        return vlen >= 5 && p[vlen - 1] == 0 ? 0 : REJECT;
+    case 0x08: return p[0] > 1 ? REJECT : 0;
+    case 0x05: /* the old binary subtype 2 holds its length again: it must agree */
+        return p[4] != 2 || (vlen >= 9 && rd32(p + 5) == vlen - 9) ? 0 : REJECT;
+    case 0x0C: return vlen >= 17 && p[vlen - 13] == 0 ? 0 : REJECT;
+    case 0x0F: return code_scope_ok(p, vlen) ? 0 : REJECT;
+    }
+    return 0;
+}
+
 /* The elements of the document at d (size n, checked by the caller), pushed on the
  * state's stack; REJECT when a size, terminator, type, key or array index is off. */
 static int split_elems(State *st, const uint8_t *d, Py_ssize_t n, int is_array, Py_ssize_t *count) {
@@ -344,21 +392,14 @@ static int split_elems(State *st, const uint8_t *d, Py_ssize_t n, int is_array, 
         p++;
         if (is_array) {
             if (!is_index(key, klen, index)) return REJECT;
-        } else if ((klen && key[0] == '$') || !utf8_ok(key, klen)) {
+        } else if (!utf8_ok(key, klen)) {
             return REJECT;
         }
         index++;
-        switch (type) { /* the subset: double, string, document, array, ObjectId, bool, */
-        case 0x01: case 0x02: case 0x03: case 0x04: /* date, null, int32, int64 */
-        case 0x07: case 0x08: case 0x09: case 0x0A: case 0x10: case 0x12: break;
-        default: return REJECT;
-        }
-        Py_ssize_t next = value_end(d, type, p - d, end - d);
+        Py_ssize_t next = value_end(d, type, p - d, end - d); /* -1: unknown type too */
         if (next < 0) return REJECT;
         Py_ssize_t vlen = next - (p - d);
-        if ((type == 0x02 || type == 0x03 || type == 0x04) && vlen < 5) return REJECT;
-        if ((type == 0x02 || type == 0x03 || type == 0x04) && p[vlen - 1] != 0) return REJECT;
-        if (type == 0x08 && p[0] > 1) return REJECT;
+        if (check_value(type, p, vlen)) return REJECT;
         if (st->nelems >= st->capelems) {
             Py_ssize_t cap = st->capelems ? st->capelems * 2 : 256;
             Elem *e = PyMem_Realloc(st->elems, (size_t)cap * sizeof(Elem));
@@ -389,8 +430,18 @@ static int cmp_elems(const void *a, const void *b) {
     return (x->klen > y->klen) - (x->klen < y->klen);
 }
 
-static int write_doc(State *st, Buf *b, const uint8_t *d, Py_ssize_t n, int is_array,
-                     int canonical, int depth, int top);
+/* How a document is written: LINE (the JSONL line: stored order, Relaxed Extended JSON
+ * wrappers, each "$" key the encoder writes counted), CANON (the hashed body: keys
+ * sorted, canonical.py's values) or MEMBERS (a Code with scope's or a DBRef's members
+ * in the hashed body: keys sorted, the line's wrappers, as fastcodec's
+ * _canonical_members writes them). */
+enum { LINE = 0, CANON = 1, MEMBERS = 2 };
+/* Which document: the event, a document value (decoding makes a DBRef of some), an
+ * array, a code's scope. */
+enum { EVENT = 0, SUBDOC = 1, ARRAY = 2, SCOPE = 3 };
+
+static int write_doc(State *st, Buf *b, const uint8_t *d, Py_ssize_t n, int kind, int mode,
+                     int depth);
 
 /* Keys in byte order: insertion sort for the few keys of most documents (qsort's merge
  * sort allocates), qsort beyond. */
@@ -410,52 +461,350 @@ static void sort_elems(Elem *e, Py_ssize_t n) {
     }
 }
 
-/* One value, in the line's form (canonical 0) or the hashed body's (canonical 1). */
-static int write_value(State *st, Buf *b, const Elem *e, int canonical, int depth) {
+/* A wrapper's "$" keys, counted in the line only (fastcodec's _LineHooks.dollars). */
+static void count_wrappers(State *st, int mode, long n) {
+    if (mode == LINE) st->wrappers += n;
+}
+
+#define PUTS(b, lit) PUT((b), "" lit, (Py_ssize_t)(sizeof(lit) - 1)) /* literals only */
+
+/* A double: Python's repr when finite (orjson's, or fastcodec's Fragment of repr where
+ * orjson's would differ); NaN and the infinities bare in the hashed body, else
+ * {"$numberDouble": ...}, a NaN whose bits a parser would not give back (sign,
+ * payload) marking the line for read-back as fastcodec does. */
+static int write_double(State *st, Buf *b, const uint8_t *v, int mode) {
+    double x;
+    uint64_t bits;
+    memcpy(&x, v, 8);
+    memcpy(&bits, v, 8);
+    if (isfinite(x)) return put_double(b, x);
+    const char *name = isnan(x) ? "NaN" : x > 0 ? "Infinity" : "-Infinity";
+    Py_ssize_t n = (Py_ssize_t)strlen(name);
+    if (mode == CANON) {
+        PUT(b, name, n);
+        return 0;
+    }
+    count_wrappers(st, mode, 1);
+    if (mode == LINE && isnan(x) && bits != 0x7FF8000000000000ULL) st->unsure = 1;
+    PUTS(b, "{\"$numberDouble\":\"");
+    PUT(b, name, n);
+    PUTS(b, "\"}");
+    return 0;
+}
+
+/* A date: canonical.date_text in the hashed body for years 1 to 9999, else (and in a
+ * line or members) {"$date": "...Z"} from 1970 to 9999 and {"$date": {"$numberLong":
+ * "ms"}} outside it, as fastcodec writes them. */
+static int write_datetime(State *st, Buf *b, const uint8_t *v, int mode) {
+    int64_t ms = rd64(v);
+    if (mode == CANON && ms >= MIN_DATETIME_MS && ms < END_DATETIME_MS)
+        return put_date(b, ms, 1);
+    if (mode != CANON && ms >= 0 && ms < END_DATETIME_MS) {
+        count_wrappers(st, mode, 1);
+        PUTS(b, "{\"$date\":");
+        if (put_date(b, ms, 0)) return -1;
+        PUTC(b, '}');
+        return 0;
+    }
+    count_wrappers(st, mode, 2);
+    PUTS(b, "{\"$date\":{\"$numberLong\":\"");
+    if (put_int(b, ms)) return -1;
+    PUTS(b, "\"}}");
+    return 0;
+}
+
+static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* base64.b64encode of n bytes, quoted. */
+static int put_base64(Buf *b, const uint8_t *s, Py_ssize_t n) {
+    if (buf_grow(b, (n + 2) / 3 * 4 + 2) < 0) return -1;
+    char *o = b->data + b->len;
+    *o++ = '"';
+    Py_ssize_t i = 0;
+    for (; i + 3 <= n; i += 3) {
+        uint32_t w = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
+        *o++ = B64[w >> 18];
+        *o++ = B64[w >> 12 & 63];
+        *o++ = B64[w >> 6 & 63];
+        *o++ = B64[w & 63];
+    }
+    if (i < n) {
+        uint32_t w = (uint32_t)s[i] << 16 | (i + 1 < n ? (uint32_t)s[i + 1] << 8 : 0);
+        *o++ = B64[w >> 18];
+        *o++ = B64[w >> 12 & 63];
+        *o++ = i + 1 < n ? B64[w >> 6 & 63] : '=';
+        *o++ = '=';
+    }
+    *o++ = '"';
+    b->len = o - b->data;
+    return 0;
+}
+
+/* A binary of any subtype (decoded as bytes or Binary; subtype 2 without its inner
+ * length): its base64 in the hashed body, else {"$binary": {"base64", "subType"}}. */
+static int write_binary(State *st, Buf *b, const uint8_t *v, int mode) {
+    Py_ssize_t n = rd32(v);
+    uint8_t subtype = v[4];
+    const uint8_t *data = v + 5;
+    if (subtype == 2) {
+        data += 4;
+        n -= 4;
+    }
+    if (mode == CANON) return put_base64(b, data, n);
+    count_wrappers(st, mode, 1);
+    PUTS(b, "{\"$binary\":{\"base64\":");
+    if (put_base64(b, data, n)) return -1;
+    char tail[] = ",\"subType\":\"xx\"}}";
+    tail[12] = HEX[subtype >> 4];
+    tail[13] = HEX[subtype & 15];
+    PUT(b, tail, (Py_ssize_t)sizeof(tail) - 1);
+    return 0;
+}
+
+/* A regex as {"$regularExpression": {"pattern", "options"}} (keys sorted outside a
+ * line), its options those of "ilmsux" it holds, in that order, as pymongo decodes
+ * them; options it would drop, repeat or reorder are lost by decoding (the line is
+ * read back, as fastcodec.decode_losses has it); options beyond ASCII are refused. */
+static int write_regex(State *st, Buf *b, const Elem *e, int mode) {
+    const uint8_t *pattern = e->value;
+    Py_ssize_t plen = (Py_ssize_t)strlen((const char *)pattern);
+    const uint8_t *flags = pattern + plen + 1;
+    Py_ssize_t flen = e->vlen - plen - 2;
+    static const char LETTERS[] = "ilmsux";
+    char options[8];
+    int seen = 0, n = 0, last = -1;
+    if (!utf8_ok(pattern, plen)) return REJECT;
+    for (Py_ssize_t i = 0; i < flen; i++) {
+        const char *at = flags[i] ? strchr(LETTERS, flags[i]) : NULL;
+        if (flags[i] >= 0x80) return REJECT;
+        if (!at || at - LETTERS <= last) {
+            if (mode == LINE) st->unsure = 1;
+        }
+        if (at) {
+            seen |= 1 << (at - LETTERS);
+            last = (int)(at - LETTERS);
+        }
+    }
+    for (int i = 0; i < 6; i++)
+        if (seen & 1 << i) options[n++] = LETTERS[i];
+    count_wrappers(st, mode, 1);
+    PUTS(b, "{\"$regularExpression\":{");
+    if (mode == LINE) {
+        PUTS(b, "\"pattern\":");
+        if (put_string(b, pattern, plen)) return -1;
+        PUTS(b, ",\"options\":");
+        if (put_string(b, (const uint8_t *)options, n)) return -1;
+    } else {
+        PUTS(b, "\"options\":");
+        if (put_string(b, (const uint8_t *)options, n)) return -1;
+        PUTS(b, ",\"pattern\":");
+        if (put_string(b, pattern, plen)) return -1;
+    }
+    PUTS(b, "}}");
+    return 0;
+}
+
+/* A timestamp as {"$timestamp": {"t", "i"}} ("i" first where keys are sorted). */
+static int write_timestamp(State *st, Buf *b, const uint8_t *v, int mode) {
+    int64_t inc = (uint32_t)rd32(v), time = (uint32_t)rd32(v + 4);
+    count_wrappers(st, mode, 1);
+    int line = mode == LINE;
+    PUTS(b, "{\"$timestamp\":{\"");
+    PUTC(b, line ? 't' : 'i');
+    PUTS(b, "\":");
+    if (put_int(b, line ? time : inc)) return -1;
+    PUTS(b, ",\"");
+    PUTC(b, line ? 'i' : 't');
+    PUTS(b, "\":");
+    if (put_int(b, line ? inc : time)) return -1;
+    PUTS(b, "}}");
+    return 0;
+}
+
+/* decimaltext.decimal_text (str of pymongo's Decimal128) of the 16 bytes at v, in
+ * text; *exact: whether Decimal128(text) gives back the same bytes (rare_decimal's
+ * test): the canonical NaN, infinities and finite values, not a NaN's sign or payload,
+ * an sNaN, stray bits, the large-coefficient form or a coefficient beyond 34 digits
+ * (both written as a coefficient of 0). */
+static Py_ssize_t decimal_text(const uint8_t *v, char *text, int *exact) {
+    uint64_t low = (uint64_t)rd64(v), high = (uint64_t)rd64(v + 8);
+    int negative = (int)(high >> 63);
+    *exact = 1;
+    if ((high & 0x7C00000000000000ULL) == 0x7C00000000000000ULL) {
+        *exact = high == 0x7C00000000000000ULL && low == 0;
+        memcpy(text, "NaN", 3);
+        return 3;
+    }
+    if ((high & 0x7800000000000000ULL) == 0x7800000000000000ULL) {
+        *exact = (high & 0x7FFFFFFFFFFFFFFFULL) == 0x7800000000000000ULL && low == 0;
+        const char *name = negative ? "-Infinity" : "Infinity";
+        memcpy(text, name, strlen(name));
+        return (Py_ssize_t)strlen(name);
+    }
+    int64_t exponent;
+    unsigned __int128 coefficient = 0;
+    if ((high & 0x6000000000000000ULL) == 0x6000000000000000ULL) {
+        exponent = (int64_t)((high & 0x1FFFE00000000000ULL) >> 47) - 6176;
+        *exact = 0;
+    } else {
+        exponent = (int64_t)((high & 0x7FFF800000000000ULL) >> 49) - 6176;
+        coefficient = (unsigned __int128)(high & 0x0001FFFFFFFFFFFFULL) << 64 | low;
+        unsigned __int128 max = (unsigned __int128)999999999999999999ULL * 10000000000000000ULL +
+                                9999999999999999ULL; /* 10**34 - 1 */
+        if (coefficient > max) {
+            coefficient = 0;
+            *exact = 0;
+        }
+    }
+    char digits_[40];
+    int n = 0;
+    do {
+        digits_[39 - n++] = (char)('0' + (int)(coefficient % 10));
+        coefficient /= 10;
+    } while (coefficient);
+    const char *dg = digits_ + 40 - n;
+    char *o = text;
+    int64_t adjusted = exponent + n - 1;
+    if (negative) *o++ = '-';
+    if (exponent <= 0 && adjusted >= -6) {
+        int64_t point = n + exponent;
+        if (exponent == 0) {
+            memcpy(o, dg, (size_t)n);
+            o += n;
+        } else if (point > 0) {
+            memcpy(o, dg, (size_t)point);
+            o += point;
+            *o++ = '.';
+            memcpy(o, dg + point, (size_t)(n - point));
+            o += n - point;
+        } else {
+            *o++ = '0';
+            *o++ = '.';
+            for (int64_t i = 0; i < -point; i++) *o++ = '0';
+            memcpy(o, dg, (size_t)n);
+            o += n;
+        }
+    } else {
+        *o++ = dg[0];
+        if (n > 1) {
+            *o++ = '.';
+            memcpy(o, dg + 1, (size_t)(n - 1));
+            o += n - 1;
+        }
+        o += sprintf(o, "E%+lld", (long long)adjusted);
+    }
+    return o - text;
+}
+
+/* A Decimal128: its text in the hashed body, else {"$numberDecimal": text}; a value
+ * the text does not give back marks the line for read-back (fastcodec's sure). */
+static int write_decimal(State *st, Buf *b, const uint8_t *v, int mode) {
+    char text[80];
+    int exact;
+    Py_ssize_t n = decimal_text(v, text, &exact);
+    if (mode == CANON) return put_string(b, (const uint8_t *)text, n);
+    count_wrappers(st, mode, 1);
+    if (mode == LINE && !exact) st->unsure = 1;
+    PUTS(b, "{\"$numberDecimal\":");
+    if (put_string(b, (const uint8_t *)text, n)) return -1;
+    PUTC(b, '}');
+    return 0;
+}
+
+/* A string-like value (string, code, symbol): its text, well-formed UTF-8 only. */
+static int write_text(State *st, Buf *b, const uint8_t *v, int mode) {
+    Py_ssize_t len = rd32(v) - 1;
+    if (mode == LINE && !utf8_ok(v + 4, len)) return REJECT; /* the line pass comes first */
+    return put_string(b, v + 4, len);
+}
+
+/* A code, with its scope or not: {"$code": ...} and, with one, "$scope" the scope
+ * document (its keys sorted outside a line: MEMBERS). */
+static int write_code(State *st, Buf *b, const Elem *e, int mode, int depth) {
+    const uint8_t *v = e->value;
+    int scoped = e->type == 0x0F;
+    count_wrappers(st, mode, scoped ? 2 : 1);
+    PUTS(b, "{\"$code\":");
+    int rc = write_text(st, b, scoped ? v + 4 : v, mode);
+    if (rc || !scoped) {
+        if (!rc) PUTC(b, '}');
+        return rc;
+    }
+    PUTS(b, ",\"$scope\":");
+    const uint8_t *scope = v + 8 + rd32(v + 4);
+    rc = write_doc(st, b, scope, rd32(scope), SCOPE, mode == LINE ? LINE : MEMBERS, depth + 1);
+    if (rc) return rc;
+    PUTC(b, '}');
+    return 0;
+}
+
+/* A DBPointer, which decoding makes a DBRef (collection, ObjectId): its members as a
+ * DBRef's; decoding loses the type, so the line is read back. */
+static int write_dbpointer(State *st, Buf *b, const uint8_t *v, int mode) {
+    Py_ssize_t len = rd32(v) - 1;
+    const uint8_t *oid = v + 4 + len + 1;
+    if (mode == LINE && !utf8_ok(v + 4, len)) return REJECT;
+    count_wrappers(st, mode, 3); /* "$ref", "$id" and the ObjectId's "$oid" */
+    if (mode == LINE) st->unsure = 1;
+    if (mode == LINE) {
+        PUTS(b, "{\"$ref\":");
+        if (put_string(b, v + 4, len)) return -1;
+        PUTS(b, ",\"$id\":{\"$oid\":");
+        if (put_hex(b, oid, 12)) return -1;
+        PUTS(b, "}}");
+    } else {
+        PUTS(b, "{\"$id\":{\"$oid\":");
+        if (put_hex(b, oid, 12)) return -1;
+        PUTS(b, "},\"$ref\":");
+        if (put_string(b, v + 4, len)) return -1;
+        PUTC(b, '}');
+    }
+    return 0;
+}
+
+/* One value, in the given mode (LINE, CANON or MEMBERS). */
+static int write_value(State *st, Buf *b, const Elem *e, int mode, int depth) {
     const uint8_t *v = e->value;
     int rc;
     switch (e->type) {
-    case 0x01: {
-        double x;
-        memcpy(&x, v, 8);
-        if (!is_repr_double(x)) return REJECT;
-        return put_double(b, x);
-    }
-    case 0x02: {
-        Py_ssize_t len = e->vlen - 5;
-        if (!canonical && !utf8_ok(v + 4, len)) return REJECT; /* the line pass comes first */
-        return put_string(b, v + 4, len);
-    }
+    case 0x01: return write_double(st, b, v, mode);
+    case 0x0E: /* symbol: decoded as a str, so written as one, but its type is lost */
+        if (mode == LINE) st->unsure = 1;
+        /* fall through */
+    case 0x02: return write_text(st, b, v, mode);
     case 0x03: case 0x04:
-        return write_doc(st, b, v, e->vlen, e->type == 0x04, canonical, depth + 1, 0);
+        return write_doc(st, b, v, e->vlen, e->type == 0x04 ? ARRAY : SUBDOC, mode, depth + 1);
+    case 0x05: return write_binary(st, b, v, mode);
     case 0x07:
-        if (canonical) return put_hex(b, v, 12);
-        PUT(b, "{\"$oid\":", 8);
-        st->wrappers++;
+        if (mode == CANON) return put_hex(b, v, 12);
+        PUTS(b, "{\"$oid\":");
+        count_wrappers(st, mode, 1);
         if ((rc = put_hex(b, v, 12))) return rc;
         PUTC(b, '}');
         return 0;
     case 0x08:
-        if (v[0]) PUT(b, "true", 4);
-        else PUT(b, "false", 5);
+        if (v[0]) PUTS(b, "true");
+        else PUTS(b, "false");
         return 0;
-    case 0x09: {
-        int64_t ms = rd64(v);
-        if (ms < 0 || ms >= END_DATETIME_MS) return REJECT;
-        if (canonical) return put_date(b, ms, 1);
-        PUT(b, "{\"$date\":", 9);
-        st->wrappers++;
-        if ((rc = put_date(b, ms, 0))) return rc;
-        PUTC(b, '}');
-        return 0;
-    }
+    case 0x09: return write_datetime(st, b, v, mode);
+    case 0x06: /* undefined: decoded as None, its type lost */
+        if (mode == LINE) st->unsure = 1;
+        /* fall through */
     case 0x0A:
-        PUT(b, "null", 4);
+        PUTS(b, "null");
         return 0;
-    case 0x10:
-        return put_int(b, rd32(v));
-    case 0x12:
-        return put_int(b, rd64(v));
+    case 0x0B: return write_regex(st, b, e, mode);
+    case 0x0C: return write_dbpointer(st, b, v, mode);
+    case 0x0D: case 0x0F: return write_code(st, b, e, mode, depth);
+    case 0x10: return put_int(b, rd32(v));
+    case 0x11: return write_timestamp(st, b, v, mode);
+    case 0x12: return put_int(b, rd64(v));
+    case 0x13: return write_decimal(st, b, v, mode);
+    case 0x7F: case 0xFF:
+        count_wrappers(st, mode, 1);
+        if (e->type == 0x7F) PUTS(b, "{\"$maxKey\":1}");
+        else PUTS(b, "{\"$minKey\":1}");
+        return 0;
     }
     return REJECT;
 }
@@ -465,32 +814,95 @@ static int is_key(const Elem *e, const char *name) {
     return (size_t)e->klen == n && memcmp(e->key, name, n) == 0;
 }
 
+/* Where a document's DBRef keys are (-1: absent), found among its count elements. */
+typedef struct {
+    Py_ssize_t ref, id, db;
+} RefKeys;
+
+/* Whether decoding makes a DBRef of this document (pymongo: "$ref" a str, "$id"
+ * present, "$db" absent, a str or None): 1 yes, 0 no, -1 (refuse) for the shapes
+ * decoding reads through a type it loses (a symbol "$ref" or "$db", an undefined "$db"). */
+static int dbref_keys(const Elem *es, Py_ssize_t count, RefKeys *k) {
+    k->ref = k->id = k->db = -1;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (es[i].klen < 3 || es[i].key[0] != '$') continue;
+        if (is_key(&es[i], "$ref")) k->ref = i;
+        else if (is_key(&es[i], "$id")) k->id = i;
+        else if (is_key(&es[i], "$db")) k->db = i;
+    }
+    if (k->ref < 0) return 0;
+    uint8_t ref = es[k->ref].type, db = k->db < 0 ? 0x02 : es[k->db].type;
+    if (ref == 0x0E || db == 0x0E || db == 0x06) return -1;
+    return ref == 0x02 && k->id >= 0 && (db == 0x02 || db == 0x0A);
+}
+
+/* One member: a comma unless first, its key unless in an array, its value. */
+static int put_member(State *st, Buf *b, Py_ssize_t at, int is_array, int *first, int mode,
+                      int depth) {
+    Elem e = st->elems[at]; /* a copy: the stack may move under the recursion */
+    int rc;
+    if (!*first) PUTC(b, ',');
+    *first = 0;
+    if (!is_array) {
+        if ((rc = put_string(b, e.key, e.klen))) return rc;
+        PUTC(b, ':');
+    }
+    return write_value(st, b, &e, mode, depth);
+}
+
+/* A DBRef's members (elements base.. of the stack, sorted outside a line): in a line
+ * "$ref", "$id", "$db" then the others in stored order, as fastcodec's _with_members
+ * (pymongo's as_doc) has them; a null "$db" left out. Stored in another order, or
+ * with a null "$db", the document is not what decoding gives back: read back. */
+static int write_dbref(State *st, Buf *b, Py_ssize_t base, Py_ssize_t count, RefKeys k,
+                       int mode, int depth) {
+    int null_db = k.db >= 0 && st->elems[base + k.db].type == 0x0A, first = 1, rc;
+    Py_ssize_t own[3] = {k.ref, k.id, null_db ? -1 : k.db};
+    count_wrappers(st, mode, own[2] < 0 ? 2 : 3);
+    if (mode == LINE && (null_db || k.ref != 0 || k.id != 1 || (k.db >= 0 && k.db != 2)))
+        st->unsure = 1;
+    int inner = mode == LINE ? LINE : MEMBERS;
+    PUTC(b, '{');
+    for (int j = 0; j < 3 && mode == LINE; j++)
+        if (own[j] >= 0 && (rc = put_member(st, b, base + own[j], 0, &first, inner, depth)))
+            return rc;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        int is_own = i == k.ref || i == k.id || i == k.db;
+        if ((mode == LINE && is_own) || (i == k.db && null_db)) continue;
+        if ((rc = put_member(st, b, base + i, 0, &first, inner, depth))) return rc;
+    }
+    PUTC(b, '}');
+    st->nelems = base;
+    return 0;
+}
+
 /* A document or array: the line's in stored order; the hashed body's with keys sorted
  * (orjson OPT_SORT_KEYS: UTF-8 bytes, i.e. code points) and, at the top, without "_id"
  * and "hash". Duplicate keys are refused where they are sorted (the canonical pass). */
-static int write_doc(State *st, Buf *b, const uint8_t *d, Py_ssize_t n, int is_array,
-                     int canonical, int depth, int top) {
+static int write_doc(State *st, Buf *b, const uint8_t *d, Py_ssize_t n, int kind, int mode,
+                     int depth) {
     if (depth > MAX_DEPTH) return REJECT;
+    int is_array = kind == ARRAY;
     Py_ssize_t base = st->nelems, count;
     int rc = split_elems(st, d, n, is_array, &count);
     if (rc) return rc;
-    if (canonical && !is_array && count > 1) {
+    if (mode != LINE && !is_array && count > 1) {
         sort_elems(st->elems + base, count);
         for (Py_ssize_t i = base + 1; i < base + count; i++)
             if (cmp_elems(&st->elems[i - 1], &st->elems[i]) == 0) return REJECT;
     }
+    if (kind == SUBDOC) {
+        RefKeys k;
+        rc = dbref_keys(st->elems + base, count, &k);
+        if (rc < 0) return REJECT;
+        if (rc) return write_dbref(st, b, base, count, k, mode, depth);
+    }
     PUTC(b, is_array ? '[' : '{');
-    int first = 1;
+    int first = 1, body = kind == EVENT && mode == CANON;
     for (Py_ssize_t i = 0; i < count; i++) {
-        Elem e = st->elems[base + i]; /* a copy: the stack may move under the recursion */
-        if (canonical && top && (is_key(&e, "_id") || is_key(&e, "hash"))) continue;
-        if (!first) PUTC(b, ',');
-        first = 0;
-        if (!is_array) {
-            if ((rc = put_string(b, e.key, e.klen))) return rc;
-            PUTC(b, ':');
-        }
-        if ((rc = write_value(st, b, &e, canonical, depth))) return rc;
+        const Elem *e = &st->elems[base + i];
+        if (body && (is_key(e, "_id") || is_key(e, "hash"))) continue;
+        if ((rc = put_member(st, b, base + i, is_array, &first, mode, depth))) return rc;
     }
     PUTC(b, is_array ? ']' : '}');
     st->nelems = base;
@@ -570,16 +982,17 @@ static int encode_one(State *st, const uint8_t *d, Py_ssize_t n, PyObject *sha25
     int rc = top_fields(st, d, n, int64_type, &seq, &prev, &hash);
     if (rc) goto done;
     st->wrappers = 0;
-    if ((rc = write_doc(st, &st->line, d, n, 0, 0, 0, 1))) goto done;
+    st->unsure = 0;
+    if ((rc = write_doc(st, &st->line, d, n, EVENT, LINE, 0))) goto done;
     if (buf_grow(&st->line, 1) < 0) {
         rc = -1;
         goto done;
     }
     st->line.data[st->line.len++] = '\n';
     st->canon.len = 0;
-    if ((rc = write_doc(st, &st->canon, d, n, 0, 1, 0, 1))) goto done;
+    if ((rc = write_doc(st, &st->canon, d, n, EVENT, CANON, 0))) goto done;
     digest = rehash_hex(sha256, impl, st->canon.data, st->canon.len);
-    PyObject *wrote = digest ? PyLong_FromLong(st->wrappers) : NULL;
+    PyObject *wrote = digest ? PyLong_FromLong(st->unsure ? -1 : st->wrappers) : NULL;
     if (!wrote || PyList_Append(lists[0], digest) || PyList_Append(lists[1], wrote) ||
         PyList_Append(lists[2], seq) || PyList_Append(lists[3], prev) ||
         PyList_Append(lists[4], hash))

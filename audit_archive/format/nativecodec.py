@@ -5,9 +5,12 @@ its BSON bytes, with no decoding); extract's read of each staged event's ``seq``
 
 The C module is optional (built where a compiler is found at install time; the image
 builds it in a stage of its own and refuses a wheel without it: deploy/wheel_check.py)
-and writes byte for byte what fastcodec writes; where it cannot promise that
-(any type, value or shape outside its small subset: see the C file's header) it
-refuses the whole batch and the caller runs the Python path on it, unchanged. ``ENABLED``
+and writes byte for byte what fastcodec writes, for every BSON type fastcodec writes
+(rare ones included: Decimal128, Regex, Code with scope, DBRef, non-finite doubles,
+far dates...), marking for read-back the lines the Python path reads back. Where it
+cannot promise that (a size or length that lies, text not UTF-8, duplicate keys, a
+shape decoding reads through a lost type: see the C file's header) it refuses the
+whole batch and the caller runs the Python path on it, unchanged. ``ENABLED``
 is the one switch (for all three): tests and benchmarks set it to False to measure or
 check the Python path alone.
 """
@@ -65,10 +68,12 @@ def encode_chunk(chunk: bytes, sha256: int = BEST) -> NativeBatch | None:
     built, or refuses the chunk (the caller then decodes it and runs the Python path).
 
     The lines to read back are found as fastcodec finds them (``unproven_lines``: the
-    ``"$`` keys counted against the wrappers the encoder wrote, per line), so a string
-    starting with "$" in an array is handled exactly as on the Python path. The
-    byte-exact re-encode check (fastcodec.decode_losses) is not needed: the C module
-    read every stored byte and refused whatever decoding would lose. ``sha256``: which
+    ``"$`` keys counted against the wrappers the encoder wrote, per line; -1 where the
+    line must be read back), so a string starting with "$" in an array or a payload key
+    starting with "$" is handled exactly as on the Python path. The byte-exact re-encode
+    check (fastcodec.decode_losses) is not needed: the C module read every stored byte
+    and marks -1 each line whose document decoding would lose something (regex options
+    out of order, a DBRef's field order, symbol, undefined, DBPointer). ``sha256``: which
     SHA-256 re-hashes the events (HASHLIB, PORTABLE or BEST)."""
     if _nativecodec is None or not ENABLED:
         return None
