@@ -11,7 +11,7 @@ from dagster import in_process_executor, job, op
 
 
 @op
-def say_where(context) -> None:  # noqa: ANN001  (Dagster reads the hint at run time)
+def say_where(context) -> None:  # no hint: Dagster checks it at run time
     """Writes the worker's pid where the test said (RUN_WORKER_PID_FILE)."""
     Path(os.environ["RUN_WORKER_PID_FILE"]).write_text(str(os.getpid()))
     context.log.info(f"ran in {os.getpid()}")
