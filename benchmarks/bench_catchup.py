@@ -136,6 +136,17 @@ def main(argv: list[str] | None = None) -> int:
             "seconds_per_day": round(wall / args.days, 2),
             "run_seconds_median": round(statistics.median(run_seconds), 2),
             "queue_to_start_median": round(statistics.median(queued), 2),
+            # How long the backfill took to create its runs (the daemon creates them; the
+            # queue can start no run before it exists), and how many ran at once on average.
+            "last_run_created_s": round(max(r["creationTime"] for r in runs) - submitted, 1),
+            "runs_at_once_mean": round(sum(run_seconds) / wall, 2),
+            # Per day once the runs flow: from the first run's start to the last one's end.
+            # The daemon picks a new backfill up on its next pass (every 30 s, Dagster's
+            # fixed interval), a latency per backfill that this leaves out.
+            "seconds_per_day_running": round(
+                (max(r["endTime"] for r in runs) - min(r["startTime"] for r in runs)) / args.days,
+                2,
+            ),
             "max_concurrent_runs": limit,
             "run_launcher": "DefaultRunLauncher" if args.default_launcher else "dagster.yaml's",
             # CPU per day, whatever else the machine runs: Dagster (daemon, webserver,

@@ -24,6 +24,7 @@ import os
 import signal
 import threading
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from dagster import Field
@@ -133,10 +134,20 @@ class PreloadedRunLauncher(RunLauncher, ConfigurableClass):
             return False
         pid = run.tags.get(WORKER_PID_TAG)
         self._instance.report_run_canceling(run)
-        if pid is None:
+        if pid is None or not is_forked_worker(int(pid)):
             return False
         try:
             os.kill(int(pid), signal.SIGINT)  # Dagster's run worker: interrupted, canceled
         except ProcessLookupError:
             return False
         return True
+
+
+def is_forked_worker(pid: int) -> bool:
+    """Whether ``pid`` is still a process forked by a forkserver (where /proc says; True
+    elsewhere): a worker that died without ending its run may have left its pid to an
+    unrelated process, which must not be interrupted."""
+    try:
+        return b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return not Path("/proc/self").exists()  # no such process, or no /proc at all

@@ -91,3 +91,19 @@ def test_terminate_cancels_a_running_run(instance: DagsterInstance) -> None:
 
     assert wait_finished(instance, run_id) == DagsterRunStatus.CANCELED
     assert not instance.run_launcher.terminate(run_id), "a finished run is not terminated again"
+
+
+def test_terminate_never_interrupts_a_process_that_is_not_a_forked_worker(
+    instance: DagsterInstance,
+) -> None:
+    """A worker that died without ending its run leaves its pid on the run: Terminate must
+    not interrupt whatever process has that pid now (here: the test itself)."""
+    recon = reconstructable(launcher_jobs.long_job)
+    run = instance.create_run_for_job(
+        job_def=launcher_jobs.long_job,
+        job_code_origin=recon.get_python_origin(),
+        status=DagsterRunStatus.STARTED,
+        tags={WORKER_PID_TAG: str(os.getpid())},
+    )
+    assert not instance.run_launcher.terminate(run.run_id)  # and this test was not interrupted
+    assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.CANCELING

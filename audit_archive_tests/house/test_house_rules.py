@@ -31,6 +31,20 @@ MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 80
 
 
+# The one module that extends Dagster where Dagster 1.13 has no public API: a run launcher
+# (no RunLauncher base, run-worker arguments or worker command is exported; Dagster's own
+# launchers use the same modules). dagster is pinned (pyproject) and test_launcher.py runs
+# it; exactly these, nothing else.
+PRIVATE_DAGSTER_ALLOWED = {
+    "audit_archive/defs/launcher.py": {
+        "dagster._core.launcher",
+        "dagster._grpc.types",
+        "dagster._serdes",
+        "dagster._cli.api",
+    },
+}
+
+
 def is_private_dagster(module: str) -> bool:
     """``dagster._core...``, ``dagster_aws._...``: any underscore part under a Dagster package."""
     first, *rest = module.split(".")
@@ -159,10 +173,11 @@ def test_no_module_imports_from_a_layer_above_its_own(path: Path) -> None:
     ids=lambda p: str(p.relative_to(REPO)),
 )
 def test_the_project_uses_only_dagsters_public_api(path: Path) -> None:
+    allowed = PRIVATE_DAGSTER_ALLOWED.get(str(path.relative_to(REPO)), set())
     private = [
         module
         for module, _ in imported_modules(ast.parse(path.read_text()))
-        if is_private_dagster(module)
+        if is_private_dagster(module) and module not in allowed
     ]
     assert not private, f"{path.name} imports Dagster's private modules {private}"
 
