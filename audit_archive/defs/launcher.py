@@ -102,8 +102,11 @@ class PreloadedRunLauncher(RunLauncher, ConfigurableClass):
     def _multiprocessing(self) -> Any:
         with self._lock:
             if self._context is None:
-                context = multiprocessing.get_context("forkserver")
-                context.set_forkserver_preload(self._preload)
+                if "forkserver" in multiprocessing.get_all_start_methods():
+                    context = multiprocessing.get_context("forkserver")
+                    context.set_forkserver_preload(self._preload)
+                else:  # Windows: a new interpreter per worker, as Dagster's launcher
+                    context = multiprocessing.get_context("spawn")
                 self._context = context
             return self._context
 

@@ -7,7 +7,7 @@
  * lost nothing (fastcodec.decode_losses). This module reads the staged BSON bytes once
  * and writes, per document, its JSONL line (byte for byte fastcodec's, i.e. pymongo's
  * json_util Relaxed Extended JSON as jsonl.relaxed_line writes it), the canonical JSON
- * of its hashed body (canonical.py; hashed by the sha256 the caller passes: hashlib),
+ * of its hashed body (canonical.py) with its SHA-256 (the module's own, or hashlib's),
  * and the columns the encode step needs (seq, prevHash, hash), so nothing is decoded.
  *
  * It takes every BSON type the Python path writes: double (repr when finite; NaN and
@@ -46,11 +46,13 @@
  * rare type, its raw anomalies); the encode step on and off in
  * audit_archive_tests/archive/test_native_encode.py.
  *
- * Two more per-event loops live here (issue 24, fourth round), each with its Python
- * function the fallback: int_seqs (bsonpeek.int_seqs: each staged event's seq, for
- * extract; None for input it finds malformed; test_nativecodec_seqs.py) and
- * merkle_extend (MerkleBuilder.add_all: the part's Merkle tree, SHA-256 by the x86 SHA
- * extensions where the CPU has them, else portable C; test_merkle.py).
+ * More per-event loops live here, each with its Python function the fallback:
+ * int_seqs (bsonpeek.int_seqs: each staged event's seq, for extract; None for input it
+ * finds malformed; test_nativecodec_seqs.py), merkle_extend (MerkleBuilder.add_all: the
+ * part's Merkle tree, SHA-256 by the x86 SHA extensions where the CPU has them, else
+ * portable C; test_merkle.py), and the read's framing (issue 24, sixth round:
+ * complete_prefix, document_offsets and array_documents, bsonpeek's walks over
+ * concatenated BSON and a cursor reply's batch; test_framing.py).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

@@ -1,7 +1,8 @@
-"""The per-event loops in C (``_nativecodec.c``, issue 24): the encode step's, for
-ordinary events (a staged batch's JSONL lines, event hashes and columns, straight from
-its BSON bytes, with no decoding); extract's read of each staged event's ``seq``
-(``int_seqs``); and the part's Merkle tree (``merkle_extend``).
+"""The per-event loops in C (``_nativecodec.c``, issue 24): the encode step's (a staged
+batch's JSONL lines, event hashes and columns, straight from its BSON bytes, with no
+decoding); extract's read of each staged event's ``seq`` (``int_seqs``); the part's
+Merkle tree (``merkle_extend``); and the read's framing of raw BSON (``complete_prefix``,
+``document_offsets``, ``array_documents``: bsonpeek's walks).
 
 The C module is optional (built where a compiler is found at install time; the image
 builds it in a stage of its own and refuses a wheel without it: deploy/wheel_check.py)
@@ -11,7 +12,7 @@ far dates...), marking for read-back the lines the Python path reads back. Where
 cannot promise that (a size or length that lies, text not UTF-8, duplicate keys, a
 shape decoding reads through a lost type: see the C file's header) it refuses the
 whole batch and the caller runs the Python path on it, unchanged. ``ENABLED``
-is the one switch (for all three): tests and benchmarks set it to False to measure or
+is the one switch (for all of them): tests and benchmarks set it to False to measure or
 check the Python path alone.
 """
 

@@ -8,7 +8,7 @@ import datetime as dt
 import bson
 from bson import ObjectId, encode
 
-from audit_archive.format import fastcodec, nativecodec
+from audit_archive.format import bsonpeek, fastcodec, nativecodec
 from audit_archive.format.canonical import EVENT_CODEC_OPTIONS, event_hash
 from audit_archive.format.jsonl import relaxed_line
 
@@ -68,3 +68,14 @@ def taken_or_refused(raw: bytes) -> bool:
         return True
     assert_native_matches([encode(event(seq=1)), raw])
     return False
+
+
+def assert_mutation_matches(sample: bytes, flips: list[tuple[int, int]]) -> None:
+    """``sample`` with the bytes at the flips' positions set to their values: the C
+    encoder refuses it, or writes what the Python path writes for it."""
+    raw = bytearray(sample)
+    for position, value in flips:
+        raw[position] = value
+    chunk = bytes(raw)
+    if nativecodec.encode_chunk(chunk) is not None:
+        assert_native_matches([chunk[a:b] for a, b in bsonpeek.documents(chunk)])
