@@ -28,7 +28,7 @@
  * It refuses (returns None for the WHOLE chunk, and the caller runs the Python path on
  * it, unchanged): unknown element types; strings, codes, keys and regex patterns not
  * well-formed UTF-8 (Python's strict decoder), regex options beyond ASCII; a "$ref"
- * or "$db" of a type decoding reads as another (symbol, undefined); duplicate keys in
+ * or "$db" of a type decoding reads as another (symbol, code, undefined); duplicate keys in
  * any document (a scope and a DBRef's included); a top-level "_id" that is not the
  * first field (pymongo's encoder writes it first: decoding and re-encoding would
  * differ); nesting deeper than MAX_DEPTH; any size, inner length or terminator that
@@ -823,7 +823,9 @@ typedef struct {
 
 /* Whether decoding makes a DBRef of this document (pymongo: "$ref" a str, "$id"
  * present, "$db" absent, a str or None): 1 yes, 0 no, -1 (refuse) for the shapes
- * decoding reads through a type it loses (a symbol "$ref" or "$db", an undefined "$db"). */
+ * decoding reads through another type (a symbol or a code, with or without scope, as
+ * "$ref" or "$db": pymongo's Code is a str, so a code "$ref" makes a DBRef of a Code;
+ * an undefined "$db"). */
 static int dbref_keys(const Elem *es, Py_ssize_t count, RefKeys *k) {
     k->ref = k->id = k->db = -1;
     for (Py_ssize_t i = 0; i < count; i++) {
@@ -834,7 +836,10 @@ static int dbref_keys(const Elem *es, Py_ssize_t count, RefKeys *k) {
     }
     if (k->ref < 0) return 0;
     uint8_t ref = es[k->ref].type, db = k->db < 0 ? 0x02 : es[k->db].type;
-    if (ref == 0x0E || db == 0x0E || db == 0x06) return -1;
+    /* symbol, code, code with scope: a str to pymongo; an undefined "$db": None */
+    if (ref == 0x0E || ref == 0x0D || ref == 0x0F || db == 0x0E || db == 0x0D || db == 0x0F ||
+        db == 0x06)
+        return -1;
     return ref == 0x02 && k->id >= 0 && (db == 0x02 || db == 0x0A);
 }
 

@@ -138,7 +138,8 @@ def cursor_batch(reply: bytes) -> tuple[bytes, str, bytes] | None:
     return reply[value:value_end], key, rest
 
 
-def _value_end(data: bytes, kind: int, at: int) -> int:
+def value_end(data: bytes, kind: int, at: int) -> int:
+    """Where the value of type ``kind`` that starts at ``at`` ends (bsonspec.org sizes)."""
     size = _FIXED.get(kind)
     if size is not None:
         return at + size
@@ -161,7 +162,7 @@ def find(data: bytes, start: int, end: int, name: bytes) -> tuple[int, int] | No
         name_end = data.index(0, at + 1)
         if data[at + 1 : name_end] == name:
             return kind, name_end + 1
-        at = _value_end(data, kind, name_end + 1)
+        at = value_end(data, kind, name_end + 1)
     return None
 
 
@@ -249,7 +250,7 @@ def _same_elements(a: bytes, a_start: int, b: bytes, b_start: int) -> bool:
         elif kind_a in (_DOCUMENT, _ARRAY):
             if not _same_elements(a, i, b, j):
                 return False
-        elif a[i : _value_end(a, kind_a, i)] != b[j : _value_end(b, kind_b, j)]:
+        elif a[i : value_end(a, kind_a, i)] != b[j : value_end(b, kind_b, j)]:
             return False
-        i, j = _value_end(a, kind_a, i), _value_end(b, kind_b, j)
+        i, j = value_end(a, kind_a, i), value_end(b, kind_b, j)
     return i == a_end and j == b_end and a[a_end] == 0 and b[b_end] == 0

@@ -27,7 +27,7 @@ from bson.timestamp import Timestamp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit_archive.format import nativecodec
+from audit_archive.format import bsonpeek, nativecodec
 from audit_archive_tests.support import rawbson
 from audit_archive_tests.support.nativecheck import (
     assert_mutation_matches,
@@ -253,6 +253,11 @@ _REFUSED = {
     "undefined $db": _sub(
         _el(0x02, _S("c"), "$ref"), _el(0x10, _INT, "$id"), _el(0x06, b"", "$db")
     ),
+    "code $ref": _sub(_el(0x0D, _S("c"), "$ref"), _el(0x10, _INT, "$id")),
+    "code with scope $ref": _sub(
+        _el(0x0F, _code_scope(b"c", _SCOPE), "$ref"), _el(0x10, _INT, "$id")
+    ),
+    "code $db": _sub(_el(0x02, _S("c"), "$ref"), _el(0x10, _INT, "$id"), _el(0x0D, _S("d"), "$db")),
     "DBRef duplicate $id": _sub(
         _el(0x02, _S("c"), "$ref"), _el(0x10, _INT, "$id"), _el(0x10, _INT, "$id")
     ),
@@ -287,3 +292,85 @@ def test_taken_or_refused_helper() -> None:
     """The helper's two answers: a plain value is taken, a bad length refused."""
     assert not taken_or_refused(_usual(_el(0x10, _INT)))
     assert taken_or_refused(_usual(_REFUSED["binary length negative"]))
+
+
+# One value of each element type, to stand as a DBRef's "$ref", "$id" or "$db".
+_ONE_OF_EACH_TYPE = {
+    "double": _el(0x01, struct.pack("<d", 1.5)),
+    "string": _el(0x02, _S("c")),
+    "document": _el(0x03, rawbson.document(_el(0x10, _INT, "x"))),
+    "array": _el(0x04, rawbson.document(_el(0x10, _INT, "0"))),
+    "binary": _el(0x05, struct.pack("<i", 1) + b"\x00" + b"b"),
+    "undefined": _el(0x06, b""),
+    "objectId": _el(0x07, b"\x01" * 12),
+    "bool": _el(0x08, b"\x01"),
+    "date": _el(0x09, struct.pack("<q", 5)),
+    "null": _el(0x0A, b""),
+    "regex": _el(0x0B, b"a\x00i\x00"),
+    "dbPointer": _el(0x0C, _S("c") + b"\x01" * 12),
+    "code": _el(0x0D, _S("c")),
+    "symbol": _el(0x0E, _S("c")),
+    "codeWithScope": _el(0x0F, _code_scope(b"f", _SCOPE)),
+    "int32": _el(0x10, _INT),
+    "timestamp": _el(0x11, struct.pack("<II", 1, 2)),
+    "int64": _el(0x12, struct.pack("<q", 3)),
+    "decimal": _el(0x13, Decimal128("1.5").bid),
+    "maxKey": _el(0x7F, b""),
+    "minKey": _el(0xFF, b""),
+}
+
+
+def _as(name: str, kind: str) -> bytes:
+    """The element of type ``kind`` renamed ``name`` (the key follows the type byte)."""
+    raw = _ONE_OF_EACH_TYPE[kind]
+    return raw[:1] + name.encode() + raw[2:]
+
+
+@pytest.mark.parametrize("field", ["$ref", "$id", "$db"])
+@pytest.mark.parametrize("kind", list(_ONE_OF_EACH_TYPE))
+def test_a_dbref_field_of_any_type_is_refused_or_written_as_the_python_path(
+    field: str, kind: str
+) -> None:
+    """pymongo makes a DBRef of any document whose "$ref" is a str (a Code is one), with
+    "$id", and "$db" absent, a str or None: every type in each of the three places is
+    refused or written (and marked for read-back) as the Python path writes it."""
+    fields = {"$ref": _el(0x02, _S("c"), "$ref"), "$id": _el(0x10, _INT, "$id")}
+    fields[field] = _as(field, kind)
+    taken_or_refused(_usual(_sub(*fields.values())))
+
+
+def _type_byte_offsets(data: bytes, start: int = 0) -> list[int]:
+    """Where each element's type byte is in the document at ``start``, nested documents,
+    arrays and scopes included."""
+    end = start + struct.unpack_from("<i", data, start)[0] - 1
+    at, found = start + 4, []
+    while at < end:
+        kind, name_end = data[at], data.index(0, at + 1)
+        found.append(at)
+        value = name_end + 1
+        if kind in (0x03, 0x04):
+            found += _type_byte_offsets(data, value)
+        elif kind == 0x0F:  # code with scope: int32 total, string, scope document
+            found += _type_byte_offsets(
+                data, value + 8 + struct.unpack_from("<i", data, value + 4)[0]
+            )
+        at = bsonpeek.value_end(data, kind, value)
+    return found
+
+
+_EVERY_EVENT = encode(event(Int64(9), **EVERY_BSON_TYPE))
+
+
+def test_every_elements_type_byte_set_to_every_type_is_refused_or_written_alike() -> None:
+    """Each element's type byte (nested ones too) replaced by each type's: the bytes that
+    follow now mean something else, or nothing. The C encoder refuses the chunk, or
+    writes what the Python path writes for it, every time."""
+    offsets = _type_byte_offsets(_EVERY_EVENT)
+    assert len(offsets) > 50
+    taken = 0
+    for at in offsets:
+        for kind in {raw[0] for raw in _ONE_OF_EACH_TYPE.values()} | {0x00, 0x14}:
+            chunk = bytearray(_EVERY_EVENT)
+            chunk[at] = kind
+            taken += not taken_or_refused(bytes(chunk))
+    assert taken > 100, "the encoder takes many of them: the comparison ran"
