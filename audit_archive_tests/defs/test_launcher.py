@@ -12,13 +12,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from dagster import DagsterInstance, DagsterRunStatus, instance_for_test, reconstructable
 from dagster._core.launcher import LaunchRunContext
 
 from audit_archive.defs.launcher import WORKER_PID_TAG, PreloadedRunLauncher
 from audit_archive_tests.support import launcher_jobs
 
-LAUNCHER = {"module": "audit_archive.defs.launcher", "class": "PreloadedRunLauncher"}
+# The run launcher the project ships for dagster dev / ./dev ui.
+LAUNCHER = yaml.safe_load((Path(__file__).parents[2] / "dagster.yaml").read_text())["run_launcher"]
 
 
 @pytest.fixture
