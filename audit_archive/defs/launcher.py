@@ -29,6 +29,7 @@ from typing import Any
 
 from dagster import Field
 from dagster._core.launcher import LaunchRunContext, RunLauncher
+from dagster._core.launcher.base import CheckRunHealthResult, WorkerStatus
 from dagster._grpc.types import ExecuteRunArgs
 from dagster._serdes import ConfigurableClass, ConfigurableClassData, serialize_value
 
@@ -144,6 +145,38 @@ class PreloadedRunLauncher(RunLauncher, ConfigurableClass):
         except ProcessLookupError:
             return False
         return True
+
+    @property
+    def supports_check_run_worker_health(self) -> bool:
+        return True
+
+    def check_run_worker_health(self, run: Any) -> CheckRunHealthResult:
+        """For run monitoring (dagster.yaml): a started run whose worker is gone (killed,
+        out of memory) is failed by the monitoring daemon instead of holding its day's
+        queue slot for ever."""
+        pid = run.tags.get(WORKER_PID_TAG)
+        if pid is None:
+            return CheckRunHealthResult(WorkerStatus.UNKNOWN, "the run has no worker pid tag")
+        if is_forked_worker(int(pid)) and _alive(int(pid)):
+            return CheckRunHealthResult(WorkerStatus.RUNNING, run_worker_id=pid)
+        return CheckRunHealthResult(
+            WorkerStatus.FAILED, f"the run worker (pid {pid}) is gone", run_worker_id=pid
+        )
+
+
+def _alive(pid: int) -> bool:
+    """Whether the process exists and has not ended (a zombie has ended)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True  # no /proc: it exists
+    return "\nState:\tZ" not in status
 
 
 def is_forked_worker(pid: int) -> bool:

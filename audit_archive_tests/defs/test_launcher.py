@@ -7,6 +7,7 @@ The e2e tests (./dev ui, dagster dev) launch every run they start through it."""
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 import yaml
 from dagster import DagsterInstance, DagsterRunStatus, instance_for_test, reconstructable
 from dagster._core.launcher import LaunchRunContext
+from dagster._core.launcher.base import WorkerStatus
 
 from audit_archive.defs.launcher import WORKER_PID_TAG, PreloadedRunLauncher
 from audit_archive_tests.support import launcher_jobs
@@ -109,3 +111,23 @@ def test_terminate_never_interrupts_a_process_that_is_not_a_forked_worker(
     )
     assert not instance.run_launcher.terminate(run.run_id)  # and this test was not interrupted
     assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.CANCELING
+
+
+def test_run_monitoring_finds_a_killed_worker_gone(instance: DagsterInstance) -> None:
+    """Run monitoring (dagster.yaml) asks the launcher whether a started run's worker is
+    still there: running while it runs; once it is killed (SIGKILL: no event written, the
+    run still says STARTED), gone, and the monitoring daemon fails the run."""
+    run_id = launch(instance, launcher_jobs.long_job)
+    deadline = time.monotonic() + 60
+    while "wait_long" not in " ".join(messages(instance, run_id)):
+        assert time.monotonic() < deadline, messages(instance, run_id)
+        time.sleep(0.1)
+    run = instance.get_run_by_id(run_id)
+    assert instance.run_launcher.check_run_worker_health(run).status == WorkerStatus.RUNNING
+
+    os.kill(int(run.tags[WORKER_PID_TAG]), signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while instance.run_launcher.check_run_worker_health(run).status != WorkerStatus.FAILED:
+        assert time.monotonic() < deadline, "the killed worker still looks alive"
+        time.sleep(0.1)
+    assert instance.get_run_by_id(run_id).status == DagsterRunStatus.STARTED
