@@ -129,6 +129,18 @@ static int64_t rd64(const uint8_t *p) {
     return (int64_t)v;
 }
 
+/* The size of the whole document at p (end - p bytes left), or 0 when none fits. */
+static Py_ssize_t whole_doc(const uint8_t *p, const uint8_t *end) {
+    Py_ssize_t n = end - p >= 5 ? rd32(p) : 0;
+    return n >= 5 && n <= end - p ? n : 0;
+}
+
+/* whole_doc, and only if the document ends in its terminator. */
+static Py_ssize_t framed_doc(const uint8_t *p, const uint8_t *end) {
+    Py_ssize_t n = whole_doc(p, end);
+    return n && p[n - 1] == 0 ? n : 0;
+}
+
 /* Well-formed UTF-8 (Unicode table 3-7): what Python's strict decoder accepts. */
 static int utf8_ok(const uint8_t *s, Py_ssize_t n) {
     Py_ssize_t i = 0;
@@ -1027,12 +1039,8 @@ static PyObject *encode_chunk(PyObject *self, PyObject *args) {
     for (int i = 0; i < 5 && !rc; i++)
         if (!(lists[i] = PyList_New(0))) rc = -1;
     while (!rc && p < end) {
-        if (end - p < 5) {
-            rc = REJECT;
-            break;
-        }
-        Py_ssize_t n = rd32(p);
-        if (n < 5 || n > end - p || p[n - 1] != 0) {
+        Py_ssize_t n = framed_doc(p, end);
+        if (!n) {
             rc = REJECT;
             break;
         }
@@ -1107,8 +1115,8 @@ static PyObject *int_seqs(PyObject *self, PyObject *arg) {
     PyObject *out = PyList_New(0);
     int bad = 0;
     while (out && p < end) {
-        Py_ssize_t n = end - p >= 5 ? rd32(p) : 0;
-        if (n < 5 || n > end - p || p[n - 1] != 0) {
+        Py_ssize_t n = framed_doc(p, end);
+        if (!n) {
             bad = 1;
             break;
         }
@@ -1131,12 +1139,6 @@ static PyObject *int_seqs(PyObject *self, PyObject *arg) {
  * document_offsets (bsonpeek.document_offsets: where each staged document starts) and
  * array_documents (bsonpeek.array_documents: a cursor reply's batch, an array of
  * documents, as the concatenated documents the archive stages). */
-
-/* The size of the whole document at p (end - p bytes left), or 0 when none fits. */
-static Py_ssize_t whole_doc(const uint8_t *p, const uint8_t *end) {
-    Py_ssize_t n = end - p >= 5 ? rd32(p) : 0;
-    return n >= 5 && n <= end - p ? n : 0;
-}
 
 static PyObject *complete_prefix(PyObject *self, PyObject *arg) {
     Py_buffer view;
@@ -1162,8 +1164,8 @@ static PyObject *document_offsets(PyObject *self, PyObject *arg) {
         }
         memcpy(out.data + out.len, &at, 8); /* native order: read back as array("q") */
         out.len += 8;
-        Py_ssize_t n = whole_doc(p, end);
-        if (p == end || !n || p[n - 1] != 0) break;
+        Py_ssize_t n = framed_doc(p, end);
+        if (p == end || !n) break;
         p += n;
         at = (int64_t)(p - start);
     }
@@ -1179,16 +1181,16 @@ static PyObject *array_documents(PyObject *self, PyObject *arg) {
     Py_buffer view;
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
     const uint8_t *p = view.buf, *end = p + view.len;
-    Py_ssize_t size = whole_doc(p, end);
+    Py_ssize_t size = framed_doc(p, end);
     PyObject *result = NULL;
     Buf out = {0};
-    int ok = size > 0 && size == view.len && p[size - 1] == 0;
+    int ok = size > 0 && size == view.len;
     p += 4;
     end = (const uint8_t *)view.buf + size - 1; /* the terminator */
     while (ok && p < end) {
         const uint8_t *key_end = p + 1 < end ? memchr(p + 1, 0, (size_t)(end - p - 1)) : NULL;
-        Py_ssize_t n = key_end ? whole_doc(key_end + 1, end) : 0;
-        if (*p != 0x03 || !n || key_end[n] != 0) {
+        Py_ssize_t n = key_end ? framed_doc(key_end + 1, end) : 0;
+        if (*p != 0x03 || !n) {
             ok = 0;
             break;
         }
