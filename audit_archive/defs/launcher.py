@@ -33,6 +33,8 @@ from dagster._core.launcher.base import CheckRunHealthResult, WorkerStatus
 from dagster._grpc.types import ExecuteRunArgs
 from dagster._serdes import ConfigurableClass, ConfigurableClassData, serialize_value
 
+from audit_archive.stores.leasestore import pid_alive
+
 # The run's tag naming its worker's process (terminate() may run in another process:
 # the webserver's, where the UI's Terminate is clicked).
 WORKER_PID_TAG = "audit_archive/run_worker_pid"
@@ -157,33 +159,19 @@ class PreloadedRunLauncher(RunLauncher, ConfigurableClass):
         pid = run.tags.get(WORKER_PID_TAG)
         if pid is None:
             return CheckRunHealthResult(WorkerStatus.UNKNOWN, "the run has no worker pid tag")
-        if is_forked_worker(int(pid)) and _alive(int(pid)):
+        if is_forked_worker(int(pid)):
             return CheckRunHealthResult(WorkerStatus.RUNNING, run_worker_id=pid)
         return CheckRunHealthResult(
             WorkerStatus.FAILED, f"the run worker (pid {pid}) is gone", run_worker_id=pid
         )
 
 
-def _alive(pid: int) -> bool:
-    """Whether the process exists and has not ended (a zombie has ended)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return True  # no /proc: it exists
-    return "\nState:\tZ" not in status
-
-
 def is_forked_worker(pid: int) -> bool:
-    """Whether ``pid`` is still a process forked by a forkserver (where /proc says; True
-    elsewhere): a worker that died without ending its run may have left its pid to an
+    """Whether ``pid`` is a live run worker: where /proc says, a process forked by a
+    forkserver (an ended one, a zombie, has an empty command line); elsewhere any live
+    process. A worker that died without ending its run may have left its pid to an
     unrelated process, which must not be interrupted."""
     try:
         return b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except FileNotFoundError:
-        return not Path("/proc/self").exists()  # no such process, or no /proc at all
+        return not Path("/proc/self").exists() and pid_alive(pid)

@@ -97,7 +97,7 @@ class LeaseStore:
         takeover = current is not None and (
             current["owner"] == owner
             or current["expiresAt"] <= now
-            or (current.get("host") == mine["host"] and not _pid_alive(current.get("pid")))
+            or (current.get("host") == mine["host"] and not pid_alive(current.get("pid")))
         )
         if current is None or current["owner"] != owner or "acquiredAt" not in current:
             mine["acquiredAt"] = now  # the same run taking it again keeps its first time
@@ -147,7 +147,7 @@ class LeaseStore:
         working) whose holder, when it ran on this host, is still alive."""
         here = socket.gethostname()
         leases = [self._lease(doc) for doc in self.leases.find({"expiresAt": {"$gt": now}})]
-        return [x for x in leases if x.host != here or _pid_alive(x.pid)]
+        return [x for x in leases if x.host != here or pid_alive(x.pid)]
 
     def fenced(self, fence: Fence, write: Callable[[ClientSession], T]) -> T:
         """``write(session)`` inside a transaction that first extends the lease matching
@@ -195,7 +195,8 @@ class LeaseStore:
         )
 
 
-def _pid_alive(pid: Any) -> bool:
+def pid_alive(pid: Any) -> bool:
+    """Whether a process of this id exists on this host (ours or another user's)."""
     if not isinstance(pid, int) or pid <= 0:
         return False
     try:
